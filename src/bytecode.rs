@@ -1,0 +1,135 @@
+//! Bytecode: the instruction set and compiled functions (a chunk per
+//! function: `code`, `constants`, and a span per instruction), plus the
+//! disassembler behind `looplab disasm`.
+
+use crate::lexer::Span;
+use crate::value::Value;
+use std::fmt::Write;
+use std::rc::Rc;
+
+/// One instruction. Operands are indices into the function's constants,
+/// local slots, upvalues or globals, or absolute jump targets.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Op {
+    Const(u32),
+    Nil,
+    True,
+    False,
+    Pop,
+    GetLocal(u32),
+    SetLocal(u32),
+    /// Box the value in a local slot into a fresh cell (a captured variable).
+    NewCell(u32),
+    GetCell(u32),
+    SetCell(u32),
+    GetUpvalue(u32),
+    SetUpvalue(u32),
+    GetGlobal(u32),
+    SetGlobal(u32),
+    DefineGlobal(u32),
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Neg,
+    Not,
+    Jump(u32),
+    /// Pops the condition.
+    JumpIfFalse(u32),
+    /// Keeps the value when jumping (for `&&`), pops it otherwise.
+    AndJump(u32),
+    /// Keeps the value when jumping (for `||`), pops it otherwise.
+    OrJump(u32),
+    Call(u32),
+    /// Method call: constant index of the name, argument count.
+    CallMethod(u32, u32),
+    Return,
+    Closure(u32),
+    MakeList(u32),
+    /// Pops `n` key/value pairs (keys are strings).
+    MakeMap(u32),
+    Index,
+    SetIndex,
+    GetField(u32),
+    SetField(u32),
+    /// Turn the value in a slot into something `IterNext` walks (map → keys).
+    IterPrepare(u32),
+    /// Slot holds the iterable, slot+1 the position: push next item or jump.
+    IterNext(u32, u32),
+    /// Slot holds the counter, slot+1 the end: push counter and step, or jump.
+    RangeNext(u32, u32),
+    Await,
+    Spawn(u32),
+    Throw,
+    /// Push an exception handler that jumps to the target.
+    TryPush(u32),
+    TryPop,
+    /// At a catch: a cancellation is not caught; jump to the target with it.
+    CatchFilter(u32),
+}
+
+pub struct Function {
+    pub name: Rc<str>,
+    pub arity: u32,
+    pub is_async: bool,
+    pub code: Vec<Op>,
+    pub spans: Vec<Span>,
+    pub constants: Vec<Value>,
+    pub num_slots: u32,
+    /// Where each upvalue comes from in the enclosing function.
+    pub upvalues: Vec<UpvalueSource>,
+    pub source: Rc<crate::diagnostic::SourceFile>,
+    /// True for a file's top level (the script / main coroutine).
+    pub is_main: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum UpvalueSource {
+    /// A cell held in the enclosing function's local slot.
+    Local(u32),
+    /// One of the enclosing function's own upvalues.
+    Upvalue(u32),
+}
+
+/// Renders a function and every function nested in it as a listing.
+pub fn disassemble(function: &Function, globals: &[Rc<str>]) -> String {
+    let mut out = String::new();
+    let mut queue = vec![function];
+    while let Some(f) = queue.pop() {
+        let kind = if f.is_async { "async fn" } else { "fn" };
+        let _ = writeln!(out, "== {kind} {} (arity {}, slots {}, upvalues {}) ==", f.name, f.arity, f.num_slots, f.upvalues.len());
+        for (ip, op) in f.code.iter().enumerate() {
+            let line = f.source.line_of(f.spans[ip].start);
+            let _ = write!(out, "{ip:04} {line:4}  {op:?}");
+            let note = match *op {
+                Op::Const(i) | Op::GetField(i) | Op::SetField(i) | Op::CallMethod(i, _) => {
+                    Some(f.constants[i as usize].repr(crate::value::Flavor::Js))
+                }
+                Op::GetGlobal(i) | Op::SetGlobal(i) | Op::DefineGlobal(i) => globals.get(i as usize).map(|n| n.to_string()),
+                Op::Closure(i) => match &f.constants[i as usize] {
+                    Value::Closure(c) => Some(format!("fn {}", c.function.name)),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some(note) = note {
+                let _ = write!(out, "    ; {note}");
+            }
+            out.push('\n');
+        }
+        out.push('\n');
+        for constant in f.constants.iter().rev() {
+            if let Value::Closure(c) = constant {
+                queue.push(&c.function);
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,320 @@
+//! The parser: tokens to a spanned AST, using `chumsky` 0.13.
+//!
+//! Naming: `*_parser` functions build combinators; `parse_program` is the
+//! entry point. Errors are `Rich` errors over tokens; the parser recovers at
+//! statement boundaries (skipping to the next `;` or to the end of the block,
+//! keeping brackets balanced), so one file can report several syntax errors.
+
+use crate::ast::*;
+use crate::lexer::{Span, Token};
+use chumsky::input::ValueInput;
+use chumsky::pratt::{infix, left, prefix};
+use chumsky::prelude::*;
+use std::rc::Rc;
+
+pub type ParseError<'t> = Rich<'t, Token, Span>;
+type Extra<'t> = extra::Err<ParseError<'t>>;
+
+/// Parses a token list into statements; returns what parsed plus every error.
+pub fn parse_program(tokens: &[(Token, Span)], source_len: usize) -> (Vec<Stmt>, Vec<ParseError<'_>>) {
+    let eoi = Span::from(source_len..source_len);
+    let (stmts, errors) = program_parser()
+        .parse(tokens.split_token_span(eoi))
+        .into_output_errors();
+    (stmts.unwrap_or_default(), errors)
+}
+
+fn program_parser<'t, I>() -> impl Parser<'t, I, Vec<Stmt>, Extra<'t>>
+where
+    I: ValueInput<'t, Token = Token, Span = Span>,
+{
+    stmt_parser().repeated().collect::<Vec<_>>().then_ignore(end())
+}
+
+fn ident<'t, I>() -> impl Parser<'t, I, String, Extra<'t>> + Clone
+where
+    I: ValueInput<'t, Token = Token, Span = Span>,
+{
+    select! { Token::Ident(name) => name }.labelled("a name")
+}
+
+/// Any run of tokens with brackets balanced: what recovery skips over.
+fn balanced_tokens<'t, I>() -> impl Parser<'t, I, (), Extra<'t>> + Clone
+where
+    I: ValueInput<'t, Token = Token, Span = Span>,
+{
+    recursive(|group| {
+        let inner = group.clone().repeated();
+        choice((
+            inner.clone().delimited_by(just(Token::LParen), just(Token::RParen)),
+            inner.clone().delimited_by(just(Token::LBracket), just(Token::RBracket)),
+            inner.delimited_by(just(Token::LBrace), just(Token::RBrace)),
+            none_of([
+                Token::LParen,
+                Token::RParen,
+                Token::LBracket,
+                Token::RBracket,
+                Token::LBrace,
+                Token::RBrace,
+            ])
+            .ignored(),
+        ))
+    })
+}
+
+fn stmt_parser<'t, I>() -> impl Parser<'t, I, Stmt, Extra<'t>> + Clone
+where
+    I: ValueInput<'t, Token = Token, Span = Span>,
+{
+    recursive(|stmt| {
+        let block = stmt
+            .clone()
+            .repeated()
+            .collect::<Vec<_>>()
+            .delimited_by(just(Token::LBrace), just(Token::RBrace))
+            .labelled("a block")
+            .boxed();
+        let expr = expr_parser(block.clone()).boxed();
+
+        let directive = select! { Token::Ident(name) if matches!(name.as_str(), "runtime" | "gil" | "cores") => name }
+            .then(
+                choice((
+                    ident().map(DirectiveArg::Word),
+                    select! { Token::Int(n) => DirectiveArg::Number(n as f64), Token::Float(x) => DirectiveArg::Number(x.0), Token::Duration(x) => DirectiveArg::Number(x.0) },
+                ))
+                .repeated()
+                .at_least(1)
+                .collect::<Vec<_>>(),
+            )
+            .then_ignore(just(Token::Semi))
+            .map(|(name, args)| StmtKind::Directive { name, args });
+
+        let let_stmt = just(Token::Let)
+            .ignore_then(ident().map_with(|name, e| (name, e.span())))
+            .then_ignore(just(Token::Assign))
+            .then(expr.clone())
+            .then_ignore(just(Token::Semi))
+            .map(|((name, name_span), value)| StmtKind::Let { name, name_span, value });
+
+        let fn_stmt = just(Token::Async)
+            .or_not()
+            .then_ignore(just(Token::Fn))
+            .then(ident())
+            .then(params_parser())
+            .then(block.clone())
+            .map_with(|(((is_async, name), params), body), e| {
+                StmtKind::Fn(Rc::new(FnDecl { name: Some(name), params, body, is_async: is_async.is_some(), span: e.span() }))
+            });
+
+        let if_stmt = recursive(|if_stmt| {
+            just(Token::If)
+                .ignore_then(expr.clone())
+                .then(block.clone())
+                .then(
+                    just(Token::Else)
+                        .ignore_then(
+                            block.clone().or(if_stmt.map_with(|kind, e| vec![Stmt { kind, span: e.span() }])),
+                        )
+                        .or_not(),
+                )
+                .map(|((cond, then), otherwise)| StmtKind::If { cond, then, otherwise })
+        });
+
+        let while_stmt = just(Token::While)
+            .ignore_then(expr.clone())
+            .then(block.clone())
+            .map(|(cond, body)| StmtKind::While { cond, body });
+
+        let for_stmt = just(Token::For)
+            .ignore_then(ident().map_with(|name, e| (name, e.span())))
+            .then_ignore(just(Token::In))
+            .then(expr.clone())
+            .then(just(Token::DotDot).ignore_then(expr.clone()).or_not())
+            .then(block.clone())
+            .map(|((((var, var_span), first), end), body)| {
+                let iter = match end {
+                    Some(end) => ForIter::Range(first, end),
+                    None => ForIter::Each(first),
+                };
+                StmtKind::For { var, var_span, iter, body }
+            });
+
+        let simple = choice((
+            just(Token::Break).to(StmtKind::Break),
+            just(Token::Continue).to(StmtKind::Continue),
+            just(Token::Return).ignore_then(expr.clone().or_not()).map(StmtKind::Return),
+            just(Token::Throw).ignore_then(expr.clone()).map(StmtKind::Throw),
+        ))
+        .then_ignore(just(Token::Semi));
+
+        let try_stmt = just(Token::Try)
+            .ignore_then(block.clone())
+            .then(just(Token::Catch).ignore_then(ident()).then(block.clone()).or_not())
+            .then(just(Token::Finally).ignore_then(block.clone()).or_not())
+            .try_map(|((body, catch), finally), span| {
+                if catch.is_none() && finally.is_none() {
+                    Err(Rich::custom(span, "a `try` needs a `catch` or a `finally` block"))
+                } else {
+                    Ok(StmtKind::Try { body, catch, finally })
+                }
+            });
+
+        let expr_stmt = expr
+            .clone()
+            .then(just(Token::Assign).ignore_then(expr.clone()).or_not())
+            .then_ignore(just(Token::Semi))
+            .map(|(target, value)| match value {
+                Some(value) => StmtKind::Assign { target, value },
+                None => StmtKind::Expr(target),
+            });
+
+        // Recovery: skip balanced tokens up to and including the next `;`
+        // (or up to the `}` closing the enclosing block) and go on.
+        let recovery = balanced_tokens()
+            .and_is(just(Token::Semi).not())
+            .repeated()
+            .at_least(1)
+            .then(just(Token::Semi).or_not())
+            .to(StmtKind::Error);
+
+        choice((
+            directive,
+            let_stmt,
+            fn_stmt,
+            if_stmt,
+            while_stmt,
+            for_stmt,
+            simple,
+            try_stmt,
+            block.clone().map(StmtKind::Block),
+            expr_stmt,
+        ))
+        .recover_with(via_parser(recovery))
+        .map_with(|kind, e| Stmt { kind, span: e.span() })
+        .boxed()
+    })
+}
+
+fn params_parser<'t, I>() -> impl Parser<'t, I, Vec<String>, Extra<'t>> + Clone
+where
+    I: ValueInput<'t, Token = Token, Span = Span>,
+{
+    ident()
+        .separated_by(just(Token::Comma))
+        .allow_trailing()
+        .collect::<Vec<_>>()
+        .delimited_by(just(Token::LParen), just(Token::RParen))
+}
+
+fn expr_parser<'t, I, B>(block: B) -> impl Parser<'t, I, Expr, Extra<'t>> + Clone
+where
+    I: ValueInput<'t, Token = Token, Span = Span>,
+    B: Parser<'t, I, Block, Extra<'t>> + Clone + 't,
+{
+    recursive(move |expr| {
+        let literal = select! {
+            Token::Nil => ExprKind::Nil,
+            Token::True => ExprKind::Bool(true),
+            Token::False => ExprKind::Bool(false),
+            Token::Int(n) => ExprKind::Int(n),
+            Token::Float(x) => ExprKind::Float(x.0),
+            Token::Duration(x) => ExprKind::Duration(x.0),
+            Token::Str(s) => ExprKind::Str(s),
+            Token::Ident(name) => ExprKind::Ident(name),
+        };
+
+        let items = expr
+            .clone()
+            .separated_by(just(Token::Comma))
+            .allow_trailing()
+            .collect::<Vec<_>>();
+
+        let list = items
+            .clone()
+            .delimited_by(just(Token::LBracket), just(Token::RBracket))
+            .map(ExprKind::List);
+
+        let map_key = select! { Token::Ident(name) => name, Token::Str(s) => s }.labelled("a map key");
+        let map = map_key
+            .then_ignore(just(Token::Colon))
+            .then(expr.clone())
+            .separated_by(just(Token::Comma))
+            .allow_trailing()
+            .collect::<Vec<_>>()
+            .delimited_by(just(Token::LBrace), just(Token::RBrace))
+            .map(ExprKind::Map);
+
+        let lambda = just(Token::Async)
+            .or_not()
+            .then_ignore(just(Token::Fn))
+            .then(params_parser())
+            .then(block)
+            .map_with(|((is_async, params), body), e| {
+                ExprKind::Fn(Rc::new(FnDecl { name: None, params, body, is_async: is_async.is_some(), span: e.span() }))
+            });
+
+        let atom = choice((literal, list, map, lambda))
+            .map_with(|kind, e| Expr { kind, span: e.span() })
+            .or(expr.clone().delimited_by(just(Token::LParen), just(Token::RParen)))
+            .labelled("an expression")
+            .boxed();
+
+        enum Postfix {
+            Call(Vec<Expr>),
+            Index(Expr),
+            Field(String),
+        }
+        let postfix = choice((
+            items.delimited_by(just(Token::LParen), just(Token::RParen)).map(Postfix::Call),
+            expr.clone().delimited_by(just(Token::LBracket), just(Token::RBracket)).map(Postfix::Index),
+            just(Token::Dot).ignore_then(ident()).map(Postfix::Field),
+        ));
+        let chained = atom.foldl_with(postfix.repeated(), |target, op, e| {
+            let kind = match op {
+                Postfix::Call(args) => ExprKind::Call(Box::new(target), args),
+                Postfix::Index(index) => ExprKind::Index(Box::new(target), Box::new(index)),
+                Postfix::Field(name) => ExprKind::Field(Box::new(target), name),
+            };
+            Expr { kind, span: e.span() }
+        });
+
+        let binary = |op: BinaryOp| {
+            move |l: Expr, _, r: Expr, e: &mut chumsky::input::MapExtra<'t, '_, I, Extra<'t>>| Expr {
+                kind: ExprKind::Binary(op, Box::new(l), Box::new(r)),
+                span: e.span(),
+            }
+        };
+        let unary = |make: fn(Box<Expr>) -> ExprKind| {
+            move |_, operand: Expr, e: &mut chumsky::input::MapExtra<'t, '_, I, Extra<'t>>| Expr {
+                kind: make(Box::new(operand)),
+                span: e.span(),
+            }
+        };
+        chained.pratt((
+            prefix(9, just(Token::Minus), unary(|x| ExprKind::Unary(UnaryOp::Neg, x))),
+            prefix(9, just(Token::Bang), unary(|x| ExprKind::Unary(UnaryOp::Not, x))),
+            prefix(9, just(Token::Await), unary(ExprKind::Await)),
+            prefix(9, just(Token::Spawn), unary(ExprKind::Spawn)),
+            infix(left(7), just(Token::Star), binary(BinaryOp::Mul)),
+            infix(left(7), just(Token::Slash), binary(BinaryOp::Div)),
+            infix(left(7), just(Token::Percent), binary(BinaryOp::Mod)),
+            infix(left(6), just(Token::Plus), binary(BinaryOp::Add)),
+            infix(left(6), just(Token::Minus), binary(BinaryOp::Sub)),
+            infix(left(5), just(Token::Lt), binary(BinaryOp::Lt)),
+            infix(left(5), just(Token::LtEq), binary(BinaryOp::Le)),
+            infix(left(5), just(Token::Gt), binary(BinaryOp::Gt)),
+            infix(left(5), just(Token::GtEq), binary(BinaryOp::Ge)),
+            infix(left(4), just(Token::EqEq), binary(BinaryOp::Eq)),
+            infix(left(4), just(Token::NotEq), binary(BinaryOp::Ne)),
+            infix(left(3), just(Token::AndAnd), |l: Expr, _, r: Expr, e: &mut chumsky::input::MapExtra<'t, '_, I, Extra<'t>>| Expr {
+                kind: ExprKind::And(Box::new(l), Box::new(r)),
+                span: e.span(),
+            }),
+            infix(left(2), just(Token::OrOr), |l: Expr, _, r: Expr, e: &mut chumsky::input::MapExtra<'t, '_, I, Extra<'t>>| Expr {
+                kind: ExprKind::Or(Box::new(l), Box::new(r)),
+                span: e.span(),
+            }),
+        ))
+        .labelled("an expression")
+    })
+}

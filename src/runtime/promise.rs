@@ -1,0 +1,196 @@
+//! Promises and futures: one data structure for both policies.
+//!
+//! A promise is pending, fulfilled, rejected or (asyncio only) cancelled,
+//! and holds its reactions (JS) / done-callbacks (asyncio) in order. What a
+//! reaction does is a `Handler`; *when* it runs is the policy's business:
+//! js queues a microtask, asyncio a `call_soon` callback. An asyncio task is
+//! a promise with `TaskInfo`.
+
+use crate::value::{Flavor, Value};
+use crate::vm::{FiberId, Thrown};
+use std::cell::{Cell, RefCell};
+use std::fmt::Write;
+use std::rc::Rc;
+
+#[derive(Clone)]
+pub struct PromiseRef(pub Rc<PromiseObj>);
+
+pub struct PromiseObj {
+    pub state: RefCell<State>,
+    pub reactions: RefCell<Vec<Reaction>>,
+    /// JS: a handler was attached. asyncio: the exception was retrieved.
+    pub handled: Cell<bool>,
+    pub task: Option<TaskInfo>,
+    /// asyncio `sleep`: the timer that completes this future.
+    pub timer: Cell<Option<u64>>,
+}
+
+pub struct TaskInfo {
+    pub fiber: FiberId,
+    pub name: Rc<str>,
+    pub number: u64,
+    pub must_cancel: Cell<bool>,
+    pub waiting_on: RefCell<Option<PromiseRef>>,
+}
+
+#[derive(Clone)]
+pub enum State {
+    Pending,
+    Fulfilled(Value),
+    Rejected(Thrown),
+    Cancelled,
+}
+
+#[derive(Clone)]
+pub struct Reaction {
+    pub on_fulfilled: Handler,
+    pub on_rejected: Handler,
+    pub derived: Option<PromiseRef>,
+}
+
+#[derive(Clone)]
+pub enum Handler {
+    /// Pass the outcome on to the derived promise unchanged.
+    Pass,
+    /// Call a function with the value; its result settles the derived promise.
+    Call(Value),
+    /// `.finally(f)`: call f, then pass the original outcome on.
+    Finally(Value),
+    /// Resume a fiber suspended at `await` (asyncio: a task's wake-up).
+    Resume(FiberId),
+    /// asyncio `gather`: child `index` of the gathering state is done.
+    GatherChild(Rc<GatherState>, usize),
+    /// asyncio: the awaited main task is done: stop the loop.
+    StopLoop,
+}
+
+pub struct GatherState {
+    pub children: Vec<PromiseRef>,
+    pub outer: PromiseRef,
+    pub finished: Cell<usize>,
+    pub return_exceptions: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum CombinatorKind {
+    All,
+    AllSettled,
+    Any,
+}
+
+/// The shared state of a `Promise.all` / `allSettled` / `any` call.
+pub struct CombinatorState {
+    pub kind: CombinatorKind,
+    pub result: PromiseRef,
+    pub remaining: Cell<usize>,
+    pub values: RefCell<Vec<Value>>,
+    pub called: RefCell<Vec<bool>>,
+}
+
+impl PromiseRef {
+    pub fn new() -> PromiseRef {
+        PromiseRef(Rc::new(PromiseObj {
+            state: RefCell::new(State::Pending),
+            reactions: RefCell::new(Vec::new()),
+            handled: Cell::new(false),
+            task: None,
+            timer: Cell::new(None),
+        }))
+    }
+
+    pub fn new_task(fiber: FiberId, name: Rc<str>, number: u64) -> PromiseRef {
+        PromiseRef(Rc::new(PromiseObj {
+            state: RefCell::new(State::Pending),
+            reactions: RefCell::new(Vec::new()),
+            handled: Cell::new(false),
+            task: Some(TaskInfo { fiber, name, number, must_cancel: Cell::new(false), waiting_on: RefCell::new(None) }),
+            timer: Cell::new(None),
+        }))
+    }
+
+    pub fn with_state(state: State) -> PromiseRef {
+        let p = PromiseRef::new();
+        *p.0.state.borrow_mut() = state;
+        p
+    }
+
+    pub fn ptr_eq(&self, other: &PromiseRef) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+
+    pub fn is_task(&self) -> bool {
+        self.0.task.is_some()
+    }
+
+    pub fn task(&self) -> Option<&TaskInfo> {
+        self.0.task.as_ref()
+    }
+
+    pub fn is_pending(&self) -> bool {
+        matches!(*self.0.state.borrow(), State::Pending)
+    }
+
+    pub fn state(&self) -> State {
+        self.0.state.borrow().clone()
+    }
+
+    /// Settles the promise and returns the reactions to schedule (in order).
+    pub fn settle(&self, state: State) -> Vec<Reaction> {
+        *self.0.state.borrow_mut() = state;
+        std::mem::take(&mut *self.0.reactions.borrow_mut())
+    }
+
+    pub fn describe(&self, out: &mut String, flavor: Flavor) {
+        let state = self.0.state.borrow();
+        match (flavor, &self.0.task) {
+            (Flavor::Js, _) => {
+                let inner = match &*state {
+                    State::Pending => "<pending>".to_string(),
+                    State::Fulfilled(v) => v.repr(flavor),
+                    State::Rejected(t) => format!("<rejected> {}", t.value.repr(flavor)),
+                    State::Cancelled => "<cancelled>".to_string(),
+                };
+                let _ = write!(out, "Promise {{ {inner} }}");
+            }
+            (Flavor::Python, Some(task)) => {
+                let status = match &*state {
+                    State::Pending => "pending".to_string(),
+                    State::Fulfilled(v) => format!("finished result={}", v.repr(flavor)),
+                    State::Rejected(t) => format!("finished exception={}", t.value.repr(flavor)),
+                    State::Cancelled => "cancelled".to_string(),
+                };
+                let _ = write!(out, "<Task {status} name='Task-{}' coro=<{}()>>", task.number, task.name);
+            }
+            (Flavor::Python, None) => {
+                let status = match &*state {
+                    State::Pending => "pending".to_string(),
+                    State::Fulfilled(v) => format!("finished result={}", v.repr(flavor)),
+                    State::Rejected(t) => format!("finished exception={}", t.value.repr(flavor)),
+                    State::Cancelled => "cancelled".to_string(),
+                };
+                let _ = write!(out, "<Future {status}>");
+            }
+        }
+    }
+}
+
+impl Default for PromiseRef {
+    fn default() -> Self {
+        PromiseRef::new()
+    }
+}
+
+impl Drop for PromiseObj {
+    fn drop(&mut self) {
+        if let (Some(task), State::Rejected(thrown)) = (&self.task, &*self.state.borrow())
+            && !self.handled.get()
+        {
+            crate::runtime::warn(format!(
+                "Task exception was never retrieved\nfuture: <Task finished name='Task-{}' coro=<{}()> exception={}>\n",
+                task.number,
+                task.name,
+                thrown.value.repr(Flavor::Python)
+            ));
+        }
+    }
+}

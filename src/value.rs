@@ -1,0 +1,456 @@
+//! Runtime values, and how `print` shows them.
+//!
+//! Values are cheap to clone (16 bytes; heap objects behind `Rc`). Display
+//! has two flavours, chosen by the runtime policy: `Flavor::Js` shows values
+//! as Node's `console.log` does (`{ id: 42 }`, `[ 1, 2 ]`, `true`, nil as
+//! `undefined`), `Flavor::Python` as Python's `print` does (`{'id': 42}`,
+//! `[1, 2]`, `True`, nil as `None`). Cycles print as `[Circular]` / `[...]`.
+
+use crate::bytecode::Function;
+use crate::runtime::promise::PromiseRef;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::rc::Rc;
+
+#[derive(Clone, Default)]
+pub enum Value {
+    #[default]
+    Nil,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(Rc<str>),
+    List(Rc<RefCell<Vec<Value>>>),
+    Map(Rc<RefCell<Map>>),
+    Closure(Rc<Closure>),
+    /// A built-in function, or a built-in bound to data (resolving functions…).
+    Native(Rc<Native>),
+    Promise(PromiseRef),
+    Coroutine(Rc<Coroutine>),
+    /// An error raised by the runtime or made by `error(...)`.
+    Error(Rc<ErrorValue>),
+    /// A captured variable's shared box (only ever in local slots).
+    Cell(Rc<RefCell<Value>>),
+    /// A global that has not been defined yet (never visible to programs).
+    Uninit,
+}
+
+pub struct Closure {
+    pub function: Rc<Function>,
+    pub upvalues: Box<[Rc<RefCell<Value>>]>,
+}
+
+pub struct ErrorValue {
+    pub kind: Rc<str>,
+    pub message: Rc<str>,
+}
+
+/// An asyncio coroutine object: an async function called but not started.
+pub struct Coroutine {
+    pub name: Rc<str>,
+    pub body: RefCell<Option<CoroutineBody>>,
+}
+
+pub enum CoroutineBody {
+    Call(Rc<Closure>, Vec<Value>),
+    /// `asyncio.sleep(ms)`
+    Sleep(f64),
+}
+
+impl Drop for Coroutine {
+    fn drop(&mut self) {
+        if self.body.borrow().is_some() {
+            crate::runtime::warn_never_awaited(&self.name);
+        }
+    }
+}
+
+/// A built-in callable. `Builtin` names it; `data` carries bound state.
+pub struct Native {
+    pub builtin: crate::builtins::Builtin,
+    pub data: NativeData,
+}
+
+pub enum NativeData {
+    None,
+    /// A promise's resolve or reject function (with the shared "already resolved" flag).
+    Resolver { promise: PromiseRef, reject: bool, done: Rc<std::cell::Cell<bool>> },
+    /// `.finally` helpers: return / throw a saved value.
+    Value(Value),
+    /// A method bound to its receiver: `let push = xs.push;`
+    Method { receiver: Value, name: Rc<str> },
+    /// A combinator's per-element reaction (`Promise.all` and friends).
+    Combinator { state: Rc<crate::runtime::promise::CombinatorState>, index: usize, rejected: bool },
+}
+
+/// An insertion-ordered string-keyed map.
+#[derive(Default, Clone)]
+pub struct Map {
+    keys: Vec<Rc<str>>,
+    values: Vec<Value>,
+    index: HashMap<Rc<str>, usize, FastHash>,
+}
+
+impl Map {
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.index.get(key).map(|&i| &self.values[i])
+    }
+    pub fn insert(&mut self, key: Rc<str>, value: Value) {
+        match self.index.get(&key) {
+            Some(&i) => self.values[i] = value,
+            None => {
+                self.index.insert(key.clone(), self.keys.len());
+                self.keys.push(key);
+                self.values.push(value);
+            }
+        }
+    }
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        let i = self.index.remove(key)?;
+        self.keys.remove(i);
+        let value = self.values.remove(i);
+        for slot in self.index.values_mut() {
+            if *slot > i {
+                *slot -= 1;
+            }
+        }
+        Some(value)
+    }
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (&Rc<str>, &Value)> {
+        self.keys.iter().zip(self.values.iter())
+    }
+    pub fn keys(&self) -> &[Rc<str>] {
+        &self.keys
+    }
+    pub fn values(&self) -> &[Value] {
+        &self.values
+    }
+}
+
+/// FxHash-style hasher: maps are keyed by short strings, SipHash is overkill.
+#[derive(Default, Clone, Copy)]
+pub struct FastHash;
+impl std::hash::BuildHasher for FastHash {
+    type Hasher = FastHasher;
+    fn build_hasher(&self) -> FastHasher {
+        FastHasher(0)
+    }
+}
+pub struct FastHasher(u64);
+impl std::hash::Hasher for FastHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Flavor {
+    Js,
+    Python,
+}
+
+impl Value {
+    pub fn str(s: &str) -> Value {
+        Value::Str(Rc::from(s))
+    }
+    pub fn list(items: Vec<Value>) -> Value {
+        Value::List(Rc::new(RefCell::new(items)))
+    }
+    pub fn map(map: Map) -> Value {
+        Value::Map(Rc::new(RefCell::new(map)))
+    }
+
+    pub fn truthy(&self) -> bool {
+        match self {
+            Value::Nil | Value::Uninit => false,
+            Value::Bool(b) => *b,
+            Value::Int(n) => *n != 0,
+            Value::Float(x) => *x != 0.0 && !x.is_nan(),
+            Value::Str(s) => !s.is_empty(),
+            _ => true,
+        }
+    }
+
+    /// The language-level type name, as `type_of` returns it.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Nil | Value::Uninit => "nil",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float",
+            Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Map(_) => "map",
+            Value::Closure(_) | Value::Native(_) => "function",
+            Value::Promise(p) if p.is_task() => "task",
+            Value::Promise(_) => "promise",
+            Value::Coroutine(_) => "coroutine",
+            Value::Error(_) => "error",
+            Value::Cell(_) => "cell",
+        }
+    }
+
+    pub fn is_callable(&self) -> bool {
+        matches!(self, Value::Closure(_) | Value::Native(_))
+    }
+
+    /// Structural equality for scalars and strings, identity for objects.
+    pub fn equals(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Nil, Value::Nil) => true,
+            (Value::Bool(a), Value::Bool(b)) => a == b,
+            (Value::Int(a), Value::Int(b)) => a == b,
+            (Value::Float(a), Value::Float(b)) => a == b,
+            (Value::Int(a), Value::Float(b)) | (Value::Float(b), Value::Int(a)) => (*a as f64) == *b,
+            (Value::Str(a), Value::Str(b)) => a == b,
+            (Value::List(a), Value::List(b)) => Rc::ptr_eq(a, b),
+            (Value::Map(a), Value::Map(b)) => Rc::ptr_eq(a, b),
+            (Value::Closure(a), Value::Closure(b)) => Rc::ptr_eq(a, b),
+            (Value::Native(a), Value::Native(b)) => Rc::ptr_eq(a, b),
+            (Value::Promise(a), Value::Promise(b)) => a.ptr_eq(b),
+            (Value::Coroutine(a), Value::Coroutine(b)) => Rc::ptr_eq(a, b),
+            (Value::Error(a), Value::Error(b)) => Rc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    /// How `print` shows a value at top level (strings bare).
+    pub fn display(&self, flavor: Flavor) -> String {
+        match self {
+            Value::Str(s) => s.to_string(),
+            _ => {
+                let mut out = String::new();
+                Printer { flavor, seen: Vec::new() }.write(&mut out, self, 0);
+                out
+            }
+        }
+    }
+
+    /// How a value shows inside a container (strings quoted).
+    pub fn repr(&self, flavor: Flavor) -> String {
+        let mut out = String::new();
+        Printer { flavor, seen: Vec::new() }.write(&mut out, self, 0);
+        out
+    }
+}
+
+struct Printer {
+    flavor: Flavor,
+    seen: Vec<*const ()>,
+}
+
+const JS_BREAK_LENGTH: usize = 72;
+
+impl Printer {
+    fn write(&mut self, out: &mut String, value: &Value, indent: usize) {
+        let js = self.flavor == Flavor::Js;
+        match value {
+            Value::Nil | Value::Uninit => out.push_str(if js { "undefined" } else { "None" }),
+            Value::Bool(b) => out.push_str(match (js, b) {
+                (true, true) => "true",
+                (true, false) => "false",
+                (false, true) => "True",
+                (false, false) => "False",
+            }),
+            Value::Int(n) => {
+                let _ = write!(out, "{n}");
+            }
+            Value::Float(x) => out.push_str(&format_float(*x, self.flavor)),
+            Value::Str(s) => quote(out, s, self.flavor),
+            Value::List(items) => {
+                let ptr = Rc::as_ptr(items) as *const ();
+                if self.seen.contains(&ptr) {
+                    out.push_str(if js { "[Circular]" } else { "[...]" });
+                    return;
+                }
+                self.seen.push(ptr);
+                let parts: Vec<String> = items.borrow().iter().map(|v| self.part(v, indent + 2)).collect();
+                self.seen.pop();
+                self.join(out, "[", "]", parts, indent);
+            }
+            Value::Map(map) => {
+                let ptr = Rc::as_ptr(map) as *const ();
+                if self.seen.contains(&ptr) {
+                    out.push_str(if js { "[Circular]" } else { "{...}" });
+                    return;
+                }
+                self.seen.push(ptr);
+                let parts: Vec<String> = map
+                    .borrow()
+                    .iter()
+                    .map(|(k, v)| {
+                        let mut entry = String::new();
+                        if js && is_identifier(k) {
+                            entry.push_str(k);
+                        } else {
+                            quote(&mut entry, k, self.flavor);
+                        }
+                        entry.push_str(": ");
+                        entry.push_str(&self.part(v, indent + 2));
+                        entry
+                    })
+                    .collect();
+                self.seen.pop();
+                self.join(out, "{", "}", parts, indent);
+            }
+            Value::Closure(c) => {
+                let name = c.function.name.as_ref();
+                match (js, c.function.is_async) {
+                    (true, true) => {
+                        let _ = write!(out, "[AsyncFunction: {name}]");
+                    }
+                    (true, false) => {
+                        let _ = write!(out, "[Function: {name}]");
+                    }
+                    (false, _) => {
+                        let _ = write!(out, "<function {name}>");
+                    }
+                }
+            }
+            Value::Native(n) => {
+                let name = n.builtin.name();
+                if js {
+                    let _ = write!(out, "[Function: {name}]");
+                } else {
+                    let _ = write!(out, "<built-in function {name}>");
+                }
+            }
+            Value::Promise(p) => p.describe(out, self.flavor),
+            Value::Coroutine(c) => {
+                let _ = write!(out, "<coroutine object {}>", c.name);
+            }
+            Value::Error(e) => match (js, e.message.is_empty()) {
+                (true, _) => {
+                    let _ = write!(out, "{}: {}", e.kind, e.message);
+                }
+                (false, true) => {}
+                (false, false) => out.push_str(&e.message),
+            },
+            Value::Cell(cell) => {
+                let inner = cell.borrow().clone();
+                self.write(out, &inner, indent)
+            }
+        }
+    }
+
+    fn part(&mut self, value: &Value, indent: usize) -> String {
+        let mut s = String::new();
+        self.write(&mut s, value, indent);
+        s
+    }
+
+    fn join(&self, out: &mut String, open: &str, close: &str, parts: Vec<String>, indent: usize) {
+        if parts.is_empty() {
+            out.push_str(open);
+            out.push_str(close);
+            return;
+        }
+        if self.flavor == Flavor::Python {
+            out.push_str(open);
+            out.push_str(&parts.join(", "));
+            out.push_str(close);
+            return;
+        }
+        let total: usize = parts.iter().map(|p| p.len()).sum::<usize>() + parts.len() + indent + open.len();
+        if total <= JS_BREAK_LENGTH && !parts.iter().any(|p| p.contains('\n')) {
+            let _ = write!(out, "{open} {} {close}", parts.join(", "));
+        } else {
+            let pad = " ".repeat(indent + 2);
+            let _ = write!(out, "{open}\n{pad}{}\n{}{close}", parts.join(&format!(",\n{pad}")), " ".repeat(indent));
+        }
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == '$')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+}
+
+/// Quotes a string the way the flavour's inspector does.
+fn quote(out: &mut String, s: &str, flavor: Flavor) {
+    let quote = if flavor == Flavor::Python && s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if flavor == Flavor::Js && s.contains('\'') && !s.contains('"') { '"' } else { quote };
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\\' => out.push_str("\\\\"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c)
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+}
+
+/// Formats a float as JavaScript's `String(x)` or Python's `repr(x)` does.
+pub fn format_float(x: f64, flavor: Flavor) -> String {
+    if x.is_nan() {
+        return if flavor == Flavor::Js { "NaN" } else { "nan" }.into();
+    }
+    if x.is_infinite() {
+        let sign = if x < 0.0 { "-" } else { "" };
+        return format!("{sign}{}", if flavor == Flavor::Js { "Infinity" } else { "inf" });
+    }
+    if x == 0.0 {
+        return match flavor {
+            Flavor::Js => "0".into(),
+            Flavor::Python => if x.is_sign_negative() { "-0.0" } else { "0.0" }.into(),
+        };
+    }
+    // Shortest round-trip digits and decimal exponent, via Rust's `{:e}`.
+    let sci = format!("{x:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let negative = mantissa.starts_with('-');
+    let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
+    let sign = if negative { "-" } else { "" };
+    let (use_exponent, exp_style) = match flavor {
+        Flavor::Js => (!(-7..21).contains(&exp), "js"),
+        Flavor::Python => (!(-5..16).contains(&exp), "py"),
+    };
+    if use_exponent {
+        let mut m = digits[..1].to_string();
+        if digits.len() > 1 {
+            m.push('.');
+            m.push_str(&digits[1..]);
+        }
+        let e_sign = if exp < 0 { "-" } else { "+" };
+        return if exp_style == "js" {
+            format!("{sign}{m}e{e_sign}{}", exp.abs())
+        } else {
+            format!("{sign}{m}e{e_sign}{:02}", exp.abs())
+        };
+    }
+    let point = exp + 1; // digits before the decimal point
+    let mut text = if point <= 0 {
+        format!("0.{}{}", "0".repeat((-point) as usize), digits)
+    } else if point as usize >= digits.len() {
+        format!("{}{}", digits, "0".repeat(point as usize - digits.len()))
+    } else {
+        format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
+    };
+    if flavor == Flavor::Python && !text.contains('.') {
+        text.push_str(".0");
+    }
+    format!("{sign}{text}")
+}
