@@ -123,7 +123,11 @@ impl Builtin {
 }
 
 pub fn error_value(kind: &str, message: &str) -> Value {
-    Value::Error(Rc::new(ErrorValue { kind: Rc::from(kind), message: Rc::from(message) }))
+    Value::Error(Rc::new(ErrorValue { kind: Rc::from(kind), message: Rc::from(message), errors: Value::Nil }))
+}
+
+pub fn aggregate_error(message: &str, errors: Value) -> Value {
+    Value::Error(Rc::new(ErrorValue { kind: Rc::from("AggregateError"), message: Rc::from(message), errors }))
 }
 
 fn error(kind: &str, message: String) -> Thrown {
@@ -448,6 +452,7 @@ pub fn get_field(object: &Value, name: &str) -> Result<Value, Value> {
         Value::Error(e) => match name {
             "message" => Ok(Value::Str(e.message.clone())),
             "kind" => Ok(Value::Str(e.kind.clone())),
+            "errors" => Ok(e.errors.clone()),
             _ => Ok(Value::Nil),
         },
         Value::List(_) | Value::Str(_) | Value::Promise(_) => Ok(Value::Native(Rc::new(Native {

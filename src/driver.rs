@@ -170,6 +170,7 @@ pub fn run_compiled(vm: &mut Vm, kind: PolicyKind, config: &RunConfig, main: Rc<
     };
     let status = policy.run_program(vm, main);
     drop(policy);
+    vm.teardown();
     crate::runtime::flush_warnings(vm);
     status
 }

@@ -38,6 +38,37 @@ where
     select! { Token::Ident(name) => name }.labelled("a name")
 }
 
+/// A name after `.`: any identifier, and keywords too (`p.catch`, `p.finally`).
+fn member_name<'t, I>() -> impl Parser<'t, I, String, Extra<'t>> + Clone
+where
+    I: ValueInput<'t, Token = Token, Span = Span>,
+{
+    select! {
+        Token::Ident(name) => name,
+        Token::Catch => "catch".to_string(),
+        Token::Finally => "finally".to_string(),
+        Token::Try => "try".to_string(),
+        Token::Throw => "throw".to_string(),
+        Token::In => "in".to_string(),
+        Token::For => "for".to_string(),
+        Token::If => "if".to_string(),
+        Token::Else => "else".to_string(),
+        Token::Let => "let".to_string(),
+        Token::Spawn => "spawn".to_string(),
+        Token::Await => "await".to_string(),
+        Token::Async => "async".to_string(),
+        Token::Return => "return".to_string(),
+        Token::Fn => "fn".to_string(),
+        Token::While => "while".to_string(),
+        Token::Break => "break".to_string(),
+        Token::Continue => "continue".to_string(),
+        Token::True => "true".to_string(),
+        Token::False => "false".to_string(),
+        Token::Nil => "nil".to_string(),
+    }
+    .labelled("a field name")
+}
+
 /// Any run of tokens with brackets balanced: what recovery skips over.
 fn balanced_tokens<'t, I>() -> impl Parser<'t, I, (), Extra<'t>> + Clone
 where
@@ -267,7 +298,7 @@ where
         let postfix = choice((
             items.delimited_by(just(Token::LParen), just(Token::RParen)).map(Postfix::Call),
             expr.clone().delimited_by(just(Token::LBracket), just(Token::RBracket)).map(Postfix::Index),
-            just(Token::Dot).ignore_then(ident()).map(Postfix::Field),
+            just(Token::Dot).ignore_then(member_name()).map(Postfix::Field),
         ));
         let chained = atom.foldl_with(postfix.repeated(), |target, op, e| {
             let kind = match op {

@@ -44,6 +44,8 @@ pub struct Closure {
 pub struct ErrorValue {
     pub kind: Rc<str>,
     pub message: Rc<str>,
+    /// `AggregateError.errors`: the rejection reasons, in order.
+    pub errors: Value,
 }
 
 /// An asyncio coroutine object: an async function called but not started.

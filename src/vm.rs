@@ -192,6 +192,17 @@ impl Vm {
         }
     }
 
+    /// Drops every global and fiber, as interpreter shutdown does, so
+    /// reports made on collection (never-awaited coroutines, unretrieved
+    /// task exceptions) are made now.
+    pub fn teardown(&mut self) {
+        for g in self.globals.iter_mut() {
+            *g = Value::Uninit;
+        }
+        self.fibers.clear();
+        self.free_fibers.clear();
+    }
+
     pub fn print(&mut self, text: &str) {
         self.out.push_str(text);
         if self.echo_output {

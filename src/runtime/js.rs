@@ -281,7 +281,7 @@ impl Js {
             let values = Value::list(state.values.borrow().clone());
             match state.kind {
                 CombinatorKind::Any => {
-                    let error = builtins::error_value("AggregateError", "All promises were rejected");
+                    let error = builtins::aggregate_error("All promises were rejected", values);
                     self.settle_state(&state.result, State::Rejected(Thrown::new(error)));
                 }
                 _ => self.resolve(&state.result, values),

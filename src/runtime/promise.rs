@@ -189,7 +189,10 @@ impl Drop for PromiseObj {
                 "Task exception was never retrieved\nfuture: <Task finished name='Task-{}' coro=<{}()> exception={}>\n",
                 task.number,
                 task.name,
-                thrown.value.repr(Flavor::Python)
+                match &thrown.value {
+                    Value::Error(e) => format!("{}({:?})", e.kind, e.message.to_string()).replace('"', "'"),
+                    other => format!("Exception({})", other.repr(Flavor::Python)),
+                }
             ));
         }
     }

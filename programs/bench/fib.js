@@ -1,0 +1,8 @@
+// bench: fib — twin of fib.lab. Recursive fib(30).
+function fib(n) {
+  if (n < 2) {
+    return n;
+  }
+  return fib(n - 1) + fib(n - 2);
+}
+console.log(fib(30));

@@ -1,0 +1,20 @@
+import asyncio
+
+async def job(name, ms, fail):
+    await asyncio.sleep(ms / 1000)
+    if fail:
+        print(name, "fails")
+        raise Exception(name + " failed")
+    print(name, "ends")
+    return name
+
+async def main():
+    try:
+        r = await asyncio.gather(job("a", 20, False), job("b", 10, True), job("c", 30, False))
+        print("never:", r)
+    except Exception as e:
+        print("caught:", e)
+    await asyncio.sleep(0.040)
+    print("main done")
+
+asyncio.run(main())

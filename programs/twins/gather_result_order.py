@@ -1,0 +1,13 @@
+import asyncio
+
+async def job(name, ms):
+    print(name, "start")
+    await asyncio.sleep(ms / 1000)
+    print(name, "end")
+    return name + " result"
+
+async def main():
+    results = await asyncio.gather(job("slow", 30), job("fast", 10), job("mid", 20))
+    print(results)
+
+asyncio.run(main())

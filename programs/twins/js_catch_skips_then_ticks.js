@@ -1,0 +1,2 @@
+Promise.reject("boom").then((v) => { console.log("a: then 1 (skipped)"); }).then((v) => { console.log("a: then 2 (skipped)"); }).catch((e) => { console.log("a: caught", e); return "recovered"; }).then((v) => { console.log("a: after catch", v); });
+Promise.resolve().then(() => { console.log("b1"); }).then(() => { console.log("b2"); }).then(() => { console.log("b3"); }).then(() => { console.log("b4"); });
