@@ -15,19 +15,45 @@ pub struct Stmt {
 #[derive(Debug, Clone)]
 pub enum StmtKind {
     /// `runtime js;`, `gil off;`, `gil switch 5ms;`, `cores 2;`
-    Directive { name: String, args: Vec<DirectiveArg> },
-    Let { name: String, name_span: Span, value: Expr },
-    Assign { target: Expr, value: Expr },
+    Directive {
+        name: String,
+        args: Vec<DirectiveArg>,
+    },
+    Let {
+        name: String,
+        name_span: Span,
+        value: Expr,
+    },
+    Assign {
+        target: Expr,
+        value: Expr,
+    },
     Expr(Expr),
     Fn(Rc<FnDecl>),
-    If { cond: Expr, then: Block, otherwise: Option<Block> },
-    While { cond: Expr, body: Block },
-    For { var: String, var_span: Span, iter: ForIter, body: Block },
+    If {
+        cond: Expr,
+        then: Block,
+        otherwise: Option<Block>,
+    },
+    While {
+        cond: Expr,
+        body: Block,
+    },
+    For {
+        var: String,
+        var_span: Span,
+        iter: ForIter,
+        body: Block,
+    },
     Break,
     Continue,
     Return(Option<Expr>),
     Throw(Expr),
-    Try { body: Block, catch: Option<(String, Block)>, finally: Option<Block> },
+    Try {
+        body: Block,
+        catch: Option<(String, Block)>,
+        finally: Option<Block>,
+    },
     Block(Block),
     /// A statement the parser could not make sense of (already reported).
     Error,

@@ -88,7 +88,11 @@ const PROMISE_STATICS: &[(&str, Builtin)] = &[
 ];
 
 pub fn global_names() -> Vec<&'static str> {
-    GLOBALS.iter().map(|(n, _)| *n).chain(std::iter::once("Promise")).collect()
+    GLOBALS
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(std::iter::once("Promise"))
+        .collect()
 }
 
 pub fn is_global_name(name: &str) -> bool {
@@ -104,11 +108,17 @@ pub fn global_value(name: &str) -> Option<Value> {
         }
         return Some(Value::map(map));
     }
-    GLOBALS.iter().find(|(n, _)| *n == name).map(|(_, b)| native(*b))
+    GLOBALS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, b)| native(*b))
 }
 
 fn native(builtin: Builtin) -> Value {
-    Value::Native(Rc::new(Native { builtin, data: NativeData::None }))
+    Value::Native(Rc::new(Native {
+        builtin,
+        data: NativeData::None,
+    }))
 }
 
 impl Builtin {
@@ -123,11 +133,19 @@ impl Builtin {
 }
 
 pub fn error_value(kind: &str, message: &str) -> Value {
-    Value::Error(Rc::new(ErrorValue { kind: Rc::from(kind), message: Rc::from(message), errors: Value::Nil }))
+    Value::Error(Rc::new(ErrorValue {
+        kind: Rc::from(kind),
+        message: Rc::from(message),
+        errors: Value::Nil,
+    }))
 }
 
 pub fn aggregate_error(message: &str, errors: Value) -> Value {
-    Value::Error(Rc::new(ErrorValue { kind: Rc::from("AggregateError"), message: Rc::from(message), errors }))
+    Value::Error(Rc::new(ErrorValue {
+        kind: Rc::from("AggregateError"),
+        message: Rc::from(message),
+        errors,
+    }))
 }
 
 fn error(kind: &str, message: String) -> Thrown {
@@ -154,22 +172,43 @@ pub fn duration_ns(value: &Value, what: &str) -> Result<u64, Thrown> {
         Value::Int(n) => *n as f64,
         Value::Float(x) => *x,
         Value::Nil => 0.0,
-        other => return Err(error("TypeError", format!("{what} needs a duration, not a {}", other.type_name()))),
+        other => {
+            return Err(error(
+                "TypeError",
+                format!("{what} needs a duration, not a {}", other.type_name()),
+            ));
+        }
     };
     if !ms.is_finite() || ms < 0.0 {
-        return Err(error("ValueError", format!("{what} needs a duration of zero or more, not {ms}")));
+        return Err(error(
+            "ValueError",
+            format!("{what} needs a duration of zero or more, not {ms}"),
+        ));
     }
     if ms > 1.0e12 {
-        return Err(error("ValueError", format!("{what}: a duration of {ms} ms is too long (the limit is 10^12 ms)")));
+        return Err(error(
+            "ValueError",
+            format!("{what}: a duration of {ms} ms is too long (the limit is 10^12 ms)"),
+        ));
     }
     Ok((ms * 1_000_000.0).round() as u64)
 }
 
-pub fn call_native(vm: &mut Vm, policy: &mut dyn Policy, fiber: FiberId, native: &Rc<Native>, args: Vec<Value>) -> NativeResult {
+pub fn call_native(
+    vm: &mut Vm,
+    policy: &mut dyn Policy,
+    fiber: FiberId,
+    native: &Rc<Native>,
+    args: Vec<Value>,
+) -> NativeResult {
     let flavor = vm.flavor;
     match native.builtin {
         Builtin::Print => {
-            let mut line = args.iter().map(|v| v.display(flavor)).collect::<Vec<_>>().join(" ");
+            let mut line = args
+                .iter()
+                .map(|v| v.display(flavor))
+                .collect::<Vec<_>>()
+                .join(" ");
             line.push('\n');
             vm.print(&line);
             ok(Value::Nil)
@@ -177,22 +216,36 @@ pub fn call_native(vm: &mut Vm, policy: &mut dyn Policy, fiber: FiberId, native:
         Builtin::Str => ok(Value::str(&arg(&args, 0).display(flavor))),
         Builtin::Int => match arg(&args, 0) {
             Value::Int(n) => ok(Value::Int(n)),
-            Value::Float(x) if x.is_finite() && x.abs() < 9.2e18 => ok(Value::Int(x.trunc() as i64)),
+            Value::Float(x) if x.is_finite() && x.abs() < 9.2e18 => {
+                ok(Value::Int(x.trunc() as i64))
+            }
             Value::Bool(b) => ok(Value::Int(b as i64)),
             Value::Str(s) => match s.trim().parse::<i64>() {
                 Ok(n) => ok(Value::Int(n)),
-                Err(_) => Err(error("ValueError", format!("int(): `{s}` is not an integer"))),
+                Err(_) => Err(error(
+                    "ValueError",
+                    format!("int(): `{s}` is not an integer"),
+                )),
             },
-            other => Err(error("TypeError", format!("int() cannot convert {}", other.repr(flavor)))),
+            other => Err(error(
+                "TypeError",
+                format!("int() cannot convert {}", other.repr(flavor)),
+            )),
         },
         Builtin::Float => match arg(&args, 0) {
             Value::Int(n) => ok(Value::Float(n as f64)),
             Value::Float(x) => ok(Value::Float(x)),
             Value::Str(s) => match s.trim().parse::<f64>() {
                 Ok(x) => ok(Value::Float(x)),
-                Err(_) => Err(error("ValueError", format!("float(): `{s}` is not a number"))),
+                Err(_) => Err(error(
+                    "ValueError",
+                    format!("float(): `{s}` is not a number"),
+                )),
             },
-            other => Err(error("TypeError", format!("float() cannot convert {}", other.repr(flavor)))),
+            other => Err(error(
+                "TypeError",
+                format!("float() cannot convert {}", other.repr(flavor)),
+            )),
         },
         Builtin::Round | Builtin::Floor | Builtin::Ceil => {
             let x = number(&arg(&args, 0), "round/floor/ceil")?;
@@ -211,7 +264,11 @@ pub fn call_native(vm: &mut Vm, policy: &mut dyn Policy, fiber: FiberId, native:
                         Builtin::Ceil => x.ceil(),
                         _ => x.round(),
                     };
-                    if r.is_finite() && r.abs() < 9.2e18 { ok(Value::Int(r as i64)) } else { ok(Value::Float(r)) }
+                    if r.is_finite() && r.abs() < 9.2e18 {
+                        ok(Value::Int(r as i64))
+                    } else {
+                        ok(Value::Float(r))
+                    }
                 }
             }
         }
@@ -233,11 +290,16 @@ pub fn call_native(vm: &mut Vm, policy: &mut dyn Policy, fiber: FiberId, native:
                     None => item,
                     Some(b) => {
                         let less = compare(&item, &b)? == std::cmp::Ordering::Less;
-                        if less == (native.builtin == Builtin::Min) { item } else { b }
+                        if less == (native.builtin == Builtin::Min) {
+                            item
+                        } else {
+                            b
+                        }
                     }
                 });
             }
-            best.map(NativeOutcome::Value).ok_or_else(|| error("ValueError", "min()/max() of nothing".into()))
+            best.map(NativeOutcome::Value)
+                .ok_or_else(|| error("ValueError", "min()/max() of nothing".into()))
         }
         Builtin::Len => ok(Value::Int(length(&arg(&args, 0))?)),
         Builtin::TypeOf => ok(Value::str(arg(&args, 0).type_name())),
@@ -256,7 +318,9 @@ pub fn call_native(vm: &mut Vm, policy: &mut dyn Policy, fiber: FiberId, native:
             ok(Value::Nil)
         }
         Builtin::BoundMethod => {
-            let NativeData::Method { receiver, name } = &native.data else { unreachable!() };
+            let NativeData::Method { receiver, name } = &native.data else {
+                unreachable!()
+            };
             call_method(vm, policy, fiber, receiver, name, args)
         }
         Builtin::ReturnValue => match &native.data {
@@ -275,7 +339,10 @@ fn number(v: &Value, what: &str) -> Result<f64, Thrown> {
     match v {
         Value::Int(n) => Ok(*n as f64),
         Value::Float(x) => Ok(*x),
-        other => Err(error("TypeError", format!("{what}() needs a number, not a {}", other.type_name()))),
+        other => Err(error(
+            "TypeError",
+            format!("{what}() needs a number, not a {}", other.type_name()),
+        )),
     }
 }
 
@@ -284,38 +351,74 @@ fn length(v: &Value) -> Result<i64, Thrown> {
         Value::Str(s) => s.chars().count() as i64,
         Value::List(xs) => xs.borrow().len() as i64,
         Value::Map(m) => m.borrow().len() as i64,
-        other => return Err(error("TypeError", format!("a {} has no length", other.type_name()))),
+        other => {
+            return Err(error(
+                "TypeError",
+                format!("a {} has no length", other.type_name()),
+            ));
+        }
     })
 }
 
-pub fn call_method(vm: &mut Vm, policy: &mut dyn Policy, fiber: FiberId, receiver: &Value, name: &str, args: Vec<Value>) -> NativeResult {
+pub fn call_method(
+    vm: &mut Vm,
+    policy: &mut dyn Policy,
+    fiber: FiberId,
+    receiver: &Value,
+    name: &str,
+    args: Vec<Value>,
+) -> NativeResult {
     let flavor = vm.flavor;
     match receiver {
         Value::List(xs) => list_method(xs, name, args, flavor),
         Value::Map(m) => map_method(m, name, args, flavor),
         Value::Str(s) => string_method(s, name, args, flavor),
         Value::Promise(p) => policy.promise_method(vm, fiber, p, name, args),
-        Value::Error(e) => Err(error("TypeError", format!("an error has no method `{name}` (it has fields `kind` and `message`: {})", e.kind))),
-        other => Err(error("TypeError", format!("a {} has no method `{name}`", other.type_name()))),
+        Value::Error(e) => Err(error(
+            "TypeError",
+            format!(
+                "an error has no method `{name}` (it has fields `kind` and `message`: {})",
+                e.kind
+            ),
+        )),
+        other => Err(error(
+            "TypeError",
+            format!("a {} has no method `{name}`", other.type_name()),
+        )),
     }
 }
 
 fn unknown_method(kind: &str, name: &str, known: &str) -> Thrown {
-    error("TypeError", format!("a {kind} has no method `{name}` (known: {known})"))
+    error(
+        "TypeError",
+        format!("a {kind} has no method `{name}` (known: {known})"),
+    )
 }
 
 fn index_arg(v: &Value, len: usize, what: &str) -> Result<usize, Thrown> {
     match v {
         Value::Int(i) => {
             let i = if *i < 0 { *i + len as i64 } else { *i };
-            if i < 0 { Ok(0) } else { Ok((i as usize).min(len)) }
+            if i < 0 {
+                Ok(0)
+            } else {
+                Ok((i as usize).min(len))
+            }
         }
         Value::Nil => Ok(len),
-        other => Err(error("TypeError", format!("{what} needs an integer, not a {}", other.type_name()))),
+        other => Err(error(
+            "TypeError",
+            format!("{what} needs an integer, not a {}", other.type_name()),
+        )),
     }
 }
 
-fn list_method(xs: &Rc<std::cell::RefCell<Vec<Value>>>, name: &str, args: Vec<Value>, flavor: Flavor) -> NativeResult {
+fn list_method(
+    xs: &Rc<std::cell::RefCell<Vec<Value>>>,
+    name: &str,
+    args: Vec<Value>,
+    flavor: Flavor,
+) -> NativeResult {
     match name {
         "len" => ok(Value::Int(xs.borrow().len() as i64)),
         "push" => {
@@ -326,7 +429,11 @@ fn list_method(xs: &Rc<std::cell::RefCell<Vec<Value>>>, name: &str, args: Vec<Va
         "pop" => ok(xs.borrow_mut().pop().unwrap_or(Value::Nil)),
         "shift" => {
             let mut list = xs.borrow_mut();
-            ok(if list.is_empty() { Value::Nil } else { list.remove(0) })
+            ok(if list.is_empty() {
+                Value::Nil
+            } else {
+                list.remove(0)
+            })
         }
         "insert" => {
             let mut list = xs.borrow_mut();
@@ -334,15 +441,28 @@ fn list_method(xs: &Rc<std::cell::RefCell<Vec<Value>>>, name: &str, args: Vec<Va
             list.insert(at, arg(&args, 1));
             ok(Value::Nil)
         }
-        "contains" => ok(Value::Bool(xs.borrow().iter().any(|v| v.equals(&arg(&args, 0))))),
-        "index_of" => ok(Value::Int(xs.borrow().iter().position(|v| v.equals(&arg(&args, 0))).map_or(-1, |i| i as i64))),
+        "contains" => ok(Value::Bool(
+            xs.borrow().iter().any(|v| v.equals(&arg(&args, 0))),
+        )),
+        "index_of" => ok(Value::Int(
+            xs.borrow()
+                .iter()
+                .position(|v| v.equals(&arg(&args, 0)))
+                .map_or(-1, |i| i as i64),
+        )),
         "join" => {
             let sep = match arg(&args, 0) {
                 Value::Str(s) => s.to_string(),
                 Value::Nil => ",".into(),
                 other => other.display(flavor),
             };
-            ok(Value::str(&xs.borrow().iter().map(|v| v.display(flavor)).collect::<Vec<_>>().join(&sep)))
+            ok(Value::str(
+                &xs.borrow()
+                    .iter()
+                    .map(|v| v.display(flavor))
+                    .collect::<Vec<_>>()
+                    .join(&sep),
+            ))
         }
         "slice" => {
             let list = xs.borrow();
@@ -375,38 +495,70 @@ fn list_method(xs: &Rc<std::cell::RefCell<Vec<Value>>>, name: &str, args: Vec<Va
                 joined.extend(other.borrow().iter().cloned());
                 ok(Value::list(joined))
             }
-            other => Err(error("TypeError", format!("concat needs a list, not a {}", other.type_name()))),
+            other => Err(error(
+                "TypeError",
+                format!("concat needs a list, not a {}", other.type_name()),
+            )),
         },
         "copy" => ok(Value::list(xs.borrow().clone())),
-        _ => Err(unknown_method("list", name, "len push pop shift insert contains index_of join slice reverse sort concat copy")),
+        _ => Err(unknown_method(
+            "list",
+            name,
+            "len push pop shift insert contains index_of join slice reverse sort concat copy",
+        )),
     }
 }
 
-fn map_method(m: &Rc<std::cell::RefCell<Map>>, name: &str, args: Vec<Value>, _flavor: Flavor) -> NativeResult {
+fn map_method(
+    m: &Rc<std::cell::RefCell<Map>>,
+    name: &str,
+    args: Vec<Value>,
+    _flavor: Flavor,
+) -> NativeResult {
     let key = |i: usize| match arg(&args, i) {
         Value::Str(s) => Ok(s),
-        other => Err(error("TypeError", format!("map keys are strings, not {}", other.type_name()))),
+        other => Err(error(
+            "TypeError",
+            format!("map keys are strings, not {}", other.type_name()),
+        )),
     };
     match name {
         "len" => ok(Value::Int(m.borrow().len() as i64)),
-        "keys" => ok(Value::list(m.borrow().keys().iter().map(|k| Value::Str(k.clone())).collect())),
+        "keys" => ok(Value::list(
+            m.borrow()
+                .keys()
+                .iter()
+                .map(|k| Value::Str(k.clone()))
+                .collect(),
+        )),
         "values" => ok(Value::list(m.borrow().values().to_vec())),
         "contains" | "has" => ok(Value::Bool(m.borrow().get(&key(0)?).is_some())),
-        "get" => ok(m.borrow().get(&key(0)?).cloned().unwrap_or_else(|| arg(&args, 1))),
+        "get" => ok(m
+            .borrow()
+            .get(&key(0)?)
+            .cloned()
+            .unwrap_or_else(|| arg(&args, 1))),
         "set" => {
             m.borrow_mut().insert(key(0)?, arg(&args, 1));
             ok(Value::Nil)
         }
         "remove" => ok(m.borrow_mut().remove(&key(0)?).unwrap_or(Value::Nil)),
         "copy" => ok(Value::map(m.borrow().clone())),
-        _ => Err(unknown_method("map", name, "len keys values contains get set remove copy")),
+        _ => Err(unknown_method(
+            "map",
+            name,
+            "len keys values contains get set remove copy",
+        )),
     }
 }
 
 fn string_method(s: &Rc<str>, name: &str, args: Vec<Value>, flavor: Flavor) -> NativeResult {
     let text = |i: usize| match arg(&args, i) {
         Value::Str(t) => Ok(t),
-        other => Err(error("TypeError", format!("`{name}` needs a string, not a {}", other.type_name()))),
+        other => Err(error(
+            "TypeError",
+            format!("`{name}` needs a string, not a {}", other.type_name()),
+        )),
     };
     match name {
         "len" => ok(Value::Int(s.chars().count() as i64)),
@@ -416,9 +568,16 @@ fn string_method(s: &Rc<str>, name: &str, args: Vec<Value>, flavor: Flavor) -> N
         "split" => {
             let parts: Vec<Value> = match arg(&args, 0) {
                 Value::Nil => s.split_whitespace().map(Value::str).collect(),
-                Value::Str(sep) if sep.is_empty() => s.chars().map(|c| Value::str(&c.to_string())).collect(),
+                Value::Str(sep) if sep.is_empty() => {
+                    s.chars().map(|c| Value::str(&c.to_string())).collect()
+                }
                 Value::Str(sep) => s.split(&*sep).map(Value::str).collect(),
-                other => return Err(error("TypeError", format!("split needs a string, not a {}", other.type_name()))),
+                other => {
+                    return Err(error(
+                        "TypeError",
+                        format!("split needs a string, not a {}", other.type_name()),
+                    ));
+                }
             };
             ok(Value::list(parts))
         }
@@ -428,21 +587,39 @@ fn string_method(s: &Rc<str>, name: &str, args: Vec<Value>, flavor: Flavor) -> N
         "replace" => ok(Value::str(&s.replace(&*text(0)?, &text(1)?))),
         "index_of" => {
             let needle = text(0)?;
-            ok(Value::Int(s.find(&*needle).map_or(-1, |b| s[..b].chars().count() as i64)))
+            ok(Value::Int(
+                s.find(&*needle)
+                    .map_or(-1, |b| s[..b].chars().count() as i64),
+            ))
         }
         "slice" => {
             let chars: Vec<char> = s.chars().collect();
             let start = index_arg(&arg(&args, 0), chars.len(), "slice")?;
             let end = index_arg(&arg(&args, 1), chars.len(), "slice")?;
-            ok(Value::str(&chars[start..end.max(start)].iter().collect::<String>()))
+            ok(Value::str(
+                &chars[start..end.max(start)].iter().collect::<String>(),
+            ))
         }
         "repeat" => match arg(&args, 0) {
-            Value::Int(n) if (0..=10_000_000).contains(&n) && s.len().saturating_mul(n as usize) <= 100_000_000 => {
+            Value::Int(n)
+                if (0..=10_000_000).contains(&n)
+                    && s.len().saturating_mul(n as usize) <= 100_000_000 =>
+            {
                 ok(Value::str(&s.repeat(n as usize)))
             }
-            other => Err(error("ValueError", format!("repeat needs a count from 0 up to a 100 MB result, not {}", other.repr(flavor)))),
+            other => Err(error(
+                "ValueError",
+                format!(
+                    "repeat needs a count from 0 up to a 100 MB result, not {}",
+                    other.repr(flavor)
+                ),
+            )),
         },
-        _ => Err(unknown_method("string", name, "len upper lower trim split contains starts_with ends_with replace index_of slice repeat")),
+        _ => Err(unknown_method(
+            "string",
+            name,
+            "len upper lower trim split contains starts_with ends_with replace index_of slice repeat",
+        )),
     }
 }
 
@@ -457,10 +634,19 @@ pub fn get_field(object: &Value, name: &str) -> Result<Value, Value> {
         },
         Value::List(_) | Value::Str(_) | Value::Promise(_) => Ok(Value::Native(Rc::new(Native {
             builtin: Builtin::BoundMethod,
-            data: NativeData::Method { receiver: object.clone(), name: Rc::from(name) },
+            data: NativeData::Method {
+                receiver: object.clone(),
+                name: Rc::from(name),
+            },
         }))),
-        Value::Nil => Err(error_value("TypeError", &format!("cannot read field `{name}` of nil"))),
-        other => Err(error_value("TypeError", &format!("a {} has no field `{name}`", other.type_name()))),
+        Value::Nil => Err(error_value(
+            "TypeError",
+            &format!("cannot read field `{name}` of nil"),
+        )),
+        other => Err(error_value(
+            "TypeError",
+            &format!("a {} has no field `{name}`", other.type_name()),
+        )),
     }
 }
 
@@ -469,21 +655,48 @@ pub fn index(object: &Value, index: &Value, flavor: Flavor) -> Result<Value, Val
         (Value::List(xs), Value::Int(i)) => {
             let list = xs.borrow();
             let at = if *i < 0 { *i + list.len() as i64 } else { *i };
-            list.get(at as usize).filter(|_| at >= 0).cloned().ok_or_else(|| {
-                error_value("IndexError", &format!("index {i} is out of range for a list of length {}", list.len()))
-            })
+            list.get(at as usize)
+                .filter(|_| at >= 0)
+                .cloned()
+                .ok_or_else(|| {
+                    error_value(
+                        "IndexError",
+                        &format!(
+                            "index {i} is out of range for a list of length {}",
+                            list.len()
+                        ),
+                    )
+                })
         }
         (Value::Map(m), Value::Str(k)) => Ok(m.borrow().get(k).cloned().unwrap_or(Value::Nil)),
         (Value::Str(s), Value::Int(i)) => {
             let len = s.chars().count() as i64;
             let at = if *i < 0 { *i + len } else { *i };
             if at < 0 || at >= len {
-                return Err(error_value("IndexError", &format!("index {i} is out of range for a string of length {len}")));
+                return Err(error_value(
+                    "IndexError",
+                    &format!("index {i} is out of range for a string of length {len}"),
+                ));
             }
-            Ok(Value::str(&s.chars().nth(at as usize).map(|c| c.to_string()).unwrap_or_default()))
+            Ok(Value::str(
+                &s.chars()
+                    .nth(at as usize)
+                    .map(|c| c.to_string())
+                    .unwrap_or_default(),
+            ))
         }
-        (Value::Map(_), other) => Err(error_value("TypeError", &format!("map keys are strings, not {}", other.repr(flavor)))),
-        (target, other) => Err(error_value("TypeError", &format!("cannot index a {} with {}", target.type_name(), other.repr(flavor)))),
+        (Value::Map(_), other) => Err(error_value(
+            "TypeError",
+            &format!("map keys are strings, not {}", other.repr(flavor)),
+        )),
+        (target, other) => Err(error_value(
+            "TypeError",
+            &format!(
+                "cannot index a {} with {}",
+                target.type_name(),
+                other.repr(flavor)
+            ),
+        )),
     }
 }
 
@@ -498,14 +711,24 @@ pub fn set_index(object: &Value, index: &Value, value: Value) -> Result<(), Valu
                     *slot = value;
                     Ok(())
                 }
-                None => Err(error_value("IndexError", &format!("index {i} is out of range for a list of length {len}"))),
+                None => Err(error_value(
+                    "IndexError",
+                    &format!("index {i} is out of range for a list of length {len}"),
+                )),
             }
         }
         (Value::Map(m), Value::Str(k)) => {
             m.borrow_mut().insert(k.clone(), value);
             Ok(())
         }
-        (target, other) => Err(error_value("TypeError", &format!("cannot set an element of a {} at {}", target.type_name(), other.type_name()))),
+        (target, other) => Err(error_value(
+            "TypeError",
+            &format!(
+                "cannot set an element of a {} at {}",
+                target.type_name(),
+                other.type_name()
+            ),
+        )),
     }
 }
 
@@ -518,7 +741,16 @@ pub fn compare(a: &Value, b: &Value) -> Result<std::cmp::Ordering, Thrown> {
             let (x, y) = (as_f64(a), as_f64(b));
             x.partial_cmp(&y).unwrap_or(Ordering::Equal)
         }
-        _ => return Err(error("TypeError", format!("cannot compare a {} with a {}", a.type_name(), b.type_name()))),
+        _ => {
+            return Err(error(
+                "TypeError",
+                format!(
+                    "cannot compare a {} with a {}",
+                    a.type_name(),
+                    b.type_name()
+                ),
+            ));
+        }
     })
 }
 
@@ -531,11 +763,24 @@ fn as_f64(v: &Value) -> f64 {
 }
 
 /// Binary operators other than the VM's integer fast paths.
-pub fn binary(op: crate::bytecode::Op, left: &Value, right: &Value, flavor: Flavor) -> Result<Value, Value> {
+pub fn binary(
+    op: crate::bytecode::Op,
+    left: &Value,
+    right: &Value,
+    flavor: Flavor,
+) -> Result<Value, Value> {
     use crate::bytecode::Op;
-    let overflow = |sym: &str| error_value("OverflowError", &format!("integer overflow in `{sym}`"));
+    let overflow =
+        |sym: &str| error_value("OverflowError", &format!("integer overflow in `{sym}`"));
     let mismatch = |sym: &str| {
-        error_value("TypeError", &format!("unsupported operand types for `{sym}`: {} and {}", left.type_name(), right.type_name()))
+        error_value(
+            "TypeError",
+            &format!(
+                "unsupported operand types for `{sym}`: {} and {}",
+                left.type_name(),
+                right.type_name()
+            ),
+        )
     };
     match op {
         Op::Eq => return Ok(Value::Bool(left.equals(right))),
@@ -548,10 +793,10 @@ pub fn binary(op: crate::bytecode::Op, left: &Value, right: &Value, flavor: Flav
                 Op::Gt => ord.is_gt(),
                 _ => ord.is_ge(),
             };
-            if as_f64(left).is_nan() || as_f64(right).is_nan() {
-                if matches!(left, Value::Float(_)) || matches!(right, Value::Float(_)) {
-                    return Ok(Value::Bool(false));
-                }
+            let float_nan = (as_f64(left).is_nan() || as_f64(right).is_nan())
+                && (matches!(left, Value::Float(_)) || matches!(right, Value::Float(_)));
+            if float_nan {
+                return Ok(Value::Bool(false));
             }
             return Ok(Value::Bool(result));
         }
@@ -561,14 +806,25 @@ pub fn binary(op: crate::bytecode::Op, left: &Value, right: &Value, flavor: Flav
         (Value::Int(a), Value::Int(b)) => {
             let (a, b) = (*a, *b);
             match op {
-                Op::Add => a.checked_add(b).map(Value::Int).ok_or_else(|| overflow("+")),
-                Op::Sub => a.checked_sub(b).map(Value::Int).ok_or_else(|| overflow("-")),
-                Op::Mul => a.checked_mul(b).map(Value::Int).ok_or_else(|| overflow("*")),
+                Op::Add => a
+                    .checked_add(b)
+                    .map(Value::Int)
+                    .ok_or_else(|| overflow("+")),
+                Op::Sub => a
+                    .checked_sub(b)
+                    .map(Value::Int)
+                    .ok_or_else(|| overflow("-")),
+                Op::Mul => a
+                    .checked_mul(b)
+                    .map(Value::Int)
+                    .ok_or_else(|| overflow("*")),
                 Op::Div => {
                     if b == 0 {
                         Err(error_value("ZeroDivisionError", "division by zero"))
                     } else if a.checked_rem(b) == Some(0) {
-                        a.checked_div(b).map(Value::Int).ok_or_else(|| overflow("/"))
+                        a.checked_div(b)
+                            .map(Value::Int)
+                            .ok_or_else(|| overflow("/"))
                     } else {
                         Ok(Value::Float(a as f64 / b as f64))
                     }
@@ -579,7 +835,13 @@ pub fn binary(op: crate::bytecode::Op, left: &Value, right: &Value, flavor: Flav
                     }
                     let r = a.checked_rem(b).ok_or_else(|| overflow("%"))?;
                     // Python's result takes the divisor's sign; JavaScript's the dividend's.
-                    Ok(Value::Int(if flavor == Flavor::Python && r != 0 && (r < 0) != (b < 0) { r + b } else { r }))
+                    Ok(Value::Int(
+                        if flavor == Flavor::Python && r != 0 && (r < 0) != (b < 0) {
+                            r + b
+                        } else {
+                            r
+                        },
+                    ))
                 }
                 _ => Err(mismatch("?")),
             }
@@ -595,7 +857,13 @@ pub fn binary(op: crate::bytecode::Op, left: &Value, right: &Value, flavor: Flav
                 Op::Mod if b == 0.0 => Err(error_value("ZeroDivisionError", "modulo by zero")),
                 Op::Mod => {
                     let r = a % b;
-                    Ok(Value::Float(if flavor == Flavor::Python && r != 0.0 && (r < 0.0) != (b < 0.0) { r + b } else { r }))
+                    Ok(Value::Float(
+                        if flavor == Flavor::Python && r != 0.0 && (r < 0.0) != (b < 0.0) {
+                            r + b
+                        } else {
+                            r
+                        },
+                    ))
                 }
                 _ => Err(mismatch("?")),
             }

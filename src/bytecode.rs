@@ -104,7 +104,14 @@ pub fn disassemble(function: &Function, globals: &[Rc<str>]) -> String {
     let mut queue = vec![function];
     while let Some(f) = queue.pop() {
         let kind = if f.is_async { "async fn" } else { "fn" };
-        let _ = writeln!(out, "== {kind} {} (arity {}, slots {}, upvalues {}) ==", f.name, f.arity, f.num_slots, f.upvalues.len());
+        let _ = writeln!(
+            out,
+            "== {kind} {} (arity {}, slots {}, upvalues {}) ==",
+            f.name,
+            f.arity,
+            f.num_slots,
+            f.upvalues.len()
+        );
         for (ip, op) in f.code.iter().enumerate() {
             let line = f.source.line_of(f.spans[ip].start);
             let _ = write!(out, "{ip:04} {line:4}  {op:?}");
@@ -112,7 +119,9 @@ pub fn disassemble(function: &Function, globals: &[Rc<str>]) -> String {
                 Op::Const(i) | Op::GetField(i) | Op::SetField(i) | Op::CallMethod(i, _) => {
                     Some(f.constants[i as usize].repr(crate::value::Flavor::Js))
                 }
-                Op::GetGlobal(i) | Op::SetGlobal(i) | Op::DefineGlobal(i) => globals.get(i as usize).map(|n| n.to_string()),
+                Op::GetGlobal(i) | Op::SetGlobal(i) | Op::DefineGlobal(i) => {
+                    globals.get(i as usize).map(|n| n.to_string())
+                }
                 Op::Closure(i) => match &f.constants[i as usize] {
                     Value::Closure(c) => Some(format!("fn {}", c.function.name)),
                     _ => None,

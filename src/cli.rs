@@ -9,7 +9,11 @@ use std::io::{IsTerminal, Read};
 use std::rc::Rc;
 
 #[derive(Parser)]
-#[command(name = "looplab", version, about = "Run one program under the JavaScript event loop or Python's asyncio, and see what each prints.")]
+#[command(
+    name = "looplab",
+    version,
+    about = "Run one program under the JavaScript event loop or Python's asyncio, and see what each prints."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -72,7 +76,9 @@ impl ColorChoice {
         match self {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
-            ColorChoice::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            ColorChoice::Auto => {
+                std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+            }
         }
     }
 }
@@ -80,9 +86,13 @@ impl ColorChoice {
 /// Parses `10us`, `1ms`, `1.5s`, `2m`, `1h`, `10ns` or a bare number of milliseconds.
 pub fn parse_duration_ns(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let split = text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let value: f64 = number.parse().map_err(|_| format!("`{text}` is not a duration (try 10us, 1ms, 1.5s)"))?;
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (try 10us, 1ms, 1.5s)"))?;
     let scale = match unit {
         "ns" => 1.0,
         "us" => 1e3,
@@ -93,7 +103,7 @@ pub fn parse_duration_ns(text: &str) -> Result<u64, String> {
         _ => return Err(format!("unknown unit `{unit}` (use ns, us, ms, s, m or h)")),
     };
     let ns = value * scale;
-    if !ns.is_finite() || ns < 0.0 || ns > 1e18 {
+    if !ns.is_finite() || !(0.0..=1e18).contains(&ns) {
         return Err(format!("`{text}` is out of range"));
     }
     Ok(ns.round() as u64)
@@ -102,7 +112,9 @@ pub fn parse_duration_ns(text: &str) -> Result<u64, String> {
 fn read_source(file: &str) -> Result<Rc<SourceFile>, String> {
     if file == "-" {
         let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).map_err(|e| format!("error: cannot read standard input: {e}"))?;
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| format!("error: cannot read standard input: {e}"))?;
         return Ok(SourceFile::new("<stdin>", text));
     }
     match std::fs::read(file) {
@@ -202,7 +214,10 @@ fn disasm(file: &str) -> i32 {
     let mut globals = Globals::default();
     match driver::compile_source(&source, &mut globals) {
         Ok(compiled) => {
-            print!("{}", crate::bytecode::disassemble(&compiled.main, &globals.names));
+            print!(
+                "{}",
+                crate::bytecode::disassemble(&compiled.main, &globals.names)
+            );
             0
         }
         Err(diagnostics) => {

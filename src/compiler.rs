@@ -99,7 +99,11 @@ pub struct Compiler<'g> {
 }
 
 /// Compiles a parsed program. `globals` persists between REPL entries.
-pub fn compile(program: &[Stmt], source: Rc<SourceFile>, globals: &mut Globals) -> Result<Compiled, Vec<Diagnostic>> {
+pub fn compile(
+    program: &[Stmt],
+    source: Rc<SourceFile>,
+    globals: &mut Globals,
+) -> Result<Compiled, Vec<Diagnostic>> {
     let mut directives = Directives::default();
     let mut errors = Vec::new();
     let mut at_top = true;
@@ -127,12 +131,24 @@ pub fn compile(program: &[Stmt], source: Rc<SourceFile>, globals: &mut Globals) 
         }
     }
     let uses_await = program.iter().any(stmt_awaits_at_this_level);
-    let mut compiler = Compiler { globals, known_globals, states: Vec::new(), source: source.clone(), errors };
+    let mut compiler = Compiler {
+        globals,
+        known_globals,
+        states: Vec::new(),
+        source: source.clone(),
+        errors,
+    };
     let mut captured = HashSet::new();
     for stmt in program {
         collect_captured_stmt(stmt, false, &mut captured);
     }
-    compiler.states.push(FnState::new(Rc::from("<main>"), 0, uses_await, true, captured));
+    compiler.states.push(FnState::new(
+        Rc::from("<main>"),
+        0,
+        uses_await,
+        true,
+        captured,
+    ));
     for stmt in program {
         compiler.stmt(stmt);
     }
@@ -143,10 +159,19 @@ pub fn compile(program: &[Stmt], source: Rc<SourceFile>, globals: &mut Globals) 
     if !compiler.errors.is_empty() {
         return Err(compiler.errors);
     }
-    Ok(Compiled { main: Rc::new(state.finish(source)), directives })
+    Ok(Compiled {
+        main: Rc::new(state.finish(source)),
+        directives,
+    })
 }
 
-fn read_directive(name: &str, args: &[DirectiveArg], span: Span, out: &mut Directives, errors: &mut Vec<Diagnostic>) {
+fn read_directive(
+    name: &str,
+    args: &[DirectiveArg],
+    span: Span,
+    out: &mut Directives,
+    errors: &mut Vec<Diagnostic>,
+) {
     let word = |i: usize| match args.get(i) {
         Some(DirectiveArg::Word(w)) => Some(w.as_str()),
         _ => None,
@@ -159,18 +184,33 @@ fn read_directive(name: &str, args: &[DirectiveArg], span: Span, out: &mut Direc
         ("runtime", 1) if matches!(word(0), Some("js" | "asyncio" | "threads" | "process")) => {
             out.runtime = word(0).map(|w| (w.to_string(), span));
         }
-        ("gil", 1) if matches!(word(0), Some("on" | "off")) => out.gil = word(0).map(|w| (w.to_string(), span)),
-        ("gil", 2) if word(0) == Some("switch") && number(1).is_some() => out.switch_interval_ms = number(1),
-        ("cores", 1) if number(0).is_some_and(|n| n >= 1.0 && n <= 1024.0 && n.fract() == 0.0) => {
+        ("gil", 1) if matches!(word(0), Some("on" | "off")) => {
+            out.gil = word(0).map(|w| (w.to_string(), span))
+        }
+        ("gil", 2) if word(0) == Some("switch") && number(1).is_some() => {
+            out.switch_interval_ms = number(1)
+        }
+        ("cores", 1)
+            if number(0).is_some_and(|n| (1.0..=1024.0).contains(&n) && n.fract() == 0.0) =>
+        {
             out.cores = number(0).map(|n| (n, span))
         }
         _ => {
             let hint = match name {
-                "runtime" => "write `runtime js;`, `runtime asyncio;`, `runtime threads;` or `runtime process;`",
+                "runtime" => {
+                    "write `runtime js;`, `runtime asyncio;`, `runtime threads;` or `runtime process;`"
+                }
                 "gil" => "write `gil on;`, `gil off;` or `gil switch 5ms;`",
                 _ => "write `cores N;` with N a whole number from 1 to 1024",
             };
-            errors.push(Diagnostic::new(format!("bad `{name}` directive"), span, "not a valid setting").with_hint(hint));
+            errors.push(
+                Diagnostic::new(
+                    format!("bad `{name}` directive"),
+                    span,
+                    "not a valid setting",
+                )
+                .with_hint(hint),
+            );
         }
     }
 }
@@ -190,13 +230,19 @@ fn stmt_awaits_at_this_level(stmt: &Stmt) -> bool {
 fn visit_stmt(stmt: &Stmt, f: &mut dyn FnMut(&Expr)) {
     let block = |b: &Block, f: &mut dyn FnMut(&Expr)| b.iter().for_each(|s| visit_stmt(s, f));
     match &stmt.kind {
-        StmtKind::Let { value, .. } | StmtKind::Expr(value) | StmtKind::Throw(value) => visit_expr(value, f),
+        StmtKind::Let { value, .. } | StmtKind::Expr(value) | StmtKind::Throw(value) => {
+            visit_expr(value, f)
+        }
         StmtKind::Assign { target, value } => {
             visit_expr(target, f);
             visit_expr(value, f)
         }
         StmtKind::Return(value) => value.iter().for_each(|v| visit_expr(v, f)),
-        StmtKind::If { cond, then, otherwise } => {
+        StmtKind::If {
+            cond,
+            then,
+            otherwise,
+        } => {
             visit_expr(cond, f);
             block(then, f);
             otherwise.iter().for_each(|b| block(b, f));
@@ -215,13 +261,21 @@ fn visit_stmt(stmt: &Stmt, f: &mut dyn FnMut(&Expr)) {
             }
             block(body, f)
         }
-        StmtKind::Try { body, catch, finally } => {
+        StmtKind::Try {
+            body,
+            catch,
+            finally,
+        } => {
             block(body, f);
             catch.iter().for_each(|(_, b)| block(b, f));
             finally.iter().for_each(|b| block(b, f));
         }
         StmtKind::Block(b) => block(b, f),
-        StmtKind::Fn(_) | StmtKind::Directive { .. } | StmtKind::Break | StmtKind::Continue | StmtKind::Error => {}
+        StmtKind::Fn(_)
+        | StmtKind::Directive { .. }
+        | StmtKind::Break
+        | StmtKind::Continue
+        | StmtKind::Error => {}
     }
 }
 
@@ -230,8 +284,13 @@ fn visit_expr(expr: &Expr, f: &mut dyn FnMut(&Expr)) {
     match &expr.kind {
         ExprKind::List(items) => items.iter().for_each(|e| visit_expr(e, f)),
         ExprKind::Map(entries) => entries.iter().for_each(|(_, e)| visit_expr(e, f)),
-        ExprKind::Unary(_, e) | ExprKind::Field(e, _) | ExprKind::Await(e) | ExprKind::Spawn(e) => visit_expr(e, f),
-        ExprKind::Binary(_, a, b) | ExprKind::And(a, b) | ExprKind::Or(a, b) | ExprKind::Index(a, b) => {
+        ExprKind::Unary(_, e) | ExprKind::Field(e, _) | ExprKind::Await(e) | ExprKind::Spawn(e) => {
+            visit_expr(e, f)
+        }
+        ExprKind::Binary(_, a, b)
+        | ExprKind::And(a, b)
+        | ExprKind::Or(a, b)
+        | ExprKind::Index(a, b) => {
             visit_expr(a, f);
             visit_expr(b, f)
         }
@@ -250,7 +309,9 @@ fn collect_captured_stmt(stmt: &Stmt, inside_nested: bool, out: &mut HashSet<Str
         if inside_nested {
             out.insert(decl.name.clone().unwrap_or_default());
         }
-        decl.body.iter().for_each(|s| collect_captured_stmt(s, true, out));
+        decl.body
+            .iter()
+            .for_each(|s| collect_captured_stmt(s, true, out));
         return;
     }
     if inside_nested {
@@ -275,7 +336,9 @@ fn collect_captured_stmt(stmt: &Stmt, inside_nested: bool, out: &mut HashSet<Str
         }
     }
     for decl in nested {
-        decl.body.iter().for_each(|s| collect_captured_stmt(s, true, out));
+        decl.body
+            .iter()
+            .for_each(|s| collect_captured_stmt(s, true, out));
     }
 }
 
@@ -289,12 +352,20 @@ fn each_block_stmt(stmt: &Stmt) -> Vec<Stmt> {
         }
     };
     match &stmt.kind {
-        StmtKind::If { then, otherwise, .. } => {
+        StmtKind::If {
+            then, otherwise, ..
+        } => {
             add(then);
             otherwise.iter().for_each(&mut add);
         }
-        StmtKind::While { body, .. } | StmtKind::For { body, .. } | StmtKind::Block(body) => add(body),
-        StmtKind::Try { body, catch, finally } => {
+        StmtKind::While { body, .. } | StmtKind::For { body, .. } | StmtKind::Block(body) => {
+            add(body)
+        }
+        StmtKind::Try {
+            body,
+            catch,
+            finally,
+        } => {
             add(body);
             catch.iter().for_each(|(_, b)| add(b));
             finally.iter().for_each(&mut add);
@@ -305,7 +376,13 @@ fn each_block_stmt(stmt: &Stmt) -> Vec<Stmt> {
 }
 
 impl FnState {
-    fn new(name: Rc<str>, arity: u32, is_async: bool, is_main: bool, captured: HashSet<String>) -> Self {
+    fn new(
+        name: Rc<str>,
+        arity: u32,
+        is_async: bool,
+        is_main: bool,
+        captured: HashSet<String>,
+    ) -> Self {
         FnState {
             name,
             arity,
@@ -334,7 +411,11 @@ impl FnState {
             spans: self.spans,
             constants: self.constants,
             num_slots: self.max_slots,
-            upvalues: self.upvalues.into_iter().map(|(_, source, _)| source).collect(),
+            upvalues: self
+                .upvalues
+                .into_iter()
+                .map(|(_, source, _)| source)
+                .collect(),
             source,
             is_main: self.is_main,
         }
@@ -349,7 +430,9 @@ enum Resolved {
 
 impl Compiler<'_> {
     fn state(&mut self) -> &mut FnState {
-        self.states.last_mut().expect("a function is being compiled")
+        self.states
+            .last_mut()
+            .expect("a function is being compiled")
     }
 
     fn emit(&mut self, op: Op, span: Span) -> usize {
@@ -382,7 +465,10 @@ impl Compiler<'_> {
     fn constant(&mut self, value: Value) -> u32 {
         let state = self.state();
         if let Value::Str(s) = &value
-            && let Some(i) = state.constants.iter().position(|c| matches!(c, Value::Str(t) if t == s))
+            && let Some(i) = state
+                .constants
+                .iter()
+                .position(|c| matches!(c, Value::Str(t) if t == s))
         {
             return i as u32;
         }
@@ -410,7 +496,11 @@ impl Compiler<'_> {
         while state.locals.last().is_some_and(|l| l.depth > depth) {
             state.locals.pop();
         }
-        state.next_slot = state.locals.last().map_or(0, |l| l.slot + 1).max(state.hidden_floor());
+        state.next_slot = state
+            .locals
+            .last()
+            .map_or(0, |l| l.slot + 1)
+            .max(state.hidden_floor());
     }
 
     /// Reserves a slot no name refers to (loop state, saved exceptions).
@@ -419,7 +509,12 @@ impl Compiler<'_> {
         let slot = state.next_slot;
         state.next_slot += 1;
         state.max_slots = state.max_slots.max(state.next_slot);
-        state.locals.push(Local { name: String::new(), slot, is_cell: false, depth: state.depth });
+        state.locals.push(Local {
+            name: String::new(),
+            slot,
+            is_cell: false,
+            depth: state.depth,
+        });
         slot
     }
 
@@ -430,7 +525,12 @@ impl Compiler<'_> {
         state.next_slot += 1;
         state.max_slots = state.max_slots.max(state.next_slot);
         let is_cell = state.captured.contains(name);
-        state.locals.push(Local { name: name.to_string(), slot, is_cell, depth: state.depth });
+        state.locals.push(Local {
+            name: name.to_string(),
+            slot,
+            is_cell,
+            depth: state.depth,
+        });
         (slot, is_cell)
     }
 
@@ -466,7 +566,11 @@ impl Compiler<'_> {
         if level == 0 {
             return None;
         }
-        if let Some(i) = self.states[level].upvalues.iter().position(|(n, _, _)| n == name) {
+        if let Some(i) = self.states[level]
+            .upvalues
+            .iter()
+            .position(|(n, _, _)| n == name)
+        {
             return Some(i as u32);
         }
         let source = if let Some((slot, is_cell)) = find_local(&self.states[level - 1], name) {
@@ -484,11 +588,19 @@ impl Compiler<'_> {
 
     fn undefined_name(&mut self, name: &str, span: Span) {
         let mut candidates: Vec<String> = self.known_globals.iter().cloned().collect();
-        candidates.extend(crate::builtins::global_names().iter().map(|s| s.to_string()));
+        candidates.extend(
+            crate::builtins::global_names()
+                .iter()
+                .map(|s| s.to_string()),
+        );
         for state in &self.states {
             candidates.extend(state.locals.iter().map(|l| l.name.clone()));
         }
-        let mut diagnostic = Diagnostic::new(format!("undefined variable `{name}`"), span, "not defined here");
+        let mut diagnostic = Diagnostic::new(
+            format!("undefined variable `{name}`"),
+            span,
+            "not defined here",
+        );
         if let Some(best) = closest(name, &candidates) {
             diagnostic = diagnostic.with_hint(format!("did you mean `{best}`?"));
         } else {
@@ -511,7 +623,11 @@ impl Compiler<'_> {
         let span = stmt.span;
         match &stmt.kind {
             StmtKind::Directive { .. } | StmtKind::Error => {}
-            StmtKind::Let { name, value, name_span } => {
+            StmtKind::Let {
+                name,
+                value,
+                name_span,
+            } => {
                 self.expr_named(value, Some(name));
                 self.define_variable(name, *name_span);
             }
@@ -541,7 +657,11 @@ impl Compiler<'_> {
                     }
                 }
             }
-            StmtKind::If { cond, then, otherwise } => {
+            StmtKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
                 self.expr(cond);
                 let to_else = self.emit(Op::JumpIfFalse(0), cond.span);
                 self.block(then);
@@ -564,13 +684,24 @@ impl Compiler<'_> {
                 self.patch(exit);
                 self.end_loop();
             }
-            StmtKind::For { var, var_span, iter, body } => self.for_loop(var, *var_span, iter, body, span),
-            StmtKind::Break | StmtKind::Continue => self.break_or_continue(matches!(stmt.kind, StmtKind::Break), span),
+            StmtKind::For {
+                var,
+                var_span,
+                iter,
+                body,
+            } => self.for_loop(var, *var_span, iter, body, span),
+            StmtKind::Break | StmtKind::Continue => {
+                self.break_or_continue(matches!(stmt.kind, StmtKind::Break), span)
+            }
             StmtKind::Return(value) => {
                 if self.state().is_main {
                     self.error(
-                        Diagnostic::new("`return` outside a function", span, "not inside a function")
-                            .with_hint("the top level of a file ends when its last statement runs"),
+                        Diagnostic::new(
+                            "`return` outside a function",
+                            span,
+                            "not inside a function",
+                        )
+                        .with_hint("the top level of a file ends when its last statement runs"),
                     );
                     return;
                 }
@@ -587,7 +718,11 @@ impl Compiler<'_> {
                 self.expr(value);
                 self.emit(Op::Throw, span);
             }
-            StmtKind::Try { body, catch, finally } => self.try_stmt(body, catch.as_ref(), finally.as_ref(), span),
+            StmtKind::Try {
+                body,
+                catch,
+                finally,
+            } => self.try_stmt(body, catch.as_ref(), finally.as_ref(), span),
             StmtKind::Block(block) => self.block(block),
         }
     }
@@ -621,15 +756,25 @@ impl Compiler<'_> {
             }
             ExprKind::Error => {}
             _ => self.error(
-                Diagnostic::new("cannot assign to this", target.span, "not a variable, field or index")
-                    .with_hint("assign to a name (`x = …`), a field (`m.key = …`) or an element (`xs[i] = …`)"),
+                Diagnostic::new(
+                    "cannot assign to this",
+                    target.span,
+                    "not a variable, field or index",
+                )
+                .with_hint(
+                    "assign to a name (`x = …`), a field (`m.key = …`) or an element (`xs[i] = …`)",
+                ),
             ),
         }
     }
 
     fn loop_body(&mut self, body: &Block, continue_target: u32, _span: Span) {
         let try_depth = self.state().tries.len();
-        self.state().loops.push(LoopContext { breaks: Vec::new(), continues: Vec::new(), try_depth });
+        self.state().loops.push(LoopContext {
+            breaks: Vec::new(),
+            continues: Vec::new(),
+            try_depth,
+        });
         self.block(body);
         let state = self.state();
         let continues = std::mem::take(&mut state.loops.last_mut().expect("loop").continues);
@@ -692,7 +837,11 @@ impl Compiler<'_> {
     fn break_or_continue(&mut self, is_break: bool, span: Span) {
         let word = if is_break { "break" } else { "continue" };
         let Some(try_depth) = self.state().loops.last().map(|l| l.try_depth) else {
-            self.error(Diagnostic::new(format!("`{word}` outside a loop"), span, "not inside `while` or `for`"));
+            self.error(Diagnostic::new(
+                format!("`{word}` outside a loop"),
+                span,
+                "not inside `while` or `for`",
+            ));
             return;
         };
         self.unwind_tries(try_depth, span);
@@ -720,7 +869,12 @@ impl Compiler<'_> {
             }
             if let Some(finally) = finally {
                 let saved = self.state().tries.split_off(level);
-                let saved_loops = self.state().loops.iter().map(|l| l.try_depth).collect::<Vec<_>>();
+                let saved_loops = self
+                    .state()
+                    .loops
+                    .iter()
+                    .map(|l| l.try_depth)
+                    .collect::<Vec<_>>();
                 self.block(&finally);
                 let _ = saved_loops;
                 self.state().tries.extend(saved);
@@ -728,10 +882,19 @@ impl Compiler<'_> {
         }
     }
 
-    fn try_stmt(&mut self, body: &Block, catch: Option<&(String, Block)>, finally: Option<&Block>, span: Span) {
+    fn try_stmt(
+        &mut self,
+        body: &Block,
+        catch: Option<&(String, Block)>,
+        finally: Option<&Block>,
+        span: Span,
+    ) {
         let finally: Option<Rc<Block>> = finally.map(|b| Rc::new(b.clone()));
         let to_handler = self.emit(Op::TryPush(0), span);
-        self.state().tries.push(TryContext { handler_pushed: true, finally: finally.clone() });
+        self.state().tries.push(TryContext {
+            handler_pushed: true,
+            finally: finally.clone(),
+        });
         self.block(body);
         self.state().tries.pop();
         self.emit(Op::TryPop, span);
@@ -743,8 +906,15 @@ impl Compiler<'_> {
         // The thrown value is on the stack here.
         if let Some((name, catch_body)) = catch {
             let filter = self.emit(Op::CatchFilter(0), span);
-            let to_rethrow_path = if finally.is_some() { Some(self.emit(Op::TryPush(0), span)) } else { None };
-            self.state().tries.push(TryContext { handler_pushed: finally.is_some(), finally: finally.clone() });
+            let to_rethrow_path = if finally.is_some() {
+                Some(self.emit(Op::TryPush(0), span))
+            } else {
+                None
+            };
+            self.state().tries.push(TryContext {
+                handler_pushed: finally.is_some(),
+                finally: finally.clone(),
+            });
             self.begin_scope();
             self.define_variable_local(name, span);
             for stmt in catch_body {
@@ -941,10 +1111,20 @@ impl Compiler<'_> {
         let mut seen = HashSet::new();
         for param in &decl.params {
             if !seen.insert(param) {
-                self.error(Diagnostic::new(format!("parameter `{param}` appears twice"), decl.span, "duplicate parameter"));
+                self.error(Diagnostic::new(
+                    format!("parameter `{param}` appears twice"),
+                    decl.span,
+                    "duplicate parameter",
+                ));
             }
         }
-        self.states.push(FnState::new(name, decl.params.len() as u32, decl.is_async, false, captured));
+        self.states.push(FnState::new(
+            name,
+            decl.params.len() as u32,
+            decl.is_async,
+            false,
+            captured,
+        ));
         for param in &decl.params {
             let (slot, is_cell) = self.declare_local(param);
             if is_cell {
@@ -959,7 +1139,10 @@ impl Compiler<'_> {
         self.emit(Op::Return, end);
         let state = self.states.pop().expect("function state");
         let function = Rc::new(state.finish(self.source.clone()));
-        let prototype = Value::Closure(Rc::new(Closure { function, upvalues: Box::new([]) }));
+        let prototype = Value::Closure(Rc::new(Closure {
+            function,
+            upvalues: Box::new([]),
+        }));
         let c = self.constant(prototype);
         self.emit(Op::Closure(c), decl.span);
     }
@@ -973,7 +1156,12 @@ impl FnState {
 }
 
 fn find_local(state: &FnState, name: &str) -> Option<(u32, bool)> {
-    state.locals.iter().rev().find(|l| l.name == name).map(|l| (l.slot, l.is_cell))
+    state
+        .locals
+        .iter()
+        .rev()
+        .find(|l| l.name == name)
+        .map(|l| (l.slot, l.is_cell))
 }
 
 /// The candidate closest to `name` by edit distance, if close enough.
@@ -994,7 +1182,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
         let mut prev = row[0];
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
-            let next = (row[j + 1] + 1).min(row[j] + 1).min(prev + usize::from(ca != *cb));
+            let next = (row[j + 1] + 1)
+                .min(row[j] + 1)
+                .min(prev + usize::from(ca != *cb));
             prev = row[j + 1];
             row[j + 1] = next;
         }

@@ -16,8 +16,14 @@ pub struct SourceFile {
 impl SourceFile {
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Rc<SourceFile> {
         let text = text.into();
-        let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
-        Rc::new(SourceFile { name: name.into(), text, line_starts })
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Rc::new(SourceFile {
+            name: name.into(),
+            text,
+            line_starts,
+        })
     }
 
     /// 1-based line number of a byte offset.
@@ -37,7 +43,13 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(title: impl Into<String>, span: Span, label: impl Into<String>) -> Self {
-        Diagnostic { title: title.into(), span, label: label.into(), hint: None, notes: Vec::new() }
+        Diagnostic {
+            title: title.into(),
+            span,
+            label: label.into(),
+            hint: None,
+            notes: Vec::new(),
+        }
     }
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
@@ -54,9 +66,17 @@ pub fn render(diagnostic: &Diagnostic, source: &SourceFile, color: bool) -> Stri
     let name = source.name.as_str();
     let range = clamp(diagnostic.span, source.text.len());
     let mut report = Report::build(ReportKind::Error, (name, range.clone()))
-        .with_config(Config::new().with_color(color).with_index_type(IndexType::Byte))
+        .with_config(
+            Config::new()
+                .with_color(color)
+                .with_index_type(IndexType::Byte),
+        )
         .with_message(&diagnostic.title)
-        .with_label(Label::new((name, range)).with_message(&diagnostic.label).with_color(Color::Red));
+        .with_label(
+            Label::new((name, range))
+                .with_message(&diagnostic.label)
+                .with_color(Color::Red),
+        );
     if let Some(hint) = &diagnostic.hint {
         report = report.with_help(hint);
     }

@@ -14,25 +14,39 @@ use std::rc::Rc;
 const MAX_NESTING: usize = 200;
 
 /// Lexes, parses and compiles one source text.
-pub fn compile_source(source: &Rc<SourceFile>, globals: &mut Globals) -> Result<Compiled, Vec<Diagnostic>> {
+pub fn compile_source(
+    source: &Rc<SourceFile>,
+    globals: &mut Globals,
+) -> Result<Compiled, Vec<Diagnostic>> {
     let tokens = lexer::lex(&source.text);
     let mut diagnostics: Vec<Diagnostic> = Vec::new();
     let mut bad_spans = Vec::new();
     for (token, span) in &tokens {
         if *token == Token::Error {
             let text = &source.text[span.start..span.end];
-            diagnostics.push(Diagnostic::new("syntax error", *span, lexer::describe_bad_token(text)));
+            diagnostics.push(Diagnostic::new(
+                "syntax error",
+                *span,
+                lexer::describe_bad_token(text),
+            ));
             bad_spans.push(span.start);
         }
     }
     if let Some(span) = too_deep(&tokens) {
         diagnostics.push(
-            Diagnostic::new("nesting too deep", span, format!("more than {MAX_NESTING} brackets open here"))
-                .with_hint("split the expression into smaller pieces with `let`"),
+            Diagnostic::new(
+                "nesting too deep",
+                span,
+                format!("more than {MAX_NESTING} brackets open here"),
+            )
+            .with_hint("split the expression into smaller pieces with `let`"),
         );
         return Err(diagnostics);
     }
-    let tokens: Vec<(Token, Span)> = tokens.into_iter().filter(|(t, _)| *t != Token::Error).collect();
+    let tokens: Vec<(Token, Span)> = tokens
+        .into_iter()
+        .filter(|(t, _)| *t != Token::Error)
+        .collect();
     let (program, errors) = parser::parse_program(&tokens, source.text.len());
     for error in errors {
         if bad_spans.contains(&error.span().start) {
@@ -78,9 +92,17 @@ fn parse_diagnostic(error: &parser::ParseError<'_>) -> Diagnostic {
     match custom {
         Some(message) => Diagnostic::new("syntax error", *error.span(), message),
         None => {
-            let mut d = Diagnostic::new(format!("syntax error: unexpected {found}"), *error.span(), format!("unexpected {found}"));
+            let mut d = Diagnostic::new(
+                format!("syntax error: unexpected {found}"),
+                *error.span(),
+                format!("unexpected {found}"),
+            );
             if !expected.is_empty() {
-                let list = if expected.len() > 6 { format!("{}, …", expected[..6].join(", ")) } else { expected.join(", ") };
+                let list = if expected.len() > 6 {
+                    format!("{}, …", expected[..6].join(", "))
+                } else {
+                    expected.join(", ")
+                };
                 d = d.with_hint(format!("expected {list}"));
             }
             if found == "`=`" {
@@ -92,7 +114,10 @@ fn parse_diagnostic(error: &parser::ParseError<'_>) -> Diagnostic {
 }
 
 pub fn render_all(diagnostics: &[Diagnostic], source: &SourceFile, color: bool) -> String {
-    diagnostics.iter().map(|d| render(d, source, color)).collect()
+    diagnostics
+        .iter()
+        .map(|d| render(d, source, color))
+        .collect()
 }
 
 /// Options of one run.
@@ -106,7 +131,12 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { runtime: None, max_steps: 2_000_000_000, instruction_cost_ns: 10, config: RunConfig::default() }
+        RunOptions {
+            runtime: None,
+            max_steps: 2_000_000_000,
+            instruction_cost_ns: 10,
+            config: RunConfig::default(),
+        }
     }
 }
 
@@ -122,8 +152,12 @@ pub fn directive_runtime(compiled: &Compiled) -> Result<Option<PolicyKind>, Diag
     match &compiled.directives.runtime {
         None => Ok(None),
         Some((name, span)) => policy_kind(name).map(Some).ok_or_else(|| {
-            Diagnostic::new(format!("the `{name}` runtime is not implemented yet"), *span, "not available")
-                .with_hint("looplab implements `js` and `asyncio` so far")
+            Diagnostic::new(
+                format!("the `{name}` runtime is not implemented yet"),
+                *span,
+                "not available",
+            )
+            .with_hint("looplab implements `js` and `asyncio` so far")
         }),
     }
 }
@@ -143,27 +177,57 @@ pub fn run_source(source: &Rc<SourceFile>, options: &RunOptions) -> RunResult {
     let compiled = match compile_source(source, &mut globals) {
         Ok(c) => c,
         Err(diagnostics) => {
-            return RunResult { stdout: String::new(), stderr: render_all(&diagnostics, source, color), status: 2 };
+            return RunResult {
+                stdout: String::new(),
+                stderr: render_all(&diagnostics, source, color),
+                status: 2,
+            };
         }
     };
     let kind = match (options.runtime, directive_runtime(&compiled)) {
         (Some(kind), _) => kind,
         (None, Ok(kind)) => kind.unwrap_or(PolicyKind::Js),
-        (None, Err(d)) => return RunResult { stdout: String::new(), stderr: render(&d, source, color), status: 2 },
+        (None, Err(d)) => {
+            return RunResult {
+                stdout: String::new(),
+                stderr: render(&d, source, color),
+                status: 2,
+            };
+        }
     };
-    let mut vm = Vm::new(if kind == PolicyKind::Js { Flavor::Js } else { Flavor::Python });
-    vm.step_limit = if options.max_steps == 0 { u64::MAX } else { options.max_steps };
+    let mut vm = Vm::new(if kind == PolicyKind::Js {
+        Flavor::Js
+    } else {
+        Flavor::Python
+    });
+    vm.step_limit = if options.max_steps == 0 {
+        u64::MAX
+    } else {
+        options.max_steps
+    };
     vm.instruction_cost_ns = options.instruction_cost_ns;
     vm.echo_output = options.config.real_time;
     vm.sync_globals(&globals.names);
     let status = run_compiled(&mut vm, kind, &options.config, compiled.main);
-    RunResult { stdout: std::mem::take(&mut vm.out), stderr: std::mem::take(&mut vm.err), status }
+    RunResult {
+        stdout: std::mem::take(&mut vm.out),
+        stderr: std::mem::take(&mut vm.err),
+        status,
+    }
 }
 
 /// Runs a compiled main function under a fresh policy of the given kind.
-pub fn run_compiled(vm: &mut Vm, kind: PolicyKind, config: &RunConfig, main: Rc<crate::bytecode::Function>) -> i32 {
+pub fn run_compiled(
+    vm: &mut Vm,
+    kind: PolicyKind,
+    config: &RunConfig,
+    main: Rc<crate::bytecode::Function>,
+) -> i32 {
     crate::runtime::start_clock();
-    let main = Rc::new(Closure { function: main, upvalues: Box::new([]) });
+    let main = Rc::new(Closure {
+        function: main,
+        upvalues: Box::new([]),
+    });
     let mut policy: Box<dyn Policy> = match kind {
         PolicyKind::Js => Box::new(Js::new(config.clone())),
         PolicyKind::Asyncio => Box::new(Asyncio::new(config.clone())),

@@ -5,7 +5,9 @@ use clap::Parser;
 
 fn main() {
     let cli = looplab::cli::Cli::parse();
-    let worker = std::thread::Builder::new().stack_size(512 * 1024 * 1024).spawn(move || looplab::cli::main_with(cli));
+    let worker = std::thread::Builder::new()
+        .stack_size(512 * 1024 * 1024)
+        .spawn(move || looplab::cli::main_with(cli));
     let status = match worker.map(|handle| handle.join()) {
         Ok(Ok(status)) => status,
         _ => {

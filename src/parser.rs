@@ -16,7 +16,10 @@ pub type ParseError<'t> = Rich<'t, Token, Span>;
 type Extra<'t> = extra::Err<ParseError<'t>>;
 
 /// Parses a token list into statements; returns what parsed plus every error.
-pub fn parse_program(tokens: &[(Token, Span)], source_len: usize) -> (Vec<Stmt>, Vec<ParseError<'_>>) {
+pub fn parse_program(
+    tokens: &[(Token, Span)],
+    source_len: usize,
+) -> (Vec<Stmt>, Vec<ParseError<'_>>) {
     let eoi = Span::from(source_len..source_len);
     let (stmts, errors) = program_parser()
         .parse(tokens.split_token_span(eoi))
@@ -28,7 +31,10 @@ fn program_parser<'t, I>() -> impl Parser<'t, I, Vec<Stmt>, Extra<'t>>
 where
     I: ValueInput<'t, Token = Token, Span = Span>,
 {
-    stmt_parser().repeated().collect::<Vec<_>>().then_ignore(end())
+    stmt_parser()
+        .repeated()
+        .collect::<Vec<_>>()
+        .then_ignore(end())
 }
 
 fn ident<'t, I>() -> impl Parser<'t, I, String, Extra<'t>> + Clone
@@ -77,8 +83,12 @@ where
     recursive(|group| {
         let inner = group.clone().repeated();
         choice((
-            inner.clone().delimited_by(just(Token::LParen), just(Token::RParen)),
-            inner.clone().delimited_by(just(Token::LBracket), just(Token::RBracket)),
+            inner
+                .clone()
+                .delimited_by(just(Token::LParen), just(Token::RParen)),
+            inner
+                .clone()
+                .delimited_by(just(Token::LBracket), just(Token::RBracket)),
             inner.delimited_by(just(Token::LBrace), just(Token::RBrace)),
             none_of([
                 Token::LParen,
@@ -125,7 +135,11 @@ where
             .then_ignore(just(Token::Assign))
             .then(expr.clone())
             .then_ignore(just(Token::Semi))
-            .map(|((name, name_span), value)| StmtKind::Let { name, name_span, value });
+            .map(|((name, name_span), value)| StmtKind::Let {
+                name,
+                name_span,
+                value,
+            });
 
         let fn_stmt = just(Token::Async)
             .or_not()
@@ -134,7 +148,13 @@ where
             .then(params_parser())
             .then(block.clone())
             .map_with(|(((is_async, name), params), body), e| {
-                StmtKind::Fn(Rc::new(FnDecl { name: Some(name), params, body, is_async: is_async.is_some(), span: e.span() }))
+                StmtKind::Fn(Rc::new(FnDecl {
+                    name: Some(name),
+                    params,
+                    body,
+                    is_async: is_async.is_some(),
+                    span: e.span(),
+                }))
             });
 
         let if_stmt = recursive(|if_stmt| {
@@ -143,12 +163,19 @@ where
                 .then(block.clone())
                 .then(
                     just(Token::Else)
-                        .ignore_then(
-                            block.clone().or(if_stmt.map_with(|kind, e| vec![Stmt { kind, span: e.span() }])),
-                        )
+                        .ignore_then(block.clone().or(if_stmt.map_with(|kind, e| {
+                            vec![Stmt {
+                                kind,
+                                span: e.span(),
+                            }]
+                        })))
                         .or_not(),
                 )
-                .map(|((cond, then), otherwise)| StmtKind::If { cond, then, otherwise })
+                .map(|((cond, then), otherwise)| StmtKind::If {
+                    cond,
+                    then,
+                    otherwise,
+                })
         });
 
         let while_stmt = just(Token::While)
@@ -167,26 +194,47 @@ where
                     Some(end) => ForIter::Range(first, end),
                     None => ForIter::Each(first),
                 };
-                StmtKind::For { var, var_span, iter, body }
+                StmtKind::For {
+                    var,
+                    var_span,
+                    iter,
+                    body,
+                }
             });
 
         let simple = choice((
             just(Token::Break).to(StmtKind::Break),
             just(Token::Continue).to(StmtKind::Continue),
-            just(Token::Return).ignore_then(expr.clone().or_not()).map(StmtKind::Return),
-            just(Token::Throw).ignore_then(expr.clone()).map(StmtKind::Throw),
+            just(Token::Return)
+                .ignore_then(expr.clone().or_not())
+                .map(StmtKind::Return),
+            just(Token::Throw)
+                .ignore_then(expr.clone())
+                .map(StmtKind::Throw),
         ))
         .then_ignore(just(Token::Semi));
 
         let try_stmt = just(Token::Try)
             .ignore_then(block.clone())
-            .then(just(Token::Catch).ignore_then(ident()).then(block.clone()).or_not())
+            .then(
+                just(Token::Catch)
+                    .ignore_then(ident())
+                    .then(block.clone())
+                    .or_not(),
+            )
             .then(just(Token::Finally).ignore_then(block.clone()).or_not())
             .try_map(|((body, catch), finally), span| {
                 if catch.is_none() && finally.is_none() {
-                    Err(Rich::custom(span, "a `try` needs a `catch` or a `finally` block"))
+                    Err(Rich::custom(
+                        span,
+                        "a `try` needs a `catch` or a `finally` block",
+                    ))
                 } else {
-                    Ok(StmtKind::Try { body, catch, finally })
+                    Ok(StmtKind::Try {
+                        body,
+                        catch,
+                        finally,
+                    })
                 }
             });
 
@@ -221,7 +269,10 @@ where
             expr_stmt,
         ))
         .recover_with(via_parser(recovery))
-        .map_with(|kind, e| Stmt { kind, span: e.span() })
+        .map_with(|kind, e| Stmt {
+            kind,
+            span: e.span(),
+        })
         .boxed()
     })
 }
@@ -265,7 +316,8 @@ where
             .delimited_by(just(Token::LBracket), just(Token::RBracket))
             .map(ExprKind::List);
 
-        let map_key = select! { Token::Ident(name) => name, Token::Str(s) => s }.labelled("a map key");
+        let map_key =
+            select! { Token::Ident(name) => name, Token::Str(s) => s }.labelled("a map key");
         let map = map_key
             .then_ignore(just(Token::Colon))
             .then(expr.clone())
@@ -281,12 +333,23 @@ where
             .then(params_parser())
             .then(block)
             .map_with(|((is_async, params), body), e| {
-                ExprKind::Fn(Rc::new(FnDecl { name: None, params, body, is_async: is_async.is_some(), span: e.span() }))
+                ExprKind::Fn(Rc::new(FnDecl {
+                    name: None,
+                    params,
+                    body,
+                    is_async: is_async.is_some(),
+                    span: e.span(),
+                }))
             });
 
         let atom = choice((literal, list, map, lambda))
-            .map_with(|kind, e| Expr { kind, span: e.span() })
-            .or(expr.clone().delimited_by(just(Token::LParen), just(Token::RParen)))
+            .map_with(|kind, e| Expr {
+                kind,
+                span: e.span(),
+            })
+            .or(expr
+                .clone()
+                .delimited_by(just(Token::LParen), just(Token::RParen)))
             .labelled("an expression")
             .boxed();
 
@@ -296,9 +359,15 @@ where
             Field(String),
         }
         let postfix = choice((
-            items.delimited_by(just(Token::LParen), just(Token::RParen)).map(Postfix::Call),
-            expr.clone().delimited_by(just(Token::LBracket), just(Token::RBracket)).map(Postfix::Index),
-            just(Token::Dot).ignore_then(member_name()).map(Postfix::Field),
+            items
+                .delimited_by(just(Token::LParen), just(Token::RParen))
+                .map(Postfix::Call),
+            expr.clone()
+                .delimited_by(just(Token::LBracket), just(Token::RBracket))
+                .map(Postfix::Index),
+            just(Token::Dot)
+                .ignore_then(member_name())
+                .map(Postfix::Field),
         ));
         let chained = atom.foldl_with(postfix.repeated(), |target, op, e| {
             let kind = match op {
@@ -306,13 +375,18 @@ where
                 Postfix::Index(index) => ExprKind::Index(Box::new(target), Box::new(index)),
                 Postfix::Field(name) => ExprKind::Field(Box::new(target), name),
             };
-            Expr { kind, span: e.span() }
+            Expr {
+                kind,
+                span: e.span(),
+            }
         });
 
         let binary = |op: BinaryOp| {
-            move |l: Expr, _, r: Expr, e: &mut chumsky::input::MapExtra<'t, '_, I, Extra<'t>>| Expr {
-                kind: ExprKind::Binary(op, Box::new(l), Box::new(r)),
-                span: e.span(),
+            move |l: Expr, _, r: Expr, e: &mut chumsky::input::MapExtra<'t, '_, I, Extra<'t>>| {
+                Expr {
+                    kind: ExprKind::Binary(op, Box::new(l), Box::new(r)),
+                    span: e.span(),
+                }
             }
         };
         let unary = |make: fn(Box<Expr>) -> ExprKind| {
@@ -321,31 +395,58 @@ where
                 span: e.span(),
             }
         };
-        chained.pratt((
-            prefix(9, just(Token::Minus), unary(|x| ExprKind::Unary(UnaryOp::Neg, x))),
-            prefix(9, just(Token::Bang), unary(|x| ExprKind::Unary(UnaryOp::Not, x))),
-            prefix(9, just(Token::Await), unary(ExprKind::Await)),
-            prefix(9, just(Token::Spawn), unary(ExprKind::Spawn)),
-            infix(left(7), just(Token::Star), binary(BinaryOp::Mul)),
-            infix(left(7), just(Token::Slash), binary(BinaryOp::Div)),
-            infix(left(7), just(Token::Percent), binary(BinaryOp::Mod)),
-            infix(left(6), just(Token::Plus), binary(BinaryOp::Add)),
-            infix(left(6), just(Token::Minus), binary(BinaryOp::Sub)),
-            infix(left(5), just(Token::Lt), binary(BinaryOp::Lt)),
-            infix(left(5), just(Token::LtEq), binary(BinaryOp::Le)),
-            infix(left(5), just(Token::Gt), binary(BinaryOp::Gt)),
-            infix(left(5), just(Token::GtEq), binary(BinaryOp::Ge)),
-            infix(left(4), just(Token::EqEq), binary(BinaryOp::Eq)),
-            infix(left(4), just(Token::NotEq), binary(BinaryOp::Ne)),
-            infix(left(3), just(Token::AndAnd), |l: Expr, _, r: Expr, e: &mut chumsky::input::MapExtra<'t, '_, I, Extra<'t>>| Expr {
-                kind: ExprKind::And(Box::new(l), Box::new(r)),
-                span: e.span(),
-            }),
-            infix(left(2), just(Token::OrOr), |l: Expr, _, r: Expr, e: &mut chumsky::input::MapExtra<'t, '_, I, Extra<'t>>| Expr {
-                kind: ExprKind::Or(Box::new(l), Box::new(r)),
-                span: e.span(),
-            }),
-        ))
-        .labelled("an expression")
+        chained
+            .pratt((
+                prefix(
+                    9,
+                    just(Token::Minus),
+                    unary(|x| ExprKind::Unary(UnaryOp::Neg, x)),
+                ),
+                prefix(
+                    9,
+                    just(Token::Bang),
+                    unary(|x| ExprKind::Unary(UnaryOp::Not, x)),
+                ),
+                prefix(9, just(Token::Await), unary(ExprKind::Await)),
+                prefix(9, just(Token::Spawn), unary(ExprKind::Spawn)),
+                infix(left(7), just(Token::Star), binary(BinaryOp::Mul)),
+                infix(left(7), just(Token::Slash), binary(BinaryOp::Div)),
+                infix(left(7), just(Token::Percent), binary(BinaryOp::Mod)),
+                infix(left(6), just(Token::Plus), binary(BinaryOp::Add)),
+                infix(left(6), just(Token::Minus), binary(BinaryOp::Sub)),
+                infix(left(5), just(Token::Lt), binary(BinaryOp::Lt)),
+                infix(left(5), just(Token::LtEq), binary(BinaryOp::Le)),
+                infix(left(5), just(Token::Gt), binary(BinaryOp::Gt)),
+                infix(left(5), just(Token::GtEq), binary(BinaryOp::Ge)),
+                infix(left(4), just(Token::EqEq), binary(BinaryOp::Eq)),
+                infix(left(4), just(Token::NotEq), binary(BinaryOp::Ne)),
+                infix(
+                    left(3),
+                    just(Token::AndAnd),
+                    |l: Expr,
+                     _,
+                     r: Expr,
+                     e: &mut chumsky::input::MapExtra<'t, '_, I, Extra<'t>>| {
+                        Expr {
+                            kind: ExprKind::And(Box::new(l), Box::new(r)),
+                            span: e.span(),
+                        }
+                    },
+                ),
+                infix(
+                    left(2),
+                    just(Token::OrOr),
+                    |l: Expr,
+                     _,
+                     r: Expr,
+                     e: &mut chumsky::input::MapExtra<'t, '_, I, Extra<'t>>| {
+                        Expr {
+                            kind: ExprKind::Or(Box::new(l), Box::new(r)),
+                            span: e.span(),
+                        }
+                    },
+                ),
+            ))
+            .labelled("an expression")
     })
 }

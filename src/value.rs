@@ -77,13 +77,24 @@ pub struct Native {
 pub enum NativeData {
     None,
     /// A promise's resolve or reject function (with the shared "already resolved" flag).
-    Resolver { promise: PromiseRef, reject: bool, done: Rc<std::cell::Cell<bool>> },
+    Resolver {
+        promise: PromiseRef,
+        reject: bool,
+        done: Rc<std::cell::Cell<bool>>,
+    },
     /// `.finally` helpers: return / throw a saved value.
     Value(Value),
     /// A method bound to its receiver: `let push = xs.push;`
-    Method { receiver: Value, name: Rc<str> },
+    Method {
+        receiver: Value,
+        name: Rc<str>,
+    },
     /// A combinator's per-element reaction (`Promise.all` and friends).
-    Combinator { state: Rc<crate::runtime::promise::CombinatorState>, index: usize, rejected: bool },
+    Combinator {
+        state: Rc<crate::runtime::promise::CombinatorState>,
+        index: usize,
+        rejected: bool,
+    },
 }
 
 /// An insertion-ordered string-keyed map.
@@ -154,7 +165,8 @@ impl std::hash::Hasher for FastHasher {
         for chunk in bytes.chunks(8) {
             let mut word = [0u8; 8];
             word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
         }
     }
 }
@@ -217,7 +229,9 @@ impl Value {
             (Value::Bool(a), Value::Bool(b)) => a == b,
             (Value::Int(a), Value::Int(b)) => a == b,
             (Value::Float(a), Value::Float(b)) => a == b,
-            (Value::Int(a), Value::Float(b)) | (Value::Float(b), Value::Int(a)) => (*a as f64) == *b,
+            (Value::Int(a), Value::Float(b)) | (Value::Float(b), Value::Int(a)) => {
+                (*a as f64) == *b
+            }
             (Value::Str(a), Value::Str(b)) => a == b,
             (Value::List(a), Value::List(b)) => Rc::ptr_eq(a, b),
             (Value::Map(a), Value::Map(b)) => Rc::ptr_eq(a, b),
@@ -236,7 +250,11 @@ impl Value {
             Value::Str(s) => s.to_string(),
             _ => {
                 let mut out = String::new();
-                Printer { flavor, seen: Vec::new() }.write(&mut out, self, 0);
+                Printer {
+                    flavor,
+                    seen: Vec::new(),
+                }
+                .write(&mut out, self, 0);
                 out
             }
         }
@@ -245,7 +263,11 @@ impl Value {
     /// How a value shows inside a container (strings quoted).
     pub fn repr(&self, flavor: Flavor) -> String {
         let mut out = String::new();
-        Printer { flavor, seen: Vec::new() }.write(&mut out, self, 0);
+        Printer {
+            flavor,
+            seen: Vec::new(),
+        }
+        .write(&mut out, self, 0);
         out
     }
 }
@@ -280,7 +302,11 @@ impl Printer {
                     return;
                 }
                 self.seen.push(ptr);
-                let parts: Vec<String> = items.borrow().iter().map(|v| self.part(v, indent + 2)).collect();
+                let parts: Vec<String> = items
+                    .borrow()
+                    .iter()
+                    .map(|v| self.part(v, indent + 2))
+                    .collect();
                 self.seen.pop();
                 self.join(out, "[", "]", parts, indent);
             }
@@ -367,12 +393,18 @@ impl Printer {
             out.push_str(close);
             return;
         }
-        let total: usize = parts.iter().map(|p| p.len()).sum::<usize>() + parts.len() + indent + open.len();
+        let total: usize =
+            parts.iter().map(|p| p.len()).sum::<usize>() + parts.len() + indent + open.len();
         if total <= JS_BREAK_LENGTH && !parts.iter().any(|p| p.contains('\n')) {
             let _ = write!(out, "{open} {} {close}", parts.join(", "));
         } else {
             let pad = " ".repeat(indent + 2);
-            let _ = write!(out, "{open}\n{pad}{}\n{}{close}", parts.join(&format!(",\n{pad}")), " ".repeat(indent));
+            let _ = write!(
+                out,
+                "{open}\n{pad}{}\n{}{close}",
+                parts.join(&format!(",\n{pad}")),
+                " ".repeat(indent)
+            );
         }
     }
 }
@@ -385,8 +417,16 @@ fn is_identifier(s: &str) -> bool {
 
 /// Quotes a string the way the flavour's inspector does.
 fn quote(out: &mut String, s: &str, flavor: Flavor) {
-    let quote = if flavor == Flavor::Python && s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
-    let quote = if flavor == Flavor::Js && s.contains('\'') && !s.contains('"') { '"' } else { quote };
+    let quote = if flavor == Flavor::Python && s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let quote = if flavor == Flavor::Js && s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        quote
+    };
     out.push(quote);
     for c in s.chars() {
         match c {
@@ -411,7 +451,14 @@ pub fn format_float(x: f64, flavor: Flavor) -> String {
     }
     if x.is_infinite() {
         let sign = if x < 0.0 { "-" } else { "" };
-        return format!("{sign}{}", if flavor == Flavor::Js { "Infinity" } else { "inf" });
+        return format!(
+            "{sign}{}",
+            if flavor == Flavor::Js {
+                "Infinity"
+            } else {
+                "inf"
+            }
+        );
     }
     if x == 0.0 {
         return match flavor {
@@ -449,7 +496,11 @@ pub fn format_float(x: f64, flavor: Flavor) -> String {
     } else if point as usize >= digits.len() {
         format!("{}{}", digits, "0".repeat(point as usize - digits.len()))
     } else {
-        format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
+        format!(
+            "{}.{}",
+            &digits[..point as usize],
+            &digits[point as usize..]
+        )
     };
     if flavor == Flavor::Python && !text.contains('.') {
         text.push_str(".0");

@@ -65,7 +65,10 @@ pub struct Thrown {
 
 impl Thrown {
     pub fn new(value: Value) -> Thrown {
-        Thrown { value, origin: None }
+        Thrown {
+            value,
+            origin: None,
+        }
     }
     pub fn is_cancellation(&self) -> bool {
         builtins::is_cancellation(&self.value)
@@ -116,7 +119,11 @@ enum Exec {
 pub enum NativeOutcome {
     Value(Value),
     /// Call a function as a frame in this fiber (e.g. a promise executor).
-    CallFrame { callee: Value, args: Vec<Value>, completion: Completion },
+    CallFrame {
+        callee: Value,
+        args: Vec<Value>,
+        completion: Completion,
+    },
     /// Switch to a freshly made fiber now (js: an async function starts
     /// running synchronously); its promise is pushed when it stops.
     StartFiber(FiberId),
@@ -168,7 +175,8 @@ impl Vm {
 
     /// The virtual clock, in nanoseconds since the program started.
     pub fn now_ns(&self) -> u64 {
-        self.extra_ns.saturating_add(self.steps.saturating_mul(self.instruction_cost_ns))
+        self.extra_ns
+            .saturating_add(self.steps.saturating_mul(self.instruction_cost_ns))
     }
 
     /// Moves the virtual clock forward to `t` (never backwards).
@@ -187,7 +195,8 @@ impl Vm {
     pub fn sync_globals(&mut self, names: &[Rc<str>]) {
         while self.globals.len() < names.len() {
             let name = &names[self.globals.len()];
-            self.globals.push(builtins::global_value(name).unwrap_or(Value::Uninit));
+            self.globals
+                .push(builtins::global_value(name).unwrap_or(Value::Uninit));
             self.global_names.push(name.clone());
         }
     }
@@ -249,7 +258,12 @@ impl Vm {
         fiber.stack.push(Value::Closure(callee.clone()));
         let base = fiber.stack.len();
         push_args(&mut fiber.stack, &callee.function, args);
-        fiber.frames.push(Frame { closure: callee, ip: 0, base, completion: Completion::Normal });
+        fiber.frames.push(Frame {
+            closure: callee,
+            ip: 0,
+            base,
+            completion: Completion::Normal,
+        });
         id
     }
 
@@ -267,7 +281,11 @@ impl Vm {
 
     /// Live fibers that are not running (for deadlock reports).
     pub fn live_fibers(&self) -> impl Iterator<Item = (FiberId, &Fiber)> {
-        self.fibers.iter().enumerate().filter(|(_, f)| f.alive).map(|(i, f)| (i as FiberId, f))
+        self.fibers
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.alive)
+            .map(|(i, f)| (i as FiberId, f))
     }
 
     /// Sets what a suspended fiber receives when it next runs.
@@ -294,10 +312,12 @@ impl Vm {
         let mut fiber = std::mem::take(&mut self.fibers[id as usize]);
         loop {
             let exec = match fiber.pending.take() {
-                Some(ResumeWith::Throw(thrown)) => match self.throw_into(policy, &mut fiber, thrown) {
-                    Ok(()) => self.execute(policy, id, &mut fiber),
-                    Err(thrown) => Exec::Threw(thrown),
-                },
+                Some(ResumeWith::Throw(thrown)) => {
+                    match self.throw_into(policy, &mut fiber, thrown) {
+                        Ok(()) => self.execute(policy, id, &mut fiber),
+                        Err(thrown) => Exec::Threw(thrown),
+                    }
+                }
                 Some(ResumeWith::Value(v)) => {
                     fiber.stack.push(v);
                     self.execute(policy, id, &mut fiber)
@@ -361,10 +381,11 @@ impl Vm {
                     id = child;
                     fiber = std::mem::take(&mut self.fibers[id as usize]);
                     if depth > MAX_FRAMES {
-                        fiber.pending = Some(ResumeWith::Throw(Thrown::new(builtins::error_value(
-                            "RangeError",
-                            "stack overflow: async calls nested too deeply",
-                        ))));
+                        fiber.pending =
+                            Some(ResumeWith::Throw(Thrown::new(builtins::error_value(
+                                "RangeError",
+                                "stack overflow: async calls nested too deeply",
+                            ))));
                     }
                 }
                 Exec::StepLimit => {
@@ -380,14 +401,27 @@ impl Vm {
         Rc::new(Origin {
             span,
             source: source.clone(),
-            stack: fiber.frames.iter().rev().map(|f| f.closure.function.name.clone()).collect(),
+            stack: fiber
+                .frames
+                .iter()
+                .rev()
+                .map(|f| f.closure.function.name.clone())
+                .collect(),
             unit: fiber.name.clone(),
         })
     }
 
     /// Unwinds to the nearest handler (or executor frame). Err if uncaught.
-    fn throw_into(&mut self, policy: &mut dyn Policy, fiber: &mut Fiber, thrown: Thrown) -> Result<(), Thrown> {
-        let executor_at = fiber.frames.iter().rposition(|f| matches!(f.completion, Completion::Executor(_)));
+    fn throw_into(
+        &mut self,
+        policy: &mut dyn Policy,
+        fiber: &mut Fiber,
+        thrown: Thrown,
+    ) -> Result<(), Thrown> {
+        let executor_at = fiber
+            .frames
+            .iter()
+            .rposition(|f| matches!(f.completion, Completion::Executor(_)));
         let handler = fiber.handlers.last().copied();
         match (handler, executor_at) {
             (Some(h), e) if e.is_none_or(|e| h.frames > e) => {
@@ -402,7 +436,9 @@ impl Vm {
             }
             (_, Some(e)) => {
                 let frame = &fiber.frames[e];
-                let Completion::Executor(promise) = frame.completion.clone() else { unreachable!() };
+                let Completion::Executor(promise) = frame.completion.clone() else {
+                    unreachable!()
+                };
                 let callee_at = frame.base - 1;
                 fiber.frames.truncate(e);
                 fiber.stack.truncate(callee_at);
@@ -419,7 +455,10 @@ impl Vm {
     fn execute(&mut self, policy: &mut dyn Policy, id: FiberId, fiber: &mut Fiber) -> Exec {
         macro_rules! frame {
             () => {
-                fiber.frames.last_mut().expect("a running fiber has a frame")
+                fiber
+                    .frames
+                    .last_mut()
+                    .expect("a running fiber has a frame")
             };
         }
         let mut function: Rc<Function> = frame!().closure.function.clone();
@@ -484,20 +523,22 @@ impl Vm {
             let op = function.code[ip];
             ip += 1;
             match op {
-                Op::Const(i) => fiber.stack.push(function.constants[i as usize].clone()),
+                Op::Const(i) => fiber.stack.push(fast_clone(&function.constants[i as usize])),
                 Op::Nil => fiber.stack.push(Value::Nil),
                 Op::True => fiber.stack.push(Value::Bool(true)),
                 Op::False => fiber.stack.push(Value::Bool(false)),
                 Op::Pop => {
-                    fiber.stack.pop();
+                    if let Some(v) = fiber.stack.pop() {
+                        discard(v);
+                    }
                 }
                 Op::GetLocal(slot) => {
-                    let v = fiber.stack[base + slot as usize].clone();
+                    let v = fast_clone(&fiber.stack[base + slot as usize]);
                     fiber.stack.push(v);
                 }
                 Op::SetLocal(slot) => {
                     let v = pop!();
-                    fiber.stack[base + slot as usize] = v;
+                    discard(std::mem::replace(&mut fiber.stack[base + slot as usize], v));
                 }
                 Op::NewCell(slot) => {
                     let slot = &mut fiber.stack[base + slot as usize];
@@ -529,41 +570,47 @@ impl Vm {
                 Op::GetGlobal(i) => {
                     let v = &self.globals[i as usize];
                     if let Value::Uninit = v {
-                        error!("ReferenceError", "`{}` is used before it is defined", self.global_names[i as usize]);
+                        error!(
+                            "ReferenceError",
+                            "`{}` is used before it is defined", self.global_names[i as usize]
+                        );
                     }
-                    fiber.stack.push(v.clone());
+                    fiber.stack.push(fast_clone(v));
                 }
                 Op::SetGlobal(i) => {
                     if let Value::Uninit = self.globals[i as usize] {
-                        error!("ReferenceError", "`{}` is assigned before it is defined", self.global_names[i as usize]);
+                        error!(
+                            "ReferenceError",
+                            "`{}` is assigned before it is defined", self.global_names[i as usize]
+                        );
                     }
                     self.globals[i as usize] = pop!();
                 }
                 Op::DefineGlobal(i) => self.globals[i as usize] = pop!(),
-                Op::Add => {
+                Op::Add | Op::Sub | Op::Mul | Op::Lt | Op::Le | Op::Gt | Op::Ge | Op::Eq | Op::Ne => {
                     let len = fiber.stack.len();
-                    if let (Value::Int(a), Value::Int(b)) = (&fiber.stack[len - 2], &fiber.stack[len - 1]) {
-                        match a.checked_add(*b) {
-                            Some(sum) => {
-                                fiber.stack[len - 2] = Value::Int(sum);
-                                fiber.stack.pop();
-                                continue;
-                            }
-                            None => error!("OverflowError", "integer overflow in `+`"),
+                    if let (Value::Int(a), Value::Int(b)) = (&fiber.stack[len - 2], &fiber.stack[len - 1])
+                        && let Some(result) = int_binary(op, *a, *b)
+                    {
+                        // Both operands are integers: no drop glue needed.
+                        if let Some(v) = fiber.stack.pop() {
+                            std::mem::forget(v);
                         }
-                    }
-                    binary!(Op::Add)
-                }
-                Op::Sub | Op::Mul | Op::Div | Op::Mod | Op::Eq | Op::Ne | Op::Ge | Op::Gt | Op::Le => binary!(op),
-                Op::Lt => {
-                    let len = fiber.stack.len();
-                    if let (Value::Int(a), Value::Int(b)) = (&fiber.stack[len - 2], &fiber.stack[len - 1]) {
-                        fiber.stack[len - 2] = Value::Bool(a < b);
-                        fiber.stack.pop();
+                        // A comparison feeding a conditional jump skips the push/pop.
+                        if let (Value::Bool(truth), Op::JumpIfFalse(target)) = (&result, function.code[ip]) {
+                            if let Some(v) = fiber.stack.pop() {
+                                std::mem::forget(v);
+                            }
+                            self.steps += 1;
+                            ip = if *truth { ip + 1 } else { target as usize };
+                            continue;
+                        }
+                        std::mem::forget(std::mem::replace(&mut fiber.stack[len - 2], result));
                         continue;
                     }
                     binary!(op)
                 }
+                Op::Div | Op::Mod => binary!(op),
                 Op::Neg => {
                     let v = pop!();
                     match v {
@@ -581,9 +628,11 @@ impl Vm {
                 }
                 Op::Jump(target) => ip = target as usize,
                 Op::JumpIfFalse(target) => {
-                    if !pop!().truthy() {
+                    let condition = pop!();
+                    if !condition.truthy() {
                         ip = target as usize;
                     }
+                    discard(condition);
                 }
                 Op::AndJump(target) => {
                     if fiber.stack.last().is_some_and(|v| !v.truthy()) {
@@ -602,8 +651,32 @@ impl Vm {
                 Op::Call(argc) => {
                     frame!().ip = ip;
                     let callee_at = fiber.stack.len() - argc as usize - 1;
+                    // Fast path: a plain closure called with exactly its arity.
+                    if let Value::Closure(closure) = &fiber.stack[callee_at]
+                        && !closure.function.is_async
+                        && closure.function.arity == argc
+                        && fiber.frames.len() < MAX_FRAMES
+                    {
+                        let closure = closure.clone();
+                        let extra = closure.function.num_slots - argc;
+                        for _ in 0..extra {
+                            fiber.stack.push(Value::Nil);
+                        }
+                        base = callee_at + 1;
+                        function = closure.function.clone();
+                        ip = 0;
+                        fiber.frames.push(Frame { closure, ip: 0, base, completion: Completion::Normal });
+                        continue;
+                    }
                     let callee = fiber.stack[callee_at].clone();
-                    match self.call_value(policy, id, fiber, callee, argc as usize, Completion::Normal) {
+                    match self.call_value(
+                        policy,
+                        id,
+                        fiber,
+                        callee,
+                        argc as usize,
+                        Completion::Normal,
+                    ) {
                         Ok(CallStep::Pushed) => reload!(),
                         Ok(CallStep::Continue) => {}
                         Ok(CallStep::Start(child)) => return Exec::StartFiber(child),
@@ -613,7 +686,9 @@ impl Vm {
                 }
                 Op::CallMethod(name, argc) => {
                     frame!().ip = ip;
-                    let Value::Str(name) = function.constants[name as usize].clone() else { unreachable!() };
+                    let Value::Str(name) = function.constants[name as usize].clone() else {
+                        unreachable!()
+                    };
                     let receiver_at = fiber.stack.len() - argc as usize - 1;
                     let receiver = fiber.stack[receiver_at].clone();
                     // A map field holding a function is called like a function.
@@ -621,7 +696,14 @@ impl Vm {
                         let field = m.borrow().get(&name).cloned();
                         if let Some(callee) = field.filter(|f| f.is_callable()) {
                             fiber.stack[receiver_at] = callee.clone();
-                            match self.call_value(policy, id, fiber, callee, argc as usize, Completion::Normal) {
+                            match self.call_value(
+                                policy,
+                                id,
+                                fiber,
+                                callee,
+                                argc as usize,
+                                Completion::Normal,
+                            ) {
                                 Ok(CallStep::Pushed) => reload!(),
                                 Ok(CallStep::Continue) => {}
                                 Ok(CallStep::Start(child)) => return Exec::StartFiber(child),
@@ -649,6 +731,15 @@ impl Vm {
                     while fiber.handlers.last().is_some_and(|h| h.frames > depth) {
                         fiber.handlers.pop();
                     }
+                    if depth > 0 && matches!(frame.completion, Completion::Normal) {
+                        fiber.stack.truncate(frame.base - 1);
+                        fiber.stack.push(result);
+                        let caller = &fiber.frames[depth - 1];
+                        function = caller.closure.function.clone();
+                        ip = caller.ip;
+                        base = caller.base;
+                        continue;
+                    }
                     fiber.stack.truncate(frame.base - 1);
                     if fiber.frames.is_empty() {
                         return Exec::Return(result);
@@ -664,20 +755,29 @@ impl Vm {
                     reload!();
                 }
                 Op::Closure(i) => {
-                    let Value::Closure(proto) = &function.constants[i as usize] else { unreachable!() };
+                    let Value::Closure(proto) = &function.constants[i as usize] else {
+                        unreachable!()
+                    };
                     let upvalues = proto
                         .function
                         .upvalues
                         .iter()
                         .map(|source| match *source {
-                            UpvalueSource::Local(slot) => match &fiber.stack[base + slot as usize] {
-                                Value::Cell(cell) => cell.clone(),
-                                other => Rc::new(RefCell::new(other.clone())),
-                            },
-                            UpvalueSource::Upvalue(i) => frame!().closure.upvalues[i as usize].clone(),
+                            UpvalueSource::Local(slot) => {
+                                match &fiber.stack[base + slot as usize] {
+                                    Value::Cell(cell) => cell.clone(),
+                                    other => Rc::new(RefCell::new(other.clone())),
+                                }
+                            }
+                            UpvalueSource::Upvalue(i) => {
+                                frame!().closure.upvalues[i as usize].clone()
+                            }
                         })
                         .collect();
-                    fiber.stack.push(Value::Closure(Rc::new(Closure { function: proto.function.clone(), upvalues })));
+                    fiber.stack.push(Value::Closure(Rc::new(Closure {
+                        function: proto.function.clone(),
+                        upvalues,
+                    })));
                 }
                 Op::MakeList(n) => {
                     let items = fiber.stack.split_off(fiber.stack.len() - n as usize);
@@ -709,7 +809,9 @@ impl Vm {
                     }
                 }
                 Op::GetField(name) => {
-                    let Value::Str(name) = &function.constants[name as usize] else { unreachable!() };
+                    let Value::Str(name) = &function.constants[name as usize] else {
+                        unreachable!()
+                    };
                     let object = pop!();
                     match builtins::get_field(&object, name) {
                         Ok(v) => fiber.stack.push(v),
@@ -717,21 +819,39 @@ impl Vm {
                     }
                 }
                 Op::SetField(name) => {
-                    let Value::Str(name) = &function.constants[name as usize] else { unreachable!() };
+                    let Value::Str(name) = &function.constants[name as usize] else {
+                        unreachable!()
+                    };
                     let value = pop!();
                     let object = pop!();
                     match &object {
                         Value::Map(m) => m.borrow_mut().insert(name.clone(), value),
-                        other => error!("TypeError", "cannot set field `{name}` on a {}", other.type_name()),
+                        other => error!(
+                            "TypeError",
+                            "cannot set field `{name}` on a {}",
+                            other.type_name()
+                        ),
                     }
                 }
                 Op::IterPrepare(slot) => {
                     let at = base + slot as usize;
                     let prepared = match &fiber.stack[at] {
                         Value::List(_) => None,
-                        Value::Map(m) => Some(Value::list(m.borrow().keys().iter().map(|k| Value::Str(k.clone())).collect())),
-                        Value::Str(s) => Some(Value::list(s.chars().map(|c| Value::str(&c.to_string())).collect())),
-                        other => error!("TypeError", "cannot loop over a {} (use a list, a map, a string or a range)", other.type_name()),
+                        Value::Map(m) => Some(Value::list(
+                            m.borrow()
+                                .keys()
+                                .iter()
+                                .map(|k| Value::Str(k.clone()))
+                                .collect(),
+                        )),
+                        Value::Str(s) => Some(Value::list(
+                            s.chars().map(|c| Value::str(&c.to_string())).collect(),
+                        )),
+                        other => error!(
+                            "TypeError",
+                            "cannot loop over a {} (use a list, a map, a string or a range)",
+                            other.type_name()
+                        ),
                     };
                     if let Some(p) = prepared {
                         fiber.stack[at] = p;
@@ -740,7 +860,9 @@ impl Vm {
                 }
                 Op::IterNext(slot, exit) => {
                     let at = base + slot as usize;
-                    let Value::Int(position) = fiber.stack[at + 1] else { unreachable!() };
+                    let Value::Int(position) = fiber.stack[at + 1] else {
+                        unreachable!()
+                    };
                     let item = match &fiber.stack[at] {
                         Value::List(items) => items.borrow().get(position as usize).cloned(),
                         _ => None,
@@ -765,7 +887,12 @@ impl Vm {
                                 ip = exit as usize;
                             }
                         }
-                        (a, b) => error!("TypeError", "a range needs two integers, not {} and {}", a.type_name(), b.type_name()),
+                        (a, b) => error!(
+                            "TypeError",
+                            "a range needs two integers, not {} and {}",
+                            a.type_name(),
+                            b.type_name()
+                        ),
                     }
                 }
                 Op::Await => {
@@ -776,12 +903,20 @@ impl Vm {
                         Ok(AwaitOutcome::Suspend) => return Exec::Suspend,
                         Ok(AwaitOutcome::Inline(closure, args)) => {
                             if fiber.frames.len() >= MAX_FRAMES {
-                                error!("RangeError", "stack overflow: more than {MAX_FRAMES} nested calls");
+                                error!(
+                                    "RangeError",
+                                    "stack overflow: more than {MAX_FRAMES} nested calls"
+                                );
                             }
                             fiber.stack.push(Value::Closure(closure.clone()));
                             let base = fiber.stack.len();
                             push_args(&mut fiber.stack, &closure.function, args);
-                            fiber.frames.push(Frame { closure, ip: 0, base, completion: Completion::Normal });
+                            fiber.frames.push(Frame {
+                                closure,
+                                ip: 0,
+                                base,
+                                completion: Completion::Normal,
+                            });
                             reload!();
                         }
                         Err(thrown) => throw!(thrown),
@@ -842,7 +977,12 @@ impl Vm {
                 }
                 let base = fiber.stack.len() - argc;
                 fit_args(&mut fiber.stack, base, argc, &closure.function);
-                fiber.frames.push(Frame { closure, ip: 0, base, completion });
+                fiber.frames.push(Frame {
+                    closure,
+                    ip: 0,
+                    base,
+                    completion,
+                });
                 Ok(CallStep::Pushed)
             }
             Value::Closure(closure) => {
@@ -861,7 +1001,11 @@ impl Vm {
             }
             other => Err(Thrown::new(builtins::error_value(
                 "TypeError",
-                &format!("cannot call a {} (`{}`)", other.type_name(), other.repr(self.flavor)),
+                &format!(
+                    "cannot call a {} (`{}`)",
+                    other.type_name(),
+                    other.repr(self.flavor)
+                ),
             ))),
         }
     }
@@ -877,7 +1021,11 @@ impl Vm {
                 fiber.stack.push(v);
                 Ok(CallStep::Continue)
             }
-            NativeOutcome::CallFrame { callee, args, completion } => {
+            NativeOutcome::CallFrame {
+                callee,
+                args,
+                completion,
+            } => {
                 let argc = args.len();
                 fiber.stack.push(callee.clone());
                 fiber.stack.extend(args);
@@ -898,6 +1046,44 @@ impl Vm {
     pub fn native(builtin: Builtin, data: NativeData) -> Value {
         Value::Native(Rc::new(Native { builtin, data }))
     }
+}
+
+/// Clones a value, copying scalars inline (the common case in hot loops).
+#[inline(always)]
+fn fast_clone(v: &Value) -> Value {
+    match v {
+        Value::Int(n) => Value::Int(*n),
+        Value::Float(x) => Value::Float(*x),
+        Value::Bool(b) => Value::Bool(*b),
+        Value::Nil => Value::Nil,
+        other => other.clone(),
+    }
+}
+
+/// Drops a value, skipping drop glue for scalars (they own nothing).
+#[inline(always)]
+fn discard(v: Value) {
+    match v {
+        Value::Int(_) | Value::Float(_) | Value::Bool(_) | Value::Nil => std::mem::forget(v),
+        other => drop(other),
+    }
+}
+
+/// Integer fast path of a binary operator; `None` means "take the slow path".
+#[inline(always)]
+fn int_binary(op: Op, a: i64, b: i64) -> Option<Value> {
+    Some(match op {
+        Op::Add => Value::Int(a.checked_add(b)?),
+        Op::Sub => Value::Int(a.checked_sub(b)?),
+        Op::Mul => Value::Int(a.checked_mul(b)?),
+        Op::Lt => Value::Bool(a < b),
+        Op::Le => Value::Bool(a <= b),
+        Op::Gt => Value::Bool(a > b),
+        Op::Ge => Value::Bool(a >= b),
+        Op::Eq => Value::Bool(a == b),
+        Op::Ne => Value::Bool(a != b),
+        _ => return None,
+    })
 }
 
 enum CallStep {
@@ -924,5 +1110,8 @@ fn fit_args(stack: &mut Vec<Value>, base: usize, argc: usize, function: &Functio
     if argc > arity {
         stack.truncate(base + arity);
     }
-    stack.resize(base + function.num_slots.max(function.arity) as usize, Value::Nil);
+    stack.resize(
+        base + function.num_slots.max(function.arity) as usize,
+        Value::Nil,
+    );
 }

@@ -26,18 +26,30 @@ fn main() {
     }
     let mut trials = Vec::new();
     for program in programs {
-        let name = program.strip_prefix(root).unwrap_or(&program).with_extension("").display().to_string();
+        let name = program
+            .strip_prefix(root)
+            .unwrap_or(&program)
+            .with_extension("")
+            .display()
+            .to_string();
         for policy in policies_of(&program) {
             let (p, n) = (program.clone(), name.clone());
-            trials.push(Trial::test(format!("{n}::{policy}"), move || check_golden(&p, &policy)));
+            trials.push(Trial::test(format!("{n}::{policy}"), move || {
+                check_golden(&p, &policy)
+            }));
         }
-        for (twin, recorded, policy) in [("js", "node.out", "js"), ("py", "python.out", "asyncio")] {
+        for (twin, recorded, policy) in [("js", "node.out", "js"), ("py", "python.out", "asyncio")]
+        {
             let recorded = program.with_extension(recorded);
             if program.with_extension(twin).exists() && recorded.exists() {
                 let p = program.clone();
-                trials.push(Trial::test(format!("{name}::{policy}-matches-{}", if twin == "js" { "node" } else { "python3" }), move || {
-                    check_twin(&p, &recorded, policy)
-                }));
+                trials.push(Trial::test(
+                    format!(
+                        "{name}::{policy}-matches-{}",
+                        if twin == "js" { "node" } else { "python3" }
+                    ),
+                    move || check_twin(&p, &recorded, policy),
+                ));
             }
         }
     }
@@ -45,7 +57,9 @@ fn main() {
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
@@ -63,7 +77,12 @@ fn header(program: &Path, key: &str) -> Option<String> {
     let text = std::fs::read_to_string(program).ok()?;
     text.lines()
         .take_while(|l| l.starts_with("//") || l.trim().is_empty())
-        .find_map(|l| l.strip_prefix("//").map(str::trim).and_then(|l| l.strip_prefix(key)).map(|v| v.trim().to_string()))
+        .find_map(|l| {
+            l.strip_prefix("//")
+                .map(str::trim)
+                .and_then(|l| l.strip_prefix(key))
+                .map(|v| v.trim().to_string())
+        })
 }
 
 fn policies_of(program: &Path) -> Vec<String> {
@@ -92,11 +111,18 @@ fn run(program: &Path, policy: &str) -> Result<Outcome, String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let relative = program.strip_prefix(root).unwrap_or(program);
     let mut command = Command::new(env!("CARGO_BIN_EXE_looplab"));
-    command.current_dir(root).arg("run").arg(relative).args(["--runtime", policy, "--color", "never"]);
+    command.current_dir(root).arg("run").arg(relative).args([
+        "--runtime",
+        policy,
+        "--color",
+        "never",
+    ]);
     if let Some(flags) = header(program, "flags:") {
         command.args(flags.split_whitespace());
     }
-    let output = command.output().map_err(|e| format!("cannot run looplab: {e}"))?;
+    let output = command
+        .output()
+        .map_err(|e| format!("cannot run looplab: {e}"))?;
     Ok(Outcome {
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -118,20 +144,29 @@ fn format_expected(outcome: &Outcome, with_stderr: bool) -> String {
 
 fn expected_path(program: &Path, policy: &str) -> PathBuf {
     let specific = program.with_extension(format!("{policy}.out"));
-    if specific.exists() { specific } else { program.with_extension("out") }
+    if specific.exists() {
+        specific
+    } else {
+        program.with_extension("out")
+    }
 }
 
 fn check_golden(program: &Path, policy: &str) -> Result<(), Failed> {
     let actual = format_expected(&run(program, policy)?, true);
     let path = expected_path(program, policy);
-    let expected = std::fs::read_to_string(&path)
-        .map_err(|_| format!("no expected output at {} (run `BLESS=1 cargo test` and review it)", path.display()))?;
+    let expected = std::fs::read_to_string(&path).map_err(|_| {
+        format!(
+            "no expected output at {} (run `BLESS=1 cargo test` and review it)",
+            path.display()
+        )
+    })?;
     compare(&expected, &actual, &path)
 }
 
 fn check_twin(program: &Path, recorded: &Path, policy: &str) -> Result<(), Failed> {
     let actual = format_expected(&run(program, policy)?, false);
-    let expected = std::fs::read_to_string(recorded).map_err(|e| format!("cannot read {}: {e}", recorded.display()))?;
+    let expected = std::fs::read_to_string(recorded)
+        .map_err(|e| format!("cannot read {}: {e}", recorded.display()))?;
     compare(&expected, &actual, recorded)
 }
 
@@ -144,7 +179,12 @@ fn compare(expected: &str, actual: &str, path: &Path) -> Result<(), Failed> {
     for i in 0..e.len().max(a.len()) {
         let (x, y) = (e.get(i).copied(), a.get(i).copied());
         if x != y {
-            report.push_str(&format!("  line {}: expected {:?}\n           actual   {:?}\n", i + 1, x.unwrap_or("<none>"), y.unwrap_or("<none>")));
+            report.push_str(&format!(
+                "  line {}: expected {:?}\n           actual   {:?}\n",
+                i + 1,
+                x.unwrap_or("<none>"),
+                y.unwrap_or("<none>")
+            ));
         }
     }
     Err(report.into())
@@ -157,7 +197,11 @@ fn bless(root: &Path, program: &Path) {
     let policies = policies_of(program);
     let outputs: Vec<(String, String)> = policies
         .iter()
-        .filter_map(|p| run(program, p).ok().map(|o| (p.clone(), format_expected(&o, true))))
+        .filter_map(|p| {
+            run(program, p)
+                .ok()
+                .map(|o| (p.clone(), format_expected(&o, true)))
+        })
         .collect();
     let all_same = outputs.windows(2).all(|w| w[0].1 == w[1].1);
     for policy in POLICIES {

@@ -24,10 +24,14 @@
 //!    WeakSet, whose order is not defined; creation order is deterministic).
 
 use super::promise::{GatherState, Handler, PromiseRef, Reaction, State};
-use super::{Job, Policy, PolicyKind, RunConfig, Timers, invoke, report_uncaught, step_limit_error};
+use super::{
+    Job, Policy, PolicyKind, RunConfig, Timers, invoke, report_uncaught, step_limit_error,
+};
 use crate::builtins::{self, Builtin, duration_ns};
 use crate::value::{Closure, Coroutine, CoroutineBody, Native, NativeData, Value};
-use crate::vm::{AwaitOutcome, Completion, Fiber, FiberId, Halt, NativeOutcome, ResumeWith, Thrown, Vm};
+use crate::vm::{
+    AwaitOutcome, Completion, Fiber, FiberId, Halt, NativeOutcome, ResumeWith, Thrown, Vm,
+};
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -60,7 +64,11 @@ impl Asyncio {
     }
 
     /// `loop.create_task(coro)`.
-    fn create_task(&mut self, vm: &mut Vm, coroutine: &Rc<Coroutine>) -> Result<PromiseRef, Thrown> {
+    fn create_task(
+        &mut self,
+        vm: &mut Vm,
+        coroutine: &Rc<Coroutine>,
+    ) -> Result<PromiseRef, Thrown> {
         let body = coroutine.body.borrow_mut().take();
         let (closure, args) = match body {
             Some(CoroutineBody::Call(closure, args)) => (closure, args),
@@ -69,7 +77,12 @@ impl Asyncio {
                 *coroutine.body.borrow_mut() = Some(CoroutineBody::Sleep(ms));
                 return Err(vm.type_error("spawn of sleep(...) directly is not supported; spawn an async fn that awaits sleep"));
             }
-            None => return Err(Thrown::new(builtins::error_value("RuntimeError", "cannot reuse already awaited coroutine"))),
+            None => {
+                return Err(Thrown::new(builtins::error_value(
+                    "RuntimeError",
+                    "cannot reuse already awaited coroutine",
+                )));
+            }
         };
         self.task_count += 1;
         let name = closure.function.name.clone();
@@ -77,7 +90,10 @@ impl Asyncio {
         let task = PromiseRef::new_task(fiber, name, self.task_count);
         vm.fiber_mut(fiber).promise = Some(task.clone());
         self.tasks.push(task.clone());
-        self.ready.push_back(Job::Resume { fiber, with: ResumeWith::Start });
+        self.ready.push_back(Job::Resume {
+            fiber,
+            with: ResumeWith::Start,
+        });
         Ok(task)
     }
 
@@ -98,8 +114,16 @@ impl Asyncio {
     }
 
     fn schedule_callback(&mut self, reaction: Reaction, outcome: Result<Value, Thrown>) {
-        let handler = if outcome.is_ok() { reaction.on_fulfilled } else { reaction.on_rejected };
-        self.ready.push_back(Job::Reaction { handler, derived: reaction.derived, outcome });
+        let handler = if outcome.is_ok() {
+            reaction.on_fulfilled
+        } else {
+            reaction.on_rejected
+        };
+        self.ready.push_back(Job::Reaction {
+            handler,
+            derived: reaction.derived,
+            outcome,
+        });
     }
 
     /// The outcome of awaiting a done future (marks its exception retrieved).
@@ -141,7 +165,11 @@ impl Asyncio {
 
     fn run_job(&mut self, vm: &mut Vm, job: Job) {
         let uncaught = match job {
-            Job::Reaction { handler, derived, outcome } => self.run_callback(vm, handler, derived, outcome),
+            Job::Reaction {
+                handler,
+                derived,
+                outcome,
+            } => self.run_callback(vm, handler, derived, outcome),
             Job::Call { function, args } => invoke(vm, self, &function, args, None),
             Job::Resume { fiber, with } => self.step(vm, fiber, with),
             Job::Settle { promise, value } => {
@@ -184,7 +212,13 @@ impl Asyncio {
         }
     }
 
-    fn run_callback(&mut self, vm: &mut Vm, handler: Handler, derived: Option<PromiseRef>, outcome: Result<Value, Thrown>) -> Option<Thrown> {
+    fn run_callback(
+        &mut self,
+        vm: &mut Vm,
+        handler: Handler,
+        derived: Option<PromiseRef>,
+        outcome: Result<Value, Thrown>,
+    ) -> Option<Thrown> {
         match handler {
             Handler::Pass => {
                 if let Some(d) = derived {
@@ -257,7 +291,12 @@ impl Asyncio {
         }
     }
 
-    fn gather(&mut self, vm: &mut Vm, items: Vec<Value>, return_exceptions: bool) -> Result<PromiseRef, Thrown> {
+    fn gather(
+        &mut self,
+        vm: &mut Vm,
+        items: Vec<Value>,
+        return_exceptions: bool,
+    ) -> Result<PromiseRef, Thrown> {
         let mut children = Vec::with_capacity(items.len());
         for item in items {
             let child = match item {
@@ -277,7 +316,12 @@ impl Asyncio {
             self.complete(&outer, State::Fulfilled(Value::list(Vec::new())));
             return Ok(outer);
         }
-        let state = Rc::new(GatherState { children: children.clone(), outer: outer.clone(), finished: Cell::new(0), return_exceptions });
+        let state = Rc::new(GatherState {
+            children: children.clone(),
+            outer: outer.clone(),
+            finished: Cell::new(0),
+            return_exceptions,
+        });
         for (index, child) in children.iter().enumerate() {
             let handler = Handler::GatherChild(state.clone(), index);
             self.then(vm, child, handler.clone(), handler, None);
@@ -288,7 +332,9 @@ impl Asyncio {
     /// One `_run_once` iteration. Returns false when nothing can ever run.
     fn run_once(&mut self, vm: &mut Vm) -> bool {
         if self.ready.is_empty() {
-            let Some(when) = self.timers.next_due() else { return false };
+            let Some(when) = self.timers.next_due() else {
+                return false;
+            };
             if when > vm.now_ns() {
                 let wake = when + self.config.wake_latency_ns;
                 if self.config.time_limit_ns > 0 && wake > self.config.time_limit_ns {
@@ -306,7 +352,9 @@ impl Asyncio {
         }
         let ntodo = self.ready.len();
         for _ in 0..ntodo {
-            let Some(job) = self.ready.pop_front() else { break };
+            let Some(job) = self.ready.pop_front() else {
+                break;
+            };
             self.run_job(vm, job);
             if self.fatal.is_some() {
                 break;
@@ -333,17 +381,25 @@ impl Asyncio {
     }
 
     fn report_deadlock(&mut self, vm: &mut Vm) {
-        let mut lines = String::from("error: deadlock: nothing is ready, no timer is pending, and the main coroutine has not finished\n");
+        let mut lines = String::from(
+            "error: deadlock: nothing is ready, no timer is pending, and the main coroutine has not finished\n",
+        );
         for task in &self.tasks {
             if let Some(info) = task.task()
                 && task.is_pending()
             {
                 let waits = match &*info.waiting_on.borrow() {
-                    Some(w) if w.is_task() => format!("task `{}`", w.task().map_or("?".into(), |t| t.name.to_string())),
+                    Some(w) if w.is_task() => format!(
+                        "task `{}`",
+                        w.task().map_or("?".into(), |t| t.name.to_string())
+                    ),
                     Some(_) => "a future that nothing will complete".to_string(),
                     None => "nothing (suspended)".to_string(),
                 };
-                lines.push_str(&format!("  task `{}` (Task-{}) waits for {waits}\n", info.name, info.number));
+                lines.push_str(&format!(
+                    "  task `{}` (Task-{}) waits for {waits}\n",
+                    info.name, info.number
+                ));
             }
         }
         vm.eprint(&lines);
@@ -352,20 +408,42 @@ impl Asyncio {
 
     /// `asyncio.runners._cancel_all_tasks` and the rest of `Runner.close`.
     fn shutdown(&mut self, vm: &mut Vm) {
-        let to_cancel: Vec<PromiseRef> = self.tasks.iter().filter(|t| t.is_pending()).cloned().collect();
+        let to_cancel: Vec<PromiseRef> = self
+            .tasks
+            .iter()
+            .filter(|t| t.is_pending())
+            .cloned()
+            .collect();
         if !to_cancel.is_empty() {
-            vm.eprint(&format!("note: asyncio.run() is cancelling {} task(s) still pending when main returned\n", to_cancel.len()));
+            vm.eprint(&format!(
+                "note: asyncio.run() is cancelling {} task(s) still pending when main returned\n",
+                to_cancel.len()
+            ));
             for task in &to_cancel {
                 self.cancel_task(task);
             }
-            let Ok(all) = self.gather(vm, to_cancel.iter().map(|t| Value::Promise(t.clone())).collect(), true) else { return };
+            let Ok(all) = self.gather(
+                vm,
+                to_cancel
+                    .iter()
+                    .map(|t| Value::Promise(t.clone()))
+                    .collect(),
+                true,
+            ) else {
+                return;
+            };
             if !self.run_until_complete(vm, &all) {
                 return;
             }
             for task in &to_cancel {
                 if let State::Rejected(t) = task.state() {
                     task.0.handled.set(true);
-                    report_uncaught(vm, &t, "unhandled exception during asyncio.run() shutdown", self.config.color);
+                    report_uncaught(
+                        vm,
+                        &t,
+                        "unhandled exception during asyncio.run() shutdown",
+                        self.config.color,
+                    );
                 }
             }
         }
@@ -373,7 +451,10 @@ impl Asyncio {
         // coroutine that returns at once, run to completion: two iterations.
         for _ in 0..2 {
             let trivial = PromiseRef::new();
-            self.ready.push_back(Job::Settle { promise: trivial.clone(), value: Value::Nil });
+            self.ready.push_back(Job::Settle {
+                promise: trivial.clone(),
+                value: Value::Nil,
+            });
             if !self.run_until_complete(vm, &trivial) {
                 return;
             }
@@ -395,7 +476,10 @@ impl Policy for Asyncio {
     }
 
     fn run_program(&mut self, vm: &mut Vm, main: Rc<Closure>) -> i32 {
-        let coroutine = Rc::new(Coroutine { name: Rc::from("main"), body: std::cell::RefCell::new(Some(CoroutineBody::Call(main, Vec::new()))) });
+        let coroutine = Rc::new(Coroutine {
+            name: Rc::from("main"),
+            body: std::cell::RefCell::new(Some(CoroutineBody::Call(main, Vec::new()))),
+        });
         let main_task = match self.create_task(vm, &coroutine) {
             Ok(t) => t,
             Err(_) => return 1,
@@ -418,43 +502,75 @@ impl Policy for Asyncio {
                 1
             }
             State::Cancelled => {
-                vm.eprint("error: the main task was cancelled (asyncio.exceptions.CancelledError)\n");
+                vm.eprint(
+                    "error: the main task was cancelled (asyncio.exceptions.CancelledError)\n",
+                );
                 1
             }
             _ => 0,
         }
     }
 
-    fn call_async(&mut self, _vm: &mut Vm, _caller: FiberId, closure: Rc<Closure>, args: Vec<Value>) -> Result<NativeOutcome, Thrown> {
+    fn call_async(
+        &mut self,
+        _vm: &mut Vm,
+        _caller: FiberId,
+        closure: Rc<Closure>,
+        args: Vec<Value>,
+    ) -> Result<NativeOutcome, Thrown> {
         let name = closure.function.name.clone();
         let body = std::cell::RefCell::new(Some(CoroutineBody::Call(closure, args)));
-        Ok(NativeOutcome::Value(Value::Coroutine(Rc::new(Coroutine { name, body }))))
+        Ok(NativeOutcome::Value(Value::Coroutine(Rc::new(Coroutine {
+            name,
+            body,
+        }))))
     }
 
-    fn await_value(&mut self, vm: &mut Vm, id: FiberId, fiber: &mut Fiber, value: Value) -> Result<AwaitOutcome, Thrown> {
+    fn await_value(
+        &mut self,
+        vm: &mut Vm,
+        id: FiberId,
+        fiber: &mut Fiber,
+        value: Value,
+    ) -> Result<AwaitOutcome, Thrown> {
         let task = fiber.promise.clone();
         match value {
             Value::Coroutine(c) => match c.body.borrow_mut().take() {
                 Some(CoroutineBody::Call(closure, args)) => Ok(AwaitOutcome::Inline(closure, args)),
                 Some(CoroutineBody::Sleep(ms)) if ms <= 0.0 => {
                     // `yield` once: the task's next step is a plain call_soon.
-                    self.ready.push_back(Job::Resume { fiber: id, with: ResumeWith::Value(Value::Nil) });
+                    self.ready.push_back(Job::Resume {
+                        fiber: id,
+                        with: ResumeWith::Value(Value::Nil),
+                    });
                     Ok(AwaitOutcome::Suspend)
                 }
                 Some(CoroutineBody::Sleep(ms)) => {
                     let future = PromiseRef::new();
                     let due = vm.now_ns() + duration_ns(&Value::Float(ms), "sleep()")?;
-                    let timer = self.timers.add(due, Job::Settle { promise: future.clone(), value: Value::Nil });
+                    let timer = self.timers.add(
+                        due,
+                        Job::Settle {
+                            promise: future.clone(),
+                            value: Value::Nil,
+                        },
+                    );
                     future.0.timer.set(Some(timer));
                     self.wait_on(vm, id, task.as_ref(), &future)
                 }
-                None => Err(Thrown::new(builtins::error_value("RuntimeError", "cannot reuse already awaited coroutine"))),
+                None => Err(Thrown::new(builtins::error_value(
+                    "RuntimeError",
+                    "cannot reuse already awaited coroutine",
+                ))),
             },
             Value::Promise(p) => {
                 if let Some(t) = &task
                     && t.ptr_eq(&p)
                 {
-                    return Err(Thrown::new(builtins::error_value("RuntimeError", "Task cannot await on itself")));
+                    return Err(Thrown::new(builtins::error_value(
+                        "RuntimeError",
+                        "Task cannot await on itself",
+                    )));
                 }
                 if p.is_pending() {
                     self.wait_on(vm, id, task.as_ref(), &p)
@@ -478,7 +594,13 @@ impl Policy for Asyncio {
         }
     }
 
-    fn spawn(&mut self, vm: &mut Vm, caller: FiberId, callee: Value, args: Vec<Value>) -> Result<NativeOutcome, Thrown> {
+    fn spawn(
+        &mut self,
+        vm: &mut Vm,
+        caller: FiberId,
+        callee: Value,
+        args: Vec<Value>,
+    ) -> Result<NativeOutcome, Thrown> {
         match callee {
             Value::Closure(c) if c.function.is_async => {
                 let NativeOutcome::Value(Value::Coroutine(coroutine)) = self.call_async(vm, caller, c, args)? else { unreachable!() };
@@ -491,13 +613,23 @@ impl Policy for Asyncio {
         }
     }
 
-    fn builtin(&mut self, vm: &mut Vm, _caller: FiberId, native: &Rc<Native>, args: Vec<Value>) -> Result<NativeOutcome, Thrown> {
+    fn builtin(
+        &mut self,
+        vm: &mut Vm,
+        _caller: FiberId,
+        native: &Rc<Native>,
+        args: Vec<Value>,
+    ) -> Result<NativeOutcome, Thrown> {
         let arg = |i: usize| args.get(i).cloned().unwrap_or(Value::Nil);
         let value = match native.builtin {
             Builtin::Sleep => {
                 let ns = duration_ns(&arg(0), "sleep()")?;
-                let body = std::cell::RefCell::new(Some(CoroutineBody::Sleep(ns as f64 / 1_000_000.0)));
-                Value::Coroutine(Rc::new(Coroutine { name: Rc::from("sleep"), body }))
+                let body =
+                    std::cell::RefCell::new(Some(CoroutineBody::Sleep(ns as f64 / 1_000_000.0)));
+                Value::Coroutine(Rc::new(Coroutine {
+                    name: Rc::from("sleep"),
+                    body,
+                }))
             }
             Builtin::SetTimeout => {
                 let function = arg(0);
@@ -506,7 +638,13 @@ impl Policy for Asyncio {
                 }
                 let due = vm.now_ns() + duration_ns(&arg(1), "set_timeout()")?;
                 let extra = args.get(2..).map(|a| a.to_vec()).unwrap_or_default();
-                Value::Int(self.timers.add(due, Job::Call { function, args: extra }) as i64)
+                Value::Int(self.timers.add(
+                    due,
+                    Job::Call {
+                        function,
+                        args: extra,
+                    },
+                ) as i64)
             }
             Builtin::ClearTimeout => {
                 if let Value::Int(id) = arg(0) {
@@ -519,7 +657,10 @@ impl Policy for Asyncio {
                 if !function.is_callable() {
                     return Err(vm.type_error("queue_microtask (call_soon) needs a function"));
                 }
-                self.ready.push_back(Job::Call { function, args: args.get(1..).map(|a| a.to_vec()).unwrap_or_default() });
+                self.ready.push_back(Job::Call {
+                    function,
+                    args: args.get(1..).map(|a| a.to_vec()).unwrap_or_default(),
+                });
                 Value::Nil
             }
             Builtin::NextTick => {
@@ -530,24 +671,46 @@ impl Policy for Asyncio {
             Builtin::NewPromise => {
                 let executor = arg(0);
                 if !executor.is_callable() {
-                    return Err(vm.type_error("promise() needs an executor function: promise(fn(resolve, reject) { … })"));
+                    return Err(vm.type_error(
+                        "promise() needs an executor function: promise(fn(resolve, reject) { … })",
+                    ));
                 }
                 let p = PromiseRef::new();
                 let done = Rc::new(Cell::new(false));
-                let make = |reject| Vm::native(Builtin::Resolver, NativeData::Resolver { promise: p.clone(), reject, done: done.clone() });
-                return Ok(NativeOutcome::CallFrame { callee: executor, args: vec![make(false), make(true)], completion: Completion::Executor(p) });
+                let make = |reject| {
+                    Vm::native(
+                        Builtin::Resolver,
+                        NativeData::Resolver {
+                            promise: p.clone(),
+                            reject,
+                            done: done.clone(),
+                        },
+                    )
+                };
+                return Ok(NativeOutcome::CallFrame {
+                    callee: executor,
+                    args: vec![make(false), make(true)],
+                    completion: Completion::Executor(p),
+                });
             }
             Builtin::PromiseResolve => match arg(0) {
                 Value::Promise(p) => Value::Promise(p),
                 v => Value::Promise(PromiseRef::with_state(State::Fulfilled(v))),
             },
-            Builtin::PromiseReject => Value::Promise(PromiseRef::with_state(State::Rejected(Thrown::new(arg(0))))),
+            Builtin::PromiseReject => {
+                Value::Promise(PromiseRef::with_state(State::Rejected(Thrown::new(arg(0)))))
+            }
             Builtin::PromiseAll => match arg(0) {
                 Value::List(items) => {
                     let items = items.borrow().clone();
                     Value::Promise(self.gather(vm, items, false)?)
                 }
-                other => return Err(vm.type_error(&format!("Promise.all needs a list, not a {}", other.type_name()))),
+                other => {
+                    return Err(vm.type_error(&format!(
+                        "Promise.all needs a list, not a {}",
+                        other.type_name()
+                    )));
+                }
             },
             Builtin::Gather => Value::Promise(self.gather(vm, args, false)?),
             Builtin::PromiseRace | Builtin::PromiseAllSettled | Builtin::PromiseAny => {
@@ -557,19 +720,42 @@ impl Policy for Asyncio {
                 )));
             }
             Builtin::Resolver => {
-                let NativeData::Resolver { promise, reject, done } = &native.data else { unreachable!() };
+                let NativeData::Resolver {
+                    promise,
+                    reject,
+                    done,
+                } = &native.data
+                else {
+                    unreachable!()
+                };
                 if !done.replace(true) {
-                    let state = if *reject { State::Rejected(Thrown::new(arg(0))) } else { State::Fulfilled(arg(0)) };
+                    let state = if *reject {
+                        State::Rejected(Thrown::new(arg(0)))
+                    } else {
+                        State::Fulfilled(arg(0))
+                    };
                     self.complete(promise, state);
                 }
                 Value::Nil
             }
-            other => return Err(vm.type_error(&format!("`{}` is not available under asyncio", other.name()))),
+            other => {
+                return Err(vm.type_error(&format!(
+                    "`{}` is not available under asyncio",
+                    other.name()
+                )));
+            }
         };
         Ok(NativeOutcome::Value(value))
     }
 
-    fn promise_method(&mut self, vm: &mut Vm, _caller: FiberId, p: &PromiseRef, name: &str, args: Vec<Value>) -> Result<NativeOutcome, Thrown> {
+    fn promise_method(
+        &mut self,
+        vm: &mut Vm,
+        _caller: FiberId,
+        p: &PromiseRef,
+        name: &str,
+        args: Vec<Value>,
+    ) -> Result<NativeOutcome, Thrown> {
         let handler = |v: Option<&Value>| match v {
             Some(f) if f.is_callable() => Handler::Call(f.clone()),
             _ => Handler::Pass,
@@ -577,21 +763,36 @@ impl Policy for Asyncio {
         let value = match name {
             "then" | "catch" => {
                 let derived = PromiseRef::new();
-                let (ok, err) = if name == "then" { (handler(args.first()), handler(args.get(1))) } else { (Handler::Pass, handler(args.first())) };
+                let (ok, err) = if name == "then" {
+                    (handler(args.first()), handler(args.get(1)))
+                } else {
+                    (Handler::Pass, handler(args.first()))
+                };
                 self.then(vm, p, ok, err, Some(derived.clone()));
                 Value::Promise(derived)
             }
             "finally" => {
                 let derived = PromiseRef::new();
                 let f = args.first().cloned().unwrap_or(Value::Nil);
-                self.then(vm, p, Handler::Finally(f.clone()), Handler::Finally(f), Some(derived.clone()));
+                self.then(
+                    vm,
+                    p,
+                    Handler::Finally(f.clone()),
+                    Handler::Finally(f),
+                    Some(derived.clone()),
+                );
                 Value::Promise(derived)
             }
             "cancel" => Value::Bool(self.cancel_task(p)),
             "done" => Value::Bool(!p.is_pending()),
             "cancelled" => Value::Bool(matches!(p.state(), State::Cancelled)),
             "result" => match p.state() {
-                State::Pending => return Err(Thrown::new(builtins::error_value("InvalidStateError", "Result is not set."))),
+                State::Pending => {
+                    return Err(Thrown::new(builtins::error_value(
+                        "InvalidStateError",
+                        "Result is not set.",
+                    )));
+                }
                 _ => Self::result_of(p)?,
             },
             _ => {
@@ -612,8 +813,19 @@ impl Policy for Asyncio {
         self.complete(p, state);
     }
 
-    fn then(&mut self, _vm: &mut Vm, p: &PromiseRef, on_fulfilled: Handler, on_rejected: Handler, derived: Option<PromiseRef>) {
-        let reaction = Reaction { on_fulfilled, on_rejected, derived };
+    fn then(
+        &mut self,
+        _vm: &mut Vm,
+        p: &PromiseRef,
+        on_fulfilled: Handler,
+        on_rejected: Handler,
+        derived: Option<PromiseRef>,
+    ) {
+        let reaction = Reaction {
+            on_fulfilled,
+            on_rejected,
+            derived,
+        };
         match p.state() {
             State::Pending => p.0.reactions.borrow_mut().push(reaction),
             State::Fulfilled(v) => self.schedule_callback(reaction, Ok(v)),
@@ -627,7 +839,13 @@ impl Policy for Asyncio {
 }
 
 impl Asyncio {
-    fn wait_on(&mut self, vm: &mut Vm, id: FiberId, task: Option<&PromiseRef>, future: &PromiseRef) -> Result<AwaitOutcome, Thrown> {
+    fn wait_on(
+        &mut self,
+        vm: &mut Vm,
+        id: FiberId,
+        task: Option<&PromiseRef>,
+        future: &PromiseRef,
+    ) -> Result<AwaitOutcome, Thrown> {
         let Some(task) = task.filter(|t| t.is_task()) else {
             return Err(vm.type_error("await of a pending future outside a task"));
         };

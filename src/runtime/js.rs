@@ -19,10 +19,15 @@
 //!    promises still pending (Node exits silently; we add a note on stderr).
 
 use super::promise::{CombinatorKind, CombinatorState, Handler, PromiseRef, Reaction, State};
-use super::{Job, Policy, PolicyKind, RunConfig, Timers, invoke, report_uncaught, run_finally, step_limit_error};
+use super::{
+    Job, Policy, PolicyKind, RunConfig, Timers, invoke, report_uncaught, run_finally,
+    step_limit_error,
+};
 use crate::builtins::{self, Builtin, duration_ns};
 use crate::value::{Closure, Map, Native, NativeData, Value};
-use crate::vm::{AwaitOutcome, Completion, Fiber, FiberId, Halt, NativeOutcome, ResumeWith, Thrown, Vm};
+use crate::vm::{
+    AwaitOutcome, Completion, Fiber, FiberId, Halt, NativeOutcome, ResumeWith, Thrown, Vm,
+};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -58,7 +63,11 @@ impl Js {
 
     fn add_timer(&mut self, vm: &mut Vm, delay: &Value, job: Job) -> Result<u64, Thrown> {
         let ms = duration_ns(delay, "a timer")? as f64 / NS_PER_MS as f64;
-        let ms = if (1.0..=TIMEOUT_MAX_MS).contains(&ms) { ms.ceil() as u64 } else { 1 };
+        let ms = if (1.0..=TIMEOUT_MAX_MS).contains(&ms) {
+            ms.ceil() as u64
+        } else {
+            1
+        };
         let due = Self::now_ms(vm) + ms;
         Ok(self.timers.add(due, job))
     }
@@ -84,8 +93,16 @@ impl Js {
     }
 
     fn queue_reaction(&mut self, reaction: Reaction, outcome: Result<Value, Thrown>) {
-        let handler = if outcome.is_ok() { reaction.on_fulfilled } else { reaction.on_rejected };
-        self.microtasks.push_back(Job::Reaction { handler, derived: reaction.derived, outcome });
+        let handler = if outcome.is_ok() {
+            reaction.on_fulfilled
+        } else {
+            reaction.on_rejected
+        };
+        self.microtasks.push_back(Job::Reaction {
+            handler,
+            derived: reaction.derived,
+            outcome,
+        });
     }
 
     /// ECMAScript's promise resolve function.
@@ -95,10 +112,16 @@ impl Js {
         }
         match value {
             Value::Promise(thenable) if thenable.ptr_eq(p) => {
-                let error = builtins::error_value("TypeError", "Chaining cycle detected for promise #<Promise>");
+                let error = builtins::error_value(
+                    "TypeError",
+                    "Chaining cycle detected for promise #<Promise>",
+                );
                 self.settle_state(p, State::Rejected(Thrown::new(error)));
             }
-            Value::Promise(thenable) => self.microtasks.push_back(Job::ResolveThenable { promise: p.clone(), thenable }),
+            Value::Promise(thenable) => self.microtasks.push_back(Job::ResolveThenable {
+                promise: p.clone(),
+                thenable,
+            }),
             other => self.settle_state(p, State::Fulfilled(other)),
         }
     }
@@ -113,16 +136,35 @@ impl Js {
 
     fn resolving_functions(p: &PromiseRef) -> (Value, Value) {
         let done = Rc::new(Cell::new(false));
-        let make = |reject| Vm::native(Builtin::Resolver, NativeData::Resolver { promise: p.clone(), reject, done: done.clone() });
+        let make = |reject| {
+            Vm::native(
+                Builtin::Resolver,
+                NativeData::Resolver {
+                    promise: p.clone(),
+                    reject,
+                    done: done.clone(),
+                },
+            )
+        };
         (make(false), make(true))
     }
 
     fn run_job(&mut self, vm: &mut Vm, job: Job) {
         let uncaught = match job {
-            Job::Reaction { handler, derived, outcome } => self.run_reaction(vm, handler, derived, outcome),
+            Job::Reaction {
+                handler,
+                derived,
+                outcome,
+            } => self.run_reaction(vm, handler, derived, outcome),
             Job::ResolveThenable { promise, thenable } => {
                 let (resolve, reject) = Self::resolving_functions(&promise);
-                self.then(vm, &thenable, Handler::Call(resolve), Handler::Call(reject), None);
+                self.then(
+                    vm,
+                    &thenable,
+                    Handler::Call(resolve),
+                    Handler::Call(reject),
+                    None,
+                );
                 None
             }
             Job::Call { function, args } => invoke(vm, self, &function, args, None),
@@ -148,7 +190,13 @@ impl Js {
         }
     }
 
-    fn run_reaction(&mut self, vm: &mut Vm, handler: Handler, derived: Option<PromiseRef>, outcome: Result<Value, Thrown>) -> Option<Thrown> {
+    fn run_reaction(
+        &mut self,
+        vm: &mut Vm,
+        handler: Handler,
+        derived: Option<PromiseRef>,
+        outcome: Result<Value, Thrown>,
+    ) -> Option<Thrown> {
         match handler {
             Handler::Pass => {
                 if let Some(d) = derived {
@@ -183,7 +231,9 @@ impl Js {
         if self.fatal.is_some() {
             return;
         }
-        if thrown.value.type_name() == "error" && matches!(&thrown.value, Value::Error(e) if &*e.kind == "StepLimit") {
+        if thrown.value.type_name() == "error"
+            && matches!(&thrown.value, Value::Error(e) if &*e.kind == "StepLimit")
+        {
             vm.eprint("error: stopped: the step limit was reached (raise it with --max-steps, or 0 for none)\n");
         } else {
             report_uncaught(vm, thrown, headline, self.config.color);
@@ -231,7 +281,12 @@ impl Js {
         }
     }
 
-    fn combinator(&mut self, vm: &mut Vm, builtin: Builtin, items: Value) -> Result<NativeOutcome, Thrown> {
+    fn combinator(
+        &mut self,
+        vm: &mut Vm,
+        builtin: Builtin,
+        items: Value,
+    ) -> Result<NativeOutcome, Thrown> {
         let Value::List(items) = items else {
             return Err(vm.type_error(&format!("{} needs a list", builtin.name())));
         };
@@ -241,7 +296,13 @@ impl Js {
         if builtin == Builtin::PromiseRace {
             for item in items {
                 let p = Self::promise_resolve(item);
-                self.then(vm, &p, Handler::Call(resolve.clone()), Handler::Call(reject.clone()), None);
+                self.then(
+                    vm,
+                    &p,
+                    Handler::Call(resolve.clone()),
+                    Handler::Call(reject.clone()),
+                    None,
+                );
             }
             return Ok(NativeOutcome::Value(Value::Promise(result)));
         }
@@ -261,7 +322,14 @@ impl Js {
             state.remaining.set(state.remaining.get() + 1);
             let p = Self::promise_resolve(item);
             let step = |rejected| {
-                Handler::Call(Vm::native(Builtin::CombinatorStep, NativeData::Combinator { state: state.clone(), index, rejected }))
+                Handler::Call(Vm::native(
+                    Builtin::CombinatorStep,
+                    NativeData::Combinator {
+                        state: state.clone(),
+                        index,
+                        rejected,
+                    },
+                ))
             };
             let (on_ok, on_err) = match kind {
                 CombinatorKind::All => (step(false), Handler::Call(reject.clone())),
@@ -289,7 +357,13 @@ impl Js {
         }
     }
 
-    fn combinator_step(&mut self, state: &Rc<CombinatorState>, index: usize, rejected: bool, value: Value) {
+    fn combinator_step(
+        &mut self,
+        state: &Rc<CombinatorState>,
+        index: usize,
+        rejected: bool,
+        value: Value,
+    ) {
         if std::mem::replace(&mut state.called.borrow_mut()[index], true) {
             return;
         }
@@ -360,7 +434,10 @@ impl Policy for Js {
                 None => break,
             }
         }
-        let waiting = vm.live_fibers().filter(|(_, f)| !f.frames.is_empty()).count();
+        let waiting = vm
+            .live_fibers()
+            .filter(|(_, f)| !f.frames.is_empty())
+            .count();
         if waiting > 0 {
             vm.eprint(&format!(
                 "note: the program ended with {waiting} async function(s) still waiting on promises that never settled (Node exits here without a message)\n"
@@ -369,33 +446,71 @@ impl Policy for Js {
         0
     }
 
-    fn call_async(&mut self, vm: &mut Vm, _caller: FiberId, closure: Rc<Closure>, args: Vec<Value>) -> Result<NativeOutcome, Thrown> {
+    fn call_async(
+        &mut self,
+        vm: &mut Vm,
+        _caller: FiberId,
+        closure: Rc<Closure>,
+        args: Vec<Value>,
+    ) -> Result<NativeOutcome, Thrown> {
         let name = closure.function.name.clone();
         let fiber = vm.new_fiber(closure, args, name);
         vm.fiber_mut(fiber).promise = Some(PromiseRef::new());
         Ok(NativeOutcome::StartFiber(fiber))
     }
 
-    fn await_value(&mut self, vm: &mut Vm, id: FiberId, _fiber: &mut Fiber, value: Value) -> Result<AwaitOutcome, Thrown> {
+    fn await_value(
+        &mut self,
+        vm: &mut Vm,
+        id: FiberId,
+        _fiber: &mut Fiber,
+        value: Value,
+    ) -> Result<AwaitOutcome, Thrown> {
         let p = Self::promise_resolve(value);
         self.then(vm, &p, Handler::Resume(id), Handler::Resume(id), None);
         Ok(AwaitOutcome::Suspend)
     }
 
-    fn spawn(&mut self, vm: &mut Vm, caller: FiberId, callee: Value, args: Vec<Value>) -> Result<NativeOutcome, Thrown> {
+    fn spawn(
+        &mut self,
+        vm: &mut Vm,
+        caller: FiberId,
+        callee: Value,
+        args: Vec<Value>,
+    ) -> Result<NativeOutcome, Thrown> {
         match callee {
             Value::Closure(c) if c.function.is_async => self.call_async(vm, caller, c, args),
-            callee if callee.is_callable() => Ok(NativeOutcome::CallFrame { callee, args, completion: Completion::WrapInPromise }),
-            other => Err(vm.type_error(&format!("spawn needs a function, not a {}", other.type_name()))),
+            callee if callee.is_callable() => Ok(NativeOutcome::CallFrame {
+                callee,
+                args,
+                completion: Completion::WrapInPromise,
+            }),
+            other => Err(vm.type_error(&format!(
+                "spawn needs a function, not a {}",
+                other.type_name()
+            ))),
         }
     }
 
-    fn builtin(&mut self, vm: &mut Vm, _caller: FiberId, native: &Rc<Native>, args: Vec<Value>) -> Result<NativeOutcome, Thrown> {
+    fn builtin(
+        &mut self,
+        vm: &mut Vm,
+        _caller: FiberId,
+        native: &Rc<Native>,
+        args: Vec<Value>,
+    ) -> Result<NativeOutcome, Thrown> {
         let arg = |i: usize| args.get(i).cloned().unwrap_or(Value::Nil);
         let value = match native.builtin {
             Builtin::Sleep => {
                 let p = PromiseRef::new();
-                self.add_timer(vm, &arg(0), Job::Settle { promise: p.clone(), value: Value::Nil })?;
+                self.add_timer(
+                    vm,
+                    &arg(0),
+                    Job::Settle {
+                        promise: p.clone(),
+                        value: Value::Nil,
+                    },
+                )?;
                 Value::Promise(p)
             }
             Builtin::SetTimeout => {
@@ -404,7 +519,14 @@ impl Policy for Js {
                     return Err(vm.type_error("set_timeout needs a function to call"));
                 }
                 let extra = args.get(2..).map(|a| a.to_vec()).unwrap_or_default();
-                Value::Int(self.add_timer(vm, &arg(1), Job::Call { function, args: extra })? as i64)
+                Value::Int(self.add_timer(
+                    vm,
+                    &arg(1),
+                    Job::Call {
+                        function,
+                        args: extra,
+                    },
+                )? as i64)
             }
             Builtin::ClearTimeout => {
                 if let Value::Int(id) = arg(0) {
@@ -415,10 +537,19 @@ impl Policy for Js {
             Builtin::QueueMicrotask | Builtin::NextTick => {
                 let function = arg(0);
                 if !function.is_callable() {
-                    return Err(vm.type_error(&format!("{} needs a function", native.builtin.name())));
+                    return Err(
+                        vm.type_error(&format!("{} needs a function", native.builtin.name()))
+                    );
                 }
                 let extra = args.get(1..).map(|a| a.to_vec()).unwrap_or_default();
-                let job = Job::Call { function, args: if native.builtin == Builtin::NextTick { extra } else { Vec::new() } };
+                let job = Job::Call {
+                    function,
+                    args: if native.builtin == Builtin::NextTick {
+                        extra
+                    } else {
+                        Vec::new()
+                    },
+                };
                 if native.builtin == Builtin::NextTick {
                     self.next_ticks.push_back(job);
                 } else {
@@ -429,11 +560,17 @@ impl Policy for Js {
             Builtin::NewPromise => {
                 let executor = arg(0);
                 if !executor.is_callable() {
-                    return Err(vm.type_error("promise() needs an executor function: promise(fn(resolve, reject) { … })"));
+                    return Err(vm.type_error(
+                        "promise() needs an executor function: promise(fn(resolve, reject) { … })",
+                    ));
                 }
                 let p = PromiseRef::new();
                 let (resolve, reject) = Self::resolving_functions(&p);
-                return Ok(NativeOutcome::CallFrame { callee: executor, args: vec![resolve, reject], completion: Completion::Executor(p) });
+                return Ok(NativeOutcome::CallFrame {
+                    callee: executor,
+                    args: vec![resolve, reject],
+                    completion: Completion::Executor(p),
+                });
             }
             Builtin::PromiseResolve => Value::Promise(Self::promise_resolve(arg(0))),
             Builtin::PromiseReject => {
@@ -441,12 +578,22 @@ impl Policy for Js {
                 self.settle_state(&p, State::Rejected(Thrown::new(arg(0))));
                 Value::Promise(p)
             }
-            Builtin::PromiseAll | Builtin::PromiseRace | Builtin::PromiseAllSettled | Builtin::PromiseAny => {
+            Builtin::PromiseAll
+            | Builtin::PromiseRace
+            | Builtin::PromiseAllSettled
+            | Builtin::PromiseAny => {
                 return self.combinator(vm, native.builtin, arg(0));
             }
             Builtin::Gather => return self.combinator(vm, Builtin::PromiseAll, Value::list(args)),
             Builtin::Resolver => {
-                let NativeData::Resolver { promise, reject, done } = &native.data else { unreachable!() };
+                let NativeData::Resolver {
+                    promise,
+                    reject,
+                    done,
+                } = &native.data
+                else {
+                    unreachable!()
+                };
                 if !done.replace(true) {
                     if *reject {
                         self.settle_state(promise, State::Rejected(Thrown::new(arg(0))));
@@ -457,30 +604,66 @@ impl Policy for Js {
                 Value::Nil
             }
             Builtin::CombinatorStep => {
-                let NativeData::Combinator { state, index, rejected } = &native.data else { unreachable!() };
+                let NativeData::Combinator {
+                    state,
+                    index,
+                    rejected,
+                } = &native.data
+                else {
+                    unreachable!()
+                };
                 self.combinator_step(state, *index, *rejected, arg(0));
                 Value::Nil
             }
-            other => return Err(vm.type_error(&format!("`{}` is not available here", other.name()))),
+            other => {
+                return Err(vm.type_error(&format!("`{}` is not available here", other.name())));
+            }
         };
         Ok(NativeOutcome::Value(value))
     }
 
-    fn promise_method(&mut self, vm: &mut Vm, _caller: FiberId, p: &PromiseRef, name: &str, args: Vec<Value>) -> Result<NativeOutcome, Thrown> {
+    fn promise_method(
+        &mut self,
+        vm: &mut Vm,
+        _caller: FiberId,
+        p: &PromiseRef,
+        name: &str,
+        args: Vec<Value>,
+    ) -> Result<NativeOutcome, Thrown> {
         let handler = |v: Option<&Value>| match v {
             Some(f) if f.is_callable() => Handler::Call(f.clone()),
             _ => Handler::Pass,
         };
         let derived = PromiseRef::new();
         match name {
-            "then" => self.then(vm, p, handler(args.first()), handler(args.get(1)), Some(derived.clone())),
-            "catch" => self.then(vm, p, Handler::Pass, handler(args.first()), Some(derived.clone())),
+            "then" => self.then(
+                vm,
+                p,
+                handler(args.first()),
+                handler(args.get(1)),
+                Some(derived.clone()),
+            ),
+            "catch" => self.then(
+                vm,
+                p,
+                Handler::Pass,
+                handler(args.first()),
+                Some(derived.clone()),
+            ),
             "finally" => {
                 let f = args.first().cloned().unwrap_or(Value::Nil);
-                self.then(vm, p, Handler::Finally(f.clone()), Handler::Finally(f), Some(derived.clone()))
+                self.then(
+                    vm,
+                    p,
+                    Handler::Finally(f.clone()),
+                    Handler::Finally(f),
+                    Some(derived.clone()),
+                )
             }
             _ => {
-                return Err(vm.type_error(&format!("a promise has no method `{name}` (it has then, catch, finally)")));
+                return Err(vm.type_error(&format!(
+                    "a promise has no method `{name}` (it has then, catch, finally)"
+                )));
             }
         }
         Ok(NativeOutcome::Value(Value::Promise(derived)))
@@ -493,9 +676,20 @@ impl Policy for Js {
         }
     }
 
-    fn then(&mut self, _vm: &mut Vm, p: &PromiseRef, on_fulfilled: Handler, on_rejected: Handler, derived: Option<PromiseRef>) {
+    fn then(
+        &mut self,
+        _vm: &mut Vm,
+        p: &PromiseRef,
+        on_fulfilled: Handler,
+        on_rejected: Handler,
+        derived: Option<PromiseRef>,
+    ) {
         p.0.handled.set(true);
-        let reaction = Reaction { on_fulfilled, on_rejected, derived };
+        let reaction = Reaction {
+            on_fulfilled,
+            on_rejected,
+            derived,
+        };
         match p.state() {
             State::Pending => p.0.reactions.borrow_mut().push(reaction),
             State::Fulfilled(v) => self.queue_reaction(reaction, Ok(v)),

@@ -51,7 +51,12 @@ pub struct RunConfig {
 
 impl Default for RunConfig {
     fn default() -> Self {
-        RunConfig { color: false, wake_latency_ns: 50_000, time_limit_ns: 24 * 3_600_000_000_000, real_time: false }
+        RunConfig {
+            color: false,
+            wake_latency_ns: 50_000,
+            time_limit_ns: 24 * 3_600_000_000_000,
+            real_time: false,
+        }
     }
 }
 
@@ -60,19 +65,57 @@ pub trait Policy {
     /// Runs a compiled file's top level to the end; returns the exit status.
     fn run_program(&mut self, vm: &mut Vm, main: Rc<Closure>) -> i32;
     /// A call of an `async fn`.
-    fn call_async(&mut self, vm: &mut Vm, caller: FiberId, closure: Rc<Closure>, args: Vec<Value>) -> Result<NativeOutcome, Thrown>;
-    fn await_value(&mut self, vm: &mut Vm, id: FiberId, fiber: &mut Fiber, value: Value) -> Result<AwaitOutcome, Thrown>;
-    fn spawn(&mut self, vm: &mut Vm, caller: FiberId, callee: Value, args: Vec<Value>) -> Result<NativeOutcome, Thrown>;
+    fn call_async(
+        &mut self,
+        vm: &mut Vm,
+        caller: FiberId,
+        closure: Rc<Closure>,
+        args: Vec<Value>,
+    ) -> Result<NativeOutcome, Thrown>;
+    fn await_value(
+        &mut self,
+        vm: &mut Vm,
+        id: FiberId,
+        fiber: &mut Fiber,
+        value: Value,
+    ) -> Result<AwaitOutcome, Thrown>;
+    fn spawn(
+        &mut self,
+        vm: &mut Vm,
+        caller: FiberId,
+        callee: Value,
+        args: Vec<Value>,
+    ) -> Result<NativeOutcome, Thrown>;
     /// A runtime primitive (`sleep`, `set_timeout`, `Promise.all`, …).
-    fn builtin(&mut self, vm: &mut Vm, caller: FiberId, native: &Rc<Native>, args: Vec<Value>) -> Result<NativeOutcome, Thrown>;
-    fn promise_method(&mut self, vm: &mut Vm, caller: FiberId, p: &PromiseRef, name: &str, args: Vec<Value>) -> Result<NativeOutcome, Thrown>;
+    fn builtin(
+        &mut self,
+        vm: &mut Vm,
+        caller: FiberId,
+        native: &Rc<Native>,
+        args: Vec<Value>,
+    ) -> Result<NativeOutcome, Thrown>;
+    fn promise_method(
+        &mut self,
+        vm: &mut Vm,
+        caller: FiberId,
+        p: &PromiseRef,
+        name: &str,
+        args: Vec<Value>,
+    ) -> Result<NativeOutcome, Thrown>;
     /// A fiber's promise gets its result (JS: resolve, adopting promises).
     fn settle(&mut self, vm: &mut Vm, p: &PromiseRef, result: Result<Value, Thrown>);
     fn reject(&mut self, vm: &mut Vm, p: &PromiseRef, thrown: Thrown) {
         self.settle(vm, p, Err(thrown))
     }
     /// Adds a reaction (JS `then`; asyncio `add_done_callback`).
-    fn then(&mut self, vm: &mut Vm, p: &PromiseRef, on_fulfilled: Handler, on_rejected: Handler, derived: Option<PromiseRef>);
+    fn then(
+        &mut self,
+        vm: &mut Vm,
+        p: &PromiseRef,
+        on_fulfilled: Handler,
+        on_rejected: Handler,
+        derived: Option<PromiseRef>,
+    );
     /// A promise already fulfilled with `value`.
     fn resolved_promise(&mut self, _vm: &mut Vm, value: Value) -> Value {
         Value::Promise(PromiseRef::with_state(State::Fulfilled(value)))
@@ -82,9 +125,16 @@ pub trait Policy {
 /// Work waiting in a queue (a microtask, a ready callback, a timer's action).
 pub enum Job {
     /// A promise reaction with the outcome of the promise it watched.
-    Reaction { handler: Handler, derived: Option<PromiseRef>, outcome: Result<Value, Thrown> },
+    Reaction {
+        handler: Handler,
+        derived: Option<PromiseRef>,
+        outcome: Result<Value, Thrown>,
+    },
     /// JS: NewPromiseResolveThenableJob (resolve `promise` with `thenable`).
-    ResolveThenable { promise: PromiseRef, thenable: PromiseRef },
+    ResolveThenable {
+        promise: PromiseRef,
+        thenable: PromiseRef,
+    },
     /// Call a function (timer callback, microtask, `call_soon`).
     Call { function: Value, args: Vec<Value> },
     /// Run a fiber (a task step) with what it receives.
@@ -150,7 +200,9 @@ pub fn warn(message: String) {
 }
 
 pub fn warn_never_awaited(name: &str) {
-    warn(format!("RuntimeWarning: coroutine '{name}' was never awaited\n"));
+    warn(format!(
+        "RuntimeWarning: coroutine '{name}' was never awaited\n"
+    ));
 }
 
 /// Moves recorded warnings to the VM's stderr.
@@ -171,8 +223,14 @@ pub fn report_uncaught(vm: &mut Vm, thrown: &Thrown, headline: &str, color: bool
     };
     match &thrown.origin {
         Some(origin) => {
-            let mut diagnostic = Diagnostic::new(format!("{headline}: {shown}"), origin.span, "thrown here");
-            let stack = origin.stack.iter().map(|s| s.as_ref()).collect::<Vec<_>>().join(" ← ");
+            let mut diagnostic =
+                Diagnostic::new(format!("{headline}: {shown}"), origin.span, "thrown here");
+            let stack = origin
+                .stack
+                .iter()
+                .map(|s| s.as_ref())
+                .collect::<Vec<_>>()
+                .join(" ← ");
             diagnostic = diagnostic.with_note(format!("in {}; call stack: {stack}", origin.unit));
             let text = render(&diagnostic, &origin.source, color);
             vm.eprint(&text);
@@ -183,7 +241,13 @@ pub fn report_uncaught(vm: &mut Vm, thrown: &Thrown, headline: &str, color: bool
 
 /// Calls `function(args)` outside any running fiber (from a queue). Its
 /// result settles `derived` (if any). Returns an uncaught error, if any.
-pub fn invoke(vm: &mut Vm, policy: &mut dyn Policy, function: &Value, args: Vec<Value>, derived: Option<PromiseRef>) -> Option<Thrown> {
+pub fn invoke(
+    vm: &mut Vm,
+    policy: &mut dyn Policy,
+    function: &Value,
+    args: Vec<Value>,
+    derived: Option<PromiseRef>,
+) -> Option<Thrown> {
     match function {
         Value::Closure(closure) if !closure.function.is_async => {
             let fiber = vm.new_fiber(closure.clone(), args, closure.function.name.clone());
@@ -227,13 +291,21 @@ pub fn invoke(vm: &mut Vm, policy: &mut dyn Policy, function: &Value, args: Vec<
             Err(t) => settle_or_return(vm, policy, derived, t),
         },
         other => {
-            let t = vm.type_error(&format!("cannot call a {} as a callback", other.type_name()));
+            let t = vm.type_error(&format!(
+                "cannot call a {} as a callback",
+                other.type_name()
+            ));
             settle_or_return(vm, policy, derived, t)
         }
     }
 }
 
-fn settle_or_return(vm: &mut Vm, policy: &mut dyn Policy, derived: Option<PromiseRef>, t: Thrown) -> Option<Thrown> {
+fn settle_or_return(
+    vm: &mut Vm,
+    policy: &mut dyn Policy,
+    derived: Option<PromiseRef>,
+    t: Thrown,
+) -> Option<Thrown> {
     match derived {
         Some(d) => {
             policy.settle(vm, &d, Err(t));
@@ -244,7 +316,10 @@ fn settle_or_return(vm: &mut Vm, policy: &mut dyn Policy, derived: Option<Promis
 }
 
 pub fn step_limit_error() -> Thrown {
-    Thrown::new(builtins::error_value("StepLimit", "stopped: the step limit was reached"))
+    Thrown::new(builtins::error_value(
+        "StepLimit",
+        "stopped: the step limit was reached",
+    ))
 }
 
 /// Runs a `.finally` handler, then passes the original outcome on.
@@ -280,7 +355,7 @@ pub fn run_finally(
             return None;
         }
     };
-    let Some(derived) = derived else { return None };
+    let derived = derived?;
     match result {
         Err(t) => policy.settle(vm, &derived, Err(t)),
         Ok(r) => {
@@ -289,17 +364,28 @@ pub fn run_finally(
                 other => PromiseRef::with_state(State::Fulfilled(other)),
             };
             let thunk = match outcome {
-                Ok(v) => Vm::native(builtins::Builtin::ReturnValue, crate::value::NativeData::Value(v)),
-                Err(t) => Vm::native(builtins::Builtin::ThrowValue, crate::value::NativeData::Value(t.value)),
+                Ok(v) => Vm::native(
+                    builtins::Builtin::ReturnValue,
+                    crate::value::NativeData::Value(v),
+                ),
+                Err(t) => Vm::native(
+                    builtins::Builtin::ThrowValue,
+                    crate::value::NativeData::Value(t.value),
+                ),
             };
             let q = PromiseRef::new();
-            policy.then(vm, &p2, Handler::Call(thunk.clone()), Handler::Call(thunk), Some(q.clone()));
+            policy.then(
+                vm,
+                &p2,
+                Handler::Call(thunk.clone()),
+                Handler::Call(thunk),
+                Some(q.clone()),
+            );
             policy.settle(vm, &derived, Ok(Value::Promise(q)));
         }
     }
     None
 }
-
 
 /// Marks the wall-clock start of a run (for `--real-time`).
 pub fn start_clock() {

@@ -103,7 +103,13 @@ impl PromiseRef {
             state: RefCell::new(State::Pending),
             reactions: RefCell::new(Vec::new()),
             handled: Cell::new(false),
-            task: Some(TaskInfo { fiber, name, number, must_cancel: Cell::new(false), waiting_on: RefCell::new(None) }),
+            task: Some(TaskInfo {
+                fiber,
+                name,
+                number,
+                must_cancel: Cell::new(false),
+                waiting_on: RefCell::new(None),
+            }),
             timer: Cell::new(None),
         }))
     }
@@ -159,7 +165,11 @@ impl PromiseRef {
                     State::Rejected(t) => format!("finished exception={}", t.value.repr(flavor)),
                     State::Cancelled => "cancelled".to_string(),
                 };
-                let _ = write!(out, "<Task {status} name='Task-{}' coro=<{}()>>", task.number, task.name);
+                let _ = write!(
+                    out,
+                    "<Task {status} name='Task-{}' coro=<{}()>>",
+                    task.number, task.name
+                );
             }
             (Flavor::Python, None) => {
                 let status = match &*state {
@@ -190,7 +200,8 @@ impl Drop for PromiseObj {
                 task.number,
                 task.name,
                 match &thrown.value {
-                    Value::Error(e) => format!("{}({:?})", e.kind, e.message.to_string()).replace('"', "'"),
+                    Value::Error(e) =>
+                        format!("{}({:?})", e.kind, e.message.to_string()).replace('"', "'"),
                     other => format!("Exception({})", other.repr(Flavor::Python)),
                 }
             ));

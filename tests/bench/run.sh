@@ -338,7 +338,8 @@ echo "column. For async rows, looplab/python3 is looplab asyncio ÷ python3 and"
 echo "looplab/node is looplab js ÷ node; below 1.00× looplab is faster. RSS is the"
 echo "peak resident set in MB (10^6 bytes). \`output\` says whether every command"
 echo "that ran printed the same stdout (and how many did); \`fail\` is a non-zero"
-echo "exit or a missing binary, \`timeout\` a run over $TIMEOUT s."
+echo "exit or a missing binary, \`timeout\` a run over $TIMEOUT s. Load average"
+echo "at the end: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null) (at the start: $LOADAVG; $(nproc) CPUs)."
 if [ -z "$LOOPLAB_OK" ] || [ ${#NOTES[@]} -gt 0 ]; then
     echo
     echo "Notes:"
