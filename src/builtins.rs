@@ -516,7 +516,7 @@ fn map_method(
     _flavor: Flavor,
 ) -> NativeResult {
     let key = |i: usize| match arg(&args, i) {
-        Value::Str(s) => Ok(s),
+        Value::Str(s) => Ok(Rc::from(s.as_str())),
         other => Err(error(
             "TypeError",
             format!("map keys are strings, not {}", other.type_name()),
@@ -525,11 +525,7 @@ fn map_method(
     match name {
         "len" => ok(Value::Int(m.borrow().len() as i64)),
         "keys" => ok(Value::list(
-            m.borrow()
-                .keys()
-                .iter()
-                .map(|k| Value::Str(k.clone()))
-                .collect(),
+            m.borrow().keys().iter().map(|k| Value::str(k)).collect(),
         )),
         "values" => ok(Value::list(m.borrow().values().to_vec())),
         "contains" | "has" => ok(Value::Bool(m.borrow().get(&key(0)?).is_some())),
@@ -539,7 +535,7 @@ fn map_method(
             .cloned()
             .unwrap_or_else(|| arg(&args, 1))),
         "set" => {
-            m.borrow_mut().insert(key(0)?, arg(&args, 1));
+            m.borrow_mut().set(&key(0)?, arg(&args, 1));
             ok(Value::Nil)
         }
         "remove" => ok(m.borrow_mut().remove(&key(0)?).unwrap_or(Value::Nil)),
@@ -552,7 +548,7 @@ fn map_method(
     }
 }
 
-fn string_method(s: &Rc<str>, name: &str, args: Vec<Value>, flavor: Flavor) -> NativeResult {
+fn string_method(s: &str, name: &str, args: Vec<Value>, flavor: Flavor) -> NativeResult {
     let text = |i: usize| match arg(&args, i) {
         Value::Str(t) => Ok(t),
         other => Err(error(
@@ -627,8 +623,8 @@ pub fn get_field(object: &Value, name: &str) -> Result<Value, Value> {
     match object {
         Value::Map(m) => Ok(m.borrow().get(name).cloned().unwrap_or(Value::Nil)),
         Value::Error(e) => match name {
-            "message" => Ok(Value::Str(e.message.clone())),
-            "kind" => Ok(Value::Str(e.kind.clone())),
+            "message" => Ok(Value::str(&e.message)),
+            "kind" => Ok(Value::str(&e.kind)),
             "errors" => Ok(e.errors.clone()),
             _ => Ok(Value::Nil),
         },
@@ -718,7 +714,7 @@ pub fn set_index(object: &Value, index: &Value, value: Value) -> Result<(), Valu
             }
         }
         (Value::Map(m), Value::Str(k)) => {
-            m.borrow_mut().insert(k.clone(), value);
+            m.borrow_mut().set(k, value);
             Ok(())
         }
         (target, other) => Err(error_value(

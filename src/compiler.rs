@@ -730,6 +730,14 @@ impl Compiler<'_> {
     fn assign(&mut self, target: &Expr, value: &Expr, span: Span) {
         match &target.kind {
             ExprKind::Ident(name) => {
+                if let ExprKind::Binary(BinaryOp::Add, left, right) = &value.kind
+                    && matches!(&left.kind, ExprKind::Ident(l) if l == name)
+                    && let Some(Resolved::Local(slot, false)) = self.resolve(name)
+                {
+                    self.expr(right);
+                    self.emit(Op::AppendLocal(slot), span);
+                    return;
+                }
                 self.expr(value);
                 match self.resolve(name) {
                     Some(Resolved::Local(slot, false)) => self.emit(Op::SetLocal(slot), span),

@@ -20,7 +20,7 @@ pub enum Value {
     Bool(bool),
     Int(i64),
     Float(f64),
-    Str(Rc<str>),
+    Str(Rc<String>),
     List(Rc<RefCell<Vec<Value>>>),
     Map(Rc<RefCell<Map>>),
     Closure(Rc<Closure>),
@@ -119,6 +119,13 @@ impl Map {
             }
         }
     }
+    /// Inserts by `&str`, allocating a key only when it is new.
+    pub fn set(&mut self, key: &str, value: Value) {
+        match self.index.get(key) {
+            Some(&i) => self.values[i] = value,
+            None => self.insert(Rc::from(key), value),
+        }
+    }
     pub fn remove(&mut self, key: &str) -> Option<Value> {
         let i = self.index.remove(key)?;
         self.keys.remove(i);
@@ -159,7 +166,9 @@ impl std::hash::BuildHasher for FastHash {
 pub struct FastHasher(u64);
 impl std::hash::Hasher for FastHasher {
     fn finish(&self) -> u64 {
-        self.0
+        // murmur3's finalizer: spreads entropy to the low bits hashbrown indexes by.
+        let x = (self.0 ^ (self.0 >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^ (x >> 33)
     }
     fn write(&mut self, bytes: &[u8]) {
         for chunk in bytes.chunks(8) {
@@ -179,7 +188,7 @@ pub enum Flavor {
 
 impl Value {
     pub fn str(s: &str) -> Value {
-        Value::Str(Rc::from(s))
+        Value::Str(Rc::new(s.to_string()))
     }
     pub fn list(items: Vec<Value>) -> Value {
         Value::List(Rc::new(RefCell::new(items)))

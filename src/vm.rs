@@ -255,6 +255,12 @@ impl Vm {
         fiber.alive = true;
         fiber.name = name;
         fiber.pending = Some(ResumeWith::Start);
+        if fiber.frames.capacity() == 0 {
+            fiber.frames.reserve_exact(1);
+            fiber
+                .stack
+                .reserve_exact(callee.function.num_slots as usize + 5);
+        }
         fiber.stack.push(Value::Closure(callee.clone()));
         let base = fiber.stack.len();
         push_args(&mut fiber.stack, &callee.function, args);
@@ -523,7 +529,9 @@ impl Vm {
             let op = function.code[ip];
             ip += 1;
             match op {
-                Op::Const(i) => fiber.stack.push(fast_clone(&function.constants[i as usize])),
+                Op::Const(i) => fiber
+                    .stack
+                    .push(fast_clone(&function.constants[i as usize])),
                 Op::Nil => fiber.stack.push(Value::Nil),
                 Op::True => fiber.stack.push(Value::Bool(true)),
                 Op::False => fiber.stack.push(Value::Bool(false)),
@@ -539,6 +547,31 @@ impl Vm {
                 Op::SetLocal(slot) => {
                     let v = pop!();
                     discard(std::mem::replace(&mut fiber.stack[base + slot as usize], v));
+                }
+                Op::AppendLocal(slot) => {
+                    let right = pop!();
+                    let at = base + slot as usize;
+                    match (&mut fiber.stack[at], &right) {
+                        (Value::Int(a), Value::Int(b)) => match a.checked_add(*b) {
+                            Some(sum) => *a = sum,
+                            None => error!("OverflowError", "integer overflow in `+`"),
+                        },
+                        (Value::Str(s), r)
+                            if Rc::strong_count(s) == 1 && Rc::weak_count(s) == 0 =>
+                        {
+                            if let Some(buffer) = Rc::get_mut(s) {
+                                match r {
+                                    Value::Str(t) => buffer.push_str(t),
+                                    other => buffer.push_str(&other.display(self.flavor)),
+                                }
+                            }
+                            discard(right);
+                        }
+                        (left, _) => match builtins::binary(Op::Add, left, &right, self.flavor) {
+                            Ok(v) => *left = v,
+                            Err(e) => throw!(Thrown::new(e)),
+                        },
+                    }
                 }
                 Op::NewCell(slot) => {
                     let slot = &mut fiber.stack[base + slot as usize];
@@ -587,9 +620,18 @@ impl Vm {
                     self.globals[i as usize] = pop!();
                 }
                 Op::DefineGlobal(i) => self.globals[i as usize] = pop!(),
-                Op::Add | Op::Sub | Op::Mul | Op::Lt | Op::Le | Op::Gt | Op::Ge | Op::Eq | Op::Ne => {
+                Op::Add
+                | Op::Sub
+                | Op::Mul
+                | Op::Lt
+                | Op::Le
+                | Op::Gt
+                | Op::Ge
+                | Op::Eq
+                | Op::Ne => {
                     let len = fiber.stack.len();
-                    if let (Value::Int(a), Value::Int(b)) = (&fiber.stack[len - 2], &fiber.stack[len - 1])
+                    if let (Value::Int(a), Value::Int(b)) =
+                        (&fiber.stack[len - 2], &fiber.stack[len - 1])
                         && let Some(result) = int_binary(op, *a, *b)
                     {
                         // Both operands are integers: no drop glue needed.
@@ -597,7 +639,9 @@ impl Vm {
                             std::mem::forget(v);
                         }
                         // A comparison feeding a conditional jump skips the push/pop.
-                        if let (Value::Bool(truth), Op::JumpIfFalse(target)) = (&result, function.code[ip]) {
+                        if let (Value::Bool(truth), Op::JumpIfFalse(target)) =
+                            (&result, function.code[ip])
+                        {
                             if let Some(v) = fiber.stack.pop() {
                                 std::mem::forget(v);
                             }
@@ -665,7 +709,12 @@ impl Vm {
                         base = callee_at + 1;
                         function = closure.function.clone();
                         ip = 0;
-                        fiber.frames.push(Frame { closure, ip: 0, base, completion: Completion::Normal });
+                        fiber.frames.push(Frame {
+                            closure,
+                            ip: 0,
+                            base,
+                            completion: Completion::Normal,
+                        });
                         continue;
                     }
                     let callee = fiber.stack[callee_at].clone();
@@ -788,7 +837,7 @@ impl Vm {
                     let mut map = Map::default();
                     let mut it = items.into_iter();
                     while let (Some(Value::Str(k)), Some(v)) = (it.next(), it.next()) {
-                        map.insert(k, v);
+                        map.set(&k, v);
                     }
                     fiber.stack.push(Value::map(map));
                 }
@@ -825,7 +874,7 @@ impl Vm {
                     let value = pop!();
                     let object = pop!();
                     match &object {
-                        Value::Map(m) => m.borrow_mut().insert(name.clone(), value),
+                        Value::Map(m) => m.borrow_mut().set(name, value),
                         other => error!(
                             "TypeError",
                             "cannot set field `{name}` on a {}",
@@ -838,11 +887,7 @@ impl Vm {
                     let prepared = match &fiber.stack[at] {
                         Value::List(_) => None,
                         Value::Map(m) => Some(Value::list(
-                            m.borrow()
-                                .keys()
-                                .iter()
-                                .map(|k| Value::Str(k.clone()))
-                                .collect(),
+                            m.borrow().keys().iter().map(|k| Value::str(k)).collect(),
                         )),
                         Value::Str(s) => Some(Value::list(
                             s.chars().map(|c| Value::str(&c.to_string())).collect(),

@@ -827,7 +827,7 @@ impl Policy for Asyncio {
             derived,
         };
         match p.state() {
-            State::Pending => p.0.reactions.borrow_mut().push(reaction),
+            State::Pending => p.add_reaction(reaction),
             State::Fulfilled(v) => self.schedule_callback(reaction, Ok(v)),
             State::Rejected(t) => {
                 p.0.handled.set(true);

@@ -691,7 +691,7 @@ impl Policy for Js {
             derived,
         };
         match p.state() {
-            State::Pending => p.0.reactions.borrow_mut().push(reaction),
+            State::Pending => p.add_reaction(reaction),
             State::Fulfilled(v) => self.queue_reaction(reaction, Ok(v)),
             State::Rejected(t) => self.queue_reaction(reaction, Err(t)),
             State::Cancelled => self.queue_reaction(reaction, Ok(Value::Nil)),

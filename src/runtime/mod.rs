@@ -19,7 +19,7 @@ use crate::value::{Closure, Native, Value};
 use crate::vm::{AwaitOutcome, Fiber, FiberId, NativeOutcome, ResumeWith, Thrown, Vm};
 use promise::{Handler, PromiseRef, State};
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,49 +143,60 @@ pub enum Job {
     Settle { promise: PromiseRef, value: Value },
 }
 
-/// Timers ordered by due time, then creation order.
+/// Timers ordered by due time, then creation order. Cancelling leaves a
+/// tombstone that `pop_due` skips (cancellation is rare; timers are many).
 #[derive(Default)]
 pub struct Timers {
     queue: BTreeMap<(u64, u64), Job>,
-    due_of: HashMap<u64, u64>,
+    cancelled: std::collections::HashSet<u64>,
     next_id: u64,
 }
 
 impl Timers {
     pub fn add(&mut self, due: u64, job: Job) -> u64 {
         self.next_id += 1;
-        let id = self.next_id;
-        self.queue.insert((due, id), job);
-        self.due_of.insert(id, due);
-        id
+        self.queue.insert((due, self.next_id), job);
+        self.next_id
     }
-    pub fn cancel(&mut self, id: u64) -> bool {
-        match self.due_of.remove(&id) {
-            Some(due) => self.queue.remove(&(due, id)).is_some(),
-            None => false,
+    pub fn cancel(&mut self, id: u64) {
+        if id <= self.next_id {
+            self.cancelled.insert(id);
         }
     }
-    pub fn next_due(&self) -> Option<u64> {
+    fn drop_cancelled_head(&mut self) {
+        while let Some((&(due, id), _)) = self.queue.iter().next() {
+            if !self.cancelled.remove(&id) {
+                break;
+            }
+            self.queue.remove(&(due, id));
+        }
+    }
+    pub fn next_due(&mut self) -> Option<u64> {
+        self.drop_cancelled_head();
         self.queue.keys().next().map(|(due, _)| *due)
     }
     /// Removes and returns the first timer if it is due by `now`.
     pub fn pop_due(&mut self, now: u64) -> Option<Job> {
-        let (&(due, id), _) = self.queue.iter().next()?;
-        if due > now {
+        self.drop_cancelled_head();
+        let entry = self.queue.first_entry()?;
+        if entry.key().0 > now {
             return None;
         }
-        self.due_of.remove(&id);
-        self.queue.remove(&(due, id))
+        Some(entry.remove())
     }
+    /// Timers still pending (not cancelled).
     pub fn len(&self) -> usize {
-        self.queue.len()
+        self.queue
+            .keys()
+            .filter(|(_, id)| !self.cancelled.contains(id))
+            .count()
     }
     pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
+        self.len() == 0
     }
     pub fn clear(&mut self) {
         self.queue.clear();
-        self.due_of.clear();
+        self.cancelled.clear();
     }
 }
 

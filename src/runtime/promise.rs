@@ -20,7 +20,7 @@ pub struct PromiseObj {
     pub reactions: RefCell<Vec<Reaction>>,
     /// JS: a handler was attached. asyncio: the exception was retrieved.
     pub handled: Cell<bool>,
-    pub task: Option<TaskInfo>,
+    pub task: Option<Box<TaskInfo>>,
     /// asyncio `sleep`: the timer that completes this future.
     pub timer: Cell<Option<u64>>,
 }
@@ -103,13 +103,13 @@ impl PromiseRef {
             state: RefCell::new(State::Pending),
             reactions: RefCell::new(Vec::new()),
             handled: Cell::new(false),
-            task: Some(TaskInfo {
+            task: Some(Box::new(TaskInfo {
                 fiber,
                 name,
                 number,
                 must_cancel: Cell::new(false),
                 waiting_on: RefCell::new(None),
-            }),
+            })),
             timer: Cell::new(None),
         }))
     }
@@ -129,7 +129,16 @@ impl PromiseRef {
     }
 
     pub fn task(&self) -> Option<&TaskInfo> {
-        self.0.task.as_ref()
+        self.0.task.as_deref()
+    }
+
+    /// Adds a reaction to a pending promise (most have exactly one).
+    pub fn add_reaction(&self, reaction: Reaction) {
+        let mut reactions = self.0.reactions.borrow_mut();
+        if reactions.capacity() == 0 {
+            reactions.reserve_exact(1);
+        }
+        reactions.push(reaction);
     }
 
     pub fn is_pending(&self) -> bool {
