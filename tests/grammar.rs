@@ -68,10 +68,10 @@ impl Rule {
     fn terminals(&self) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();
         for t in &self.body {
-            if let Ebnf::Terminal(s) = t {
-                if !out.contains(&s.as_str()) {
-                    out.push(s);
-                }
+            if let Ebnf::Terminal(s) = t
+                && !out.contains(&s.as_str())
+            {
+                out.push(s);
             }
         }
         out
@@ -442,10 +442,10 @@ fn rules_are_defined_once_used_and_reachable() {
     let mut seen: BTreeSet<&str> = BTreeSet::new();
     let mut todo: Vec<&str> = roots.to_vec();
     while let Some(name) = todo.pop() {
-        if seen.insert(name) {
-            if let Some(rule) = grammar.rules.iter().find(|r| r.name == name) {
-                todo.extend(rule.names());
-            }
+        if seen.insert(name)
+            && let Some(rule) = grammar.rules.iter().find(|r| r.name == name)
+        {
+            todo.extend(rule.names());
         }
     }
     for rule in &grammar.rules {
