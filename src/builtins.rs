@@ -133,11 +133,26 @@ impl Builtin {
 }
 
 pub fn error_value(kind: &str, message: &str) -> Value {
+    let message = fix_articles(message);
+    let message = message.as_str();
     Value::Error(Rc::new(ErrorValue {
         kind: Rc::from(kind),
         message: Rc::from(message),
         errors: Value::Nil,
     }))
+}
+
+/// "a int" → "an int", "a error" → "an error" in generated messages.
+fn fix_articles(message: &str) -> String {
+    let mut out = message
+        .replace(" a int", " an int")
+        .replace(" a error", " an error");
+    for (wrong, right) in [("a int", "an int"), ("a error", "an error")] {
+        if out.starts_with(wrong) {
+            out.replace_range(..wrong.len(), right);
+        }
+    }
+    out
 }
 
 pub fn aggregate_error(message: &str, errors: Value) -> Value {
@@ -262,7 +277,9 @@ pub fn call_native(
                     let r = match native.builtin {
                         Builtin::Floor => x.floor(),
                         Builtin::Ceil => x.ceil(),
-                        _ => x.round(),
+                        // Math.round rounds halves up; Python's round() to even.
+                        _ if flavor == Flavor::Js => (x + 0.5).floor(),
+                        _ => x.round_ties_even(),
                     };
                     if r.is_finite() && r.abs() < 9.2e18 {
                         ok(Value::Int(r as i64))
@@ -475,6 +492,12 @@ fn list_method(
             ok(Value::Nil)
         }
         "sort" => {
+            if !args.is_empty() {
+                return Err(error(
+                    "TypeError",
+                    "sort() takes no comparator: it sorts numbers or strings in ascending order (reverse() after it for descending)".into(),
+                ));
+            }
             let mut list = xs.borrow().clone();
             let mut failure = None;
             list.sort_by(|a, b| {
@@ -717,6 +740,14 @@ pub fn set_index(object: &Value, index: &Value, value: Value) -> Result<(), Valu
             m.borrow_mut().set(k, value);
             Ok(())
         }
+        (Value::Map(_), other) => Err(error_value(
+            "TypeError",
+            &format!("map keys are strings, not {}", other.repr(Flavor::Js)),
+        )),
+        (Value::Str(_), _) => Err(error_value(
+            "TypeError",
+            "strings cannot be changed; build a new one with `+` or slice()",
+        )),
         (target, other) => Err(error_value(
             "TypeError",
             &format!(
@@ -815,8 +846,12 @@ pub fn binary(
                     .map(Value::Int)
                     .ok_or_else(|| overflow("*")),
                 Op::Div => {
-                    if b == 0 {
+                    if b == 0 && flavor == Flavor::Js {
+                        Ok(Value::Float(a as f64 / 0.0))
+                    } else if b == 0 {
                         Err(error_value("ZeroDivisionError", "division by zero"))
+                    } else if a == i64::MIN && b == -1 {
+                        Err(overflow("/"))
                     } else if a.checked_rem(b) == Some(0) {
                         a.checked_div(b)
                             .map(Value::Int)
@@ -826,6 +861,9 @@ pub fn binary(
                     }
                 }
                 Op::Mod => {
+                    if b == 0 && flavor == Flavor::Js {
+                        return Ok(Value::Float(f64::NAN));
+                    }
                     if b == 0 {
                         return Err(error_value("ZeroDivisionError", "modulo by zero"));
                     }
@@ -848,9 +886,13 @@ pub fn binary(
                 Op::Add => Ok(Value::Float(a + b)),
                 Op::Sub => Ok(Value::Float(a - b)),
                 Op::Mul => Ok(Value::Float(a * b)),
-                Op::Div if b == 0.0 => Err(error_value("ZeroDivisionError", "division by zero")),
+                Op::Div if b == 0.0 && flavor == Flavor::Python => {
+                    Err(error_value("ZeroDivisionError", "division by zero"))
+                }
                 Op::Div => Ok(Value::Float(a / b)),
-                Op::Mod if b == 0.0 => Err(error_value("ZeroDivisionError", "modulo by zero")),
+                Op::Mod if b == 0.0 && flavor == Flavor::Python => {
+                    Err(error_value("ZeroDivisionError", "modulo by zero"))
+                }
                 Op::Mod => {
                     let r = a % b;
                     Ok(Value::Float(

@@ -40,7 +40,7 @@ pub struct RunArgs {
     #[arg(long, value_enum)]
     pub runtime: Option<RuntimeChoice>,
     /// Stop after this many VM instructions (0: no limit).
-    #[arg(long, default_value_t = 2_000_000_000)]
+    #[arg(long, default_value_t = 1_000_000_000)]
     pub max_steps: u64,
     /// Stop when virtual time passes this duration (0: no limit).
     #[arg(long, default_value = "24h", value_parser = parse_duration_ns)]

@@ -20,16 +20,19 @@ pub fn compile_source(
 ) -> Result<Compiled, Vec<Diagnostic>> {
     let tokens = lexer::lex(&source.text);
     let mut diagnostics: Vec<Diagnostic> = Vec::new();
-    let mut bad_spans = Vec::new();
+    let mut bad_lines = Vec::new();
     for (token, span) in &tokens {
         if *token == Token::Error {
             let text = &source.text[span.start..span.end];
+            let span = bad_escape_span(text).map_or(*span, |r| {
+                Span::from(span.start + r.start..span.start + r.end)
+            });
             diagnostics.push(Diagnostic::new(
                 "syntax error",
-                *span,
+                span,
                 lexer::describe_bad_token(text),
             ));
-            bad_spans.push(span.start);
+            bad_lines.push(source.line_of(span.start));
         }
     }
     if let Some(span) = too_deep(&tokens) {
@@ -43,21 +46,76 @@ pub fn compile_source(
         );
         return Err(diagnostics);
     }
-    let tokens: Vec<(Token, Span)> = tokens
-        .into_iter()
-        .filter(|(t, _)| *t != Token::Error)
-        .collect();
+    let unclosed = unclosed_bracket(&tokens);
+    if let Some((token, span)) = &unclosed {
+        diagnostics.push(
+            Diagnostic::new(format!("unclosed {token}"), *span, "this is never closed")
+                .with_hint("add the matching closing bracket"),
+        );
+    }
     let (program, errors) = parser::parse_program(&tokens, source.text.len());
+    let end = source.text.len();
     for error in errors {
-        if bad_spans.contains(&error.span().start) {
+        let at = error.span().start;
+        // One bad token is reported once: not again by the parser on its line.
+        if bad_lines.contains(&source.line_of(at)) {
             continue;
         }
-        diagnostics.push(parse_diagnostic(&error));
+        // An unclosed bracket shows up as errors at the end of the file.
+        if unclosed.is_some() && error.found().is_none() && at >= end {
+            continue;
+        }
+        diagnostics.push(parse_diagnostic(&error, &tokens));
     }
     if !diagnostics.is_empty() {
+        diagnostics.sort_by_key(|d| d.span.start);
         return Err(diagnostics);
     }
     compiler::compile(&program, source.clone(), globals)
+}
+
+/// Inside a bad string literal, the span of its first unknown escape.
+fn bad_escape_span(text: &str) -> Option<std::ops::Range<usize>> {
+    if !text.starts_with('"') {
+        return None;
+    }
+    let mut chars = text.char_indices().skip(1);
+    while let Some((i, c)) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some((_, 'n' | 't' | 'r' | '0' | '"' | '\\')) => {}
+                Some((j, other)) => return Some(i..j + other.len_utf8()),
+                None => return None,
+            }
+        }
+    }
+    None
+}
+
+/// The first opening bracket that is never closed, if any.
+fn unclosed_bracket(tokens: &[(Token, Span)]) -> Option<(Token, Span)> {
+    let mut open: Vec<(Token, Span)> = Vec::new();
+    for (token, span) in tokens {
+        match token {
+            Token::LParen | Token::LBrace | Token::LBracket => open.push((token.clone(), *span)),
+            Token::RParen | Token::RBrace | Token::RBracket => {
+                let matches = matches!(
+                    (open.last().map(|(t, _)| t), token),
+                    (Some(Token::LParen), Token::RParen)
+                        | (Some(Token::LBrace), Token::RBrace)
+                        | (Some(Token::LBracket), Token::RBracket)
+                );
+                if matches {
+                    open.pop();
+                } else {
+                    // A stray closer: the parser reports it; stop guessing.
+                    return None;
+                }
+            }
+            _ => {}
+        }
+    }
+    open.into_iter().next()
 }
 
 fn too_deep(tokens: &[(Token, Span)]) -> Option<Span> {
@@ -77,40 +135,67 @@ fn too_deep(tokens: &[(Token, Span)]) -> Option<Span> {
     None
 }
 
-fn parse_diagnostic(error: &parser::ParseError<'_>) -> Diagnostic {
+fn parse_diagnostic(error: &parser::ParseError<'_>, tokens: &[(Token, Span)]) -> Diagnostic {
+    use chumsky::error::{RichPattern, RichReason};
     let found = match error.found() {
         Some(token) => token.to_string(),
-        None => "the end of the file".to_string(),
+        None => "end of file".to_string(),
     };
-    let mut expected: Vec<String> = error.expected().map(|e| e.to_string()).collect();
+    if let RichReason::Custom(message) = error.reason() {
+        return Diagnostic::new("syntax error", *error.span(), message.to_string());
+    }
+    let mut expected: Vec<String> = error
+        .expected()
+        .filter_map(|pattern| match pattern {
+            RichPattern::Token(token) => Some(token.to_string()),
+            RichPattern::Label(label) => Some(label.to_string()),
+            RichPattern::EndOfInput => Some("end of file".to_string()),
+            _ => None,
+        })
+        .collect();
     expected.sort();
     expected.dedup();
-    let custom = match error.reason() {
-        chumsky::error::RichReason::Custom(message) => Some(message.to_string()),
-        _ => None,
-    };
-    match custom {
-        Some(message) => Diagnostic::new("syntax error", *error.span(), message),
-        None => {
-            let mut d = Diagnostic::new(
-                format!("syntax error: unexpected {found}"),
-                *error.span(),
-                format!("unexpected {found}"),
-            );
-            if !expected.is_empty() {
-                let list = if expected.len() > 6 {
-                    format!("{}, …", expected[..6].join(", "))
-                } else {
-                    expected.join(", ")
-                };
-                d = d.with_hint(format!("expected {list}"));
-            }
-            if found == "`=`" {
-                d = d.with_note("`let x = …;` declares; `x = …;` assigns; `==` compares");
-            }
-            d
+    if expected.iter().any(|e| e == "`;`") {
+        // Point just after the token the `;` should follow.
+        let before = tokens
+            .iter()
+            .rev()
+            .find(|(_, s)| s.end <= error.span().start)
+            .map(|(_, s)| *s);
+        if let Some(prev) = before {
+            return Diagnostic::new(
+                "missing `;`",
+                Span::from(prev.end..prev.end),
+                format!("expected `;` here, before {found}"),
+            )
+            .with_hint("end each statement with `;`");
         }
     }
+    let mut d = Diagnostic::new(
+        format!("syntax error: unexpected {found}"),
+        *error.span(),
+        format!("unexpected {found}"),
+    );
+    if !expected.is_empty() {
+        let list = if expected.len() > 8 {
+            format!("{}, …", expected[..8].join(", "))
+        } else {
+            expected.join(", ")
+        };
+        d = d.with_hint(format!("expected {list}"));
+    }
+    if found == "`;`" && expected == ["`=`"] {
+        d = d.with_note(
+            "`let` needs a value: write `let x = nil;` to declare a variable with no value yet",
+        );
+    } else if found == "`;`" && expected.iter().any(|e| e == "an expression") {
+        d = d.with_note(
+            "a value is missing here: `let x = nil;` declares a variable with no value yet",
+        );
+    } else if found == "`=`" {
+        d = d.with_note("`let x = …;` declares; `x = …;` assigns; `==` compares");
+    }
+    d
 }
 
 pub fn render_all(diagnostics: &[Diagnostic], source: &SourceFile, color: bool) -> String {
@@ -133,7 +218,7 @@ impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             runtime: None,
-            max_steps: 2_000_000_000,
+            max_steps: 1_000_000_000,
             instruction_cost_ns: 10,
             config: RunConfig::default(),
         }

@@ -66,13 +66,17 @@ pub enum Token {
     #[regex(r"[0-9][0-9_]*", |lex| parse_int(lex.slice()))]
     Int(i64),
 
-    #[regex(r"[0-9][0-9_]*\.[0-9][0-9_]*([eE][+-]?[0-9]+)?", |lex| parse_float(lex.slice()))]
-    #[regex(r"[0-9][0-9_]*[eE][+-]?[0-9]+", |lex| parse_float(lex.slice()))]
+    #[regex(r"[0-9][0-9_]*\.[0-9][0-9_]*([eE][+-]?[0-9]+)?", |lex| parse_float(lex.slice()), priority = 10)]
+    #[regex(r"[0-9][0-9_]*[eE][+-]?[0-9]+", |lex| parse_float(lex.slice()), priority = 10)]
     Float(FloatBits),
 
     /// A duration literal, already converted to milliseconds.
-    #[regex(r"[0-9][0-9_]*(\.[0-9][0-9_]*)?(us|ms|s|m|h)", |lex| parse_duration(lex.slice()))]
+    #[regex(r"[0-9][0-9_]*(\.[0-9][0-9_]*)?(us|ms|s|m|h)", |lex| parse_duration(lex.slice()), priority = 10)]
     Duration(FloatBits),
+
+    /// A number run into letters (`5min`, `0x10`): never valid.
+    #[regex(r"[0-9][0-9_]*(\.[0-9][0-9_]*)?[A-Za-z_][A-Za-z0-9_]*", priority = 1)]
+    BadNumber,
 
     #[regex(r#""([^"\\\n]|\\.)*""#, |lex| unescape(lex.slice()))]
     Str(String),
@@ -196,6 +200,10 @@ pub fn describe_bad_token(text: &str) -> String {
         } else {
             "this string is not closed".into()
         }
+    } else if text.starts_with(|c: char| c.is_ascii_digit())
+        && text.contains(|c: char| c.is_ascii_alphabetic())
+    {
+        format!("`{text}` is not a number or a duration (duration units: us, ms, s, m, h)")
     } else if text.starts_with(|c: char| c.is_ascii_digit()) {
         "this number does not fit in a 64-bit integer".into()
     } else {
@@ -207,14 +215,20 @@ pub fn describe_bad_token(text: &str) -> String {
 pub fn lex(source: &str) -> Vec<(Token, Span)> {
     Token::lexer(source)
         .spanned()
-        .map(|(token, range)| (token.unwrap_or(Token::Error), Span::from(range)))
+        .map(|(token, range)| {
+            let token = match token {
+                Ok(Token::BadNumber) | Err(()) => Token::Error,
+                Ok(token) => token,
+            };
+            (token, Span::from(range))
+        })
         .collect()
 }
 
 impl fmt::Display for Token {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         let text = match self {
-            Token::Error => "an invalid token",
+            Token::Error | Token::BadNumber => "an invalid token",
             Token::Ident(name) => return write!(f, "`{name}`"),
             Token::Int(n) => return write!(f, "`{n}`"),
             Token::Float(x) | Token::Duration(x) => return write!(f, "`{}`", x.0),

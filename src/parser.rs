@@ -218,7 +218,17 @@ where
             .ignore_then(block.clone())
             .then(
                 just(Token::Catch)
-                    .ignore_then(ident())
+                    .ignore_then(
+                        ident().or(ident()
+                            .delimited_by(just(Token::LParen), just(Token::RParen))
+                            .validate(|name, e, emitter| {
+                                emitter.emit(Rich::custom(
+                                    e.span(),
+                                    "write `catch e { … }`, without parentheses",
+                                ));
+                                name
+                            })),
+                    )
                     .then(block.clone())
                     .or_not(),
             )
@@ -303,6 +313,8 @@ where
             Token::Duration(x) => ExprKind::Duration(x.0),
             Token::Str(s) => ExprKind::Str(s),
             Token::Ident(name) => ExprKind::Ident(name),
+            // Already reported by the lexer: parse on as a placeholder.
+            Token::Error => ExprKind::Error,
         };
 
         let items = expr

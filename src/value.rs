@@ -197,13 +197,18 @@ impl Value {
         Value::Map(Rc::new(RefCell::new(map)))
     }
 
-    pub fn truthy(&self) -> bool {
+    /// Truthiness as the policy's language has it: empty lists and maps are
+    /// true in JavaScript and false in Python.
+    #[inline]
+    pub fn truthy(&self, flavor: Flavor) -> bool {
         match self {
-            Value::Nil | Value::Uninit => false,
             Value::Bool(b) => *b,
+            Value::Nil | Value::Uninit => false,
             Value::Int(n) => *n != 0,
             Value::Float(x) => *x != 0.0 && !x.is_nan(),
             Value::Str(s) => !s.is_empty(),
+            Value::List(xs) if flavor == Flavor::Python => !xs.borrow().is_empty(),
+            Value::Map(m) if flavor == Flavor::Python => !m.borrow().is_empty(),
             _ => true,
         }
     }
@@ -259,11 +264,7 @@ impl Value {
             Value::Str(s) => s.to_string(),
             _ => {
                 let mut out = String::new();
-                Printer {
-                    flavor,
-                    seen: Vec::new(),
-                }
-                .write(&mut out, self, 0);
+                Printer::new(flavor, false).write(&mut out, self, 0);
                 out
             }
         }
@@ -272,23 +273,39 @@ impl Value {
     /// How a value shows inside a container (strings quoted).
     pub fn repr(&self, flavor: Flavor) -> String {
         let mut out = String::new();
-        Printer {
-            flavor,
-            seen: Vec::new(),
-        }
-        .write(&mut out, self, 0);
+        Printer::new(flavor, true).write(&mut out, self, 0);
         out
     }
 }
 
 struct Printer {
     flavor: Flavor,
+    /// Containers being printed, outermost first (for cycle detection).
     seen: Vec<*const ()>,
+    /// Containers found to be the target of a cycle, with their `*N` label.
+    circular: Vec<(*const (), usize)>,
+    /// Printing inside a container (strings get quoted, errors get a repr).
+    inside: bool,
 }
 
+/// Node's `util.inspect` breakLength, less the `{ ` and ` }` it adds.
 const JS_BREAK_LENGTH: usize = 72;
 
+/// Node's `util.inspect` default depth: deeper containers print as `[Array]`.
+const JS_MAX_DEPTH: usize = 2;
+/// Python raises RecursionError on very deep containers; we elide instead.
+const PYTHON_MAX_DEPTH: usize = 500;
+
 impl Printer {
+    fn new(flavor: Flavor, inside: bool) -> Printer {
+        Printer {
+            flavor,
+            seen: Vec::new(),
+            circular: Vec::new(),
+            inside,
+        }
+    }
+
     fn write(&mut self, out: &mut String, value: &Value, indent: usize) {
         let js = self.flavor == Flavor::Js;
         match value {
@@ -303,52 +320,40 @@ impl Printer {
                 let _ = write!(out, "{n}");
             }
             Value::Float(x) => out.push_str(&format_float(*x, self.flavor)),
-            Value::Str(s) => quote(out, s, self.flavor),
+            Value::Str(s) if self.inside => quote(out, s, self.flavor),
+            Value::Str(s) => out.push_str(s),
             Value::List(items) => {
-                let ptr = Rc::as_ptr(items) as *const ();
-                if self.seen.contains(&ptr) {
-                    out.push_str(if js { "[Circular]" } else { "[...]" });
-                    return;
-                }
-                self.seen.push(ptr);
-                let parts: Vec<String> = items
-                    .borrow()
-                    .iter()
-                    .map(|v| self.part(v, indent + 2))
-                    .collect();
-                self.seen.pop();
-                self.join(out, "[", "]", parts, indent);
+                let items = items.borrow();
+                self.container(out, value, indent, |p, indent| {
+                    items.iter().map(|v| p.part(v, indent)).collect()
+                });
             }
             Value::Map(map) => {
-                let ptr = Rc::as_ptr(map) as *const ();
-                if self.seen.contains(&ptr) {
-                    out.push_str(if js { "[Circular]" } else { "{...}" });
-                    return;
-                }
-                self.seen.push(ptr);
-                let parts: Vec<String> = map
-                    .borrow()
-                    .iter()
-                    .map(|(k, v)| {
-                        let mut entry = String::new();
-                        if js && is_identifier(k) {
-                            entry.push_str(k);
-                        } else {
-                            quote(&mut entry, k, self.flavor);
-                        }
-                        entry.push_str(": ");
-                        entry.push_str(&self.part(v, indent + 2));
-                        entry
-                    })
-                    .collect();
-                self.seen.pop();
-                self.join(out, "{", "}", parts, indent);
+                let map = map.borrow();
+                self.container(out, value, indent, |p, indent| {
+                    map.iter()
+                        .map(|(k, v)| {
+                            let mut entry = String::new();
+                            if p.flavor == Flavor::Js && is_identifier(k) {
+                                entry.push_str(k);
+                            } else {
+                                quote(&mut entry, k, p.flavor);
+                            }
+                            entry.push_str(": ");
+                            entry.push_str(&p.part(v, indent));
+                            entry
+                        })
+                        .collect()
+                });
             }
             Value::Closure(c) => {
                 let name = c.function.name.as_ref();
                 match (js, c.function.is_async) {
                     (true, true) => {
                         let _ = write!(out, "[AsyncFunction: {name}]");
+                    }
+                    (true, false) if name == "<anonymous>" => {
+                        out.push_str("[Function (anonymous)]")
                     }
                     (true, false) => {
                         let _ = write!(out, "[Function: {name}]");
@@ -359,7 +364,10 @@ impl Printer {
                 }
             }
             Value::Native(n) => {
-                let name = n.builtin.name();
+                let name = match &n.data {
+                    NativeData::Method { name, .. } => name.to_string(),
+                    _ => n.builtin.name(),
+                };
                 if js {
                     let _ = write!(out, "[Function: {name}]");
                 } else {
@@ -370,11 +378,15 @@ impl Printer {
             Value::Coroutine(c) => {
                 let _ = write!(out, "<coroutine object {}>", c.name);
             }
-            Value::Error(e) => match (js, e.message.is_empty()) {
+            Value::Error(e) => match (js, self.inside) {
                 (true, _) => {
                     let _ = write!(out, "{}: {}", e.kind, e.message);
                 }
-                (false, true) => {}
+                (false, true) => {
+                    let _ = write!(out, "{}(", e.kind);
+                    quote(out, &e.message, self.flavor);
+                    out.push(')');
+                }
                 (false, false) => out.push_str(&e.message),
             },
             Value::Cell(cell) => {
@@ -382,6 +394,57 @@ impl Printer {
                 self.write(out, &inner, indent)
             }
         }
+    }
+
+    /// Prints a list or map: cycles, depth limits, then its entries.
+    fn container(
+        &mut self,
+        out: &mut String,
+        value: &Value,
+        indent: usize,
+        entries: impl FnOnce(&mut Printer, usize) -> Vec<String>,
+    ) {
+        let (ptr, is_list) = match value {
+            Value::List(rc) => (Rc::as_ptr(rc) as *const (), true),
+            Value::Map(rc) => (Rc::as_ptr(rc) as *const (), false),
+            _ => return,
+        };
+        let js = self.flavor == Flavor::Js;
+        if self.seen.contains(&ptr) {
+            if js {
+                let label = match self.circular.iter().find(|(p, _)| *p == ptr) {
+                    Some((_, n)) => *n,
+                    None => {
+                        let n = self.circular.len() + 1;
+                        self.circular.push((ptr, n));
+                        n
+                    }
+                };
+                let _ = write!(out, "[Circular *{label}]");
+            } else {
+                out.push_str(if is_list { "[...]" } else { "{...}" });
+            }
+            return;
+        }
+        let depth = self.seen.len();
+        if js && depth > JS_MAX_DEPTH {
+            out.push_str(if is_list { "[Array]" } else { "[Object]" });
+            return;
+        }
+        if !js && depth > PYTHON_MAX_DEPTH {
+            out.push_str(if is_list { "[...]" } else { "{...}" });
+            return;
+        }
+        self.seen.push(ptr);
+        let inside = std::mem::replace(&mut self.inside, true);
+        let parts = entries(self, indent + 2);
+        self.inside = inside;
+        self.seen.pop();
+        if let Some((_, n)) = self.circular.iter().find(|(p, _)| *p == ptr) {
+            let _ = write!(out, "<ref *{n}> ");
+        }
+        let (open, close) = if is_list { ("[", "]") } else { ("{", "}") };
+        self.join(out, open, close, parts, indent);
     }
 
     fn part(&mut self, value: &Value, indent: usize) -> String {
@@ -420,8 +483,8 @@ impl Printer {
 
 fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == '$')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Quotes a string the way the flavour's inspector does.
@@ -471,7 +534,7 @@ pub fn format_float(x: f64, flavor: Flavor) -> String {
     }
     if x == 0.0 {
         return match flavor {
-            Flavor::Js => "0".into(),
+            Flavor::Js => if x.is_sign_negative() { "-0" } else { "0" }.into(),
             Flavor::Python => if x.is_sign_negative() { "-0.0" } else { "0.0" }.into(),
         };
     }
@@ -483,8 +546,8 @@ pub fn format_float(x: f64, flavor: Flavor) -> String {
     let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
     let sign = if negative { "-" } else { "" };
     let (use_exponent, exp_style) = match flavor {
-        Flavor::Js => (!(-7..21).contains(&exp), "js"),
-        Flavor::Python => (!(-5..16).contains(&exp), "py"),
+        Flavor::Js => (!(-6..21).contains(&exp), "js"),
+        Flavor::Python => (!(-4..16).contains(&exp), "py"),
     };
     if use_exponent {
         let mut m = digits[..1].to_string();

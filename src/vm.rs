@@ -153,6 +153,8 @@ pub struct Vm {
     pub extra_ns: u64,
     pub instruction_cost_ns: u64,
     pub echo_output: bool,
+    /// Where the step limit stopped the program.
+    pub stopped_at: Option<Rc<Origin>>,
 }
 
 impl Vm {
@@ -170,6 +172,7 @@ impl Vm {
             extra_ns: 0,
             instruction_cost_ns: 10,
             echo_output: false,
+            stopped_at: None,
         }
     }
 
@@ -523,6 +526,8 @@ impl Vm {
         loop {
             if self.steps >= self.step_limit {
                 frame!().ip = ip;
+                let span = function.spans[ip.min(function.spans.len() - 1)];
+                self.stopped_at = Some(self.origin(fiber, span, &function.source));
                 return Exec::StepLimit;
             }
             self.steps += 1;
@@ -668,25 +673,25 @@ impl Vm {
                 }
                 Op::Not => {
                     let v = pop!();
-                    fiber.stack.push(Value::Bool(!v.truthy()));
+                    fiber.stack.push(Value::Bool(!v.truthy(self.flavor)));
                 }
                 Op::Jump(target) => ip = target as usize,
                 Op::JumpIfFalse(target) => {
                     let condition = pop!();
-                    if !condition.truthy() {
+                    if !condition.truthy(self.flavor) {
                         ip = target as usize;
                     }
                     discard(condition);
                 }
                 Op::AndJump(target) => {
-                    if fiber.stack.last().is_some_and(|v| !v.truthy()) {
+                    if fiber.stack.last().is_some_and(|v| !v.truthy(self.flavor)) {
                         ip = target as usize;
                     } else {
                         fiber.stack.pop();
                     }
                 }
                 Op::OrJump(target) => {
-                    if fiber.stack.last().is_some_and(|v| v.truthy()) {
+                    if fiber.stack.last().is_some_and(|v| v.truthy(self.flavor)) {
                         ip = target as usize;
                     } else {
                         fiber.stack.pop();
@@ -743,6 +748,14 @@ impl Vm {
                     // A map field holding a function is called like a function.
                     if let Value::Map(m) = &receiver {
                         let field = m.borrow().get(&name).cloned();
+                        if let Some(value) = field.as_ref().filter(|f| !f.is_callable()) {
+                            error!(
+                                "TypeError",
+                                "`.{name}` of this map is a {} ({}), not a function",
+                                value.type_name(),
+                                value.repr(self.flavor)
+                            );
+                        }
                         if let Some(callee) = field.filter(|f| f.is_callable()) {
                             fiber.stack[receiver_at] = callee.clone();
                             match self.call_value(

@@ -183,7 +183,7 @@ impl Asyncio {
             if let Value::Error(e) = &thrown.value
                 && &*e.kind == "StepLimit"
             {
-                vm.eprint("error: stopped: the step limit was reached (raise it with --max-steps, or 0 for none)\n");
+                report_uncaught(vm, &thrown, "stopped", self.config.color);
                 self.fatal = Some(1);
                 return;
             }
@@ -207,7 +207,7 @@ impl Asyncio {
         vm.resume(fiber, with);
         match vm.run(self, fiber) {
             Halt::Threw(t) => Some(t),
-            Halt::StepLimit => Some(step_limit_error()),
+            Halt::StepLimit => Some(step_limit_error(vm)),
             _ => None,
         }
     }

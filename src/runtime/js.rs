@@ -185,7 +185,7 @@ impl Js {
     fn run_fiber(&mut self, vm: &mut Vm, fiber: FiberId) -> Option<Thrown> {
         match vm.run(self, fiber) {
             Halt::Threw(t) => Some(t),
-            Halt::StepLimit => Some(step_limit_error()),
+            Halt::StepLimit => Some(step_limit_error(vm)),
             _ => None,
         }
     }
@@ -231,13 +231,7 @@ impl Js {
         if self.fatal.is_some() {
             return;
         }
-        if thrown.value.type_name() == "error"
-            && matches!(&thrown.value, Value::Error(e) if &*e.kind == "StepLimit")
-        {
-            vm.eprint("error: stopped: the step limit was reached (raise it with --max-steps, or 0 for none)\n");
-        } else {
-            report_uncaught(vm, thrown, headline, self.config.color);
-        }
+        report_uncaught(vm, thrown, headline, self.config.color);
         self.fatal = Some(1);
     }
 

@@ -232,22 +232,50 @@ pub fn report_uncaught(vm: &mut Vm, thrown: &Thrown, headline: &str, color: bool
         Value::Error(e) => format!("{}: {}", e.kind, e.message),
         _ => shown,
     };
+    let stopped = matches!(&thrown.value, Value::Error(e) if &*e.kind == "StepLimit");
     match &thrown.origin {
         Some(origin) => {
-            let mut diagnostic =
-                Diagnostic::new(format!("{headline}: {shown}"), origin.span, "thrown here");
-            let stack = origin
-                .stack
-                .iter()
-                .map(|s| s.as_ref())
-                .collect::<Vec<_>>()
-                .join(" ← ");
-            diagnostic = diagnostic.with_note(format!("in {}; call stack: {stack}", origin.unit));
+            let mut diagnostic = if stopped {
+                Diagnostic::new(
+                    shown.trim_start_matches("StepLimit: "),
+                    origin.span,
+                    "running here when the limit was reached",
+                )
+            } else {
+                Diagnostic::new(format!("{headline}: {shown}"), origin.span, "thrown here")
+            };
+            let stack = collapse_stack(&origin.stack);
+            let unit = if &*origin.unit == "<main>" {
+                "the main program".to_string()
+            } else {
+                format!("`{}`", origin.unit)
+            };
+            diagnostic = diagnostic.with_note(format!("in {unit}; call stack: {stack}"));
             let text = render(&diagnostic, &origin.source, color);
             vm.eprint(&text);
         }
         None => vm.eprint(&format!("error: {headline}: {shown}\n")),
     }
+}
+
+/// Joins a call stack innermost first, folding runs of one name:
+/// `forever ×9999 ← <main>`.
+fn collapse_stack(stack: &[Rc<str>]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < stack.len() {
+        let run = stack[i..].iter().take_while(|s| **s == stack[i]).count();
+        parts.push(if run > 2 {
+            format!("{} ×{run}", stack[i])
+        } else {
+            stack[i].to_string()
+        });
+        if run <= 2 && run == 2 {
+            parts.push(stack[i].to_string());
+        }
+        i += run;
+    }
+    parts.join(" ← ")
 }
 
 /// Calls `function(args)` outside any running fiber (from a queue). Its
@@ -266,7 +294,7 @@ pub fn invoke(
             vm.fiber_mut(fiber).promise = derived;
             match vm.run(policy, fiber) {
                 crate::vm::Halt::Threw(t) if !has_promise => Some(t),
-                crate::vm::Halt::StepLimit => Some(step_limit_error()),
+                crate::vm::Halt::StepLimit => Some(step_limit_error(vm)),
                 _ => None,
             }
         }
@@ -275,7 +303,7 @@ pub fn invoke(
                 let promise = vm.fiber(fiber).promise.clone();
                 let halt = vm.run(policy, fiber);
                 if let crate::vm::Halt::StepLimit = halt {
-                    return Some(step_limit_error());
+                    return Some(step_limit_error(vm));
                 }
                 if let (Some(d), Some(p)) = (derived, promise) {
                     policy.settle(vm, &d, Ok(Value::Promise(p)));
@@ -326,11 +354,16 @@ fn settle_or_return(
     }
 }
 
-pub fn step_limit_error() -> Thrown {
-    Thrown::new(builtins::error_value(
-        "StepLimit",
-        "stopped: the step limit was reached",
-    ))
+/// The error a run stops with at the step limit, located where it stopped.
+pub fn step_limit_error(vm: &Vm) -> Thrown {
+    let message = format!(
+        "stopped after {} instructions: the step limit (raise it with --max-steps N, or 0 for no limit)",
+        vm.step_limit
+    );
+    Thrown {
+        value: builtins::error_value("StepLimit", &message),
+        origin: vm.stopped_at.clone(),
+    }
 }
 
 /// Runs a `.finally` handler, then passes the original outcome on.
@@ -347,7 +380,7 @@ pub fn run_finally(
             match vm.run(policy, fiber) {
                 crate::vm::Halt::Done(v) => Ok(v),
                 crate::vm::Halt::Threw(t) => Err(t),
-                crate::vm::Halt::StepLimit => return Some(step_limit_error()),
+                crate::vm::Halt::StepLimit => return Some(step_limit_error(vm)),
                 crate::vm::Halt::Suspended => Ok(Value::Nil),
             }
         }
