@@ -286,17 +286,21 @@ fn lexer_tokens() -> Vec<String> {
 
 // ---------------------------------------------------------------- parsing
 
-/// Lexes and parses `src`: the statements, or every error as text.
+/// Lexes and parses `src`: the statements, or every error as text. A bad
+/// token is the lexer's error (the parser then takes it as a placeholder).
 fn parse(src: &str) -> Result<Vec<Stmt>, Vec<String>> {
     let tokens = looplab::lexer::lex(src);
+    let mut problems: Vec<String> = tokens
+        .iter()
+        .filter(|(t, _)| *t == looplab::lexer::Token::Error)
+        .map(|(_, span)| format!("{span:?}: bad token"))
+        .collect();
     let (stmts, errors) = looplab::parser::parse_program(&tokens, src.len());
-    if errors.is_empty() {
+    problems.extend(errors.iter().map(|e| format!("{:?}: {e}", e.span())));
+    if problems.is_empty() {
         Ok(stmts)
     } else {
-        Err(errors
-            .iter()
-            .map(|e| format!("{:?}: {e}", e.span()))
-            .collect())
+        Err(problems)
     }
 }
 
