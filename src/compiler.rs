@@ -613,10 +613,30 @@ impl Compiler<'_> {
 
     fn block(&mut self, block: &Block) {
         self.begin_scope();
+        self.hoist_functions(block);
         for stmt in block {
             self.stmt(stmt);
         }
         self.end_scope();
+    }
+
+    /// Declares the names of a block's `fn` declarations up front (nil until
+    /// each declaration runs), so local functions can call each other.
+    fn hoist_functions(&mut self, block: &Block) {
+        if self.is_global_scope() {
+            return;
+        }
+        for stmt in block {
+            if let StmtKind::Fn(decl) = &stmt.kind {
+                let name = decl.name.clone().unwrap_or_default();
+                let (slot, is_cell) = self.declare_local(&name);
+                if is_cell {
+                    self.emit(Op::Nil, stmt.span);
+                    self.emit(Op::SetLocal(slot), stmt.span);
+                    self.emit(Op::NewCell(slot), stmt.span);
+                }
+            }
+        }
     }
 
     fn stmt(&mut self, stmt: &Stmt) {
@@ -643,18 +663,19 @@ impl Compiler<'_> {
                     let slot = self.globals.slot(&name);
                     self.emit(Op::DefineGlobal(slot), span);
                 } else {
-                    // Declare first so the function can call itself.
-                    let (slot, is_cell) = self.declare_local(&name);
-                    if is_cell {
-                        self.emit(Op::Nil, span);
-                        self.emit(Op::SetLocal(slot), span);
-                        self.emit(Op::NewCell(slot), span);
-                        self.function(decl, Some(&name));
-                        self.emit(Op::SetCell(slot), span);
-                    } else {
-                        self.function(decl, Some(&name));
-                        self.emit(Op::SetLocal(slot), span);
-                    }
+                    // Declared (and boxed if captured) at the start of its
+                    // block by `hoist_functions`, so siblings can call it.
+                    let (slot, is_cell) = find_local(self.state(), &name)
+                        .unwrap_or_else(|| self.declare_local(&name));
+                    self.function(decl, Some(&name));
+                    self.emit(
+                        if is_cell {
+                            Op::SetCell(slot)
+                        } else {
+                            Op::SetLocal(slot)
+                        },
+                        span,
+                    );
                 }
             }
             StmtKind::If {
@@ -1139,6 +1160,7 @@ impl Compiler<'_> {
                 self.emit(Op::NewCell(slot), decl.span);
             }
         }
+        self.hoist_functions(&decl.body);
         for stmt in &decl.body {
             self.stmt(stmt);
         }
