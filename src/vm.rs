@@ -84,12 +84,18 @@ pub struct Fiber {
     pub parent: Option<FiberId>,
     /// The promise (or task future) this fiber settles when it finishes.
     pub promise: Option<PromiseRef>,
-    pub name: Rc<str>,
     /// Set by `resume`: what the fiber receives when it next runs.
     pub pending: Option<ResumeWith>,
     /// How many fibers wait synchronously beneath this one (js).
-    pub depth: usize,
+    pub depth: u32,
     pub alive: bool,
+}
+
+impl Fiber {
+    /// The unit's name: its entry function's (`<main>` for the top level).
+    pub fn unit_name(&self) -> Rc<str> {
+        self.frames.first().map_or_else(|| Rc::from("?"), |f| f.closure.function.name.clone())
+    }
 }
 
 pub enum ResumeWith {
@@ -246,7 +252,7 @@ impl Vm {
     // ---- fibers ----
 
     /// Makes a fiber that will call `callee(args)` when first run.
-    pub fn new_fiber(&mut self, callee: Rc<Closure>, args: Vec<Value>, name: Rc<str>) -> FiberId {
+    pub fn new_fiber(&mut self, callee: Rc<Closure>, args: Vec<Value>) -> FiberId {
         let id = match self.free_fibers.pop() {
             Some(id) => id,
             None => {
@@ -256,7 +262,6 @@ impl Vm {
         };
         let fiber = &mut self.fibers[id as usize];
         fiber.alive = true;
-        fiber.name = name;
         fiber.pending = Some(ResumeWith::Start);
         if fiber.frames.capacity() == 0 {
             fiber.frames.reserve_exact(1);
@@ -389,7 +394,7 @@ impl Vm {
                     child_fiber.depth = depth;
                     id = child;
                     fiber = std::mem::take(&mut self.fibers[id as usize]);
-                    if depth > MAX_FRAMES {
+                    if depth as usize > MAX_FRAMES {
                         fiber.pending =
                             Some(ResumeWith::Throw(Thrown::new(builtins::error_value(
                                 "RangeError",
@@ -416,7 +421,7 @@ impl Vm {
                 .rev()
                 .map(|f| f.closure.function.name.clone())
                 .collect(),
-            unit: fiber.name.clone(),
+            unit: fiber.unit_name(),
         })
     }
 

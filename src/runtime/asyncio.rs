@@ -86,7 +86,7 @@ impl Asyncio {
         };
         self.task_count += 1;
         let name = closure.function.name.clone();
-        let fiber = vm.new_fiber(closure, args, name.clone());
+        let fiber = vm.new_fiber(closure, args);
         let task = PromiseRef::new_task(fiber, name, self.task_count);
         vm.fiber_mut(fiber).promise = Some(task.clone());
         self.tasks.push(task.clone());
@@ -146,12 +146,16 @@ impl Asyncio {
             self.complete(task, State::Cancelled);
             return true;
         };
+        if let Some(timer) = info.sleep_timer.take() {
+            // Cancelling the sleep's future schedules the wake-up, which
+            // raises CancelledError at the task's `await`.
+            self.timers.cancel(timer);
+            self.ready.push_back(Job::Resume { fiber: info.fiber, with: ResumeWith::Throw(Self::cancelled_error()) });
+            return true;
+        }
         let waiter = info.waiting_on.borrow_mut().take();
         match waiter {
             Some(w) if w.is_pending() => {
-                if let Some(timer) = w.0.timer.take() {
-                    self.timers.cancel(timer);
-                }
                 if w.is_task() {
                     self.cancel_task(&w);
                 } else {
@@ -173,8 +177,16 @@ impl Asyncio {
             Job::Call { function, args } => invoke(vm, self, &function, args, None),
             Job::Resume { fiber, with } => self.step(vm, fiber, with),
             Job::Settle { promise, value } => {
-                promise.0.timer.set(None);
                 self.complete(&promise, State::Fulfilled(value));
+                None
+            }
+            Job::WakeTask { fiber } => {
+                if let Some(task) = vm.is_alive(fiber).then(|| vm.fiber(fiber).promise.clone()).flatten()
+                    && let Some(info) = task.task()
+                {
+                    info.sleep_timer.set(None);
+                }
+                self.ready.push_back(Job::Resume { fiber, with: ResumeWith::Value(Value::Nil) });
                 None
             }
             Job::ResolveThenable { .. } => None,
@@ -546,17 +558,13 @@ impl Policy for Asyncio {
                     Ok(AwaitOutcome::Suspend)
                 }
                 Some(CoroutineBody::Sleep(ms)) => {
-                    let future = PromiseRef::new();
+                    let Some(info) = task.as_ref().and_then(|t| t.task()) else {
+                        return Err(vm.type_error("await of sleep() outside a task"));
+                    };
                     let due = vm.now_ns() + duration_ns(&Value::Float(ms), "sleep()")?;
-                    let timer = self.timers.add(
-                        due,
-                        Job::Settle {
-                            promise: future.clone(),
-                            value: Value::Nil,
-                        },
-                    );
-                    future.0.timer.set(Some(timer));
-                    self.wait_on(vm, id, task.as_ref(), &future)
+                    let timer = self.timers.add(due, Job::WakeTask { fiber: id });
+                    info.sleep_timer.set(Some(timer));
+                    Ok(AwaitOutcome::Suspend)
                 }
                 None => Err(Thrown::new(builtins::error_value(
                     "RuntimeError",

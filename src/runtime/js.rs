@@ -176,6 +176,7 @@ impl Js {
                 self.resolve(&promise, value);
                 None
             }
+            Job::WakeTask { .. } => None,
         };
         if let Some(thrown) = uncaught {
             self.die(vm, &thrown, "uncaught exception");
@@ -385,7 +386,7 @@ impl Policy for Js {
 
     fn run_program(&mut self, vm: &mut Vm, main: Rc<Closure>) -> i32 {
         let is_async = main.function.is_async;
-        let fiber = vm.new_fiber(main, Vec::new(), Rc::from("<main>"));
+        let fiber = vm.new_fiber(main, Vec::new());
         if is_async {
             vm.fiber_mut(fiber).promise = Some(PromiseRef::new());
         }
@@ -447,8 +448,7 @@ impl Policy for Js {
         closure: Rc<Closure>,
         args: Vec<Value>,
     ) -> Result<NativeOutcome, Thrown> {
-        let name = closure.function.name.clone();
-        let fiber = vm.new_fiber(closure, args, name);
+        let fiber = vm.new_fiber(closure, args);
         vm.fiber_mut(fiber).promise = Some(PromiseRef::new());
         Ok(NativeOutcome::StartFiber(fiber))
     }

@@ -19,7 +19,7 @@ use crate::value::{Closure, Native, Value};
 use crate::vm::{AwaitOutcome, Fiber, FiberId, NativeOutcome, ResumeWith, Thrown, Vm};
 use promise::{Handler, PromiseRef, State};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BinaryHeap, HashSet};
 use std::rc::Rc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,21 +141,49 @@ pub enum Job {
     Resume { fiber: FiberId, with: ResumeWith },
     /// Settle a promise (a `sleep` timer firing).
     Settle { promise: PromiseRef, value: Value },
+    /// asyncio: a sleeping task's timer fired; like `sleep`'s
+    /// `_set_result_unless_cancelled`, it schedules the task's wake-up.
+    WakeTask { fiber: FiberId },
 }
 
-/// Timers ordered by due time, then creation order. Cancelling leaves a
-/// tombstone that `pop_due` skips (cancellation is rare; timers are many).
+/// Timers ordered by due time, then creation order: a binary heap (compact
+/// for a million sleepers). Cancelling leaves a tombstone that is skipped
+/// when it reaches the top (cancellation is rare; timers are many).
 #[derive(Default)]
 pub struct Timers {
-    queue: BTreeMap<(u64, u64), Job>,
-    cancelled: std::collections::HashSet<u64>,
+    heap: BinaryHeap<TimerEntry>,
+    cancelled: HashSet<u64>,
     next_id: u64,
+}
+
+struct TimerEntry {
+    due: u64,
+    id: u64,
+    job: Job,
+}
+
+impl PartialEq for TimerEntry {
+    fn eq(&self, other: &Self) -> bool {
+        (self.due, self.id) == (other.due, other.id)
+    }
+}
+impl Eq for TimerEntry {}
+impl PartialOrd for TimerEntry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for TimerEntry {
+    /// Reversed: `BinaryHeap` is a max-heap and the earliest timer goes first.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (other.due, other.id).cmp(&(self.due, self.id))
+    }
 }
 
 impl Timers {
     pub fn add(&mut self, due: u64, job: Job) -> u64 {
         self.next_id += 1;
-        self.queue.insert((due, self.next_id), job);
+        self.heap.push(TimerEntry { due, id: self.next_id, job });
         self.next_id
     }
     pub fn cancel(&mut self, id: u64) {
@@ -164,38 +192,34 @@ impl Timers {
         }
     }
     fn drop_cancelled_head(&mut self) {
-        while let Some((&(due, id), _)) = self.queue.iter().next() {
-            if !self.cancelled.remove(&id) {
+        while let Some(top) = self.heap.peek() {
+            if !self.cancelled.remove(&top.id) {
                 break;
             }
-            self.queue.remove(&(due, id));
+            self.heap.pop();
         }
     }
     pub fn next_due(&mut self) -> Option<u64> {
         self.drop_cancelled_head();
-        self.queue.keys().next().map(|(due, _)| *due)
+        self.heap.peek().map(|t| t.due)
     }
     /// Removes and returns the first timer if it is due by `now`.
     pub fn pop_due(&mut self, now: u64) -> Option<Job> {
         self.drop_cancelled_head();
-        let entry = self.queue.first_entry()?;
-        if entry.key().0 > now {
+        if self.heap.peek()?.due > now {
             return None;
         }
-        Some(entry.remove())
+        self.heap.pop().map(|t| t.job)
     }
     /// Timers still pending (not cancelled).
     pub fn len(&self) -> usize {
-        self.queue
-            .keys()
-            .filter(|(_, id)| !self.cancelled.contains(id))
-            .count()
+        self.heap.iter().filter(|t| !self.cancelled.contains(&t.id)).count()
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
     pub fn clear(&mut self) {
-        self.queue.clear();
+        self.heap.clear();
         self.cancelled.clear();
     }
 }
@@ -289,7 +313,7 @@ pub fn invoke(
 ) -> Option<Thrown> {
     match function {
         Value::Closure(closure) if !closure.function.is_async => {
-            let fiber = vm.new_fiber(closure.clone(), args, closure.function.name.clone());
+            let fiber = vm.new_fiber(closure.clone(), args);
             let has_promise = derived.is_some();
             vm.fiber_mut(fiber).promise = derived;
             match vm.run(policy, fiber) {
@@ -376,7 +400,7 @@ pub fn run_finally(
 ) -> Option<Thrown> {
     let result = match on_finally {
         Value::Closure(c) if !c.function.is_async => {
-            let fiber = vm.new_fiber(c.clone(), Vec::new(), c.function.name.clone());
+            let fiber = vm.new_fiber(c.clone(), Vec::new());
             match vm.run(policy, fiber) {
                 crate::vm::Halt::Done(v) => Ok(v),
                 crate::vm::Halt::Threw(t) => Err(t),

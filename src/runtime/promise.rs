@@ -21,8 +21,6 @@ pub struct PromiseObj {
     /// JS: a handler was attached. asyncio: the exception was retrieved.
     pub handled: Cell<bool>,
     pub task: Option<Box<TaskInfo>>,
-    /// asyncio `sleep`: the timer that completes this future.
-    pub timer: Cell<Option<u64>>,
 }
 
 pub struct TaskInfo {
@@ -31,6 +29,8 @@ pub struct TaskInfo {
     pub number: u64,
     pub must_cancel: Cell<bool>,
     pub waiting_on: RefCell<Option<PromiseRef>>,
+    /// The timer of the `sleep` the task waits in, if it sleeps.
+    pub sleep_timer: Cell<Option<u64>>,
 }
 
 #[derive(Clone)]
@@ -94,7 +94,6 @@ impl PromiseRef {
             reactions: RefCell::new(Vec::new()),
             handled: Cell::new(false),
             task: None,
-            timer: Cell::new(None),
         }))
     }
 
@@ -109,8 +108,8 @@ impl PromiseRef {
                 number,
                 must_cancel: Cell::new(false),
                 waiting_on: RefCell::new(None),
+                sleep_timer: Cell::new(None),
             })),
-            timer: Cell::new(None),
         }))
     }
 
