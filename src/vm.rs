@@ -267,7 +267,7 @@ impl Vm {
             fiber.frames.reserve_exact(1);
             fiber
                 .stack
-                .reserve_exact(callee.function.num_slots as usize + 5);
+                .reserve_exact(callee.function.num_slots as usize + 3); // callee, locals, two temporaries
         }
         fiber.stack.push(Value::Closure(callee.clone()));
         let base = fiber.stack.len();

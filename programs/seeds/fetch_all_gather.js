@@ -1,9 +1,9 @@
 // The Python seed's fetch_all under the js policy: fetchOne starts eagerly
 // when called; Promise.all keeps argument order.
 const LATENCY = {
-    "https://api.example.com/users/1": 30,
-    "https://api.example.com/users/2": 10,
-    "https://api.example.com/users/3": 20,
+    "https://api.example.com/users/1": 300,
+    "https://api.example.com/users/2": 100,
+    "https://api.example.com/users/3": 200,
 };
 const sleep = (ms) => new Promise(r => setTimeout(r, ms));
 

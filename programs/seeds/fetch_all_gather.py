@@ -5,9 +5,9 @@
 import asyncio
 
 LATENCY = {
-    "https://api.example.com/users/1": 0.030,
-    "https://api.example.com/users/2": 0.010,
-    "https://api.example.com/users/3": 0.020,
+    "https://api.example.com/users/1": 0.300,
+    "https://api.example.com/users/2": 0.100,
+    "https://api.example.com/users/3": 0.200,
 }
 
 async def fetch_all(urls: list[str]) -> list[dict]:

@@ -1,10 +1,10 @@
 // The seed's fetchUserData with fetch simulated: a response arrives after the
-// route's latency, and r.json() reads the body after 5 ms more.
+// route's latency, and r.json() reads the body after 50 ms more.
 const sleep = (ms) => new Promise(r => setTimeout(r, ms));
 const routes = {
-    "/api/users/7": { latency: 30, body: { id: 7, name: "Ada" } },
-    "/api/users/7/posts": { latency: 10, body: ["Hello", "Event loops"] },
-    "/api/users/7/comments": { latency: 20, body: ["Nice post"] },
+    "/api/users/7": { latency: 300, body: { id: 7, name: "Ada" } },
+    "/api/users/7/posts": { latency: 100, body: ["Hello", "Event loops"] },
+    "/api/users/7/comments": { latency: 200, body: ["Nice post"] },
 };
 
 async function fetch(url) {
@@ -15,7 +15,7 @@ async function fetch(url) {
 }
 
 async function readJson(response) {
-    await sleep(5);
+    await sleep(50);
     console.log("json", response.url);
     return response.body;
 }

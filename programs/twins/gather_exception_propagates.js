@@ -10,12 +10,12 @@ async function job(name, ms, fail) {
 }
 async function main() {
     try {
-        const r = await Promise.all([job("a", 20, false), job("b", 10, true), job("c", 30, false)]);
+        const r = await Promise.all([job("a", 25, false), job("b", 10, true), job("c", 40, false)]);
         console.log("never:", r);
     } catch (e) {
         console.log("caught:", e);
     }
-    await sleep(40);
+    await sleep(45);
     console.log("main done");
 }
 main();

@@ -10,11 +10,11 @@ async def job(name, ms, fail):
 
 async def main():
     try:
-        r = await asyncio.gather(job("a", 20, False), job("b", 10, True), job("c", 30, False))
+        r = await asyncio.gather(job("a", 25, False), job("b", 10, True), job("c", 40, False))
         print("never:", r)
     except Exception as e:
         print("caught:", e)
-    await asyncio.sleep(0.040)
+    await asyncio.sleep(0.045)
     print("main done")
 
 asyncio.run(main())

@@ -6,7 +6,7 @@ async function job(name, ms) {
     return name + " result";
 }
 async function main() {
-    const results = await Promise.all([job("slow", 30), job("fast", 10), job("mid", 20)]);
+    const results = await Promise.all([job("slow", 45), job("fast", 15), job("mid", 30)]);
     console.log(results);
 }
 main();

@@ -7,7 +7,7 @@ async def job(name, ms):
     return name + " result"
 
 async def main():
-    results = await asyncio.gather(job("slow", 30), job("fast", 10), job("mid", 20))
+    results = await asyncio.gather(job("slow", 45), job("fast", 15), job("mid", 30))
     print(results)
 
 asyncio.run(main())

@@ -6,7 +6,7 @@ async function delayed(name, ms, ok) {
     throw name + " failed";
 }
 async function main() {
-    const results = await Promise.allSettled([delayed("a", 20, true), delayed("b", 10, false), 42]);
+    const results = await Promise.allSettled([delayed("a", 40, true), delayed("b", 10, false), 42]);
     for (const r of results) { console.log(r); }
 }
 main();

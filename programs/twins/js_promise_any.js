@@ -6,10 +6,12 @@ async function delayed(name, ms, ok) {
     throw name + " failed";
 }
 async function main() {
-    const first = await Promise.any([delayed("fails fast", 5, false), delayed("ok", 15, true), delayed("ok slower", 40, true)]);
+    const any1 = Promise.any([delayed("fails fast", 5, false), delayed("ok", 15, true), delayed("ok slower", 45, true)]);
+    const any2 = Promise.any([delayed("y", 35, false), delayed("x", 25, false)]);
+    const first = await any1;
     console.log("any:", first);
     try {
-        await Promise.any([delayed("y", 10, false), delayed("x", 5, false)]);
+        await any2;
     } catch (e) {
         console.log("all rejected:", e.errors);
     }

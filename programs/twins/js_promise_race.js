@@ -6,10 +6,12 @@ async function delayed(name, ms, ok) {
     throw name + " failed";
 }
 async function main() {
-    const winner = await Promise.race([delayed("slow", 30, true), delayed("fast", 10, true)]);
+    const race1 = Promise.race([delayed("slow", 35, true), delayed("fast", 5, true)]);
+    const race2 = Promise.race([delayed("ok later", 50, true), delayed("fails first", 20, false)]);
+    const winner = await race1;
     console.log("race won by", winner);
     try {
-        await Promise.race([delayed("ok later", 25, true), delayed("fails first", 5, false)]);
+        await race2;
     } catch (e) {
         console.log("race rejected:", e);
     }

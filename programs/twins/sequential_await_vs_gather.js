@@ -10,7 +10,7 @@ async function main() {
     await job("b", 10);
     await job("c", 20);
     console.log("gathered:");
-    await Promise.all([job("a", 30), job("b", 10), job("c", 20)]);
+    await Promise.all([job("a", 45), job("b", 15), job("c", 30)]);
     console.log("done");
 }
 main();

@@ -11,7 +11,7 @@ async def main():
     await job("b", 10)
     await job("c", 20)
     print("gathered:")
-    await asyncio.gather(job("a", 30), job("b", 10), job("c", 20))
+    await asyncio.gather(job("a", 45), job("b", 15), job("c", 30))
     print("done")
 
 asyncio.run(main())

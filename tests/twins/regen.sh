@@ -129,6 +129,17 @@ for dir in "$root/programs/seeds" "$root/programs/twins"; do
     done
 done
 
+for n in ${names[@]+"${names[@]}"}; do
+    found=0
+    for f in "$root/programs/seeds/$n".js "$root/programs/seeds/$n".py "$root/programs/twins/$n".js "$root/programs/twins/$n".py; do
+        [ -f "$f" ] && found=1
+    done
+    if [ "$found" -eq 0 ]; then
+        echo "regen.sh: no twin named $n" >&2
+        failures=$((failures + 1))
+    fi
+done
+
 if [ "$check" -eq 1 ]; then
     echo "regen.sh --check: $same unchanged, $failures problem(s)"
 else
