@@ -94,7 +94,9 @@ pub struct Fiber {
 impl Fiber {
     /// The unit's name: its entry function's (`<main>` for the top level).
     pub fn unit_name(&self) -> Rc<str> {
-        self.frames.first().map_or_else(|| Rc::from("?"), |f| f.closure.function.name.clone())
+        self.frames
+            .first()
+            .map_or_else(|| Rc::from("?"), |f| f.closure.function.name.clone())
     }
 }
 
@@ -512,6 +514,19 @@ impl Vm {
                 throw!(Thrown::new(builtins::error_value($kind, &format!($($fmt)*))))
             };
         }
+        // What to do after a call or primitive: go on, enter the pushed
+        // frame, switch fibers, suspend, or throw.
+        macro_rules! call_step {
+            ($step:expr) => {
+                match $step {
+                    Ok(CallStep::Pushed) => reload!(),
+                    Ok(CallStep::Continue) => {}
+                    Ok(CallStep::Start(child)) => return Exec::StartFiber(child),
+                    Ok(CallStep::Suspend) => return Exec::Suspend,
+                    Err(thrown) => throw!(thrown),
+                }
+            };
+        }
         macro_rules! pop {
             () => {
                 fiber.stack.pop().unwrap_or_default()
@@ -728,20 +743,14 @@ impl Vm {
                         continue;
                     }
                     let callee = fiber.stack[callee_at].clone();
-                    match self.call_value(
+                    call_step!(self.call_value(
                         policy,
                         id,
                         fiber,
                         callee,
                         argc as usize,
                         Completion::Normal,
-                    ) {
-                        Ok(CallStep::Pushed) => reload!(),
-                        Ok(CallStep::Continue) => {}
-                        Ok(CallStep::Start(child)) => return Exec::StartFiber(child),
-                        Ok(CallStep::Suspend) => return Exec::Suspend,
-                        Err(thrown) => throw!(thrown),
-                    }
+                    ));
                 }
                 Op::CallMethod(name, argc) => {
                     frame!().ip = ip;
@@ -763,33 +772,21 @@ impl Vm {
                         }
                         if let Some(callee) = field.filter(|f| f.is_callable()) {
                             fiber.stack[receiver_at] = callee.clone();
-                            match self.call_value(
+                            call_step!(self.call_value(
                                 policy,
                                 id,
                                 fiber,
                                 callee,
                                 argc as usize,
                                 Completion::Normal,
-                            ) {
-                                Ok(CallStep::Pushed) => reload!(),
-                                Ok(CallStep::Continue) => {}
-                                Ok(CallStep::Start(child)) => return Exec::StartFiber(child),
-                                Ok(CallStep::Suspend) => return Exec::Suspend,
-                                Err(thrown) => throw!(thrown),
-                            }
+                            ));
                             continue;
                         }
                     }
                     let args: Vec<Value> = fiber.stack.drain(receiver_at + 1..).collect();
                     fiber.stack.pop();
                     let outcome = builtins::call_method(self, policy, id, &receiver, &name, args);
-                    match self.apply_outcome(policy, fiber, outcome) {
-                        Ok(CallStep::Pushed) => reload!(),
-                        Ok(CallStep::Continue) => {}
-                        Ok(CallStep::Start(child)) => return Exec::StartFiber(child),
-                        Ok(CallStep::Suspend) => return Exec::Suspend,
-                        Err(thrown) => throw!(thrown),
-                    }
+                    call_step!(self.apply_outcome(policy, fiber, outcome));
                 }
                 Op::Return => {
                     let result = pop!();
@@ -991,13 +988,7 @@ impl Vm {
                     let args: Vec<Value> = fiber.stack.drain(callee_at + 1..).collect();
                     let callee = pop!();
                     let outcome = policy.spawn(self, id, callee, args);
-                    match self.apply_outcome(policy, fiber, outcome) {
-                        Ok(CallStep::Pushed) => reload!(),
-                        Ok(CallStep::Continue) => {}
-                        Ok(CallStep::Start(child)) => return Exec::StartFiber(child),
-                        Ok(CallStep::Suspend) => return Exec::Suspend,
-                        Err(thrown) => throw!(thrown),
-                    }
+                    call_step!(self.apply_outcome(policy, fiber, outcome));
                 }
                 Op::Throw => {
                     let v = pop!();

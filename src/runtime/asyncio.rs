@@ -25,13 +25,12 @@
 
 use super::promise::{GatherState, Handler, PromiseRef, Reaction, State};
 use super::{
-    Job, Policy, PolicyKind, RunConfig, Timers, invoke, report_uncaught, step_limit_error,
+    Job, Policy, PolicyKind, RunConfig, Timers, chain, invoke, new_promise, reaction_job,
+    report_uncaught, step_limit_error,
 };
 use crate::builtins::{self, Builtin, duration_ns};
 use crate::value::{Closure, Coroutine, CoroutineBody, Native, NativeData, Value};
-use crate::vm::{
-    AwaitOutcome, Completion, Fiber, FiberId, Halt, NativeOutcome, ResumeWith, Thrown, Vm,
-};
+use crate::vm::{AwaitOutcome, Fiber, FiberId, Halt, NativeOutcome, ResumeWith, Thrown, Vm};
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -114,16 +113,7 @@ impl Asyncio {
     }
 
     fn schedule_callback(&mut self, reaction: Reaction, outcome: Result<Value, Thrown>) {
-        let handler = if outcome.is_ok() {
-            reaction.on_fulfilled
-        } else {
-            reaction.on_rejected
-        };
-        self.ready.push_back(Job::Reaction {
-            handler,
-            derived: reaction.derived,
-            outcome,
-        });
+        self.ready.push_back(reaction_job(reaction, outcome));
     }
 
     /// The outcome of awaiting a done future (marks its exception retrieved).
@@ -150,7 +140,10 @@ impl Asyncio {
             // Cancelling the sleep's future schedules the wake-up, which
             // raises CancelledError at the task's `await`.
             self.timers.cancel(timer);
-            self.ready.push_back(Job::Resume { fiber: info.fiber, with: ResumeWith::Throw(Self::cancelled_error()) });
+            self.ready.push_back(Job::Resume {
+                fiber: info.fiber,
+                with: ResumeWith::Throw(Self::cancelled_error()),
+            });
             return true;
         }
         let waiter = info.waiting_on.borrow_mut().take();
@@ -181,12 +174,18 @@ impl Asyncio {
                 None
             }
             Job::WakeTask { fiber } => {
-                if let Some(task) = vm.is_alive(fiber).then(|| vm.fiber(fiber).promise.clone()).flatten()
+                if let Some(task) = vm
+                    .is_alive(fiber)
+                    .then(|| vm.fiber(fiber).promise.clone())
+                    .flatten()
                     && let Some(info) = task.task()
                 {
                     info.sleep_timer.set(None);
                 }
-                self.ready.push_back(Job::Resume { fiber, with: ResumeWith::Value(Value::Nil) });
+                self.ready.push_back(Job::Resume {
+                    fiber,
+                    with: ResumeWith::Value(Value::Nil),
+                });
                 None
             }
             Job::ResolveThenable { .. } => None,
@@ -676,31 +675,7 @@ impl Policy for Asyncio {
                     "next_tick is Node's process.nextTick; asyncio has no nextTick queue (use queue_microtask, which is call_soon here)",
                 ));
             }
-            Builtin::NewPromise => {
-                let executor = arg(0);
-                if !executor.is_callable() {
-                    return Err(vm.type_error(
-                        "promise() needs an executor function: promise(fn(resolve, reject) { … })",
-                    ));
-                }
-                let p = PromiseRef::new();
-                let done = Rc::new(Cell::new(false));
-                let make = |reject| {
-                    Vm::native(
-                        Builtin::Resolver,
-                        NativeData::Resolver {
-                            promise: p.clone(),
-                            reject,
-                            done: done.clone(),
-                        },
-                    )
-                };
-                return Ok(NativeOutcome::CallFrame {
-                    callee: executor,
-                    args: vec![make(false), make(true)],
-                    completion: Completion::Executor(p),
-                });
-            }
+            Builtin::NewPromise => return new_promise(vm, arg(0)),
             Builtin::PromiseResolve => match arg(0) {
                 Value::Promise(p) => Value::Promise(p),
                 v => Value::Promise(PromiseRef::with_state(State::Fulfilled(v))),
@@ -764,33 +739,10 @@ impl Policy for Asyncio {
         name: &str,
         args: Vec<Value>,
     ) -> Result<NativeOutcome, Thrown> {
-        let handler = |v: Option<&Value>| match v {
-            Some(f) if f.is_callable() => Handler::Call(f.clone()),
-            _ => Handler::Pass,
-        };
+        if let Some(derived) = chain(self, vm, p, name, &args) {
+            return Ok(NativeOutcome::Value(derived));
+        }
         let value = match name {
-            "then" | "catch" => {
-                let derived = PromiseRef::new();
-                let (ok, err) = if name == "then" {
-                    (handler(args.first()), handler(args.get(1)))
-                } else {
-                    (Handler::Pass, handler(args.first()))
-                };
-                self.then(vm, p, ok, err, Some(derived.clone()));
-                Value::Promise(derived)
-            }
-            "finally" => {
-                let derived = PromiseRef::new();
-                let f = args.first().cloned().unwrap_or(Value::Nil);
-                self.then(
-                    vm,
-                    p,
-                    Handler::Finally(f.clone()),
-                    Handler::Finally(f),
-                    Some(derived.clone()),
-                );
-                Value::Promise(derived)
-            }
             "cancel" => Value::Bool(self.cancel_task(p)),
             "done" => Value::Bool(!p.is_pending()),
             "cancelled" => Value::Bool(matches!(p.state(), State::Cancelled)),

@@ -20,8 +20,8 @@
 
 use super::promise::{CombinatorKind, CombinatorState, Handler, PromiseRef, Reaction, State};
 use super::{
-    Job, Policy, PolicyKind, RunConfig, Timers, invoke, report_uncaught, run_finally,
-    step_limit_error,
+    Job, Policy, PolicyKind, RunConfig, Timers, chain, invoke, new_promise, reaction_job,
+    report_uncaught, resolving_functions, run_finally, step_limit_error,
 };
 use crate::builtins::{self, Builtin, duration_ns};
 use crate::value::{Closure, Map, Native, NativeData, Value};
@@ -93,16 +93,7 @@ impl Js {
     }
 
     fn queue_reaction(&mut self, reaction: Reaction, outcome: Result<Value, Thrown>) {
-        let handler = if outcome.is_ok() {
-            reaction.on_fulfilled
-        } else {
-            reaction.on_rejected
-        };
-        self.microtasks.push_back(Job::Reaction {
-            handler,
-            derived: reaction.derived,
-            outcome,
-        });
+        self.microtasks.push_back(reaction_job(reaction, outcome));
     }
 
     /// ECMAScript's promise resolve function.
@@ -134,21 +125,6 @@ impl Js {
         }
     }
 
-    fn resolving_functions(p: &PromiseRef) -> (Value, Value) {
-        let done = Rc::new(Cell::new(false));
-        let make = |reject| {
-            Vm::native(
-                Builtin::Resolver,
-                NativeData::Resolver {
-                    promise: p.clone(),
-                    reject,
-                    done: done.clone(),
-                },
-            )
-        };
-        (make(false), make(true))
-    }
-
     fn run_job(&mut self, vm: &mut Vm, job: Job) {
         let uncaught = match job {
             Job::Reaction {
@@ -157,7 +133,7 @@ impl Js {
                 outcome,
             } => self.run_reaction(vm, handler, derived, outcome),
             Job::ResolveThenable { promise, thenable } => {
-                let (resolve, reject) = Self::resolving_functions(&promise);
+                let (resolve, reject) = resolving_functions(&promise);
                 self.then(
                     vm,
                     &thenable,
@@ -287,7 +263,7 @@ impl Js {
         };
         let items = items.borrow().clone();
         let result = PromiseRef::new();
-        let (resolve, reject) = Self::resolving_functions(&result);
+        let (resolve, reject) = resolving_functions(&result);
         if builtin == Builtin::PromiseRace {
             for item in items {
                 let p = Self::promise_resolve(item);
@@ -551,21 +527,7 @@ impl Policy for Js {
                 }
                 Value::Nil
             }
-            Builtin::NewPromise => {
-                let executor = arg(0);
-                if !executor.is_callable() {
-                    return Err(vm.type_error(
-                        "promise() needs an executor function: promise(fn(resolve, reject) { … })",
-                    ));
-                }
-                let p = PromiseRef::new();
-                let (resolve, reject) = Self::resolving_functions(&p);
-                return Ok(NativeOutcome::CallFrame {
-                    callee: executor,
-                    args: vec![resolve, reject],
-                    completion: Completion::Executor(p),
-                });
-            }
+            Builtin::NewPromise => return new_promise(vm, arg(0)),
             Builtin::PromiseResolve => Value::Promise(Self::promise_resolve(arg(0))),
             Builtin::PromiseReject => {
                 let p = PromiseRef::new();
@@ -624,43 +586,12 @@ impl Policy for Js {
         name: &str,
         args: Vec<Value>,
     ) -> Result<NativeOutcome, Thrown> {
-        let handler = |v: Option<&Value>| match v {
-            Some(f) if f.is_callable() => Handler::Call(f.clone()),
-            _ => Handler::Pass,
-        };
-        let derived = PromiseRef::new();
-        match name {
-            "then" => self.then(
-                vm,
-                p,
-                handler(args.first()),
-                handler(args.get(1)),
-                Some(derived.clone()),
-            ),
-            "catch" => self.then(
-                vm,
-                p,
-                Handler::Pass,
-                handler(args.first()),
-                Some(derived.clone()),
-            ),
-            "finally" => {
-                let f = args.first().cloned().unwrap_or(Value::Nil);
-                self.then(
-                    vm,
-                    p,
-                    Handler::Finally(f.clone()),
-                    Handler::Finally(f),
-                    Some(derived.clone()),
-                )
-            }
-            _ => {
-                return Err(vm.type_error(&format!(
-                    "a promise has no method `{name}` (it has then, catch, finally)"
-                )));
-            }
+        match chain(self, vm, p, name, &args) {
+            Some(derived) => Ok(NativeOutcome::Value(derived)),
+            None => Err(vm.type_error(&format!(
+                "a promise has no method `{name}` (it has then, catch, finally)"
+            ))),
         }
-        Ok(NativeOutcome::Value(Value::Promise(derived)))
     }
 
     fn settle(&mut self, _vm: &mut Vm, p: &PromiseRef, result: Result<Value, Thrown>) {

@@ -146,6 +146,79 @@ pub enum Job {
     WakeTask { fiber: FiberId },
 }
 
+/// The job that runs a reaction once its promise settled with `outcome`.
+pub fn reaction_job(reaction: promise::Reaction, outcome: Result<Value, Thrown>) -> Job {
+    let handler = if outcome.is_ok() {
+        reaction.on_fulfilled
+    } else {
+        reaction.on_rejected
+    };
+    Job::Reaction {
+        handler,
+        derived: reaction.derived,
+        outcome,
+    }
+}
+
+/// A promise's resolve and reject functions, sharing "already resolved".
+pub fn resolving_functions(p: &PromiseRef) -> (Value, Value) {
+    let done = Rc::new(std::cell::Cell::new(false));
+    let make = |reject| {
+        Vm::native(
+            builtins::Builtin::Resolver,
+            crate::value::NativeData::Resolver {
+                promise: p.clone(),
+                reject,
+                done: done.clone(),
+            },
+        )
+    };
+    (make(false), make(true))
+}
+
+/// `promise(executor)`: the executor runs at once, as a call in this fiber.
+pub fn new_promise(vm: &Vm, executor: Value) -> Result<NativeOutcome, Thrown> {
+    if !executor.is_callable() {
+        return Err(vm.type_error(
+            "promise() needs an executor function: promise(fn(resolve, reject) { … })",
+        ));
+    }
+    let p = PromiseRef::new();
+    let (resolve, reject) = resolving_functions(&p);
+    Ok(NativeOutcome::CallFrame {
+        callee: executor,
+        args: vec![resolve, reject],
+        completion: crate::vm::Completion::Executor(p),
+    })
+}
+
+/// `p.then(f, g)`, `p.catch(g)`, `p.finally(f)`: the derived promise, or
+/// `None` when `name` is none of them.
+pub fn chain(
+    policy: &mut dyn Policy,
+    vm: &mut Vm,
+    p: &PromiseRef,
+    name: &str,
+    args: &[Value],
+) -> Option<Value> {
+    let handler = |v: Option<&Value>| match v {
+        Some(f) if f.is_callable() => Handler::Call(f.clone()),
+        _ => Handler::Pass,
+    };
+    let (on_fulfilled, on_rejected) = match name {
+        "then" => (handler(args.first()), handler(args.get(1))),
+        "catch" => (Handler::Pass, handler(args.first())),
+        "finally" => {
+            let f = args.first().cloned().unwrap_or(Value::Nil);
+            (Handler::Finally(f.clone()), Handler::Finally(f))
+        }
+        _ => return None,
+    };
+    let derived = PromiseRef::new();
+    policy.then(vm, p, on_fulfilled, on_rejected, Some(derived.clone()));
+    Some(Value::Promise(derived))
+}
+
 /// Timers ordered by due time, then creation order: a binary heap (compact
 /// for a million sleepers). Cancelling leaves a tombstone that is skipped
 /// when it reaches the top (cancellation is rare; timers are many).
@@ -183,7 +256,11 @@ impl Ord for TimerEntry {
 impl Timers {
     pub fn add(&mut self, due: u64, job: Job) -> u64 {
         self.next_id += 1;
-        self.heap.push(TimerEntry { due, id: self.next_id, job });
+        self.heap.push(TimerEntry {
+            due,
+            id: self.next_id,
+            job,
+        });
         self.next_id
     }
     pub fn cancel(&mut self, id: u64) {
@@ -213,7 +290,10 @@ impl Timers {
     }
     /// Timers still pending (not cancelled).
     pub fn len(&self) -> usize {
-        self.heap.iter().filter(|t| !self.cancelled.contains(&t.id)).count()
+        self.heap
+            .iter()
+            .filter(|t| !self.cancelled.contains(&t.id))
+            .count()
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
