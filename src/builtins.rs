@@ -139,6 +139,7 @@ pub fn error_value(kind: &str, message: &str) -> Value {
         kind: Rc::from(kind),
         message: Rc::from(message),
         errors: Value::Nil,
+        cancellation: false,
     }))
 }
 
@@ -160,6 +161,7 @@ pub fn aggregate_error(message: &str, errors: Value) -> Value {
         kind: Rc::from("AggregateError"),
         message: Rc::from(message),
         errors,
+        cancellation: false,
     }))
 }
 
@@ -168,7 +170,17 @@ fn error(kind: &str, message: String) -> Thrown {
 }
 
 pub fn is_cancellation(value: &Value) -> bool {
-    matches!(value, Value::Error(e) if &*e.kind == "CancelledError")
+    matches!(value, Value::Error(e) if e.cancellation)
+}
+
+/// asyncio's CancelledError, raised into a cancelled task at its `await`.
+pub fn cancelled_error() -> Value {
+    Value::Error(Rc::new(ErrorValue {
+        kind: Rc::from("CancelledError"),
+        message: Rc::from(""),
+        errors: Value::Nil,
+        cancellation: true,
+    }))
 }
 
 type NativeResult = Result<NativeOutcome, Thrown>;
@@ -234,6 +246,10 @@ pub fn call_native(
             Value::Float(x) if x.is_finite() && x.abs() < 9.2e18 => {
                 ok(Value::Int(x.trunc() as i64))
             }
+            Value::Float(x) if x.is_finite() => Err(error(
+                "OverflowError",
+                format!("int(): {x} does not fit in a 64-bit integer"),
+            )),
             Value::Bool(b) => ok(Value::Int(b as i64)),
             Value::Str(s) => match s.trim().parse::<i64>() {
                 Ok(n) => ok(Value::Int(n)),
@@ -250,6 +266,7 @@ pub fn call_native(
         Builtin::Float => match arg(&args, 0) {
             Value::Int(n) => ok(Value::Float(n as f64)),
             Value::Float(x) => ok(Value::Float(x)),
+            Value::Bool(b) => ok(Value::Float(if b { 1.0 } else { 0.0 })),
             Value::Str(s) => match s.trim().parse::<f64>() {
                 Ok(x) => ok(Value::Float(x)),
                 Err(_) => Err(error(
@@ -394,7 +411,7 @@ pub fn call_method(
         Value::Error(e) => Err(error(
             "TypeError",
             format!(
-                "an error has no method `{name}` (it has fields `kind` and `message`: {})",
+                "an error ({}) has no method `{name}`; read its fields `kind` and `message`",
                 e.kind
             ),
         )),
@@ -566,7 +583,7 @@ fn map_method(
         _ => Err(unknown_method(
             "map",
             name,
-            "len keys values contains get set remove copy",
+            "len keys values contains has get set remove copy",
         )),
     }
 }
@@ -867,7 +884,8 @@ pub fn binary(
                     if b == 0 {
                         return Err(error_value("ZeroDivisionError", "modulo by zero"));
                     }
-                    let r = a.checked_rem(b).ok_or_else(|| overflow("%"))?;
+                    // i64::MIN % -1 overflows in Rust; mathematically it is 0.
+                    let r = a.checked_rem(b).unwrap_or(0);
                     // Python's result takes the divisor's sign; JavaScript's the dividend's.
                     Ok(Value::Int(
                         if flavor == Flavor::Python && r != 0 && (r < 0) != (b < 0) {

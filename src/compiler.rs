@@ -42,9 +42,6 @@ impl Globals {
 #[derive(Default, Debug, Clone)]
 pub struct Directives {
     pub runtime: Option<(String, Span)>,
-    pub gil: Option<(String, Span)>,
-    pub switch_interval_ms: Option<f64>,
-    pub cores: Option<(f64, Span)>,
 }
 
 pub struct Compiled {
@@ -176,25 +173,14 @@ fn read_directive(
         Some(DirectiveArg::Word(w)) => Some(w.as_str()),
         _ => None,
     };
-    let number = |i: usize| match args.get(i) {
-        Some(DirectiveArg::Number(n)) => Some(*n),
-        _ => None,
-    };
     match (name, args.len()) {
         ("runtime", 1) if matches!(word(0), Some("js" | "asyncio" | "threads" | "process")) => {
             out.runtime = word(0).map(|w| (w.to_string(), span));
         }
-        ("gil", 1) if matches!(word(0), Some("on" | "off")) => {
-            out.gil = word(0).map(|w| (w.to_string(), span))
-        }
-        ("gil", 2) if word(0) == Some("switch") && number(1).is_some() => {
-            out.switch_interval_ms = number(1)
-        }
-        ("cores", 1)
-            if number(0).is_some_and(|n| (1.0..=1024.0).contains(&n) && n.fract() == 0.0) =>
-        {
-            out.cores = number(0).map(|n| (n, span))
-        }
+        ("gil" | "cores", _) if valid_gil_or_cores(name, args) => errors.push(
+            Diagnostic::new(format!("the `{name}` directive is not implemented yet"), span, "not available")
+                .with_hint("`gil` and `cores` configure the threads and process runtimes, which looplab does not have yet"),
+        ),
         _ => {
             let hint = match name {
                 "runtime" => {
@@ -212,6 +198,16 @@ fn read_directive(
                 .with_hint(hint),
             );
         }
+    }
+}
+
+/// Is this a well-formed `gil on|off`, `gil switch D` or `cores N` directive?
+fn valid_gil_or_cores(name: &str, args: &[DirectiveArg]) -> bool {
+    match (name, args) {
+        ("gil", [DirectiveArg::Word(w)]) => w == "on" || w == "off",
+        ("gil", [DirectiveArg::Word(w), DirectiveArg::Number(_)]) => w == "switch",
+        ("cores", [DirectiveArg::Number(n)]) => (1.0..=1024.0).contains(n) && n.fract() == 0.0,
+        _ => false,
     }
 }
 

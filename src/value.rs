@@ -46,6 +46,8 @@ pub struct ErrorValue {
     pub message: Rc<str>,
     /// `AggregateError.errors`: the rejection reasons, in order.
     pub errors: Value,
+    /// asyncio's CancelledError (`catch` does not catch it; `finally` runs).
+    pub cancellation: bool,
 }
 
 /// An asyncio coroutine object: an async function called but not started.
@@ -288,8 +290,8 @@ struct Printer {
     inside: bool,
 }
 
-/// Node's `util.inspect` breakLength, less the `{ ` and ` }` it adds.
-const JS_BREAK_LENGTH: usize = 72;
+/// Node's `util.inspect` breakLength.
+const JS_BREAK_LENGTH: usize = 80;
 
 /// Node's `util.inspect` default depth: deeper containers print as `[Array]`.
 const JS_MAX_DEPTH: usize = 2;
@@ -444,7 +446,20 @@ impl Printer {
             let _ = write!(out, "<ref *{n}> ");
         }
         let (open, close) = if is_list { ("[", "]") } else { ("{", "}") };
-        self.join(out, open, close, parts, indent);
+        let all_numbers = match value {
+            Value::List(items) => items
+                .borrow()
+                .iter()
+                .all(|v| matches!(v, Value::Int(_) | Value::Float(_))),
+            _ => false,
+        };
+        self.join(
+            out,
+            (open, close),
+            parts,
+            indent,
+            is_list.then_some(all_numbers),
+        );
     }
 
     fn part(&mut self, value: &Value, indent: usize) -> String {
@@ -453,7 +468,17 @@ impl Printer {
         s
     }
 
-    fn join(&self, out: &mut String, open: &str, close: &str, parts: Vec<String>, indent: usize) {
+    /// Lays out entries as Node's `reduceToSingleString` does (arrays of
+    /// more than six entries grouped in columns first), or as Python does.
+    /// `list` is `Some(all entries are numbers)` for a list.
+    fn join(
+        &self,
+        out: &mut String,
+        (open, close): (&str, &str),
+        parts: Vec<String>,
+        indent: usize,
+        list: Option<bool>,
+    ) {
         if parts.is_empty() {
             out.push_str(open);
             out.push_str(close);
@@ -465,20 +490,95 @@ impl Printer {
             out.push_str(close);
             return;
         }
-        let total: usize =
-            parts.iter().map(|p| p.len()).sum::<usize>() + parts.len() + indent + open.len();
-        if total <= JS_BREAK_LENGTH && !parts.iter().any(|p| p.contains('\n')) {
-            let _ = write!(out, "{open} {} {close}", parts.join(", "));
-        } else {
-            let pad = " ".repeat(indent + 2);
-            let _ = write!(
-                out,
-                "{open}\n{pad}{}\n{}{close}",
-                parts.join(&format!(",\n{pad}")),
-                " ".repeat(indent)
-            );
+        let entries = parts.len();
+        let output = match list {
+            Some(all_numbers) if entries > 6 => group_array_elements(parts, indent, all_numbers),
+            _ => parts,
+        };
+        if output.len() == entries {
+            // isBelowBreakLength: entries, their separators and the braces fit.
+            let start = output.len() + indent + open.len() + 10;
+            let total =
+                output.iter().map(|p| p.chars().count()).sum::<usize>() + output.len() + start;
+            if total <= JS_BREAK_LENGTH && !output.iter().any(|p| p.contains('\n')) {
+                let _ = write!(out, "{open} {} {close}", output.join(", "));
+                return;
+            }
         }
+        let pad = " ".repeat(indent + 2);
+        let _ = write!(
+            out,
+            "{open}\n{pad}{}\n{}{close}",
+            output.join(&format!(",\n{pad}")),
+            " ".repeat(indent)
+        );
     }
+}
+
+/// Node's `groupArrayElements`: short entries of a long array in aligned
+/// columns (numbers right-aligned, anything else left-aligned).
+fn group_array_elements(output: Vec<String>, indent: usize, all_numbers: bool) -> Vec<String> {
+    const SEPARATOR_SPACE: usize = 2;
+    let lengths: Vec<usize> = output.iter().map(|p| p.chars().count()).collect();
+    let total_length: usize = lengths.iter().map(|l| l + SEPARATOR_SPACE).sum();
+    let max_length = lengths.iter().copied().max().unwrap_or(0);
+    let actual_max = max_length + SEPARATOR_SPACE;
+    let break_length = JS_BREAK_LENGTH;
+    if !(actual_max * 3 + indent < break_length
+        && (total_length as f64 / actual_max as f64 > 5.0 || max_length <= 6))
+    {
+        return output;
+    }
+    let average_bias = (actual_max as f64 - total_length as f64 / output.len() as f64).sqrt();
+    let biased_max = (actual_max as f64 - 3.0 - average_bias).max(1.0);
+    let columns = ((2.5 * biased_max * output.len() as f64).sqrt() / biased_max)
+        .round()
+        .min(((break_length - indent) / actual_max) as f64)
+        .min(12.0) // compact (3) * 4
+        .min(15.0) as usize;
+    if columns <= 1 {
+        return output;
+    }
+    let max_line_length: Vec<usize> = (0..columns)
+        .map(|i| {
+            (i..output.len())
+                .step_by(columns)
+                .map(|j| lengths[j])
+                .max()
+                .unwrap_or(0)
+                + SEPARATOR_SPACE
+        })
+        .collect();
+    let pad = |text: &str, width: usize| {
+        let fill = " ".repeat(width.saturating_sub(text.chars().count()));
+        if all_numbers {
+            format!("{fill}{text}")
+        } else {
+            format!("{text}{fill}")
+        }
+    };
+    let mut rows = Vec::new();
+    for row_start in (0..output.len()).step_by(columns) {
+        let row_end = (row_start + columns).min(output.len());
+        let mut row = String::new();
+        for j in row_start..row_end - 1 {
+            row.push_str(&pad(
+                &format!("{}, ", output[j]),
+                max_line_length[j - row_start],
+            ));
+        }
+        let last = row_end - 1;
+        if all_numbers {
+            row.push_str(&pad(
+                &output[last],
+                max_line_length[last - row_start] - SEPARATOR_SPACE,
+            ));
+        } else {
+            row.push_str(&output[last]);
+        }
+        rows.push(row);
+    }
+    rows
 }
 
 fn is_identifier(s: &str) -> bool {

@@ -163,6 +163,9 @@ pub struct Vm {
     pub echo_output: bool,
     /// Where the step limit stopped the program.
     pub stopped_at: Option<Rc<Origin>>,
+    /// The last error a handler caught: re-throwing the same value (from a
+    /// `finally`, or `catch e { throw e; }`) keeps its original throw site.
+    last_caught: Option<Thrown>,
 }
 
 impl Vm {
@@ -181,6 +184,7 @@ impl Vm {
             instruction_cost_ns: 10,
             echo_output: false,
             stopped_at: None,
+            last_caught: None,
         }
     }
 
@@ -444,7 +448,8 @@ impl Vm {
                 fiber.handlers.pop();
                 fiber.frames.truncate(h.frames);
                 fiber.stack.truncate(h.stack);
-                fiber.stack.push(thrown.value);
+                fiber.stack.push(thrown.value.clone());
+                self.last_caught = Some(thrown);
                 if let Some(frame) = fiber.frames.last_mut() {
                     frame.ip = h.ip;
                 }
@@ -991,8 +996,13 @@ impl Vm {
                     call_step!(self.apply_outcome(policy, fiber, outcome));
                 }
                 Op::Throw => {
-                    let v = pop!();
-                    throw!(Thrown::new(v))
+                    let value = pop!();
+                    let origin = self
+                        .last_caught
+                        .take()
+                        .filter(|t| t.value.equals(&value))
+                        .and_then(|t| t.origin);
+                    throw!(Thrown { value, origin })
                 }
                 Op::TryPush(target) => fiber.handlers.push(Handler {
                     frames: fiber.frames.len(),

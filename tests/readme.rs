@@ -1,4 +1,4 @@
-//! Keeps README.md's examples real: every ```lab block whose first line is
+//! Keeps README.md's and grammar/REFERENCE.md's examples real: every ```lab block whose first line is
 //! `// NAME.lab` is written to a scratch directory, and every ```console
 //! block's `$ looplab …` commands are run there; their output (stdout, then
 //! stderr) must be exactly the lines that follow each command. The
@@ -34,9 +34,25 @@ fn blocks(text: &str) -> Vec<(String, String)> {
 
 #[test]
 fn readme_examples_print_what_they_show() {
-    let scratch = std::env::temp_dir().join(format!("looplab-readme-{}", std::process::id()));
+    check_examples("README.md", 4);
+}
+
+#[test]
+fn reference_examples_print_what_they_show() {
+    check_examples("grammar/REFERENCE.md", 10);
+}
+
+/// Runs a markdown file's examples (see the module comment).
+fn check_examples(file: &str, at_least: usize) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join(file)).expect("the document exists");
+    let scratch = std::env::temp_dir().join(format!(
+        "looplab-doc-{}-{}",
+        std::process::id(),
+        file.replace('/', "-")
+    ));
     std::fs::create_dir_all(&scratch).expect("scratch dir");
-    let blocks = blocks(&readme());
+    let blocks = blocks(&text);
     for (info, body) in &blocks {
         if info == "lab"
             && let Some(name) = body.lines().next().and_then(|l| l.strip_prefix("// "))
@@ -55,7 +71,7 @@ fn readme_examples_print_what_they_show() {
                     let actual = run(&scratch, &cmd);
                     assert_eq!(
                         actual, expected,
-                        "README example `{cmd}` prints something else"
+                        "{file}: example `{cmd}` prints something else"
                     );
                     checked += 1;
                 }

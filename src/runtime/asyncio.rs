@@ -59,7 +59,7 @@ impl Asyncio {
     }
 
     fn cancelled_error() -> Thrown {
-        Thrown::new(builtins::error_value("CancelledError", ""))
+        Thrown::new(builtins::cancelled_error())
     }
 
     /// `loop.create_task(coro)`.
@@ -101,6 +101,7 @@ impl Asyncio {
         if !p.is_pending() {
             return;
         }
+        p.0.loud.set(true);
         let outcome = match &state {
             State::Fulfilled(v) => Ok(v.clone()),
             State::Rejected(t) => Err(t.clone()),
@@ -681,7 +682,9 @@ impl Policy for Asyncio {
                 v => Value::Promise(PromiseRef::with_state(State::Fulfilled(v))),
             },
             Builtin::PromiseReject => {
-                Value::Promise(PromiseRef::with_state(State::Rejected(Thrown::new(arg(0)))))
+                let future = PromiseRef::new();
+                self.complete(&future, State::Rejected(Thrown::new(arg(0))));
+                Value::Promise(future)
             }
             Builtin::PromiseAll => match arg(0) {
                 Value::List(items) => {
@@ -781,6 +784,13 @@ impl Policy for Asyncio {
         on_rejected: Handler,
         derived: Option<PromiseRef>,
     ) {
+        // A real rejection handler retrieves the exception when it runs.
+        if matches!(
+            on_rejected,
+            Handler::Call(_) | Handler::Finally(_) | Handler::Resume(_) | Handler::GatherChild(..)
+        ) {
+            p.0.handled.set(true);
+        }
         let reaction = Reaction {
             on_fulfilled,
             on_rejected,

@@ -506,6 +506,8 @@ pub fn run_finally(
     let derived = derived?;
     match result {
         Err(t) => policy.settle(vm, &derived, Err(t)),
+        // asyncio futures do not adopt: pass the original outcome on at once.
+        Ok(_) if policy.kind() == PolicyKind::Asyncio => policy.settle(vm, &derived, outcome),
         Ok(r) => {
             let p2 = match r {
                 Value::Promise(p) => p,

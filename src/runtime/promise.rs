@@ -21,6 +21,8 @@ pub struct PromiseObj {
     /// JS: a handler was attached. asyncio: the exception was retrieved.
     pub handled: Cell<bool>,
     pub task: Option<Box<TaskInfo>>,
+    /// asyncio: report an exception nobody retrieved when dropped.
+    pub loud: Cell<bool>,
 }
 
 pub struct TaskInfo {
@@ -94,6 +96,7 @@ impl PromiseRef {
             reactions: RefCell::new(Vec::new()),
             handled: Cell::new(false),
             task: None,
+            loud: Cell::new(false),
         }))
     }
 
@@ -102,6 +105,7 @@ impl PromiseRef {
             state: RefCell::new(State::Pending),
             reactions: RefCell::new(Vec::new()),
             handled: Cell::new(false),
+            loud: Cell::new(false),
             task: Some(Box::new(TaskInfo {
                 fiber,
                 name,
@@ -167,15 +171,21 @@ impl PromiseRef {
                 let _ = write!(out, "Promise {{ {inner} }}");
             }
             (Flavor::Python, Some(task)) => {
-                let status = match &*state {
-                    State::Pending => "pending".to_string(),
-                    State::Fulfilled(v) => format!("finished result={}", v.repr(flavor)),
-                    State::Rejected(t) => format!("finished exception={}", t.value.repr(flavor)),
-                    State::Cancelled => "cancelled".to_string(),
+                let (status, done, tail) = match &*state {
+                    State::Pending => ("pending", "", String::new()),
+                    State::Fulfilled(v) => {
+                        ("finished", " done", format!(" result={}", v.repr(flavor)))
+                    }
+                    State::Rejected(t) => (
+                        "finished",
+                        " done",
+                        format!(" exception={}", exception_repr(&t.value)),
+                    ),
+                    State::Cancelled => ("cancelled", " done", String::new()),
                 };
                 let _ = write!(
                     out,
-                    "<Task {status} name='Task-{}' coro=<{}()>>",
+                    "<Task {status} name='Task-{}' coro=<{}(){done}>{tail}>",
                     task.number, task.name
                 );
             }
@@ -198,20 +208,37 @@ impl Default for PromiseRef {
     }
 }
 
+/// How CPython shows an exception object: `Exception('boom')`.
+fn exception_repr(value: &Value) -> String {
+    match value {
+        Value::Error(e) => format!(
+            "{}({})",
+            e.kind,
+            Value::str(&e.message).repr(Flavor::Python)
+        ),
+        other => format!("Exception({})", other.repr(Flavor::Python)),
+    }
+}
+
 impl Drop for PromiseObj {
+    /// CPython logs a task's or future's exception nobody retrieved when the
+    /// object is collected; so do we (asyncio futures are marked `loud`).
     fn drop(&mut self) {
-        if let (Some(task), State::Rejected(thrown)) = (&self.task, &*self.state.borrow())
-            && !self.handled.get()
-        {
+        let State::Rejected(thrown) = &*self.state.borrow() else {
+            return;
+        };
+        if self.handled.get() {
+            return;
+        }
+        let exception = exception_repr(&thrown.value);
+        if let Some(task) = &self.task {
             crate::runtime::warn(format!(
-                "Task exception was never retrieved\nfuture: <Task finished name='Task-{}' coro=<{}()> exception={}>\n",
-                task.number,
-                task.name,
-                match &thrown.value {
-                    Value::Error(e) =>
-                        format!("{}({:?})", e.kind, e.message.to_string()).replace('"', "'"),
-                    other => format!("Exception({})", other.repr(Flavor::Python)),
-                }
+                "Task exception was never retrieved\nfuture: <Task finished name='Task-{}' coro=<{}() done> exception={exception}>\n",
+                task.number, task.name
+            ));
+        } else if self.loud.get() {
+            crate::runtime::warn(format!(
+                "Future exception was never retrieved\nfuture: <Future finished exception={exception}>\n"
             ));
         }
     }
