@@ -84,8 +84,8 @@ fn check_examples(file: &str, at_least: usize) {
         }
     }
     assert!(
-        checked >= 4,
-        "expected the README's console examples to be found, found {checked}"
+        checked >= at_least,
+        "{file}: expected at least {at_least} console examples, found {checked}"
     );
     let _ = std::fs::remove_dir_all(&scratch);
 }
