@@ -43,6 +43,9 @@ pub enum Op {
     Ge,
     Neg,
     Not,
+    /// `local OP constant` in one instruction (`n - 1`, `i < 10`): the
+    /// local's slot, the constant's index, and the operator.
+    LocalConst(u16, u16, BinaryOp),
     Jump(u32),
     /// Pops the condition.
     JumpIfFalse(u32),
@@ -76,6 +79,53 @@ pub enum Op {
     TryPop,
     /// At a catch: a cancellation is not caught; jump to the target with it.
     CatchFilter(u32),
+}
+
+/// The operator of a `LocalConst` instruction.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+}
+
+impl BinaryOp {
+    /// The integer result, or `None` on overflow (the caller takes the slow path).
+    #[inline(always)]
+    pub fn apply_int(self, a: i64, b: i64) -> Option<Value> {
+        Some(match self {
+            BinaryOp::Add => Value::Int(a.checked_add(b)?),
+            BinaryOp::Sub => Value::Int(a.checked_sub(b)?),
+            BinaryOp::Mul => Value::Int(a.checked_mul(b)?),
+            BinaryOp::Lt => Value::Bool(a < b),
+            BinaryOp::Le => Value::Bool(a <= b),
+            BinaryOp::Gt => Value::Bool(a > b),
+            BinaryOp::Ge => Value::Bool(a >= b),
+            BinaryOp::Eq => Value::Bool(a == b),
+            BinaryOp::Ne => Value::Bool(a != b),
+        })
+    }
+
+    /// The plain instruction with the same meaning.
+    pub fn op(self) -> Op {
+        match self {
+            BinaryOp::Add => Op::Add,
+            BinaryOp::Sub => Op::Sub,
+            BinaryOp::Mul => Op::Mul,
+            BinaryOp::Lt => Op::Lt,
+            BinaryOp::Le => Op::Le,
+            BinaryOp::Gt => Op::Gt,
+            BinaryOp::Ge => Op::Ge,
+            BinaryOp::Eq => Op::Eq,
+            BinaryOp::Ne => Op::Ne,
+        }
+    }
 }
 
 pub struct Function {

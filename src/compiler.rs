@@ -1046,6 +1046,10 @@ impl Compiler<'_> {
                 self.expr(operand);
                 self.emit(if *op == UnaryOp::Neg { Op::Neg } else { Op::Not }, span);
             }
+            ExprKind::Binary(op, left, right) if self.local_const(*op, left, right).is_some() => {
+                let (slot, constant, op) = self.local_const(*op, left, right).expect("checked");
+                self.emit(Op::LocalConst(slot, constant, op), span);
+            }
             ExprKind::Binary(op, left, right) => {
                 self.expr(left);
                 self.expr(right);
@@ -1125,6 +1129,40 @@ impl Compiler<'_> {
                 self.emit(Op::Nil, span);
             }
         }
+    }
+
+    /// `local OP integer` that fits a `LocalConst` instruction, if it is one.
+    fn local_const(
+        &mut self,
+        op: BinaryOp,
+        left: &Expr,
+        right: &Expr,
+    ) -> Option<(u16, u16, crate::bytecode::BinaryOp)> {
+        use crate::bytecode::BinaryOp as B;
+        let fused = match op {
+            BinaryOp::Add => B::Add,
+            BinaryOp::Sub => B::Sub,
+            BinaryOp::Mul => B::Mul,
+            BinaryOp::Lt => B::Lt,
+            BinaryOp::Le => B::Le,
+            BinaryOp::Gt => B::Gt,
+            BinaryOp::Ge => B::Ge,
+            BinaryOp::Eq => B::Eq,
+            BinaryOp::Ne => B::Ne,
+            _ => return None,
+        };
+        let (ExprKind::Ident(name), ExprKind::Int(n)) = (&left.kind, &right.kind) else {
+            return None;
+        };
+        let Some((slot, false)) = find_local(self.state(), name) else {
+            return None;
+        };
+        let constant = self.constant(Value::Int(*n));
+        Some((
+            u16::try_from(slot).ok()?,
+            u16::try_from(constant).ok()?,
+            fused,
+        ))
     }
 
     fn function(&mut self, decl: &FnDecl, name: Option<&str>) {

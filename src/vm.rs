@@ -485,6 +485,16 @@ impl Vm {
         let mut function: Rc<Function> = frame!().closure.function.clone();
         let mut ip = frame!().ip;
         let mut base = frame!().base;
+        // The step counter lives in a register; `save!` writes it back (with
+        // the ip) before anything outside the loop can look at it.
+        let mut steps = self.steps;
+        let limit = self.step_limit;
+        macro_rules! save {
+            () => {{
+                frame!().ip = ip;
+                self.steps = steps;
+            }};
+        }
 
         macro_rules! reload {
             () => {{
@@ -496,7 +506,7 @@ impl Vm {
         }
         macro_rules! throw {
             ($thrown:expr) => {{
-                frame!().ip = ip;
+                save!();
                 let mut thrown: Thrown = $thrown;
                 if thrown.origin.is_none() {
                     let span = function.spans[ip.saturating_sub(1)];
@@ -549,13 +559,13 @@ impl Vm {
         }
 
         loop {
-            if self.steps >= self.step_limit {
-                frame!().ip = ip;
+            if steps >= limit {
+                save!();
                 let span = function.spans[ip.min(function.spans.len() - 1)];
                 self.stopped_at = Some(self.origin(fiber, span, &function.source));
                 return Exec::StepLimit;
             }
-            self.steps += 1;
+            steps += 1;
             let op = function.code[ip];
             ip += 1;
             match op {
@@ -675,7 +685,7 @@ impl Vm {
                             if let Some(v) = fiber.stack.pop() {
                                 std::mem::forget(v);
                             }
-                            self.steps += 1;
+                            steps += 1;
                             ip = if *truth { ip + 1 } else { target as usize };
                             continue;
                         }
@@ -685,6 +695,27 @@ impl Vm {
                     binary!(op)
                 }
                 Op::Div | Op::Mod => binary!(op),
+                Op::LocalConst(slot, constant, bop) => {
+                    let left = &fiber.stack[base + slot as usize];
+                    let right = &function.constants[constant as usize];
+                    if let (Value::Int(a), Value::Int(b)) = (left, right)
+                        && let Some(result) = bop.apply_int(*a, *b)
+                    {
+                        if let (Value::Bool(truth), Op::JumpIfFalse(target)) =
+                            (&result, function.code[ip])
+                        {
+                            steps += 1;
+                            ip = if *truth { ip + 1 } else { target as usize };
+                            continue;
+                        }
+                        fiber.stack.push(result);
+                        continue;
+                    }
+                    let (left, right) = (left.clone(), right.clone());
+                    fiber.stack.push(left);
+                    fiber.stack.push(right);
+                    binary!(bop.op())
+                }
                 Op::Neg => {
                     let v = pop!();
                     match v {
@@ -723,7 +754,7 @@ impl Vm {
                     }
                 }
                 Op::Call(argc) => {
-                    frame!().ip = ip;
+                    save!();
                     let callee_at = fiber.stack.len() - argc as usize - 1;
                     // Fast path: a plain closure called with exactly its arity.
                     if let Value::Closure(closure) = &fiber.stack[callee_at]
@@ -758,7 +789,7 @@ impl Vm {
                     ));
                 }
                 Op::CallMethod(name, argc) => {
-                    frame!().ip = ip;
+                    save!();
                     let Value::Str(name) = function.constants[name as usize].clone() else {
                         unreachable!()
                     };
@@ -811,6 +842,7 @@ impl Vm {
                     }
                     fiber.stack.truncate(frame.base - 1);
                     if fiber.frames.is_empty() {
+                        self.steps = steps;
                         return Exec::Return(result);
                     }
                     match frame.completion {
@@ -961,7 +993,7 @@ impl Vm {
                     }
                 }
                 Op::Await => {
-                    frame!().ip = ip;
+                    save!();
                     let awaited = pop!();
                     match policy.await_value(self, id, fiber, awaited) {
                         Ok(AwaitOutcome::Ready(v)) => fiber.stack.push(v),
@@ -988,7 +1020,7 @@ impl Vm {
                     }
                 }
                 Op::Spawn(argc) => {
-                    frame!().ip = ip;
+                    save!();
                     let callee_at = fiber.stack.len() - argc as usize - 1;
                     let args: Vec<Value> = fiber.stack.drain(callee_at + 1..).collect();
                     let callee = pop!();
@@ -1120,6 +1152,7 @@ fn fast_clone(v: &Value) -> Value {
         Value::Float(x) => Value::Float(*x),
         Value::Bool(b) => Value::Bool(*b),
         Value::Nil => Value::Nil,
+        Value::Closure(c) => Value::Closure(Rc::clone(c)),
         other => other.clone(),
     }
 }
