@@ -5,7 +5,7 @@
 //! `set_timeout`, promises, `gather`, …) are forwarded to the policy.
 
 use crate::runtime::Policy;
-use crate::value::{ErrorValue, Flavor, Map, Native, NativeData, Value, format_float};
+use crate::value::{ErrorValue, Flavor, Map, Native, NativeData, Value};
 use crate::vm::{FiberId, NativeOutcome, Thrown, Vm};
 use std::rc::Rc;
 
@@ -942,9 +942,4 @@ pub fn binary(
             Err(mismatch(sym))
         }
     }
-}
-
-/// `str()` of a float, for callers outside value display.
-pub fn float_text(x: f64, flavor: Flavor) -> String {
-    format_float(x, flavor)
 }

@@ -492,11 +492,9 @@ impl Compiler<'_> {
         while state.locals.last().is_some_and(|l| l.depth > depth) {
             state.locals.pop();
         }
-        state.next_slot = state
-            .locals
-            .last()
-            .map_or(0, |l| l.slot + 1)
-            .max(state.hidden_floor());
+        // Hidden slots (loop state, saved exceptions) are locals named "",
+        // so they too are freed with their scope.
+        state.next_slot = state.locals.last().map_or(0, |l| l.slot + 1);
     }
 
     /// Reserves a slot no name refers to (loop state, saved exceptions).
@@ -696,7 +694,7 @@ impl Compiler<'_> {
                 let start = self.here();
                 self.expr(cond);
                 let exit = self.emit(Op::JumpIfFalse(0), cond.span);
-                self.loop_body(body, start, span);
+                self.loop_body(body, start);
                 self.emit(Op::Jump(start), span);
                 self.patch(exit);
                 self.end_loop();
@@ -793,7 +791,7 @@ impl Compiler<'_> {
         }
     }
 
-    fn loop_body(&mut self, body: &Block, continue_target: u32, _span: Span) {
+    fn loop_body(&mut self, body: &Block, continue_target: u32) {
         let try_depth = self.state().tries.len();
         self.state().loops.push(LoopContext {
             breaks: Vec::new(),
@@ -817,7 +815,7 @@ impl Compiler<'_> {
 
     fn for_loop(&mut self, var: &str, var_span: Span, iter: &ForIter, body: &Block, span: Span) {
         self.begin_scope();
-        let (state_slot, next) = match iter {
+        let next = match iter {
             ForIter::Range(from, to) => {
                 self.expr(from);
                 let counter = self.hidden_slot();
@@ -825,24 +823,23 @@ impl Compiler<'_> {
                 self.expr(to);
                 let end = self.hidden_slot();
                 self.emit(Op::SetLocal(end), to.span);
-                (counter, Op::RangeNext(counter, 0))
+                Op::RangeNext(counter, 0)
             }
             ForIter::Each(iterable) => {
                 self.expr(iterable);
                 let items = self.hidden_slot();
                 self.emit(Op::SetLocal(items), iterable.span);
-                let position = self.hidden_slot();
+                // IterNext keeps the position in the slot after the items.
+                self.hidden_slot();
                 self.emit(Op::IterPrepare(items), iterable.span);
-                let _ = position;
-                (items, Op::IterNext(items, 0))
+                Op::IterNext(items, 0)
             }
         };
         let start = self.here();
         let exit = self.emit(next, span);
-        let _ = state_slot;
         self.begin_scope();
         self.define_variable_local(var, var_span);
-        self.loop_body(body, start, span);
+        self.loop_body(body, start);
         self.end_scope();
         self.emit(Op::Jump(start), span);
         self.patch(exit);
@@ -894,14 +891,7 @@ impl Compiler<'_> {
             }
             if let Some(finally) = finally {
                 let saved = self.state().tries.split_off(level);
-                let saved_loops = self
-                    .state()
-                    .loops
-                    .iter()
-                    .map(|l| l.try_depth)
-                    .collect::<Vec<_>>();
                 self.block(&finally);
-                let _ = saved_loops;
                 self.state().tries.extend(saved);
             }
         }
@@ -1209,13 +1199,6 @@ impl Compiler<'_> {
         }));
         let c = self.constant(prototype);
         self.emit(Op::Closure(c), decl.span);
-    }
-}
-
-impl FnState {
-    /// Hidden slots are named ""; they keep their slot until their scope ends.
-    fn hidden_floor(&self) -> u32 {
-        0
     }
 }
 

@@ -822,7 +822,7 @@ impl Vm {
                     let args: Vec<Value> = fiber.stack.drain(receiver_at + 1..).collect();
                     fiber.stack.pop();
                     let outcome = builtins::call_method(self, policy, id, &receiver, &name, args);
-                    call_step!(self.apply_outcome(policy, fiber, outcome));
+                    call_step!(self.apply_outcome(policy, id, fiber, outcome));
                 }
                 Op::Return => {
                     let result = pop!();
@@ -1025,7 +1025,7 @@ impl Vm {
                     let args: Vec<Value> = fiber.stack.drain(callee_at + 1..).collect();
                     let callee = pop!();
                     let outcome = policy.spawn(self, id, callee, args);
-                    call_step!(self.apply_outcome(policy, fiber, outcome));
+                    call_step!(self.apply_outcome(policy, id, fiber, outcome));
                 }
                 Op::Throw => {
                     let value = pop!();
@@ -1086,14 +1086,14 @@ impl Vm {
                 let args: Vec<Value> = fiber.stack.drain(callee_at + 1..).collect();
                 fiber.stack.pop();
                 let outcome = policy.call_async(self, id, closure, args);
-                self.apply_outcome(policy, fiber, outcome)
+                self.apply_outcome(policy, id, fiber, outcome)
             }
             Value::Native(native) => {
                 let callee_at = fiber.stack.len() - argc - 1;
                 let args: Vec<Value> = fiber.stack.drain(callee_at + 1..).collect();
                 fiber.stack.pop();
                 let outcome = builtins::call_native(self, policy, id, &native, args);
-                self.apply_outcome(policy, fiber, outcome)
+                self.apply_outcome(policy, id, fiber, outcome)
             }
             other => Err(Thrown::new(builtins::error_value(
                 "TypeError",
@@ -1109,6 +1109,7 @@ impl Vm {
     fn apply_outcome(
         &mut self,
         policy: &mut dyn Policy,
+        id: FiberId,
         fiber: &mut Fiber,
         outcome: Result<NativeOutcome, Thrown>,
     ) -> Result<CallStep, Thrown> {
@@ -1125,8 +1126,7 @@ impl Vm {
                 let argc = args.len();
                 fiber.stack.push(callee.clone());
                 fiber.stack.extend(args);
-                let _ = policy;
-                self.call_value(policy, u32::MAX, fiber, callee, argc, completion)
+                self.call_value(policy, id, fiber, callee, argc, completion)
             }
             NativeOutcome::StartFiber(child) => Ok(CallStep::Start(child)),
             NativeOutcome::Suspend => Ok(CallStep::Suspend),

@@ -61,8 +61,7 @@ fn check_examples(file: &str, at_least: usize) {
         }
     }
     let mut checked = 0;
-    for (info, body) in blocks.iter().filter(|(info, _)| info == "console") {
-        let _ = info;
+    for (_, body) in blocks.iter().filter(|(info, _)| info == "console") {
         let mut command: Option<String> = None;
         let mut expected = String::new();
         for line in body.lines().chain(std::iter::once("$ ")) {
