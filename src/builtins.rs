@@ -156,6 +156,26 @@ fn fix_articles(message: &str) -> String {
     out
 }
 
+/// The longest string a program may build (bytes): past it, a MemoryError
+/// rather than an allocation the machine cannot make.
+pub const MAX_STRING_BYTES: usize = 1 << 28;
+/// The longest list a program may build.
+pub const MAX_LIST_LENGTH: usize = 1 << 26;
+
+pub fn check_string_size(bytes: usize) -> Result<(), Thrown> {
+    if bytes > MAX_STRING_BYTES {
+        return Err(error("MemoryError", format!("a string of {bytes} bytes is over looplab's limit of {MAX_STRING_BYTES}")));
+    }
+    Ok(())
+}
+
+pub fn check_list_size(length: usize) -> Result<(), Thrown> {
+    if length > MAX_LIST_LENGTH {
+        return Err(error("MemoryError", format!("a list of {length} items is over looplab's limit of {MAX_LIST_LENGTH}")));
+    }
+    Ok(())
+}
+
 pub fn aggregate_error(message: &str, errors: Value) -> Value {
     Value::Error(Rc::new(ErrorValue {
         kind: Rc::from("AggregateError"),
@@ -457,6 +477,7 @@ fn list_method(
         "len" => ok(Value::Int(xs.borrow().len() as i64)),
         "push" => {
             let mut list = xs.borrow_mut();
+            check_list_size(list.len() + args.len())?;
             list.extend(args);
             ok(Value::Int(list.len() as i64))
         }
@@ -531,6 +552,7 @@ fn list_method(
         }
         "concat" => match arg(&args, 0) {
             Value::List(other) => {
+                check_list_size(xs.borrow().len() + other.borrow().len())?;
                 let mut joined = xs.borrow().clone();
                 joined.extend(other.borrow().iter().cloned());
                 ok(Value::list(joined))
@@ -924,9 +946,18 @@ pub fn binary(
                 _ => Err(mismatch("?")),
             }
         }
-        (Value::Str(a), b) if op == Op::Add => Ok(Value::str(&format!("{a}{}", b.display(flavor)))),
-        (a, Value::Str(b)) if op == Op::Add => Ok(Value::str(&format!("{}{b}", a.display(flavor)))),
+        (Value::Str(a), b) if op == Op::Add => {
+            let b = b.display(flavor);
+            check_string_size(a.len() + b.len()).map_err(|t| t.value)?;
+            Ok(Value::str(&format!("{a}{b}")))
+        }
+        (a, Value::Str(b)) if op == Op::Add => {
+            let a = a.display(flavor);
+            check_string_size(a.len() + b.len()).map_err(|t| t.value)?;
+            Ok(Value::str(&format!("{a}{b}")))
+        }
         (Value::List(a), Value::List(b)) if op == Op::Add => {
+            check_list_size(a.borrow().len() + b.borrow().len()).map_err(|t| t.value)?;
             let mut joined = a.borrow().clone();
             joined.extend(b.borrow().iter().cloned());
             Ok(Value::list(joined))

@@ -288,7 +288,13 @@ struct Printer {
     circular: Vec<(*const (), usize)>,
     /// Printing inside a container (strings get quoted, errors get a repr).
     inside: bool,
+    /// Entries still allowed: shared sub-lists can make a small value print
+    /// as an enormous text; past the budget, containers print as `...`.
+    budget: usize,
 }
+
+/// At most this many container entries are printed for one value.
+const PRINT_BUDGET: usize = 1_000_000;
 
 /// Node's `util.inspect` breakLength.
 const JS_BREAK_LENGTH: usize = 80;
@@ -305,6 +311,7 @@ impl Printer {
             seen: Vec::new(),
             circular: Vec::new(),
             inside,
+            budget: PRINT_BUDGET,
         }
     }
 
@@ -429,6 +436,16 @@ impl Printer {
             return;
         }
         let depth = self.seen.len();
+        let count = match value {
+            Value::List(rc) => rc.borrow().len(),
+            Value::Map(rc) => rc.borrow().len(),
+            _ => 0,
+        };
+        if count > self.budget {
+            out.push_str("...");
+            return;
+        }
+        self.budget -= count;
         if js && depth > JS_MAX_DEPTH {
             out.push_str(if is_list { "[Array]" } else { "[Object]" });
             return;

@@ -599,6 +599,13 @@ impl Vm {
                         (Value::Str(s), r)
                             if Rc::strong_count(s) == 1 && Rc::weak_count(s) == 0 =>
                         {
+                            let added = match r {
+                                Value::Str(t) => t.len(),
+                                _ => 32,
+                            };
+                            if let Err(thrown) = builtins::check_string_size(s.len() + added) {
+                                throw!(thrown);
+                            }
                             if let Some(buffer) = Rc::get_mut(s) {
                                 match r {
                                     Value::Str(t) => buffer.push_str(t),
