@@ -164,14 +164,20 @@ pub const MAX_LIST_LENGTH: usize = 1 << 26;
 
 pub fn check_string_size(bytes: usize) -> Result<(), Thrown> {
     if bytes > MAX_STRING_BYTES {
-        return Err(error("MemoryError", format!("a string of {bytes} bytes is over looplab's limit of {MAX_STRING_BYTES}")));
+        return Err(error(
+            "MemoryError",
+            format!("a string of {bytes} bytes is over looplab's limit of {MAX_STRING_BYTES}"),
+        ));
     }
     Ok(())
 }
 
 pub fn check_list_size(length: usize) -> Result<(), Thrown> {
     if length > MAX_LIST_LENGTH {
-        return Err(error("MemoryError", format!("a list of {length} items is over looplab's limit of {MAX_LIST_LENGTH}")));
+        return Err(error(
+            "MemoryError",
+            format!("a list of {length} items is over looplab's limit of {MAX_LIST_LENGTH}"),
+        ));
     }
     Ok(())
 }

@@ -1036,11 +1036,11 @@ impl Compiler<'_> {
                 self.expr(operand);
                 self.emit(if *op == UnaryOp::Neg { Op::Neg } else { Op::Not }, span);
             }
-            ExprKind::Binary(op, left, right) if self.local_const(*op, left, right).is_some() => {
-                let (slot, constant, op) = self.local_const(*op, left, right).expect("checked");
-                self.emit(Op::LocalConst(slot, constant, op), span);
-            }
             ExprKind::Binary(op, left, right) => {
+                if let Some((slot, constant, fused)) = self.local_const(*op, left, right) {
+                    self.emit(Op::LocalConst(slot, constant, fused), span);
+                    return;
+                }
                 self.expr(left);
                 self.expr(right);
                 let op = match op {
