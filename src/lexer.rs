@@ -283,3 +283,45 @@ impl fmt::Display for Token {
         write!(f, "`{text}`")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(source: &str) -> Vec<Token> {
+        lex(source).into_iter().map(|(t, _)| t).collect()
+    }
+
+    #[test]
+    fn durations_become_milliseconds() {
+        assert_eq!(
+            tokens("1500ms 1.5s 250us 2m 1h"),
+            [1500.0, 1500.0, 0.25, 120_000.0, 3_600_000.0].map(|ms| Token::Duration(FloatBits(ms)))
+        );
+    }
+
+    #[test]
+    fn numbers_take_underscores_and_reject_overflow_and_letters() {
+        assert_eq!(tokens("1_000_000"), [Token::Int(1_000_000)]);
+        assert_eq!(tokens("99999999999999999999"), [Token::Error]);
+        assert_eq!(tokens("5min 0x10"), [Token::Error, Token::Error]);
+    }
+
+    #[test]
+    fn a_bad_character_does_not_stop_lexing() {
+        assert_eq!(
+            tokens("a @ b"),
+            [
+                Token::Ident("a".into()),
+                Token::Error,
+                Token::Ident("b".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn strings_unescape() {
+        assert_eq!(tokens(r#""a\n\"b\"""#), [Token::Str("a\n\"b\"".into())]);
+        assert_eq!(tokens(r#""bad \q""#), [Token::Error]);
+    }
+}

@@ -696,3 +696,35 @@ pub fn format_float(x: f64, flavor: Flavor) -> String {
     }
     format!("{sign}{text}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_print_as_each_language_prints_them() {
+        let cases = [
+            (1.0, "1", "1.0"),
+            (0.1 + 0.2, "0.30000000000000004", "0.30000000000000004"),
+            (1e21, "1e+21", "1e+21"),
+            (1e16, "10000000000000000", "1e+16"),
+            (1e-7, "1e-7", "1e-07"),
+            (0.0001, "0.0001", "0.0001"),
+            (0.00001, "0.00001", "1e-05"),
+            (-0.0, "-0", "-0.0"),
+            (f64::INFINITY, "Infinity", "inf"),
+        ];
+        for (x, js, python) in cases {
+            assert_eq!(format_float(x, Flavor::Js), js, "js {x}");
+            assert_eq!(format_float(x, Flavor::Python), python, "python {x}");
+        }
+    }
+
+    #[test]
+    fn truthiness_follows_the_policy_language() {
+        let empty = Value::list(Vec::new());
+        assert!(empty.truthy(Flavor::Js));
+        assert!(!empty.truthy(Flavor::Python));
+        assert!(!Value::str("").truthy(Flavor::Js));
+    }
+}
