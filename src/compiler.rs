@@ -1096,7 +1096,8 @@ impl Compiler<'_> {
                 if !self.state().is_async {
                     self.error(
                         Diagnostic::new("`await` outside an async function", span, "this `await` is in a plain `fn`")
-                            .with_hint("mark the enclosing function `async fn`, or await at the top level of the file"),
+                            .with_hint("mark the enclosing function `async fn`, or await at the top level of the file")
+                            .with_note("Node says \"SyntaxError: await is only valid in async functions\"; Python says \"SyntaxError: 'await' outside async function\""),
                     );
                 }
                 self.expr(inner);
