@@ -110,6 +110,8 @@ pub enum ResumeWith {
 pub enum Halt {
     Done(Value),
     Threw(Thrown),
+    /// The fiber threw, and its promise now holds the error.
+    Settled,
     Suspended,
     StepLimit,
 }
@@ -374,7 +376,7 @@ impl Vm {
                         }
                         (None, Some(p)) => {
                             policy.settle(self, &p, Err(thrown));
-                            return Halt::Suspended;
+                            return Halt::Settled;
                         }
                         _ => return Halt::Threw(thrown),
                     }

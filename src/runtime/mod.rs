@@ -485,7 +485,7 @@ pub fn run_finally(
                 crate::vm::Halt::Done(v) => Ok(v),
                 crate::vm::Halt::Threw(t) => Err(t),
                 crate::vm::Halt::StepLimit => return Some(step_limit_error(vm)),
-                crate::vm::Halt::Suspended => Ok(Value::Nil),
+                crate::vm::Halt::Suspended | crate::vm::Halt::Settled => Ok(Value::Nil),
             }
         }
         f if f.is_callable() => {
