@@ -199,6 +199,17 @@ pub fn is_cancellation(value: &Value) -> bool {
     matches!(value, Value::Error(e) if e.cancellation)
 }
 
+/// Raised into a pending coroutine when it is closed (collected): like a
+/// cancellation, `catch` does not catch it and `finally` runs.
+pub fn generator_exit() -> Value {
+    Value::Error(Rc::new(ErrorValue {
+        kind: Rc::from("GeneratorExit"),
+        message: Rc::from(""),
+        errors: Value::Nil,
+        cancellation: true,
+    }))
+}
+
 /// asyncio's CancelledError, raised into a cancelled task at its `await`.
 pub fn cancelled_error() -> Value {
     Value::Error(Rc::new(ErrorValue {

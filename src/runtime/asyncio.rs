@@ -479,6 +479,39 @@ impl Asyncio {
         }
         self.ready.clear();
         self.timers.clear();
+        self.destroy_pending_tasks(vm);
+    }
+
+    /// Tasks still pending when the loop closes (created during shutdown)
+    /// are collected: CPython logs "Task was destroyed but it is pending!"
+    /// and closing the coroutine raises GeneratorExit at its `await`, so its
+    /// `finally` blocks run (and print) then. In creation order.
+    fn destroy_pending_tasks(&mut self, vm: &mut Vm) {
+        let pending: Vec<PromiseRef> = self
+            .tasks
+            .iter()
+            .filter(|t| t.is_pending())
+            .cloned()
+            .collect();
+        for task in pending {
+            let Some(info) = task.task() else { continue };
+            vm.eprint(&format!(
+                "Task was destroyed but it is pending!\ntask: <Task pending name='Task-{}' coro=<{}()>>\n",
+                info.number, info.name
+            ));
+            if !vm.is_alive(info.fiber) {
+                continue;
+            }
+            vm.resume(
+                info.fiber,
+                ResumeWith::Throw(Thrown::new(builtins::generator_exit())),
+            );
+            // A `finally` that awaits again is abandoned, as CPython does
+            // ("coroutine ignored GeneratorExit").
+            let _ = vm.run(self, info.fiber);
+        }
+        self.ready.clear();
+        self.timers.clear();
     }
 }
 
