@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Differential fuzzing of looplab's js policy against real node.
+
+Generates random event-loop programs as a looplab `.lab` and a node twin from
+the same random tree, runs both, and reports programs whose stdout differs
+(kept in $FUZZ_DIR as bad*/pbad* for a look). Usage, from the repository root
+after `cargo build --release`:
+
+    python3 tests/twins/fuzz_js.py SEED COUNT
+
+A mismatch is not always a looplab bug: timers created at different wall-clock
+moments can legitimately reorder in the real runtime; rerun the saved twin a
+few times to see whether its output is stable before trusting it.
+"""
+import os, random, subprocess, sys, tempfile
+seed = int(sys.argv[1]); count = int(sys.argv[2])
+WORK = os.environ.get('FUZZ_DIR') or tempfile.mkdtemp(prefix='looplab-fuzz-')
+LAB = os.environ.get('LOOPLAB', os.path.join(os.path.dirname(__file__), '..', '..', 'target', 'release', 'looplab'))
+def gen(rng):
+    n = [0]
+    def label():
+        n[0] += 1; return f"L{n[0]}"
+    fns = []
+    def block(depth):
+        out = []
+        for _ in range(rng.randint(1, 3)):
+            out.append(stmt(depth))
+        return out
+    def stmt(depth):
+        r = rng.random()
+        if depth > 2 or r < 0.35:
+            return ('log', label())
+        if r < 0.5: return ('timeout', block(depth + 1), rng.choice([0, 0, 25, 50]))
+        if r < 0.62: return ('then', [block(depth + 1) for _ in range(rng.randint(1, 3))])
+        if r < 0.72: return ('micro', block(depth + 1))
+        if r < 0.80: return ('tick', block(depth + 1))
+        if fns: return ('call', rng.randrange(len(fns)))
+        return ('log', label())
+    def async_body(k):
+        body = []
+        for _ in range(rng.randint(1, 4)):
+            r = rng.random()
+            if r < 0.4: body.append(('log', label()))
+            elif r < 0.55: body.append(('await_value',))
+            elif r < 0.7: body.append(('await_resolved',))
+            elif r < 0.8: body.append(('await_sleep', rng.choice([0, 25])))
+            elif r < 0.9 and k > 0: body.append(('await_call', rng.randrange(k)))
+            else: body.append(stmt(1))
+        ret = rng.choice(['none', 'value', 'promise', 'call']) if k > 0 else rng.choice(['none', 'value', 'promise'])
+        return body, ret, (rng.randrange(k) if k > 0 else None)
+    for k in range(rng.randint(0, 3)):
+        fns.append(async_body(k))
+    top = block(0) + [('call', i) for i in range(len(fns)) if rng.random() < 0.8]
+    rng.shuffle(top)
+    return fns, top
+def js_stmt(s, ind):
+    p = '  ' * ind
+    k = s[0]
+    if k == 'log': return f'{p}console.log("{s[1]}");'
+    if k == 'timeout': return f'{p}setTimeout(() => {{\n' + '\n'.join(js_stmt(x, ind+1) for x in s[1]) + f'\n{p}}}, {s[2]});'
+    if k == 'then':
+        chain = 'Promise.resolve()' + ''.join('.then(() => {\n' + '\n'.join(js_stmt(x, ind+1) for x in b) + f'\n{p}}})' for b in s[1])
+        return p + chain + ';'
+    if k == 'micro': return f'{p}queueMicrotask(() => {{\n' + '\n'.join(js_stmt(x, ind+1) for x in s[1]) + f'\n{p}}});'
+    if k == 'tick': return f'{p}process.nextTick(() => {{\n' + '\n'.join(js_stmt(x, ind+1) for x in s[1]) + f'\n{p}}});'
+    if k == 'call': return f'{p}f{s[1]}();'
+    if k == 'await_value': return f'{p}await 1;'
+    if k == 'await_resolved': return f'{p}await Promise.resolve();'
+    if k == 'await_sleep': return f'{p}await new Promise(r => setTimeout(r, {s[1]}));'
+    if k == 'await_call': return f'{p}await f{s[1]}();'
+def lab_stmt(s, ind):
+    p = '  ' * ind
+    k = s[0]
+    if k == 'log': return f'{p}print("{s[1]}");'
+    if k == 'timeout': return f'{p}set_timeout(fn() {{\n' + '\n'.join(lab_stmt(x, ind+1) for x in s[1]) + f'\n{p}}}, {s[2]});'
+    if k == 'then':
+        chain = 'Promise.resolve()' + ''.join('.then(fn() {\n' + '\n'.join(lab_stmt(x, ind+1) for x in b) + f'\n{p}}})' for b in s[1])
+        return p + chain + ';'
+    if k == 'micro': return f'{p}queue_microtask(fn() {{\n' + '\n'.join(lab_stmt(x, ind+1) for x in s[1]) + f'\n{p}}});'
+    if k == 'tick': return f'{p}next_tick(fn() {{\n' + '\n'.join(lab_stmt(x, ind+1) for x in s[1]) + f'\n{p}}});'
+    if k == 'call': return f'{p}f{s[1]}();'
+    if k == 'await_value': return f'{p}await 1;'
+    if k == 'await_resolved': return f'{p}await Promise.resolve();'
+    if k == 'await_sleep': return f'{p}await sleep({s[1]});'
+    if k == 'await_call': return f'{p}await f{s[1]}();'
+def ret_js(ret, j):
+    return {'none': '', 'value': '  return 7;', 'promise': '  return Promise.resolve(7);', 'call': f'  return f{j}();'}[ret]
+def render(fns, top, stmt_fn, lang):
+    out = []
+    for k, (body, ret, j) in enumerate(fns):
+        head = f'async function f{k}() {{' if lang == 'js' else f'async fn f{k}() {{'
+        out.append(head)
+        out += [stmt_fn(s, 1) for s in body]
+        r = ret_js(ret, j)
+        if r: out.append(r)
+        out.append('}')
+    out += [stmt_fn(s, 0) for s in top]
+    return '\n'.join(out) + '\n'
+rng = random.Random(seed)
+bad = 0
+for case in range(count):
+    fns, top = gen(rng)
+    js = 'process.stdout.write("");\n' + render(fns, top, js_stmt, 'js'); lab = render(fns, top, lab_stmt, 'lab')
+    open(f'{WORK}/c.js', 'w').write(js); open(f'{WORK}/c.lab', 'w').write(lab)
+    a = subprocess.run(['node', f'{WORK}/c.js'], capture_output=True, text=True, timeout=30).stdout
+    b = subprocess.run([LAB, 'run', f'{WORK}/c.lab', '--runtime', 'js'], capture_output=True, text=True, timeout=30)
+    if a != b.stdout:
+        bad += 1
+        open(f'{WORK}/bad{bad}.js', 'w').write(js); open(f'{WORK}/bad{bad}.lab', 'w').write(lab)
+        print('MISMATCH', bad, 'node:', a.split(), 'looplab:', b.stdout.split(), b.stderr[:200])
+        if bad >= 5: break
+print('cases', case + 1, 'mismatches', bad)

@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Differential fuzzing of looplab's asyncio policy against real python3.
+
+Generates random event-loop programs as a looplab `.lab` and a python3 twin from
+the same random tree, runs both, and reports programs whose stdout differs
+(kept in $FUZZ_DIR as bad*/pbad* for a look). Usage, from the repository root
+after `cargo build --release`:
+
+    python3 tests/twins/fuzz_py.py SEED COUNT
+
+A mismatch is not always a looplab bug: timers created at different wall-clock
+moments can legitimately reorder in the real runtime; rerun the saved twin a
+few times to see whether its output is stable before trusting it.
+"""
+import os, random, subprocess, sys, tempfile
+seed = int(sys.argv[1]); count = int(sys.argv[2])
+WORK = os.environ.get('FUZZ_DIR') or tempfile.mkdtemp(prefix='looplab-fuzz-')
+LAB = os.environ.get('LOOPLAB', os.path.join(os.path.dirname(__file__), '..', '..', 'target', 'release', 'looplab'))
+class G:
+    def __init__(self, rng):
+        self.rng = rng; self.n = 0; self.cbs = []; self.coros = []
+    def label(self):
+        self.n += 1; return f"L{self.n}"
+    def block(self, depth, in_coro):
+        return [self.stmt(depth, in_coro) for _ in range(self.rng.randint(1, 3))]
+    def stmt(self, depth, in_coro):
+        r = self.rng.random()
+        if depth > 2 or r < 0.3: return ('log', self.label())
+        if r < 0.45: return ('soon', self.cb(depth))
+        if r < 0.55: return ('later', self.cb(depth), self.rng.choice([0, 0, 30, 60]))
+        if r < 0.7 and self.coros: return ('task', self.rng.randrange(len(self.coros)))
+        if in_coro:
+            r2 = self.rng.random()
+            if r2 < 0.3: return ('sleep', self.rng.choice([0, 0, 30]))
+            if r2 < 0.55 and self.coros: return ('await_coro', self.rng.randrange(len(self.coros)))
+            if r2 < 0.75 and len(self.coros) >= 2: return ('gather', self.rng.sample(range(len(self.coros)), 2))
+            if r2 < 0.9: return ('try_finally', self.block(depth + 1, True), self.label())
+        return ('log', self.label())
+    def cb(self, depth):
+        k = len(self.cbs); self.cbs.append(None)
+        self.cbs[k] = self.block(depth + 1, False)
+        return k
+def py(s, ind):
+    p = '    ' * ind; k = s[0]
+    if k == 'log': return [f'{p}print("{s[1]}")']
+    if k == 'soon': return [f'{p}loop.call_soon(cb{s[1]})']
+    if k == 'later': return [f'{p}loop.call_later({s[2]} / 1000, cb{s[1]})']
+    if k == 'task': return [f'{p}asyncio.create_task(co{s[1]}())']
+    if k == 'sleep': return [f'{p}await asyncio.sleep({s[1]} / 1000)']
+    if k == 'await_coro': return [f'{p}await co{s[1]}()']
+    if k == 'gather': return [f'{p}await asyncio.gather(co{s[1][0]}(), co{s[1][1]}())']
+    if k == 'try_finally':
+        out = [f'{p}try:']
+        for x in s[1]: out += py(x, ind + 1)
+        out += [f'{p}finally:', f'{p}    print("{s[2]}")']
+        return out
+def lab(s, ind):
+    p = '    ' * ind; k = s[0]
+    if k == 'log': return [f'{p}print("{s[1]}");']
+    if k == 'soon': return [f'{p}queue_microtask(cb{s[1]});']
+    if k == 'later': return [f'{p}set_timeout(cb{s[1]}, {s[2]});']
+    if k == 'task': return [f'{p}spawn co{s[1]}();']
+    if k == 'sleep': return [f'{p}await sleep({s[1]});']
+    if k == 'await_coro': return [f'{p}await co{s[1]}();']
+    if k == 'gather': return [f'{p}await gather(co{s[1][0]}(), co{s[1][1]}());']
+    if k == 'try_finally':
+        out = [f'{p}try {{']
+        for x in s[1]: out += lab(x, ind + 1)
+        out += [f'{p}}} finally {{', f'{p}    print("{s[2]}");', f'{p}}}']
+        return out
+rng = random.Random(seed); bad = 0
+for case in range(count):
+    g = G(rng)
+    coro_bodies = []
+    for k in range(rng.randint(1, 4)):
+        body = g.block(0, True)
+        g.coros.append(body)
+    main = g.block(0, True) + [('task', i) for i in range(len(g.coros)) if rng.random() < 0.5]
+    rng.shuffle(main)
+    P = ['import asyncio', 'loop = None']
+    L = []
+    for k, body in enumerate(g.cbs):
+        P.append(f'def cb{k}():'); L.append(f'fn cb{k}() {{')
+        for x in body: P += py(x, 1); L += lab(x, 1)
+        L.append('}')
+    for k, body in enumerate(g.coros):
+        P.append(f'async def co{k}():'); L.append(f'async fn co{k}() {{')
+        for x in body: P += py(x, 1); L += lab(x, 1)
+        L.append('}')
+    P += ['async def main():', '    global loop', '    loop = asyncio.get_running_loop()']
+    for x in main: P += py(x, 1); L += lab(x, 0)
+    P.append('asyncio.run(main())')
+    open(f'{WORK}/c.py', 'w').write('\n'.join(P) + '\n'); open(f'{WORK}/c2.lab', 'w').write('\n'.join(L) + '\n')
+    a = subprocess.run(['python3', f'{WORK}/c.py'], capture_output=True, text=True, timeout=30)
+    b = subprocess.run([LAB, 'run', f'{WORK}/c2.lab', '--runtime', 'asyncio'], capture_output=True, text=True, timeout=30)
+    if a.stdout != b.stdout or (a.returncode != 0) != (b.returncode != 0):
+        bad += 1
+        open(f'{WORK}/pbad{bad}.py', 'w').write('\n'.join(P) + '\n'); open(f'{WORK}/pbad{bad}.lab', 'w').write('\n'.join(L) + '\n')
+        print('MISMATCH', bad, 'python:', a.stdout.split(), a.returncode, 'looplab:', b.stdout.split(), b.returncode, b.stderr[:300])
+        if bad >= 5: break
+print('cases', case + 1, 'mismatches', bad)
