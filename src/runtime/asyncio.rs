@@ -32,7 +32,7 @@ use crate::builtins::{self, Builtin, duration_ns};
 use crate::value::{Closure, Coroutine, CoroutineBody, Native, NativeData, Value};
 use crate::vm::{AwaitOutcome, Fiber, FiberId, Halt, NativeOutcome, ResumeWith, Thrown, Vm};
 use std::cell::Cell;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
 pub struct Asyncio {
@@ -43,6 +43,12 @@ pub struct Asyncio {
     task_count: u64,
     stopping: bool,
     fatal: Option<i32>,
+    /// Live gathering futures, by address, for `_GatheringFuture.cancel`.
+    gathers: HashMap<usize, Rc<GatherState>>,
+}
+
+fn gather_key(future: &PromiseRef) -> usize {
+    Rc::as_ptr(&future.0) as usize
 }
 
 impl Asyncio {
@@ -55,6 +61,7 @@ impl Asyncio {
             task_count: 0,
             stopping: false,
             fatal: None,
+            gathers: HashMap::new(),
         }
     }
 
@@ -128,14 +135,38 @@ impl Asyncio {
         }
     }
 
-    /// `task.cancel()`.
+    /// `fut.cancel()` for any future: a task, a gathering future (which
+    /// cancels its children, as `_GatheringFuture.cancel` does), or a plain
+    /// future. Returns whether anything was cancelled.
+    fn cancel_future(&mut self, future: &PromiseRef) -> bool {
+        if !future.is_pending() {
+            return false;
+        }
+        if future.is_task() {
+            return self.cancel_task(future);
+        }
+        if let Some(state) = self.gathers.get(&gather_key(future)).cloned() {
+            let mut cancelled_any = false;
+            for child in &state.children {
+                cancelled_any |= self.cancel_future(child);
+            }
+            if cancelled_any {
+                state.cancel_requested.set(true);
+            }
+            return cancelled_any;
+        }
+        self.complete(future, State::Cancelled);
+        true
+    }
+
+    /// `Task.cancel()`: cancel what the task waits on; if that cannot be
+    /// cancelled, the task's next step raises CancelledError.
     fn cancel_task(&mut self, task: &PromiseRef) -> bool {
         if !task.is_pending() {
             return false;
         }
         let Some(info) = task.task() else {
-            self.complete(task, State::Cancelled);
-            return true;
+            return self.cancel_future(task);
         };
         if let Some(timer) = info.sleep_timer.take() {
             // Cancelling the sleep's future schedules the wake-up, which
@@ -147,17 +178,15 @@ impl Asyncio {
             });
             return true;
         }
-        let waiter = info.waiting_on.borrow_mut().take();
-        match waiter {
-            Some(w) if w.is_pending() => {
-                if w.is_task() {
-                    self.cancel_task(&w);
-                } else {
-                    self.complete(&w, State::Cancelled);
-                }
-            }
-            _ => info.must_cancel.set(true),
+        // The waiter stays recorded: a task that ignores the cancellation
+        // may have to be cancelled again.
+        let waiter = info.waiting_on.borrow().clone();
+        if let Some(waiter) = waiter
+            && self.cancel_future(&waiter)
+        {
+            return true;
         }
+        info.must_cancel.set(true);
         true
     }
 
@@ -272,21 +301,14 @@ impl Asyncio {
             child.0.handled.set(true);
             return;
         }
-        if !state.return_exceptions {
-            match child.state() {
-                State::Cancelled => {
-                    self.complete(&state.outer, State::Rejected(Self::cancelled_error()));
-                    return;
-                }
-                State::Rejected(t) => {
-                    child.0.handled.set(true);
-                    self.complete(&state.outer, State::Rejected(t));
-                    return;
-                }
-                _ => {}
-            }
-        }
-        if state.finished.get() == state.children.len() {
+        let outcome = if !state.return_exceptions && matches!(child.state(), State::Cancelled) {
+            Some(State::Rejected(Self::cancelled_error()))
+        } else if let (false, State::Rejected(t)) = (state.return_exceptions, child.state()) {
+            child.0.handled.set(true);
+            Some(State::Rejected(t))
+        } else if state.finished.get() == state.children.len() && state.cancel_requested.get() {
+            Some(State::Rejected(Self::cancelled_error()))
+        } else if state.finished.get() == state.children.len() {
             let results = state
                 .children
                 .iter()
@@ -299,7 +321,13 @@ impl Asyncio {
                     }
                 })
                 .collect();
-            self.complete(&state.outer, State::Fulfilled(Value::list(results)));
+            Some(State::Fulfilled(Value::list(results)))
+        } else {
+            None
+        };
+        if let Some(outcome) = outcome {
+            self.gathers.remove(&gather_key(&state.outer));
+            self.complete(&state.outer, outcome);
         }
     }
 
@@ -333,7 +361,9 @@ impl Asyncio {
             outer: outer.clone(),
             finished: Cell::new(0),
             return_exceptions,
+            cancel_requested: Cell::new(false),
         });
+        self.gathers.insert(gather_key(&outer), state.clone());
         for (index, child) in children.iter().enumerate() {
             let handler = Handler::GatherChild(state.clone(), index);
             self.then(vm, child, handler.clone(), handler, None);
@@ -779,7 +809,7 @@ impl Policy for Asyncio {
             return Ok(NativeOutcome::Value(derived));
         }
         let value = match name {
-            "cancel" => Value::Bool(self.cancel_task(p)),
+            "cancel" => Value::Bool(self.cancel_future(p)),
             "done" => Value::Bool(!p.is_pending()),
             "cancelled" => Value::Bool(matches!(p.state(), State::Cancelled)),
             "result" => match p.state() {

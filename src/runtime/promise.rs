@@ -71,6 +71,9 @@ pub struct GatherState {
     pub outer: PromiseRef,
     pub finished: Cell<usize>,
     pub return_exceptions: bool,
+    /// `_GatheringFuture.cancel()` was called: the outer future fails with
+    /// CancelledError once its children are done.
+    pub cancel_requested: Cell<bool>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

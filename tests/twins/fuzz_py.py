@@ -34,7 +34,9 @@ class G:
             if r2 < 0.3: return ('sleep', self.rng.choice([0, 0, 30]))
             if r2 < 0.55 and self.coros: return ('await_coro', self.rng.randrange(len(self.coros)))
             if r2 < 0.75 and len(self.coros) >= 2: return ('gather', self.rng.sample(range(len(self.coros)), 2))
-            if r2 < 0.9: return ('try_finally', self.block(depth + 1, True), self.label())
+            if r2 < 0.82: return ('try_finally', self.block(depth + 1, True), self.label())
+            if r2 < 0.9 and self.coros: return ('try_except', self.rng.randrange(len(self.coros)), self.label())
+            if r2 < 0.95: return ('raise',)
         return ('log', self.label())
     def cb(self, depth):
         k = len(self.cbs); self.cbs.append(None)
@@ -49,6 +51,9 @@ def py(s, ind):
     if k == 'sleep': return [f'{p}await asyncio.sleep({s[1]} / 1000)']
     if k == 'await_coro': return [f'{p}await co{s[1]}()']
     if k == 'gather': return [f'{p}await asyncio.gather(co{s[1][0]}(), co{s[1][1]}())']
+    if k == 'try_except':
+        return [f'{p}try:', f'{p}    await co{s[1]}()', f'{p}except Exception as e:', f'{p}    print("{s[2]}", e)']
+    if k == 'raise': return [f'{p}raise Exception("E")']
     if k == 'try_finally':
         out = [f'{p}try:']
         for x in s[1]: out += py(x, ind + 1)
@@ -63,6 +68,9 @@ def lab(s, ind):
     if k == 'sleep': return [f'{p}await sleep({s[1]});']
     if k == 'await_coro': return [f'{p}await co{s[1]}();']
     if k == 'gather': return [f'{p}await gather(co{s[1][0]}(), co{s[1][1]}());']
+    if k == 'try_except':
+        return [f'{p}try {{ await co{s[1]}(); }} catch e {{ print("{s[2]}", e); }}']
+    if k == 'raise': return [f'{p}throw "E";']
     if k == 'try_finally':
         out = [f'{p}try {{']
         for x in s[1]: out += lab(x, ind + 1)
