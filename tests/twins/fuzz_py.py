@@ -36,7 +36,9 @@ class G:
             if r2 < 0.75 and len(self.coros) >= 2: return ('gather', self.rng.sample(range(len(self.coros)), 2))
             if r2 < 0.82: return ('try_finally', self.block(depth + 1, True), self.label())
             if r2 < 0.9 and self.coros: return ('try_except', self.rng.randrange(len(self.coros)), self.label())
-            if r2 < 0.95: return ('raise',)
+            if r2 < 0.93: return ('raise',)
+            if r2 < 0.965 and self.coros: return ('spawn_await', self.rng.randrange(len(self.coros)), self.label())
+            if self.coros: return ('spawn_cancel', self.rng.randrange(len(self.coros)), self.rng.choice([0, 0, 30]), self.label())
         return ('log', self.label())
     def cb(self, depth):
         k = len(self.cbs); self.cbs.append(None)
@@ -54,6 +56,10 @@ def py(s, ind):
     if k == 'try_except':
         return [f'{p}try:', f'{p}    await co{s[1]}()', f'{p}except Exception as e:', f'{p}    print("{s[2]}", e)']
     if k == 'raise': return [f'{p}raise Exception("E")']
+    if k == 'spawn_await':
+        return [f'{p}t = asyncio.create_task(co{s[1]}())', f'{p}try:', f'{p}    await t', f'{p}except Exception as e:', f'{p}    print("{s[2]}", e)']
+    if k == 'spawn_cancel':
+        return [f'{p}t = asyncio.create_task(co{s[1]}())', f'{p}await asyncio.sleep({s[2]} / 1000)', f'{p}print("{s[3]}", t.cancel())']
     if k == 'try_finally':
         out = [f'{p}try:']
         for x in s[1]: out += py(x, ind + 1)
@@ -71,6 +77,10 @@ def lab(s, ind):
     if k == 'try_except':
         return [f'{p}try {{ await co{s[1]}(); }} catch e {{ print("{s[2]}", e); }}']
     if k == 'raise': return [f'{p}throw "E";']
+    if k == 'spawn_await':
+        return [f'{p}let t = spawn co{s[1]}();', f'{p}try {{ await t; }} catch e {{ print("{s[2]}", e); }}']
+    if k == 'spawn_cancel':
+        return [f'{p}let t = spawn co{s[1]}();', f'{p}await sleep({s[2]});', f'{p}print("{s[3]}", t.cancel());']
     if k == 'try_finally':
         out = [f'{p}try {{']
         for x in s[1]: out += lab(x, ind + 1)
