@@ -401,6 +401,15 @@ where
                 }
             }
         };
+        // `&&` and `||` short-circuit, so they are their own node kinds.
+        let logical = |make: fn(Box<Expr>, Box<Expr>) -> ExprKind| {
+            move |l: Expr, _, r: Expr, e: &mut chumsky::input::MapExtra<'t, '_, I, Extra<'t>>| {
+                Expr {
+                    kind: make(Box::new(l), Box::new(r)),
+                    span: e.span(),
+                }
+            }
+        };
         let unary = |make: fn(Box<Expr>) -> ExprKind| {
             move |_, operand: Expr, e: &mut chumsky::input::MapExtra<'t, '_, I, Extra<'t>>| Expr {
                 kind: make(Box::new(operand)),
@@ -432,32 +441,8 @@ where
                 infix(left(5), just(Token::GtEq), binary(BinaryOp::Ge)),
                 infix(left(4), just(Token::EqEq), binary(BinaryOp::Eq)),
                 infix(left(4), just(Token::NotEq), binary(BinaryOp::Ne)),
-                infix(
-                    left(3),
-                    just(Token::AndAnd),
-                    |l: Expr,
-                     _,
-                     r: Expr,
-                     e: &mut chumsky::input::MapExtra<'t, '_, I, Extra<'t>>| {
-                        Expr {
-                            kind: ExprKind::And(Box::new(l), Box::new(r)),
-                            span: e.span(),
-                        }
-                    },
-                ),
-                infix(
-                    left(2),
-                    just(Token::OrOr),
-                    |l: Expr,
-                     _,
-                     r: Expr,
-                     e: &mut chumsky::input::MapExtra<'t, '_, I, Extra<'t>>| {
-                        Expr {
-                            kind: ExprKind::Or(Box::new(l), Box::new(r)),
-                            span: e.span(),
-                        }
-                    },
-                ),
+                infix(left(3), just(Token::AndAnd), logical(ExprKind::And)),
+                infix(left(2), just(Token::OrOr), logical(ExprKind::Or)),
             ))
             .labelled("an expression")
     })
