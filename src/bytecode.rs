@@ -96,6 +96,23 @@ pub enum BinaryOp {
 }
 
 impl BinaryOp {
+    /// The operator of a plain instruction, if it has an integer fast path.
+    #[inline(always)]
+    pub fn of(op: Op) -> Option<BinaryOp> {
+        Some(match op {
+            Op::Add => BinaryOp::Add,
+            Op::Sub => BinaryOp::Sub,
+            Op::Mul => BinaryOp::Mul,
+            Op::Lt => BinaryOp::Lt,
+            Op::Le => BinaryOp::Le,
+            Op::Gt => BinaryOp::Gt,
+            Op::Ge => BinaryOp::Ge,
+            Op::Eq => BinaryOp::Eq,
+            Op::Ne => BinaryOp::Ne,
+            _ => return None,
+        })
+    }
+
     /// The integer result, or `None` on overflow (the caller takes the slow path).
     #[inline(always)]
     pub fn apply_int(self, a: i64, b: i64) -> Option<Value> {

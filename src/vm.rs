@@ -1178,18 +1178,7 @@ fn discard(v: Value) {
 /// Integer fast path of a binary operator; `None` means "take the slow path".
 #[inline(always)]
 fn int_binary(op: Op, a: i64, b: i64) -> Option<Value> {
-    Some(match op {
-        Op::Add => Value::Int(a.checked_add(b)?),
-        Op::Sub => Value::Int(a.checked_sub(b)?),
-        Op::Mul => Value::Int(a.checked_mul(b)?),
-        Op::Lt => Value::Bool(a < b),
-        Op::Le => Value::Bool(a <= b),
-        Op::Gt => Value::Bool(a > b),
-        Op::Ge => Value::Bool(a >= b),
-        Op::Eq => Value::Bool(a == b),
-        Op::Ne => Value::Bool(a != b),
-        _ => return None,
-    })
+    crate::bytecode::BinaryOp::of(op)?.apply_int(a, b)
 }
 
 enum CallStep {

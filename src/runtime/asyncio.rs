@@ -448,14 +448,18 @@ impl Asyncio {
         self.fatal = Some(1);
     }
 
-    /// `asyncio.runners._cancel_all_tasks` and the rest of `Runner.close`.
-    fn shutdown(&mut self, vm: &mut Vm) {
-        let to_cancel: Vec<PromiseRef> = self
-            .tasks
+    /// Tasks not done yet, in creation order.
+    fn pending_tasks(&self) -> Vec<PromiseRef> {
+        self.tasks
             .iter()
             .filter(|t| t.is_pending())
             .cloned()
-            .collect();
+            .collect()
+    }
+
+    /// `asyncio.runners._cancel_all_tasks` and the rest of `Runner.close`.
+    fn shutdown(&mut self, vm: &mut Vm) {
+        let to_cancel = self.pending_tasks();
         if !to_cancel.is_empty() {
             vm.eprint(&format!(
                 "note: asyncio.run() is cancelling {} task(s) still pending when main returned\n",
@@ -517,12 +521,7 @@ impl Asyncio {
     /// and closing the coroutine raises GeneratorExit at its `await`, so its
     /// `finally` blocks run (and print) then. In creation order.
     fn destroy_pending_tasks(&mut self, vm: &mut Vm) {
-        let pending: Vec<PromiseRef> = self
-            .tasks
-            .iter()
-            .filter(|t| t.is_pending())
-            .cloned()
-            .collect();
+        let pending = self.pending_tasks();
         for task in pending {
             let Some(info) = task.task() else { continue };
             vm.eprint(&format!(
