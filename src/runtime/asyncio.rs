@@ -274,7 +274,22 @@ impl Asyncio {
                 };
                 invoke(vm, self, &function, vec![arg], derived)
             }
-            Handler::Finally(function) => super::run_finally(vm, self, &function, derived, outcome),
+            Handler::Finally(function) => {
+                // Futures do not adopt: run the handler, then pass the
+                // original outcome on at once (or the handler's error).
+                let outcome = match function
+                    .is_callable()
+                    .then(|| invoke(vm, self, &function, Vec::new(), None))
+                    .flatten()
+                {
+                    Some(thrown) => Err(thrown),
+                    None => outcome,
+                };
+                if let Some(d) = derived {
+                    self.settle(vm, &d, outcome);
+                }
+                None
+            }
             Handler::Resume(fiber) => {
                 let with = match outcome {
                     Ok(v) => ResumeWith::Value(v),

@@ -470,7 +470,8 @@ pub fn step_limit_error(vm: &Vm) -> Thrown {
     }
 }
 
-/// Runs a `.finally` handler, then passes the original outcome on.
+/// ECMAScript's `.finally`: run the handler, then pass the original outcome
+/// on through a promise chained on the handler's result (two extra ticks).
 pub fn run_finally(
     vm: &mut Vm,
     policy: &mut dyn Policy,
@@ -506,8 +507,6 @@ pub fn run_finally(
     let derived = derived?;
     match result {
         Err(t) => policy.settle(vm, &derived, Err(t)),
-        // asyncio futures do not adopt: pass the original outcome on at once.
-        Ok(_) if policy.kind() == PolicyKind::Asyncio => policy.settle(vm, &derived, outcome),
         Ok(r) => {
             let p2 = match r {
                 Value::Promise(p) => p,
