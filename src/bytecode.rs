@@ -47,6 +47,9 @@ pub enum Op {
     /// local's slot, the constant's index, and the operator.
     LocalConst(u16, u16, BinaryOp),
     Jump(u32),
+    /// A loop's back-edge (`while`, `for`, `continue`): a jump backwards,
+    /// and a switch point where a preempting policy may stop the unit.
+    Loop(u32),
     /// Pops the condition.
     JumpIfFalse(u32),
     /// Keeps the value when jumping (for `&&`), pops it otherwise.
@@ -77,7 +80,9 @@ pub enum Op {
     /// Push an exception handler that jumps to the target.
     TryPush(u32),
     TryPop,
-    /// At a catch: a cancellation is not caught; jump to the target with it.
+    /// At a bare `catch`: an error flagged uncatchable (a cancellation,
+    /// like Python's `BaseException`) is not caught; jump to the target
+    /// with it (which rethrows after running `finally`).
     CatchFilter(u32),
 }
 

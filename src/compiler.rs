@@ -550,7 +550,7 @@ impl Compiler<'_> {
         if let Some(index) = self.resolve_upvalue(top, name) {
             return Some(Resolved::Upvalue(index));
         }
-        if self.known_globals.contains(name) || crate::builtins::is_global_name(name) {
+        if self.known_globals.contains(name) || crate::runtime::is_predefined(name) {
             return Some(Resolved::Global(self.globals.slot(name)));
         }
         None
@@ -582,11 +582,7 @@ impl Compiler<'_> {
 
     fn undefined_name(&mut self, name: &str, span: Span) {
         let mut candidates: Vec<String> = self.known_globals.iter().cloned().collect();
-        candidates.extend(
-            crate::builtins::global_names()
-                .iter()
-                .map(|s| s.to_string()),
-        );
+        candidates.extend(crate::runtime::predefined_names().map(|s| s.to_string()));
         for state in &self.states {
             candidates.extend(state.locals.iter().map(|l| l.name.clone()));
         }
@@ -695,7 +691,7 @@ impl Compiler<'_> {
                 self.expr(cond);
                 let exit = self.emit(Op::JumpIfFalse(0), cond.span);
                 self.loop_body(body, start);
-                self.emit(Op::Jump(start), span);
+                self.emit(Op::Loop(start), span);
                 self.patch(exit);
                 self.end_loop();
             }
@@ -802,7 +798,7 @@ impl Compiler<'_> {
         let state = self.state();
         let continues = std::mem::take(&mut state.loops.last_mut().expect("loop").continues);
         for at in continues {
-            state.code[at] = Op::Jump(continue_target);
+            state.code[at] = Op::Loop(continue_target);
         }
     }
 
@@ -841,7 +837,7 @@ impl Compiler<'_> {
         self.define_variable_local(var, var_span);
         self.loop_body(body, start);
         self.end_scope();
-        self.emit(Op::Jump(start), span);
+        self.emit(Op::Loop(start), span);
         self.patch(exit);
         self.end_loop();
         self.end_scope();

@@ -5,8 +5,8 @@ use crate::compiler::{self, Compiled, Globals};
 use crate::diagnostic::{Diagnostic, SourceFile, render};
 use crate::lexer::{self, Span, Token};
 use crate::parser;
-use crate::runtime::{Policy, PolicyKind, RunConfig, asyncio::Asyncio, js::Js};
-use crate::value::{Closure, Flavor};
+use crate::runtime::{PolicyKind, RunConfig};
+use crate::value::Closure;
 use crate::vm::Vm;
 use std::rc::Rc;
 
@@ -248,11 +248,7 @@ pub fn directive_runtime(compiled: &Compiled) -> Result<Option<PolicyKind>, Diag
 }
 
 pub fn policy_kind(name: &str) -> Option<PolicyKind> {
-    match name {
-        "js" => Some(PolicyKind::Js),
-        "asyncio" => Some(PolicyKind::Asyncio),
-        _ => None,
-    }
+    PolicyKind::from_name(name)
 }
 
 /// Compiles and runs a source text; output is collected, not printed.
@@ -280,20 +276,18 @@ pub fn run_source(source: &Rc<SourceFile>, options: &RunOptions) -> RunResult {
             };
         }
     };
-    let mut vm = Vm::new(if kind == PolicyKind::Js {
-        Flavor::Js
-    } else {
-        Flavor::Python
-    });
+    let mut vm = Vm::new(kind.dialect());
     vm.step_limit = if options.max_steps == 0 {
         u64::MAX
     } else {
         options.max_steps
     };
-    vm.instruction_cost_ns = options.instruction_cost_ns;
     vm.echo_output = options.config.real_time;
-    vm.sync_globals(&globals.names);
-    let status = run_compiled(&mut vm, kind, &options.config, compiled.main);
+    let config = RunConfig {
+        instruction_cost_ns: options.instruction_cost_ns,
+        ..options.config.clone()
+    };
+    let status = run_compiled(&mut vm, kind, config, &globals.names, compiled.main);
     RunResult {
         stdout: std::mem::take(&mut vm.out),
         stderr: std::mem::take(&mut vm.err),
@@ -305,7 +299,8 @@ pub fn run_source(source: &Rc<SourceFile>, options: &RunOptions) -> RunResult {
 pub fn run_compiled(
     vm: &mut Vm,
     kind: PolicyKind,
-    config: &RunConfig,
+    config: RunConfig,
+    global_names: &[Rc<str>],
     main: Rc<crate::bytecode::Function>,
 ) -> i32 {
     crate::runtime::start_clock();
@@ -313,11 +308,9 @@ pub fn run_compiled(
         function: main,
         upvalues: Box::new([]),
     });
-    let mut policy: Box<dyn Policy> = match kind {
-        PolicyKind::Js => Box::new(Js::new(config.clone())),
-        PolicyKind::Asyncio => Box::new(Asyncio::new(config.clone())),
-    };
-    let status = policy.run_program(vm, main);
+    let mut policy = kind.make(config);
+    policy.load(vm, global_names, main);
+    let status = policy.run_to_end(vm);
     drop(policy);
     vm.teardown();
     crate::runtime::flush_warnings(vm);

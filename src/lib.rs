@@ -10,7 +10,6 @@
 //! - `diagnostic`: every error, rendered through one ariadne renderer
 //! - `driver`: the pipeline end to end; `cli`: the command line
 pub mod ast;
-pub mod builtins;
 pub mod bytecode;
 pub mod cli;
 pub mod compiler;

@@ -1,13 +1,18 @@
 //! Runtime values, and how `print` shows them.
 //!
-//! Values are cheap to clone (16 bytes; heap objects behind `Rc`). Display
-//! has two flavours, chosen by the runtime policy: `Flavor::Js` shows values
-//! as Node's `console.log` does (`{ id: 42 }`, `[ 1, 2 ]`, `true`, nil as
-//! `undefined`), `Flavor::Python` as Python's `print` does (`{'id': 42}`,
-//! `[1, 2]`, `True`, nil as `None`). Cycles print as `[Circular]` / `[...]`.
+//! Values are cheap to clone (16 bytes; heap objects behind `Rc`). A value
+//! names neither the VM nor the runtime: what a runtime policy adds
+//! (promises, tasks, coroutines, its primitives) is a `Handle`, an object the
+//! policy defines and only the policy looks inside.
+//!
+//! Display has two styles, and the policy's dialect picks one:
+//! `Flavor::Js` shows values as Node's `console.log` does (`{ id: 42 }`,
+//! `[ 1, 2 ]`, `true`, nil as `undefined`), `Flavor::Python` as Python's
+//! `print` does (`{'id': 42}`, `[1, 2]`, `True`, nil as `None`). Cycles print
+//! as `[Circular]` / `[...]`.
 
 use crate::bytecode::Function;
-use crate::runtime::promise::PromiseRef;
+use std::any::Any;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -24,10 +29,11 @@ pub enum Value {
     List(Rc<RefCell<Vec<Value>>>),
     Map(Rc<RefCell<Map>>),
     Closure(Rc<Closure>),
-    /// A built-in function, or a built-in bound to data (resolving functions…).
+    /// A function the VM computes itself, or a method bound to its receiver.
     Native(Rc<Native>),
-    Promise(PromiseRef),
-    Coroutine(Rc<Coroutine>),
+    /// An object of the runtime policy's: a promise, a task, a coroutine,
+    /// or one of its primitives (`sleep`, a promise's resolve function…).
+    Handle(Rc<dyn Handle>),
     /// An error raised by the runtime or made by `error(...)`.
     Error(Rc<ErrorValue>),
     /// A captured variable's shared box (only ever in local slots).
@@ -50,53 +56,38 @@ pub struct ErrorValue {
     pub cancellation: bool,
 }
 
-/// An asyncio coroutine object: an async function called but not started.
-pub struct Coroutine {
-    pub name: Rc<str>,
-    pub body: RefCell<Option<CoroutineBody>>,
+/// An object a runtime policy made. The policy downcasts it (`as_any`) to
+/// its own type; everyone else sees only what this trait says.
+pub trait Handle: Any {
+    /// What `type_of` answers (`promise`, `task`, `coroutine`, `function`).
+    fn type_name(&self) -> &'static str;
+    /// How `print` shows it (the policy knows its own style).
+    fn describe(&self, out: &mut String);
+    /// A primitive the program can call (the VM halts to let the policy do it).
+    fn is_callable(&self) -> bool {
+        false
+    }
+    fn as_any(&self) -> &dyn Any;
+    /// The same, as an owning pointer (for `Rc::downcast`).
+    fn into_any(self: Rc<Self>) -> Rc<dyn Any>;
 }
 
-pub enum CoroutineBody {
-    Call(Rc<Closure>, Vec<Value>),
-    /// `asyncio.sleep(ms)`
-    Sleep(f64),
+/// A function the VM computes itself from its arguments.
+pub enum Native {
+    /// A built-in function (`len`, `str`, `print`, …): its number in the
+    /// VM's table, and its name.
+    Builtin { id: u8, name: &'static str },
+    /// A method bound to its receiver: `let push = xs.push;`
+    Method { receiver: Value, name: Rc<str> },
 }
 
-impl Drop for Coroutine {
-    fn drop(&mut self) {
-        if self.body.borrow().is_some() {
-            crate::runtime::warn_never_awaited(&self.name);
+impl Native {
+    pub fn name(&self) -> &str {
+        match self {
+            Native::Builtin { name, .. } => name,
+            Native::Method { name, .. } => name,
         }
     }
-}
-
-/// A built-in callable. `Builtin` names it; `data` carries bound state.
-pub struct Native {
-    pub builtin: crate::builtins::Builtin,
-    pub data: NativeData,
-}
-
-pub enum NativeData {
-    None,
-    /// A promise's resolve or reject function (with the shared "already resolved" flag).
-    Resolver {
-        promise: PromiseRef,
-        reject: bool,
-        done: Rc<std::cell::Cell<bool>>,
-    },
-    /// `.finally` helpers: return / throw a saved value.
-    Value(Value),
-    /// A method bound to its receiver: `let push = xs.push;`
-    Method {
-        receiver: Value,
-        name: Rc<str>,
-    },
-    /// A combinator's per-element reaction (`Promise.all` and friends).
-    Combinator {
-        state: Rc<crate::runtime::promise::CombinatorState>,
-        index: usize,
-        rejected: bool,
-    },
 }
 
 /// An insertion-ordered string-keyed map.
@@ -199,18 +190,16 @@ impl Value {
         Value::Map(Rc::new(RefCell::new(map)))
     }
 
-    /// Truthiness as the policy's language has it: empty lists and maps are
-    /// true in JavaScript and false in Python.
+    /// Truthiness of everything but containers (whose truth is the
+    /// dialect's question: see `vm::dialect`). Containers are true here.
     #[inline]
-    pub fn truthy(&self, flavor: Flavor) -> bool {
+    pub fn truthy_scalar(&self) -> bool {
         match self {
             Value::Bool(b) => *b,
             Value::Nil | Value::Uninit => false,
             Value::Int(n) => *n != 0,
             Value::Float(x) => *x != 0.0 && !x.is_nan(),
             Value::Str(s) => !s.is_empty(),
-            Value::List(xs) if flavor == Flavor::Python => !xs.borrow().is_empty(),
-            Value::Map(m) if flavor == Flavor::Python => !m.borrow().is_empty(),
             _ => true,
         }
     }
@@ -226,16 +215,18 @@ impl Value {
             Value::List(_) => "list",
             Value::Map(_) => "map",
             Value::Closure(_) | Value::Native(_) => "function",
-            Value::Promise(p) if p.is_task() => "task",
-            Value::Promise(_) => "promise",
-            Value::Coroutine(_) => "coroutine",
+            Value::Handle(h) => h.type_name(),
             Value::Error(_) => "error",
             Value::Cell(_) => "cell",
         }
     }
 
     pub fn is_callable(&self) -> bool {
-        matches!(self, Value::Closure(_) | Value::Native(_))
+        match self {
+            Value::Closure(_) | Value::Native(_) => true,
+            Value::Handle(h) => h.is_callable(),
+            _ => false,
+        }
     }
 
     /// Structural equality for scalars and strings, identity for objects.
@@ -253,11 +244,44 @@ impl Value {
             (Value::Map(a), Value::Map(b)) => Rc::ptr_eq(a, b),
             (Value::Closure(a), Value::Closure(b)) => Rc::ptr_eq(a, b),
             (Value::Native(a), Value::Native(b)) => Rc::ptr_eq(a, b),
-            (Value::Promise(a), Value::Promise(b)) => a.ptr_eq(b),
-            (Value::Coroutine(a), Value::Coroutine(b)) => Rc::ptr_eq(a, b),
+            (Value::Handle(a), Value::Handle(b)) => std::ptr::addr_eq(Rc::as_ptr(a), Rc::as_ptr(b)),
             (Value::Error(a), Value::Error(b)) => Rc::ptr_eq(a, b),
             _ => false,
         }
+    }
+
+    /// An error value of `kind` (`TypeError`, …) with a message.
+    pub fn error(kind: &str, message: &str) -> Value {
+        Value::Error(Rc::new(ErrorValue {
+            kind: Rc::from(kind),
+            message: Rc::from(fix_articles(message).as_str()),
+            errors: Value::Nil,
+            cancellation: false,
+        }))
+    }
+
+    /// An error a bare `catch` does not catch (asyncio's CancelledError,
+    /// GeneratorExit: Python's `BaseException`s that are not `Exception`s).
+    pub fn uncatchable_error(kind: &str) -> Value {
+        Value::Error(Rc::new(ErrorValue {
+            kind: Rc::from(kind),
+            message: Rc::from(""),
+            errors: Value::Nil,
+            cancellation: true,
+        }))
+    }
+
+    /// True for an error a bare `catch` lets through.
+    pub fn is_uncatchable(&self) -> bool {
+        matches!(self, Value::Error(e) if e.cancellation)
+    }
+
+    /// A deep copy, as a process boundary needs it (fork, a pipe): lists,
+    /// maps, captured variables and errors are copied, keeping their sharing
+    /// and cycles; functions' code is shared (it never changes). A runtime
+    /// handle (a promise, a task, a lock) cannot be copied: the error names it.
+    pub fn deep_copy(&self) -> Result<Value, String> {
+        Copier::default().copy(self)
     }
 
     /// How `print` shows a value at top level (strings bare).
@@ -278,6 +302,167 @@ impl Value {
         Printer::new(flavor, true).write(&mut out, self, 0);
         out
     }
+}
+
+/// "a int" → "an int", "a error" → "an error" in generated messages.
+fn fix_articles(message: &str) -> String {
+    let mut out = message
+        .replace(" a int", " an int")
+        .replace(" a error", " an error");
+    for (wrong, right) in [("a int", "an int"), ("a error", "an error")] {
+        if out.starts_with(wrong) {
+            out.replace_range(..wrong.len(), right);
+        }
+    }
+    out
+}
+
+/// `Value::deep_copy`'s state: every container already copied, by address,
+/// so shared parts stay shared and cycles stay cycles. Iterative: a value
+/// nested millions deep does not recurse in Rust.
+#[derive(Default)]
+struct Copier {
+    copies: HashMap<*const (), Value>,
+}
+
+impl Copier {
+    fn copy(&mut self, root: &Value) -> Result<Value, String> {
+        // Pass 1: make an empty shell for every container reachable.
+        let mut work = vec![root.clone()];
+        let mut order = Vec::new();
+        while let Some(v) = work.pop() {
+            let Some(key) = container_key(&v) else {
+                if let Value::Handle(h) = &v {
+                    return Err(format!(
+                        "a {} cannot be copied to another process",
+                        h.type_name()
+                    ));
+                }
+                continue;
+            };
+            if self.copies.contains_key(&key) {
+                continue;
+            }
+            let shell = match &v {
+                Value::List(_) => Value::list(Vec::new()),
+                Value::Map(_) => Value::map(Map::default()),
+                Value::Cell(_) => Value::Cell(Rc::new(RefCell::new(Value::Nil))),
+                Value::Closure(c) => {
+                    work.extend(c.upvalues.iter().map(|u| Value::Cell(u.clone())));
+                    v.clone()
+                }
+                Value::Native(n) => match &**n {
+                    Native::Method { receiver, .. } => {
+                        work.push(receiver.clone());
+                        v.clone()
+                    }
+                    Native::Builtin { .. } => v.clone(),
+                },
+                Value::Error(e) => {
+                    work.push(e.errors.clone());
+                    v.clone()
+                }
+                _ => v.clone(),
+            };
+            match &v {
+                Value::List(xs) => work.extend(xs.borrow().iter().cloned()),
+                Value::Map(m) => work.extend(m.borrow().values().iter().cloned()),
+                Value::Cell(c) => work.push(c.borrow().clone()),
+                _ => {}
+            }
+            self.copies.insert(key, shell);
+            order.push(v);
+        }
+        // Pass 2: rebuild what holds references but is not a shell —
+        // closures first (they point only at cells), then bound methods and
+        // errors — and then fill the shells, pointing at the copies.
+        for rank in 0..3 {
+            for original in &order {
+                let key = container_key(original).unwrap_or(std::ptr::null());
+                match (rank, original) {
+                    (0, Value::Closure(c)) => {
+                        let upvalues = c
+                            .upvalues
+                            .iter()
+                            .map(|u| match self.mapped(&Value::Cell(u.clone())) {
+                                Value::Cell(copy) => copy,
+                                _ => u.clone(),
+                            })
+                            .collect();
+                        let copy = Value::Closure(Rc::new(Closure {
+                            function: c.function.clone(),
+                            upvalues,
+                        }));
+                        self.copies.insert(key, copy);
+                    }
+                    (1, Value::Native(n)) => {
+                        if let Native::Method { receiver, name } = &**n {
+                            let copy = Value::Native(Rc::new(Native::Method {
+                                receiver: self.mapped(receiver),
+                                name: name.clone(),
+                            }));
+                            self.copies.insert(key, copy);
+                        }
+                    }
+                    (1, Value::Error(e)) => {
+                        let copy = Value::Error(Rc::new(ErrorValue {
+                            kind: e.kind.clone(),
+                            message: e.message.clone(),
+                            errors: self.mapped(&e.errors),
+                            cancellation: e.cancellation,
+                        }));
+                        self.copies.insert(key, copy);
+                    }
+                    (2, Value::List(xs)) => {
+                        let items = xs.borrow().iter().map(|x| self.mapped(x)).collect();
+                        if let Some(Value::List(shell)) = self.copies.get(&key) {
+                            *shell.borrow_mut() = items;
+                        }
+                    }
+                    (2, Value::Map(m)) => {
+                        let mut copy = Map::default();
+                        for (k, x) in m.borrow().iter() {
+                            copy.insert(k.clone(), self.mapped(x));
+                        }
+                        if let Some(Value::Map(shell)) = self.copies.get(&key) {
+                            *shell.borrow_mut() = copy;
+                        }
+                    }
+                    (2, Value::Cell(c)) => {
+                        let inner = self.mapped(&c.borrow());
+                        if let Some(Value::Cell(shell)) = self.copies.get(&key) {
+                            *shell.borrow_mut() = inner;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(self.mapped(root))
+    }
+
+    /// The copy of a value: scalars and strings as they are, containers
+    /// from the table.
+    fn mapped(&self, v: &Value) -> Value {
+        match container_key(v).and_then(|k| self.copies.get(&k)) {
+            Some(copy) => copy.clone(),
+            None => v.clone(),
+        }
+    }
+}
+
+/// The address that identifies a copyable object, or `None` for scalars,
+/// strings (immutable, shared as they are) and handles.
+fn container_key(v: &Value) -> Option<*const ()> {
+    Some(match v {
+        Value::List(rc) => Rc::as_ptr(rc) as *const (),
+        Value::Map(rc) => Rc::as_ptr(rc) as *const (),
+        Value::Cell(rc) => Rc::as_ptr(rc) as *const (),
+        Value::Closure(rc) => Rc::as_ptr(rc) as *const (),
+        Value::Native(rc) => Rc::as_ptr(rc) as *const (),
+        Value::Error(rc) => Rc::as_ptr(rc) as *const (),
+        _ => return None,
+    })
 }
 
 struct Printer {
@@ -373,20 +558,14 @@ impl Printer {
                 }
             }
             Value::Native(n) => {
-                let name = match &n.data {
-                    NativeData::Method { name, .. } => name.to_string(),
-                    _ => n.builtin.name(),
-                };
+                let name = n.name();
                 if js {
                     let _ = write!(out, "[Function: {name}]");
                 } else {
                     let _ = write!(out, "<built-in function {name}>");
                 }
             }
-            Value::Promise(p) => p.describe(out, self.flavor),
-            Value::Coroutine(c) => {
-                let _ = write!(out, "<coroutine object {}>", c.name);
-            }
+            Value::Handle(h) => h.describe(out),
             Value::Error(e) => match (js, self.inside) {
                 (true, _) => {
                     let _ = write!(out, "{}: {}", e.kind, e.message);
@@ -721,10 +900,41 @@ mod tests {
     }
 
     #[test]
-    fn truthiness_follows_the_policy_language() {
-        let empty = Value::list(Vec::new());
-        assert!(empty.truthy(Flavor::Js));
-        assert!(!empty.truthy(Flavor::Python));
-        assert!(!Value::str("").truthy(Flavor::Js));
+    fn deep_copy_keeps_sharing_and_cycles() {
+        let inner = Value::list(vec![Value::Int(1)]);
+        let outer = Value::list(vec![inner.clone(), inner.clone()]);
+        if let Value::List(xs) = &outer {
+            xs.borrow_mut().push(outer.clone());
+        }
+        let copy = outer.deep_copy().expect("copyable");
+        let Value::List(items) = &copy else {
+            panic!("a list")
+        };
+        let items = items.borrow();
+        assert!(items[0].equals(&items[1]), "shared part stays shared");
+        assert!(!items[0].equals(&inner), "but is a copy");
+        assert!(items[2].equals(&copy), "the cycle points at the copy");
+    }
+
+    #[test]
+    fn deep_copy_refuses_handles() {
+        struct Lock;
+        impl Handle for Lock {
+            fn type_name(&self) -> &'static str {
+                "lock"
+            }
+            fn describe(&self, out: &mut String) {
+                out.push_str("<lock>");
+            }
+            fn as_any(&self) -> &dyn Any {
+                self
+            }
+            fn into_any(self: Rc<Self>) -> Rc<dyn Any> {
+                self
+            }
+        }
+        let value = Value::list(vec![Value::Handle(Rc::new(Lock))]);
+        let error = value.deep_copy().err().expect("refused");
+        assert!(error.contains("lock"), "{error}");
     }
 }

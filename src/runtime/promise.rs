@@ -1,248 +1,164 @@
-//! Promises and futures: one data structure for both policies.
-//!
-//! A promise is pending, fulfilled, rejected or (asyncio only) cancelled,
-//! and holds its reactions (JS) / done-callbacks (asyncio) in order. What a
-//! reaction does is a `Handler`; *when* it runs is the policy's business:
-//! js queues a microtask, asyncio a `call_soon` callback. An asyncio task is
-//! a promise with `TaskInfo`.
+//! What the event-loop policies share about promises and timers: a
+//! promise's (future's) state and the reactions waiting on it, and a timer
+//! heap. What a reaction *is* and *when* it runs is each policy's own: js
+//! queues a microtask, asyncio a `call_soon` callback; each defines its
+//! promise object around a `Core` and its reaction type.
 
-use crate::value::{Flavor, Value};
-use crate::vm::{FiberId, Thrown};
-use std::cell::{Cell, RefCell};
-use std::fmt::Write;
-use std::rc::Rc;
-
-#[derive(Clone)]
-pub struct PromiseRef(pub Rc<PromiseObj>);
-
-pub struct PromiseObj {
-    pub state: RefCell<State>,
-    pub reactions: RefCell<Vec<Reaction>>,
-    /// JS: a handler was attached. asyncio: the exception was retrieved.
-    pub handled: Cell<bool>,
-    pub task: Option<Box<TaskInfo>>,
-    /// asyncio: report an exception nobody retrieved when dropped.
-    pub loud: Cell<bool>,
-}
-
-pub struct TaskInfo {
-    pub fiber: FiberId,
-    pub name: Rc<str>,
-    pub number: u64,
-    pub must_cancel: Cell<bool>,
-    pub waiting_on: RefCell<Option<PromiseRef>>,
-    /// The timer of the `sleep` the task waits in, if it sleeps.
-    pub sleep_timer: Cell<Option<u64>>,
-}
+use crate::value::Value;
+use crate::vm::Thrown;
+use std::cell::RefCell;
+use std::collections::{BinaryHeap, HashSet};
 
 #[derive(Clone)]
 pub enum State {
     Pending,
     Fulfilled(Value),
     Rejected(Thrown),
-    Cancelled,
 }
 
-#[derive(Clone)]
-pub struct Reaction {
-    pub on_fulfilled: Handler,
-    pub on_rejected: Handler,
-    pub derived: Option<PromiseRef>,
+/// A promise's state and its reactions `R`, in the order they were added.
+pub struct Core<R> {
+    state: RefCell<State>,
+    reactions: RefCell<Vec<R>>,
 }
 
-#[derive(Clone)]
-pub enum Handler {
-    /// Pass the outcome on to the derived promise unchanged.
-    Pass,
-    /// Call a function with the value; its result settles the derived promise.
-    Call(Value),
-    /// `.finally(f)`: call f, then pass the original outcome on.
-    Finally(Value),
-    /// Resume a fiber suspended at `await` (asyncio: a task's wake-up).
-    Resume(FiberId),
-    /// asyncio `gather`: child `index` of the gathering state is done.
-    GatherChild(Rc<GatherState>, usize),
-    /// asyncio: the awaited main task is done: stop the loop.
-    StopLoop,
-}
+impl<R> Core<R> {
+    pub fn new() -> Core<R> {
+        Core::with_state(State::Pending)
+    }
 
-pub struct GatherState {
-    pub children: Vec<PromiseRef>,
-    pub outer: PromiseRef,
-    pub finished: Cell<usize>,
-    pub return_exceptions: bool,
-    /// `_GatheringFuture.cancel()` was called: the outer future fails with
-    /// CancelledError once its children are done.
-    pub cancel_requested: Cell<bool>,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum CombinatorKind {
-    All,
-    AllSettled,
-    Any,
-}
-
-/// The shared state of a `Promise.all` / `allSettled` / `any` call.
-pub struct CombinatorState {
-    pub kind: CombinatorKind,
-    pub result: PromiseRef,
-    pub remaining: Cell<usize>,
-    pub values: RefCell<Vec<Value>>,
-    pub called: RefCell<Vec<bool>>,
-}
-
-impl PromiseRef {
-    pub fn new() -> PromiseRef {
-        PromiseRef(Rc::new(PromiseObj {
-            state: RefCell::new(State::Pending),
+    pub fn with_state(state: State) -> Core<R> {
+        Core {
+            state: RefCell::new(state),
             reactions: RefCell::new(Vec::new()),
-            handled: Cell::new(false),
-            task: None,
-            loud: Cell::new(false),
-        }))
+        }
     }
 
-    pub fn new_task(fiber: FiberId, name: Rc<str>, number: u64) -> PromiseRef {
-        PromiseRef(Rc::new(PromiseObj {
-            state: RefCell::new(State::Pending),
-            reactions: RefCell::new(Vec::new()),
-            handled: Cell::new(false),
-            loud: Cell::new(false),
-            task: Some(Box::new(TaskInfo {
-                fiber,
-                name,
-                number,
-                must_cancel: Cell::new(false),
-                waiting_on: RefCell::new(None),
-                sleep_timer: Cell::new(None),
-            })),
-        }))
+    pub fn is_pending(&self) -> bool {
+        matches!(*self.state.borrow(), State::Pending)
     }
 
-    pub fn with_state(state: State) -> PromiseRef {
-        let p = PromiseRef::new();
-        *p.0.state.borrow_mut() = state;
-        p
+    pub fn state(&self) -> State {
+        self.state.borrow().clone()
     }
 
-    pub fn ptr_eq(&self, other: &PromiseRef) -> bool {
-        Rc::ptr_eq(&self.0, &other.0)
-    }
-
-    pub fn is_task(&self) -> bool {
-        self.0.task.is_some()
-    }
-
-    pub fn task(&self) -> Option<&TaskInfo> {
-        self.0.task.as_deref()
+    /// Runs `f` on the state without copying it.
+    pub fn with<T>(&self, f: impl FnOnce(&State) -> T) -> T {
+        f(&self.state.borrow())
     }
 
     /// Adds a reaction to a pending promise (most have exactly one).
-    pub fn add_reaction(&self, reaction: Reaction) {
-        let mut reactions = self.0.reactions.borrow_mut();
+    pub fn add_reaction(&self, reaction: R) {
+        let mut reactions = self.reactions.borrow_mut();
         if reactions.capacity() == 0 {
             reactions.reserve_exact(1);
         }
         reactions.push(reaction);
     }
 
-    pub fn is_pending(&self) -> bool {
-        matches!(*self.0.state.borrow(), State::Pending)
-    }
-
-    pub fn state(&self) -> State {
-        self.0.state.borrow().clone()
-    }
-
-    /// Settles the promise and returns the reactions to schedule (in order).
-    pub fn settle(&self, state: State) -> Vec<Reaction> {
-        *self.0.state.borrow_mut() = state;
-        std::mem::take(&mut *self.0.reactions.borrow_mut())
-    }
-
-    pub fn describe(&self, out: &mut String, flavor: Flavor) {
-        let state = self.0.state.borrow();
-        match (flavor, &self.0.task) {
-            (Flavor::Js, _) => {
-                let inner = match &*state {
-                    State::Pending => "<pending>".to_string(),
-                    State::Fulfilled(v) => v.repr(flavor),
-                    State::Rejected(t) => format!("<rejected> {}", t.value.repr(flavor)),
-                    State::Cancelled => "<cancelled>".to_string(),
-                };
-                let _ = write!(out, "Promise {{ {inner} }}");
-            }
-            (Flavor::Python, Some(task)) => {
-                let (status, done, tail) = match &*state {
-                    State::Pending => ("pending", "", String::new()),
-                    State::Fulfilled(v) => {
-                        ("finished", " done", format!(" result={}", v.repr(flavor)))
-                    }
-                    State::Rejected(t) => (
-                        "finished",
-                        " done",
-                        format!(" exception={}", exception_repr(&t.value)),
-                    ),
-                    State::Cancelled => ("cancelled", " done", String::new()),
-                };
-                let _ = write!(
-                    out,
-                    "<Task {status} name='Task-{}' coro=<{}(){done}>{tail}>",
-                    task.number, task.name
-                );
-            }
-            (Flavor::Python, None) => {
-                let status = match &*state {
-                    State::Pending => "pending".to_string(),
-                    State::Fulfilled(v) => format!("finished result={}", v.repr(flavor)),
-                    State::Rejected(t) => format!("finished exception={}", t.value.repr(flavor)),
-                    State::Cancelled => "cancelled".to_string(),
-                };
-                let _ = write!(out, "<Future {status}>");
-            }
-        }
+    /// Settles the promise and returns the reactions to schedule, in order.
+    pub fn settle(&self, state: State) -> Vec<R> {
+        *self.state.borrow_mut() = state;
+        std::mem::take(&mut *self.reactions.borrow_mut())
     }
 }
 
-impl Default for PromiseRef {
+impl<R> Default for Core<R> {
     fn default() -> Self {
-        PromiseRef::new()
+        Core::new()
     }
 }
 
-/// How CPython shows an exception object: `Exception('boom')`.
-fn exception_repr(value: &Value) -> String {
-    match value {
-        Value::Error(e) => format!(
-            "{}({})",
-            e.kind,
-            Value::str(&e.message).repr(Flavor::Python)
-        ),
-        other => format!("Exception({})", other.repr(Flavor::Python)),
+/// Timers ordered by due time, then creation order: a binary heap (compact
+/// for a million sleepers). Cancelling leaves a tombstone that is skipped
+/// when it reaches the top (cancellation is rare; timers are many).
+pub struct Timers<J> {
+    heap: BinaryHeap<TimerEntry<J>>,
+    cancelled: HashSet<u64>,
+    next_id: u64,
+}
+
+impl<J> Default for Timers<J> {
+    fn default() -> Self {
+        Timers {
+            heap: BinaryHeap::new(),
+            cancelled: HashSet::new(),
+            next_id: 0,
+        }
     }
 }
 
-impl Drop for PromiseObj {
-    /// CPython logs a task's or future's exception nobody retrieved when the
-    /// object is collected; so do we (asyncio futures are marked `loud`).
-    fn drop(&mut self) {
-        let State::Rejected(thrown) = &*self.state.borrow() else {
-            return;
-        };
-        if self.handled.get() {
-            return;
+struct TimerEntry<J> {
+    due: u64,
+    id: u64,
+    job: J,
+}
+
+impl<J> PartialEq for TimerEntry<J> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.due, self.id) == (other.due, other.id)
+    }
+}
+impl<J> Eq for TimerEntry<J> {}
+impl<J> PartialOrd for TimerEntry<J> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<J> Ord for TimerEntry<J> {
+    /// Reversed: `BinaryHeap` is a max-heap and the earliest timer goes first.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (other.due, other.id).cmp(&(self.due, self.id))
+    }
+}
+
+impl<J> Timers<J> {
+    pub fn add(&mut self, due: u64, job: J) -> u64 {
+        self.next_id += 1;
+        self.heap.push(TimerEntry {
+            due,
+            id: self.next_id,
+            job,
+        });
+        self.next_id
+    }
+    pub fn cancel(&mut self, id: u64) {
+        if id <= self.next_id {
+            self.cancelled.insert(id);
         }
-        let exception = exception_repr(&thrown.value);
-        if let Some(task) = &self.task {
-            crate::runtime::warn(format!(
-                "Task exception was never retrieved\nfuture: <Task finished name='Task-{}' coro=<{}() done> exception={exception}>\n",
-                task.number, task.name
-            ));
-        } else if self.loud.get() {
-            crate::runtime::warn(format!(
-                "Future exception was never retrieved\nfuture: <Future finished exception={exception}>\n"
-            ));
+    }
+    fn drop_cancelled_head(&mut self) {
+        while let Some(top) = self.heap.peek() {
+            if !self.cancelled.remove(&top.id) {
+                break;
+            }
+            self.heap.pop();
         }
+    }
+    pub fn next_due(&mut self) -> Option<u64> {
+        self.drop_cancelled_head();
+        self.heap.peek().map(|t| t.due)
+    }
+    /// Removes and returns the first timer if it is due by `now`.
+    pub fn pop_due(&mut self, now: u64) -> Option<J> {
+        self.drop_cancelled_head();
+        if self.heap.peek()?.due > now {
+            return None;
+        }
+        self.heap.pop().map(|t| t.job)
+    }
+    /// Timers still pending (not cancelled).
+    pub fn len(&self) -> usize {
+        self.heap
+            .iter()
+            .filter(|t| !self.cancelled.contains(&t.id))
+            .count()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub fn clear(&mut self) {
+        self.heap.clear();
+        self.cancelled.clear();
     }
 }

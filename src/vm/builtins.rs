@@ -1,15 +1,17 @@
-//! Built-in functions, methods, operators and error values.
-//!
-//! Pure built-ins (`len`, `str`, list/map/string methods, arithmetic) live
-//! here. Primitives whose meaning depends on the runtime (`sleep`,
-//! `set_timeout`, promises, `gather`, …) are forwarded to the policy.
+//! Built-in functions and methods the VM computes by itself: `print`,
+//! `len`, `str`, …, and the methods of lists, maps and strings. None of them
+//! depends on the scheduler; where JavaScript and Python disagree, they ask
+//! the dialect. The runtime's primitives (`sleep`, `set_timeout`, promises…)
+//! are not here: they are the policy's (see `runtime`).
 
-use crate::runtime::Policy;
-use crate::value::{ErrorValue, Flavor, Map, Native, NativeData, Value};
-use crate::vm::{FiberId, NativeOutcome, Thrown, Vm};
+use super::dialect::{Dialect, RoundHalves};
+use super::ops::compare;
+use super::{Thrown, Vm};
+use crate::value::{ErrorValue, Flavor, Map, Native, Value};
 use std::rc::Rc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Builtin {
     Print,
     Str,
@@ -24,32 +26,6 @@ pub enum Builtin {
     Len,
     TypeOf,
     Error,
-    Now,
-    // Runtime primitives, forwarded to the policy:
-    Sleep,
-    Work,
-    SetTimeout,
-    ClearTimeout,
-    QueueMicrotask,
-    NextTick,
-    NewPromise,
-    Gather,
-    PromiseResolve,
-    PromiseReject,
-    PromiseAll,
-    PromiseRace,
-    PromiseAllSettled,
-    PromiseAny,
-    /// A promise's resolve/reject function (`NativeData::Resolver`).
-    Resolver,
-    /// `.finally` helper returning a saved value.
-    ReturnValue,
-    /// `.finally` helper throwing a saved value.
-    ThrowValue,
-    /// A `Promise.all`-style element reaction.
-    CombinatorStep,
-    /// A method bound to its receiver.
-    BoundMethod,
 }
 
 /// Global names and the built-in each one is bound to.
@@ -67,93 +43,27 @@ const GLOBALS: &[(&str, Builtin)] = &[
     ("len", Builtin::Len),
     ("type_of", Builtin::TypeOf),
     ("error", Builtin::Error),
-    ("now", Builtin::Now),
-    ("sleep", Builtin::Sleep),
-    ("work", Builtin::Work),
-    ("set_timeout", Builtin::SetTimeout),
-    ("clear_timeout", Builtin::ClearTimeout),
-    ("queue_microtask", Builtin::QueueMicrotask),
-    ("next_tick", Builtin::NextTick),
-    ("promise", Builtin::NewPromise),
-    ("gather", Builtin::Gather),
 ];
 
-const PROMISE_STATICS: &[(&str, Builtin)] = &[
-    ("resolve", Builtin::PromiseResolve),
-    ("reject", Builtin::PromiseReject),
-    ("all", Builtin::PromiseAll),
-    ("race", Builtin::PromiseRace),
-    ("allSettled", Builtin::PromiseAllSettled),
-    ("any", Builtin::PromiseAny),
-];
-
-pub fn global_names() -> Vec<&'static str> {
-    GLOBALS
-        .iter()
-        .map(|(n, _)| *n)
-        .chain(std::iter::once("Promise"))
-        .collect()
+/// The names of the built-in functions.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    GLOBALS.iter().map(|(n, _)| *n)
 }
 
-pub fn is_global_name(name: &str) -> bool {
-    name == "Promise" || GLOBALS.iter().any(|(n, _)| *n == name)
-}
-
-/// The initial value of a global slot, if the name is a built-in.
+/// The value of a global slot named `name`, if it is a built-in.
 pub fn global_value(name: &str) -> Option<Value> {
-    if name == "Promise" {
-        let mut map = Map::default();
-        for (key, builtin) in PROMISE_STATICS {
-            map.insert(Rc::from(*key), native(*builtin));
-        }
-        return Some(Value::map(map));
-    }
-    GLOBALS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, b)| native(*b))
-}
-
-fn native(builtin: Builtin) -> Value {
-    Value::Native(Rc::new(Native {
-        builtin,
-        data: NativeData::None,
-    }))
+    GLOBALS.iter().find(|(n, _)| *n == name).map(|(n, b)| {
+        Value::Native(Rc::new(Native::Builtin {
+            id: *b as u8,
+            name: n,
+        }))
+    })
 }
 
 impl Builtin {
-    pub fn name(self) -> String {
-        GLOBALS
-            .iter()
-            .chain(PROMISE_STATICS)
-            .find(|(_, b)| *b == self)
-            .map(|(n, _)| n.to_string())
-            .unwrap_or_else(|| format!("{self:?}").to_lowercase())
+    fn from_id(id: u8) -> Option<Builtin> {
+        GLOBALS.iter().map(|(_, b)| *b).find(|b| *b as u8 == id)
     }
-}
-
-pub fn error_value(kind: &str, message: &str) -> Value {
-    let message = fix_articles(message);
-    let message = message.as_str();
-    Value::Error(Rc::new(ErrorValue {
-        kind: Rc::from(kind),
-        message: Rc::from(message),
-        errors: Value::Nil,
-        cancellation: false,
-    }))
-}
-
-/// "a int" → "an int", "a error" → "an error" in generated messages.
-fn fix_articles(message: &str) -> String {
-    let mut out = message
-        .replace(" a int", " an int")
-        .replace(" a error", " an error");
-    for (wrong, right) in [("a int", "an int"), ("a error", "an error")] {
-        if out.starts_with(wrong) {
-            out.replace_range(..wrong.len(), right);
-        }
-    }
-    out
 }
 
 /// The longest string a program may build (bytes): past it, a MemoryError
@@ -191,82 +101,28 @@ pub fn aggregate_error(message: &str, errors: Value) -> Value {
     }))
 }
 
-fn error(kind: &str, message: String) -> Thrown {
-    Thrown::new(error_value(kind, &message))
+pub(crate) fn error(kind: &str, message: String) -> Thrown {
+    Thrown::new(Value::error(kind, &message))
 }
 
-pub fn is_cancellation(value: &Value) -> bool {
-    matches!(value, Value::Error(e) if e.cancellation)
-}
-
-/// Raised into a pending coroutine when it is closed (collected): like a
-/// cancellation, `catch` does not catch it and `finally` runs.
-pub fn generator_exit() -> Value {
-    Value::Error(Rc::new(ErrorValue {
-        kind: Rc::from("GeneratorExit"),
-        message: Rc::from(""),
-        errors: Value::Nil,
-        cancellation: true,
-    }))
-}
-
-/// asyncio's CancelledError, raised into a cancelled task at its `await`.
-pub fn cancelled_error() -> Value {
-    Value::Error(Rc::new(ErrorValue {
-        kind: Rc::from("CancelledError"),
-        message: Rc::from(""),
-        errors: Value::Nil,
-        cancellation: true,
-    }))
-}
-
-type NativeResult = Result<NativeOutcome, Thrown>;
+type NativeResult = Result<Value, Thrown>;
 
 fn ok(v: Value) -> NativeResult {
-    Ok(NativeOutcome::Value(v))
+    Ok(v)
 }
 
 fn arg(args: &[Value], i: usize) -> Value {
     args.get(i).cloned().unwrap_or(Value::Nil)
 }
 
-/// Converts a duration argument (a number of milliseconds) to nanoseconds.
-pub fn duration_ns(value: &Value, what: &str) -> Result<u64, Thrown> {
-    let ms = match value {
-        Value::Int(n) => *n as f64,
-        Value::Float(x) => *x,
-        Value::Nil => 0.0,
-        other => {
-            return Err(error(
-                "TypeError",
-                format!("{what} needs a duration, not a {}", other.type_name()),
-            ));
-        }
+/// Calls built-in function number `id` (from `Native::Builtin`).
+pub fn call_builtin(vm: &mut Vm, id: u8, args: Vec<Value>) -> NativeResult {
+    let dialect = vm.dialect;
+    let flavor = dialect.style;
+    let Some(builtin) = Builtin::from_id(id) else {
+        return Err(error("TypeError", format!("no built-in number {id}")));
     };
-    if !ms.is_finite() || ms < 0.0 {
-        return Err(error(
-            "ValueError",
-            format!("{what} needs a duration of zero or more, not {ms}"),
-        ));
-    }
-    if ms > 1.0e12 {
-        return Err(error(
-            "ValueError",
-            format!("{what}: a duration of {ms} ms is too long (the limit is 10^12 ms)"),
-        ));
-    }
-    Ok((ms * 1_000_000.0).round() as u64)
-}
-
-pub fn call_native(
-    vm: &mut Vm,
-    policy: &mut dyn Policy,
-    fiber: FiberId,
-    native: &Rc<Native>,
-    args: Vec<Value>,
-) -> NativeResult {
-    let flavor = vm.flavor;
-    match native.builtin {
+    match builtin {
         Builtin::Print => {
             let mut line = args
                 .iter()
@@ -322,18 +178,16 @@ pub fn call_native(
                 Value::Int(d) => Some(d.clamp(0, 15)),
                 _ => None,
             };
-            match (native.builtin, digits) {
+            match (builtin, digits) {
                 (Builtin::Round, Some(d)) => {
                     let scale = 10f64.powi(d as i32);
                     ok(Value::Float((x * scale).round() / scale))
                 }
                 _ => {
-                    let r = match native.builtin {
+                    let r = match builtin {
                         Builtin::Floor => x.floor(),
                         Builtin::Ceil => x.ceil(),
-                        // Math.round rounds halves up; Python's round() to even.
-                        _ if flavor == Flavor::Js => (x + 0.5).floor(),
-                        _ => x.round_ties_even(),
+                        _ => round_half(x, dialect),
                     };
                     if r.is_finite() && r.abs() < 9.2e18 {
                         ok(Value::Int(r as i64))
@@ -346,7 +200,7 @@ pub fn call_native(
         Builtin::Abs => match arg(&args, 0) {
             Value::Int(n) => n
                 .checked_abs()
-                .map(|n| NativeOutcome::Value(Value::Int(n)))
+                .map(Value::Int)
                 .ok_or_else(|| error("OverflowError", "integer overflow in abs()".into())),
             v => ok(Value::Float(number(&v, "abs")?.abs())),
         },
@@ -361,7 +215,7 @@ pub fn call_native(
                     None => item,
                     Some(b) => {
                         let less = compare(&item, &b)? == std::cmp::Ordering::Less;
-                        if less == (native.builtin == Builtin::Min) {
+                        if less == (builtin == Builtin::Min) {
                             item
                         } else {
                             b
@@ -369,8 +223,7 @@ pub fn call_native(
                     }
                 });
             }
-            best.map(NativeOutcome::Value)
-                .ok_or_else(|| error("ValueError", "min()/max() of nothing".into()))
+            best.ok_or_else(|| error("ValueError", "min()/max() of nothing".into()))
         }
         Builtin::Len => ok(Value::Int(length(&arg(&args, 0))?)),
         Builtin::TypeOf => ok(Value::str(arg(&args, 0).type_name())),
@@ -380,29 +233,16 @@ pub fn call_native(
                 Value::Str(k) => k.to_string(),
                 _ => "Error".into(),
             };
-            ok(error_value(&kind, &message))
+            ok(Value::error(&kind, &message))
         }
-        Builtin::Now => ok(Value::Int((vm.now_ns() / 1_000_000) as i64)),
-        Builtin::Work => {
-            let ns = duration_ns(&arg(&args, 0), "work()")?;
-            vm.charge_ns(ns);
-            ok(Value::Nil)
-        }
-        Builtin::BoundMethod => {
-            let NativeData::Method { receiver, name } = &native.data else {
-                unreachable!()
-            };
-            call_method(vm, policy, fiber, receiver, name, args)
-        }
-        Builtin::ReturnValue => match &native.data {
-            NativeData::Value(v) => ok(v.clone()),
-            _ => ok(Value::Nil),
-        },
-        Builtin::ThrowValue => match &native.data {
-            NativeData::Value(v) => Err(Thrown::new(v.clone())),
-            _ => ok(Value::Nil),
-        },
-        _ => policy.builtin(vm, fiber, native, args),
+    }
+}
+
+/// Rounds a half as the dialect does: up (`Math.round`) or to even.
+fn round_half(x: f64, dialect: &Dialect) -> f64 {
+    match dialect.round_halves {
+        RoundHalves::Up => (x + 0.5).floor(),
+        RoundHalves::ToEven => x.round_ties_even(),
     }
 }
 
@@ -431,20 +271,20 @@ fn length(v: &Value) -> Result<i64, Thrown> {
     })
 }
 
+/// A method of a list, map or string; `None` if the receiver has no
+/// built-in methods (a runtime handle's methods are the policy's).
 pub fn call_method(
-    vm: &mut Vm,
-    policy: &mut dyn Policy,
-    fiber: FiberId,
+    vm: &Vm,
     receiver: &Value,
     name: &str,
     args: Vec<Value>,
-) -> NativeResult {
-    let flavor = vm.flavor;
-    match receiver {
+) -> Option<NativeResult> {
+    let flavor = vm.dialect.style;
+    Some(match receiver {
         Value::List(xs) => list_method(xs, name, args, flavor),
         Value::Map(m) => map_method(m, name, args, flavor),
         Value::Str(s) => string_method(s, name, args, flavor),
-        Value::Promise(p) => policy.promise_method(vm, fiber, p, name, args),
+        Value::Handle(_) => return None,
         Value::Error(e) => Err(error(
             "TypeError",
             format!(
@@ -456,7 +296,7 @@ pub fn call_method(
             "TypeError",
             format!("a {} has no method `{name}`", other.type_name()),
         )),
-    }
+    })
 }
 
 fn unknown_method(kind: &str, name: &str, known: &str) -> Thrown {
@@ -695,299 +535,5 @@ fn string_method(s: &str, name: &str, args: Vec<Value>, flavor: Flavor) -> Nativ
             name,
             "len upper lower trim split contains starts_with ends_with replace index_of slice repeat",
         )),
-    }
-}
-
-pub fn get_field(object: &Value, name: &str) -> Result<Value, Value> {
-    match object {
-        Value::Map(m) => Ok(m.borrow().get(name).cloned().unwrap_or(Value::Nil)),
-        Value::Error(e) => match name {
-            "message" => Ok(Value::str(&e.message)),
-            "kind" => Ok(Value::str(&e.kind)),
-            "errors" => Ok(e.errors.clone()),
-            _ => Ok(Value::Nil),
-        },
-        Value::List(_) | Value::Str(_) | Value::Promise(_) => Ok(Value::Native(Rc::new(Native {
-            builtin: Builtin::BoundMethod,
-            data: NativeData::Method {
-                receiver: object.clone(),
-                name: Rc::from(name),
-            },
-        }))),
-        Value::Nil => Err(error_value(
-            "TypeError",
-            &format!("cannot read field `{name}` of nil"),
-        )),
-        other => Err(error_value(
-            "TypeError",
-            &format!("a {} has no field `{name}`", other.type_name()),
-        )),
-    }
-}
-
-pub fn index(object: &Value, index: &Value, flavor: Flavor) -> Result<Value, Value> {
-    match (object, index) {
-        (Value::List(xs), Value::Int(i)) => {
-            let list = xs.borrow();
-            let at = if *i < 0 { *i + list.len() as i64 } else { *i };
-            list.get(at as usize)
-                .filter(|_| at >= 0)
-                .cloned()
-                .ok_or_else(|| {
-                    error_value(
-                        "IndexError",
-                        &format!(
-                            "index {i} is out of range for a list of length {}",
-                            list.len()
-                        ),
-                    )
-                })
-        }
-        (Value::Map(m), Value::Str(k)) => Ok(m.borrow().get(k).cloned().unwrap_or(Value::Nil)),
-        (Value::Str(s), Value::Int(i)) => {
-            let len = s.chars().count() as i64;
-            let at = if *i < 0 { *i + len } else { *i };
-            if at < 0 || at >= len {
-                return Err(error_value(
-                    "IndexError",
-                    &format!("index {i} is out of range for a string of length {len}"),
-                ));
-            }
-            Ok(Value::str(
-                &s.chars()
-                    .nth(at as usize)
-                    .map(|c| c.to_string())
-                    .unwrap_or_default(),
-            ))
-        }
-        (Value::Map(_), other) => Err(error_value(
-            "TypeError",
-            &format!("map keys are strings, not {}", other.repr(flavor)),
-        )),
-        (target, other) => Err(error_value(
-            "TypeError",
-            &format!(
-                "cannot index a {} with {}",
-                target.type_name(),
-                other.repr(flavor)
-            ),
-        )),
-    }
-}
-
-pub fn set_index(object: &Value, index: &Value, value: Value) -> Result<(), Value> {
-    match (object, index) {
-        (Value::List(xs), Value::Int(i)) => {
-            let mut list = xs.borrow_mut();
-            let len = list.len();
-            let at = if *i < 0 { *i + len as i64 } else { *i };
-            match list.get_mut(at as usize).filter(|_| at >= 0) {
-                Some(slot) => {
-                    *slot = value;
-                    Ok(())
-                }
-                None => Err(error_value(
-                    "IndexError",
-                    &format!("index {i} is out of range for a list of length {len}"),
-                )),
-            }
-        }
-        (Value::Map(m), Value::Str(k)) => {
-            m.borrow_mut().set(k, value);
-            Ok(())
-        }
-        (Value::Map(_), other) => Err(error_value(
-            "TypeError",
-            &format!("map keys are strings, not {}", other.repr(Flavor::Js)),
-        )),
-        (Value::Str(_), _) => Err(error_value(
-            "TypeError",
-            "strings cannot be changed; build a new one with `+` or slice()",
-        )),
-        (target, other) => Err(error_value(
-            "TypeError",
-            &format!(
-                "cannot set an element of a {} at {}",
-                target.type_name(),
-                other.type_name()
-            ),
-        )),
-    }
-}
-
-pub fn compare(a: &Value, b: &Value) -> Result<std::cmp::Ordering, Thrown> {
-    use std::cmp::Ordering;
-    Ok(match (a, b) {
-        (Value::Int(x), Value::Int(y)) => x.cmp(y),
-        (Value::Str(x), Value::Str(y)) => x.cmp(y),
-        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
-            let (x, y) = (as_f64(a), as_f64(b));
-            x.partial_cmp(&y).unwrap_or(Ordering::Equal)
-        }
-        _ => {
-            return Err(error(
-                "TypeError",
-                format!(
-                    "cannot compare a {} with a {}",
-                    a.type_name(),
-                    b.type_name()
-                ),
-            ));
-        }
-    })
-}
-
-fn as_f64(v: &Value) -> f64 {
-    match v {
-        Value::Int(n) => *n as f64,
-        Value::Float(x) => *x,
-        _ => f64::NAN,
-    }
-}
-
-/// Binary operators other than the VM's integer fast paths.
-pub fn binary(
-    op: crate::bytecode::Op,
-    left: &Value,
-    right: &Value,
-    flavor: Flavor,
-) -> Result<Value, Value> {
-    use crate::bytecode::Op;
-    let overflow =
-        |sym: &str| error_value("OverflowError", &format!("integer overflow in `{sym}`"));
-    let mismatch = |sym: &str| {
-        error_value(
-            "TypeError",
-            &format!(
-                "unsupported operand types for `{sym}`: {} and {}",
-                left.type_name(),
-                right.type_name()
-            ),
-        )
-    };
-    match op {
-        Op::Eq => return Ok(Value::Bool(left.equals(right))),
-        Op::Ne => return Ok(Value::Bool(!left.equals(right))),
-        Op::Lt | Op::Le | Op::Gt | Op::Ge => {
-            let ord = compare(left, right).map_err(|t| t.value)?;
-            let result = match op {
-                Op::Lt => ord.is_lt(),
-                Op::Le => ord.is_le(),
-                Op::Gt => ord.is_gt(),
-                _ => ord.is_ge(),
-            };
-            let float_nan = (as_f64(left).is_nan() || as_f64(right).is_nan())
-                && (matches!(left, Value::Float(_)) || matches!(right, Value::Float(_)));
-            if float_nan {
-                return Ok(Value::Bool(false));
-            }
-            return Ok(Value::Bool(result));
-        }
-        _ => {}
-    }
-    match (left, right) {
-        (Value::Int(a), Value::Int(b)) => {
-            let (a, b) = (*a, *b);
-            match op {
-                Op::Add => a
-                    .checked_add(b)
-                    .map(Value::Int)
-                    .ok_or_else(|| overflow("+")),
-                Op::Sub => a
-                    .checked_sub(b)
-                    .map(Value::Int)
-                    .ok_or_else(|| overflow("-")),
-                Op::Mul => a
-                    .checked_mul(b)
-                    .map(Value::Int)
-                    .ok_or_else(|| overflow("*")),
-                Op::Div => {
-                    if b == 0 && flavor == Flavor::Js {
-                        Ok(Value::Float(a as f64 / 0.0))
-                    } else if b == 0 {
-                        Err(error_value("ZeroDivisionError", "division by zero"))
-                    } else if a == i64::MIN && b == -1 {
-                        Err(overflow("/"))
-                    } else if a.checked_rem(b) == Some(0) {
-                        a.checked_div(b)
-                            .map(Value::Int)
-                            .ok_or_else(|| overflow("/"))
-                    } else {
-                        Ok(Value::Float(a as f64 / b as f64))
-                    }
-                }
-                Op::Mod => {
-                    if b == 0 && flavor == Flavor::Js {
-                        return Ok(Value::Float(f64::NAN));
-                    }
-                    if b == 0 {
-                        return Err(error_value("ZeroDivisionError", "modulo by zero"));
-                    }
-                    // i64::MIN % -1 overflows in Rust; mathematically it is 0.
-                    let r = a.checked_rem(b).unwrap_or(0);
-                    // Python's result takes the divisor's sign; JavaScript's the dividend's.
-                    Ok(Value::Int(
-                        if flavor == Flavor::Python && r != 0 && (r < 0) != (b < 0) {
-                            r + b
-                        } else {
-                            r
-                        },
-                    ))
-                }
-                _ => Err(mismatch("?")),
-            }
-        }
-        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
-            let (a, b) = (as_f64(left), as_f64(right));
-            match op {
-                Op::Add => Ok(Value::Float(a + b)),
-                Op::Sub => Ok(Value::Float(a - b)),
-                Op::Mul => Ok(Value::Float(a * b)),
-                Op::Div if b == 0.0 && flavor == Flavor::Python => {
-                    Err(error_value("ZeroDivisionError", "division by zero"))
-                }
-                Op::Div => Ok(Value::Float(a / b)),
-                Op::Mod if b == 0.0 && flavor == Flavor::Python => {
-                    Err(error_value("ZeroDivisionError", "modulo by zero"))
-                }
-                Op::Mod => {
-                    let r = a % b;
-                    Ok(Value::Float(
-                        if flavor == Flavor::Python && r != 0.0 && (r < 0.0) != (b < 0.0) {
-                            r + b
-                        } else {
-                            r
-                        },
-                    ))
-                }
-                _ => Err(mismatch("?")),
-            }
-        }
-        (Value::Str(a), b) if op == Op::Add => {
-            let b = b.display(flavor);
-            check_string_size(a.len() + b.len()).map_err(|t| t.value)?;
-            Ok(Value::str(&format!("{a}{b}")))
-        }
-        (a, Value::Str(b)) if op == Op::Add => {
-            let a = a.display(flavor);
-            check_string_size(a.len() + b.len()).map_err(|t| t.value)?;
-            Ok(Value::str(&format!("{a}{b}")))
-        }
-        (Value::List(a), Value::List(b)) if op == Op::Add => {
-            check_list_size(a.borrow().len() + b.borrow().len()).map_err(|t| t.value)?;
-            let mut joined = a.borrow().clone();
-            joined.extend(b.borrow().iter().cloned());
-            Ok(Value::list(joined))
-        }
-        _ => {
-            let sym = match op {
-                Op::Add => "+",
-                Op::Sub => "-",
-                Op::Mul => "*",
-                Op::Div => "/",
-                _ => "%",
-            };
-            Err(mismatch(sym))
-        }
     }
 }

@@ -1,0 +1,732 @@
+//! The dispatch loop: executes one unit's instructions until it halts.
+//! Integer arithmetic and comparisons have inline fast paths; everything
+//! else goes to `ops` (operators), `builtins` (built-in functions and
+//! methods), or halts for the policy (`await`, `spawn`, async calls, the
+//! runtime's primitives and objects).
+
+use super::builtins::{self, check_string_size};
+use super::halt::{Halt, Preempt, Slice};
+use super::{
+    Fiber, Frame, Globals, MAX_FRAMES, Thrown, TryHandler, Unwind, Vm, ops, stack_overflow,
+};
+use crate::bytecode::{Function, Op, UpvalueSource};
+use crate::value::{Closure, Map, Native, Value};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+impl Vm {
+    /// The interpreter loop proper: runs `fiber` until it halts.
+    pub(super) fn execute(
+        &mut self,
+        fiber: &mut Fiber,
+        globals: &mut Globals,
+        slice: Slice,
+    ) -> Halt {
+        macro_rules! frame {
+            () => {
+                fiber
+                    .frames
+                    .last_mut()
+                    .expect("a running fiber has a frame")
+            };
+        }
+        let mut function: Rc<Function> = frame!().closure.function.clone();
+        let mut ip = frame!().ip;
+        let mut base = frame!().base;
+        // The step counter lives in a register; `save!` writes it back (with
+        // the ip) before anything outside the loop can look at it.
+        let mut steps = self.steps;
+        let limit = self.step_limit;
+        // One countdown compare per instruction: `stop_at` is the nearer of
+        // the runaway limit and the end of the slice. When the slice ends
+        // and it preempts only at switch points, `breaker` is set (CPython's
+        // eval breaker) and loop back-edges and function entries check it.
+        let mut stop_at = if slice.budget == u64::MAX {
+            limit
+        } else {
+            limit.min(steps.saturating_add(slice.budget))
+        };
+        let mut breaker = false;
+        let dialect = self.dialect;
+        macro_rules! save {
+            () => {{
+                frame!().ip = ip;
+                self.steps = steps;
+            }};
+        }
+
+        macro_rules! reload {
+            () => {{
+                let f = frame!();
+                function = f.closure.function.clone();
+                ip = f.ip;
+                base = f.base;
+            }};
+        }
+        macro_rules! throw {
+            ($thrown:expr) => {{
+                save!();
+                let mut thrown: Thrown = $thrown;
+                if thrown.origin.is_none() {
+                    let span = function.spans[ip.saturating_sub(1)];
+                    thrown.origin = Some(self.origin(fiber, span, &function.source));
+                }
+                match self.throw_into(fiber, thrown) {
+                    Unwind::Caught => {
+                        reload!();
+                        continue;
+                    }
+                    Unwind::PastMark(mark, thrown) => return Halt::Unwound { mark, thrown },
+                    Unwind::Uncaught(thrown) => return Halt::Threw(thrown),
+                }
+            }};
+        }
+        macro_rules! error {
+            ($kind:expr, $($fmt:tt)*) => {
+                throw!(Thrown::error($kind, &format!($($fmt)*)))
+            };
+        }
+        // A function entry is a switch point: stop there if the slice's
+        // budget is spent.
+        macro_rules! entered {
+            () => {
+                if breaker {
+                    save!();
+                    return Halt::Preempted;
+                }
+            };
+        }
+        // What to do after a call: enter the pushed frame, push the value,
+        // halt for the policy, or throw.
+        macro_rules! call_step {
+            ($step:expr) => {
+                match $step {
+                    Ok(CallStep::Pushed) => {
+                        reload!();
+                        entered!();
+                    }
+                    Ok(CallStep::Value(v)) => fiber.stack.push(v),
+                    Ok(CallStep::Halt(halt)) => return halt,
+                    Err(thrown) => throw!(thrown),
+                }
+            };
+        }
+        macro_rules! pop {
+            () => {
+                fiber.stack.pop().unwrap_or_default()
+            };
+        }
+        macro_rules! binary {
+            ($op:expr) => {{
+                let right = pop!();
+                let left = pop!();
+                match ops::binary($op, &left, &right, dialect) {
+                    Ok(v) => fiber.stack.push(v),
+                    Err(thrown) => throw!(thrown),
+                }
+            }};
+        }
+
+        loop {
+            if steps >= stop_at {
+                save!();
+                if steps >= limit {
+                    let span = function.spans[ip.min(function.spans.len() - 1)];
+                    return Halt::StepLimit(self.origin(fiber, span, &function.source));
+                }
+                // The slice's budget is spent.
+                if slice.preempt == Preempt::Anywhere {
+                    return Halt::Preempted;
+                }
+                breaker = true;
+                stop_at = limit;
+            }
+            steps += 1;
+            let op = function.code[ip];
+            ip += 1;
+            match op {
+                Op::Const(i) => fiber
+                    .stack
+                    .push(fast_clone(&function.constants[i as usize])),
+                Op::Nil => fiber.stack.push(Value::Nil),
+                Op::True => fiber.stack.push(Value::Bool(true)),
+                Op::False => fiber.stack.push(Value::Bool(false)),
+                Op::Pop => {
+                    if let Some(v) = fiber.stack.pop() {
+                        discard(v);
+                    }
+                }
+                Op::GetLocal(slot) => {
+                    let v = fast_clone(&fiber.stack[base + slot as usize]);
+                    fiber.stack.push(v);
+                }
+                Op::SetLocal(slot) => {
+                    let v = pop!();
+                    discard(std::mem::replace(&mut fiber.stack[base + slot as usize], v));
+                }
+                Op::AppendLocal(slot) => {
+                    let right = pop!();
+                    let at = base + slot as usize;
+                    match (&mut fiber.stack[at], &right) {
+                        (Value::Int(a), Value::Int(b)) => match a.checked_add(*b) {
+                            Some(sum) => *a = sum,
+                            None => error!("OverflowError", "integer overflow in `+`"),
+                        },
+                        (Value::Str(s), r)
+                            if Rc::strong_count(s) == 1 && Rc::weak_count(s) == 0 =>
+                        {
+                            let added = match r {
+                                Value::Str(t) => t.len(),
+                                _ => 32,
+                            };
+                            if let Err(thrown) = check_string_size(s.len() + added) {
+                                throw!(thrown);
+                            }
+                            if let Some(buffer) = Rc::get_mut(s) {
+                                match r {
+                                    Value::Str(t) => buffer.push_str(t),
+                                    other => buffer.push_str(&other.display(dialect.style)),
+                                }
+                            }
+                            discard(right);
+                        }
+                        (left, _) => match ops::binary(Op::Add, left, &right, dialect) {
+                            Ok(v) => *left = v,
+                            Err(thrown) => throw!(thrown),
+                        },
+                    }
+                }
+                Op::NewCell(slot) => {
+                    let slot = &mut fiber.stack[base + slot as usize];
+                    let v = std::mem::take(slot);
+                    *slot = Value::Cell(Rc::new(RefCell::new(v)));
+                }
+                Op::GetCell(slot) => {
+                    let v = match &fiber.stack[base + slot as usize] {
+                        Value::Cell(cell) => cell.borrow().clone(),
+                        other => other.clone(),
+                    };
+                    fiber.stack.push(v);
+                }
+                Op::SetCell(slot) => {
+                    let v = pop!();
+                    match &fiber.stack[base + slot as usize] {
+                        Value::Cell(cell) => *cell.borrow_mut() = v,
+                        _ => fiber.stack[base + slot as usize] = v,
+                    }
+                }
+                Op::GetUpvalue(i) => {
+                    let v = frame!().closure.upvalues[i as usize].borrow().clone();
+                    fiber.stack.push(v);
+                }
+                Op::SetUpvalue(i) => {
+                    let v = pop!();
+                    *frame!().closure.upvalues[i as usize].borrow_mut() = v;
+                }
+                Op::GetGlobal(i) => {
+                    let v = &globals.values[i as usize];
+                    if let Value::Uninit = v {
+                        error!(
+                            "ReferenceError",
+                            "`{}` is used before it is defined", globals.names[i as usize]
+                        );
+                    }
+                    fiber.stack.push(fast_clone(v));
+                }
+                Op::SetGlobal(i) => {
+                    if let Value::Uninit = globals.values[i as usize] {
+                        error!(
+                            "ReferenceError",
+                            "`{}` is assigned before it is defined", globals.names[i as usize]
+                        );
+                    }
+                    globals.values[i as usize] = pop!();
+                }
+                Op::DefineGlobal(i) => globals.values[i as usize] = pop!(),
+                Op::Add
+                | Op::Sub
+                | Op::Mul
+                | Op::Lt
+                | Op::Le
+                | Op::Gt
+                | Op::Ge
+                | Op::Eq
+                | Op::Ne => {
+                    let len = fiber.stack.len();
+                    if let (Value::Int(a), Value::Int(b)) =
+                        (&fiber.stack[len - 2], &fiber.stack[len - 1])
+                        && let Some(result) = int_binary(op, *a, *b)
+                    {
+                        // Both operands are integers: no drop glue needed.
+                        if let Some(v) = fiber.stack.pop() {
+                            std::mem::forget(v);
+                        }
+                        // A comparison feeding a conditional jump skips the push/pop.
+                        if let (Value::Bool(truth), Op::JumpIfFalse(target)) =
+                            (&result, function.code[ip])
+                        {
+                            if let Some(v) = fiber.stack.pop() {
+                                std::mem::forget(v);
+                            }
+                            steps += 1;
+                            ip = if *truth { ip + 1 } else { target as usize };
+                            continue;
+                        }
+                        std::mem::forget(std::mem::replace(&mut fiber.stack[len - 2], result));
+                        continue;
+                    }
+                    binary!(op)
+                }
+                Op::Div | Op::Mod => binary!(op),
+                Op::LocalConst(slot, constant, bop) => {
+                    let left = &fiber.stack[base + slot as usize];
+                    let right = &function.constants[constant as usize];
+                    if let (Value::Int(a), Value::Int(b)) = (left, right)
+                        && let Some(result) = bop.apply_int(*a, *b)
+                    {
+                        if let (Value::Bool(truth), Op::JumpIfFalse(target)) =
+                            (&result, function.code[ip])
+                        {
+                            steps += 1;
+                            ip = if *truth { ip + 1 } else { target as usize };
+                            continue;
+                        }
+                        fiber.stack.push(result);
+                        continue;
+                    }
+                    let (left, right) = (left.clone(), right.clone());
+                    fiber.stack.push(left);
+                    fiber.stack.push(right);
+                    binary!(bop.op())
+                }
+                Op::Neg => {
+                    let v = pop!();
+                    match v {
+                        Value::Int(n) => match n.checked_neg() {
+                            Some(n) => fiber.stack.push(Value::Int(n)),
+                            None => error!("OverflowError", "integer overflow in unary `-`"),
+                        },
+                        Value::Float(x) => fiber.stack.push(Value::Float(-x)),
+                        other => error!("TypeError", "cannot negate a {}", other.type_name()),
+                    }
+                }
+                Op::Not => {
+                    let v = pop!();
+                    fiber.stack.push(Value::Bool(!dialect.truthy(&v)));
+                }
+                Op::Jump(target) => ip = target as usize,
+                Op::Loop(target) => {
+                    ip = target as usize;
+                    // A loop back-edge is a switch point.
+                    if breaker {
+                        save!();
+                        return Halt::Preempted;
+                    }
+                }
+                Op::JumpIfFalse(target) => {
+                    let condition = pop!();
+                    if !dialect.truthy(&condition) {
+                        ip = target as usize;
+                    }
+                    discard(condition);
+                }
+                Op::AndJump(target) => {
+                    if fiber.stack.last().is_some_and(|v| !dialect.truthy(v)) {
+                        ip = target as usize;
+                    } else {
+                        fiber.stack.pop();
+                    }
+                }
+                Op::OrJump(target) => {
+                    if fiber.stack.last().is_some_and(|v| dialect.truthy(v)) {
+                        ip = target as usize;
+                    } else {
+                        fiber.stack.pop();
+                    }
+                }
+                Op::Call(argc) => {
+                    save!();
+                    let callee_at = fiber.stack.len() - argc as usize - 1;
+                    // Fast path: a plain closure called with exactly its arity.
+                    if let Value::Closure(closure) = &fiber.stack[callee_at]
+                        && !closure.function.is_async
+                        && closure.function.arity == argc
+                        && fiber.frames.len() < MAX_FRAMES
+                    {
+                        let closure = closure.clone();
+                        let extra = closure.function.num_slots - argc;
+                        for _ in 0..extra {
+                            fiber.stack.push(Value::Nil);
+                        }
+                        base = callee_at + 1;
+                        function = closure.function.clone();
+                        ip = 0;
+                        fiber.frames.push(Frame {
+                            closure,
+                            ip: 0,
+                            base,
+                            mark: 0,
+                        });
+                        entered!();
+                        continue;
+                    }
+                    let callee = fiber.stack[callee_at].clone();
+                    call_step!(self.call_value(fiber, callee, argc as usize));
+                }
+                Op::CallMethod(name, argc) => {
+                    save!();
+                    let Value::Str(name) = function.constants[name as usize].clone() else {
+                        unreachable!()
+                    };
+                    let receiver_at = fiber.stack.len() - argc as usize - 1;
+                    let receiver = fiber.stack[receiver_at].clone();
+                    // A map field holding a function is called like a function.
+                    if let Value::Map(m) = &receiver {
+                        let field = m.borrow().get(&name).cloned();
+                        if let Some(value) = field.as_ref().filter(|f| !f.is_callable()) {
+                            error!(
+                                "TypeError",
+                                "`.{name}` of this map is a {} ({}), not a function",
+                                value.type_name(),
+                                value.repr(dialect.style)
+                            );
+                        }
+                        if let Some(callee) = field.filter(|f| f.is_callable()) {
+                            fiber.stack[receiver_at] = callee.clone();
+                            call_step!(self.call_value(fiber, callee, argc as usize));
+                            continue;
+                        }
+                    }
+                    let args: Vec<Value> = fiber.stack.drain(receiver_at + 1..).collect();
+                    fiber.stack.pop();
+                    call_step!(self.call_method(receiver, Rc::from(name.as_str()), args));
+                }
+                Op::Return => {
+                    let result = pop!();
+                    let frame = fiber.frames.pop().expect("frame");
+                    let depth = fiber.frames.len();
+                    while fiber.handlers.last().is_some_and(|h| h.frames > depth) {
+                        fiber.handlers.pop();
+                    }
+                    if depth > 0 && frame.mark == 0 {
+                        fiber.stack.truncate(frame.base - 1);
+                        fiber.stack.push(result);
+                        let caller = &fiber.frames[depth - 1];
+                        function = caller.closure.function.clone();
+                        ip = caller.ip;
+                        base = caller.base;
+                        continue;
+                    }
+                    fiber.stack.truncate(frame.base - 1);
+                    self.steps = steps;
+                    if fiber.frames.is_empty() {
+                        return Halt::Finished(result);
+                    }
+                    // A frame the policy pushed with a mark: it decides
+                    // what the call evaluates to.
+                    fiber.marked -= 1;
+                    return Halt::Returned {
+                        mark: frame.mark,
+                        value: result,
+                    };
+                }
+                Op::Closure(i) => {
+                    let Value::Closure(proto) = &function.constants[i as usize] else {
+                        unreachable!()
+                    };
+                    let upvalues = proto
+                        .function
+                        .upvalues
+                        .iter()
+                        .map(|source| match *source {
+                            UpvalueSource::Local(slot) => {
+                                match &fiber.stack[base + slot as usize] {
+                                    Value::Cell(cell) => cell.clone(),
+                                    other => Rc::new(RefCell::new(other.clone())),
+                                }
+                            }
+                            UpvalueSource::Upvalue(i) => {
+                                frame!().closure.upvalues[i as usize].clone()
+                            }
+                        })
+                        .collect();
+                    fiber.stack.push(Value::Closure(Rc::new(Closure {
+                        function: proto.function.clone(),
+                        upvalues,
+                    })));
+                }
+                Op::MakeList(n) => {
+                    let items = fiber.stack.split_off(fiber.stack.len() - n as usize);
+                    fiber.stack.push(Value::list(items));
+                }
+                Op::MakeMap(n) => {
+                    let items = fiber.stack.split_off(fiber.stack.len() - 2 * n as usize);
+                    let mut map = Map::default();
+                    let mut it = items.into_iter();
+                    while let (Some(Value::Str(k)), Some(v)) = (it.next(), it.next()) {
+                        map.set(&k, v);
+                    }
+                    fiber.stack.push(Value::map(map));
+                }
+                Op::Index => {
+                    let index = pop!();
+                    let object = pop!();
+                    match ops::index(&object, &index, dialect) {
+                        Ok(v) => fiber.stack.push(v),
+                        Err(thrown) => throw!(thrown),
+                    }
+                }
+                Op::SetIndex => {
+                    let value = pop!();
+                    let index = pop!();
+                    let object = pop!();
+                    if let Err(thrown) = ops::set_index(&object, &index, value) {
+                        throw!(thrown);
+                    }
+                }
+                Op::GetField(name) => {
+                    let Value::Str(name) = &function.constants[name as usize] else {
+                        unreachable!()
+                    };
+                    let object = pop!();
+                    match ops::get_field(&object, name) {
+                        Ok(v) => fiber.stack.push(v),
+                        Err(thrown) => throw!(thrown),
+                    }
+                }
+                Op::SetField(name) => {
+                    let Value::Str(name) = &function.constants[name as usize] else {
+                        unreachable!()
+                    };
+                    let value = pop!();
+                    let object = pop!();
+                    match &object {
+                        Value::Map(m) => m.borrow_mut().set(name, value),
+                        other => error!(
+                            "TypeError",
+                            "cannot set field `{name}` on a {}",
+                            other.type_name()
+                        ),
+                    }
+                }
+                Op::IterPrepare(slot) => {
+                    let at = base + slot as usize;
+                    let prepared = match &fiber.stack[at] {
+                        Value::List(_) => None,
+                        Value::Map(m) => Some(Value::list(
+                            m.borrow().keys().iter().map(|k| Value::str(k)).collect(),
+                        )),
+                        Value::Str(s) => Some(Value::list(
+                            s.chars().map(|c| Value::str(&c.to_string())).collect(),
+                        )),
+                        other => error!(
+                            "TypeError",
+                            "cannot loop over a {} (use a list, a map, a string or a range)",
+                            other.type_name()
+                        ),
+                    };
+                    if let Some(p) = prepared {
+                        fiber.stack[at] = p;
+                    }
+                    fiber.stack[at + 1] = Value::Int(0);
+                }
+                Op::IterNext(slot, exit) => {
+                    let at = base + slot as usize;
+                    let Value::Int(position) = fiber.stack[at + 1] else {
+                        unreachable!()
+                    };
+                    let item = match &fiber.stack[at] {
+                        Value::List(items) => items.borrow().get(position as usize).cloned(),
+                        _ => None,
+                    };
+                    match item {
+                        Some(item) => {
+                            fiber.stack[at + 1] = Value::Int(position + 1);
+                            fiber.stack.push(item);
+                        }
+                        None => ip = exit as usize,
+                    }
+                }
+                Op::RangeNext(slot, exit) => {
+                    let at = base + slot as usize;
+                    match (&fiber.stack[at], &fiber.stack[at + 1]) {
+                        (Value::Int(i), Value::Int(end)) => {
+                            let i = *i;
+                            if i < *end {
+                                fiber.stack[at] = Value::Int(i + 1);
+                                fiber.stack.push(Value::Int(i));
+                            } else {
+                                ip = exit as usize;
+                            }
+                        }
+                        (a, b) => error!(
+                            "TypeError",
+                            "a range needs two integers, not {} and {}",
+                            a.type_name(),
+                            b.type_name()
+                        ),
+                    }
+                }
+                Op::Await => {
+                    save!();
+                    let awaited = pop!();
+                    return Halt::Await(awaited);
+                }
+                Op::Spawn(argc) => {
+                    save!();
+                    let callee_at = fiber.stack.len() - argc as usize - 1;
+                    let args: Vec<Value> = fiber.stack.drain(callee_at + 1..).collect();
+                    let callee = pop!();
+                    return Halt::Spawn { callee, args };
+                }
+                Op::Throw => {
+                    let value = pop!();
+                    let origin = self
+                        .last_caught
+                        .take()
+                        .filter(|t| t.value.equals(&value))
+                        .and_then(|t| t.origin);
+                    throw!(Thrown { value, origin })
+                }
+                Op::TryPush(target) => fiber.handlers.push(TryHandler {
+                    frames: fiber.frames.len(),
+                    ip: target as usize,
+                    stack: fiber.stack.len(),
+                }),
+                Op::TryPop => {
+                    fiber.handlers.pop();
+                }
+                Op::CatchFilter(target) => {
+                    if fiber.stack.last().is_some_and(Value::is_uncatchable) {
+                        ip = target as usize;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Calls the value at `stack[len - argc - 1]` with the `argc` values above it.
+    fn call_value(
+        &mut self,
+        fiber: &mut Fiber,
+        callee: Value,
+        argc: usize,
+    ) -> Result<CallStep, Thrown> {
+        if let Value::Closure(closure) = &callee
+            && !closure.function.is_async
+        {
+            if fiber.frames.len() >= MAX_FRAMES {
+                return Err(stack_overflow());
+            }
+            let base = fiber.stack.len() - argc;
+            fit_args(&mut fiber.stack, base, argc, &closure.function);
+            fiber.frames.push(Frame {
+                closure: closure.clone(),
+                ip: 0,
+                base,
+                mark: 0,
+            });
+            return Ok(CallStep::Pushed);
+        }
+        if !callee.is_callable() {
+            return Err(Thrown::error(
+                "TypeError",
+                &format!(
+                    "cannot call a {} (`{}`)",
+                    callee.type_name(),
+                    callee.repr(self.dialect.style)
+                ),
+            ));
+        }
+        let callee_at = fiber.stack.len() - argc - 1;
+        let args: Vec<Value> = fiber.stack.drain(callee_at + 1..).collect();
+        fiber.stack.pop();
+        match callee {
+            Value::Closure(closure) => Ok(CallStep::Halt(Halt::CallAsync { closure, args })),
+            Value::Native(native) => match &*native {
+                Native::Builtin { id, .. } => {
+                    builtins::call_builtin(self, *id, args).map(CallStep::Value)
+                }
+                Native::Method { receiver, name } => {
+                    self.call_method(receiver.clone(), name.clone(), args)
+                }
+            },
+            Value::Handle(primitive) => Ok(CallStep::Halt(Halt::Primitive { primitive, args })),
+            _ => unreachable!("checked callable above"),
+        }
+    }
+
+    /// A method call on a value: built-in methods run here; a runtime
+    /// handle's methods are the policy's.
+    fn call_method(
+        &mut self,
+        receiver: Value,
+        name: Rc<str>,
+        args: Vec<Value>,
+    ) -> Result<CallStep, Thrown> {
+        if let Value::Handle(handle) = receiver {
+            return Ok(CallStep::Halt(Halt::Method {
+                receiver: handle,
+                name,
+                args,
+            }));
+        }
+        match builtins::call_method(self, &receiver, &name, args) {
+            Some(result) => result.map(CallStep::Value),
+            None => Err(Thrown::error(
+                "TypeError",
+                &format!("a {} has no method `{name}`", receiver.type_name()),
+            )),
+        }
+    }
+}
+
+/// Clones a value, copying scalars inline (the common case in hot loops).
+#[inline(always)]
+fn fast_clone(v: &Value) -> Value {
+    match v {
+        Value::Int(n) => Value::Int(*n),
+        Value::Float(x) => Value::Float(*x),
+        Value::Bool(b) => Value::Bool(*b),
+        Value::Nil => Value::Nil,
+        Value::Closure(c) => Value::Closure(Rc::clone(c)),
+        other => other.clone(),
+    }
+}
+
+/// Drops a value, skipping drop glue for scalars (they own nothing).
+#[inline(always)]
+fn discard(v: Value) {
+    match v {
+        Value::Int(_) | Value::Float(_) | Value::Bool(_) | Value::Nil => std::mem::forget(v),
+        other => drop(other),
+    }
+}
+
+/// Integer fast path of a binary operator; `None` means "take the slow path".
+#[inline(always)]
+fn int_binary(op: Op, a: i64, b: i64) -> Option<Value> {
+    crate::bytecode::BinaryOp::of(op)?.apply_int(a, b)
+}
+
+/// Same as `push_args` for arguments already on the stack at `base`.
+fn fit_args(stack: &mut Vec<Value>, base: usize, argc: usize, function: &Function) {
+    let arity = function.arity as usize;
+    if argc > arity {
+        stack.truncate(base + arity);
+    }
+    stack.resize(
+        base + function.num_slots.max(function.arity) as usize,
+        Value::Nil,
+    );
+}
+
+/// What a call or method call comes to.
+enum CallStep {
+    /// A frame was pushed: enter it.
+    Pushed,
+    /// Computed at once: push it.
+    Value(Value),
+    /// The policy must act.
+    Halt(Halt),
+}

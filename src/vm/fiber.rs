@@ -1,0 +1,63 @@
+//! A unit of execution as data: its frames, operand stack and `try`
+//! handlers. Any unit can stop at any instruction and be resumed later,
+//! because nothing about it lives on the Rust stack.
+
+use super::Thrown;
+use crate::value::{Closure, Value};
+use std::rc::Rc;
+
+/// A unit's number in the VM's arena (reused after the unit ends).
+pub type UnitId = u32;
+
+pub struct Frame {
+    pub closure: Rc<Closure>,
+    pub ip: usize,
+    /// Stack index of the frame's first local (the callee sits just below).
+    pub base: usize,
+    /// Non-zero for a frame the policy pushed with `Vm::push_call`: when it
+    /// returns or an error unwinds past it, the VM halts with this mark.
+    pub mark: u32,
+}
+
+/// An active `try`: where to jump, and the frame and stack depth to unwind to.
+#[derive(Clone, Copy)]
+pub struct TryHandler {
+    pub frames: usize,
+    pub ip: usize,
+    pub stack: usize,
+}
+
+#[derive(Default)]
+pub struct Fiber {
+    pub stack: Vec<Value>,
+    pub frames: Vec<Frame>,
+    pub handlers: Vec<TryHandler>,
+    /// What the unit receives when it next runs (set by `Vm::resume`).
+    pub pending: Option<ResumeWith>,
+    /// How many frames carry a mark (so unwinding scans only when some do).
+    pub marked: u32,
+    pub alive: bool,
+}
+
+impl Fiber {
+    /// The unit's name: its entry function's (`<main>` for the top level).
+    pub fn unit_name(&self) -> Rc<str> {
+        self.frames
+            .first()
+            .map_or_else(|| Rc::from("?"), |f| f.closure.function.name.clone())
+    }
+}
+
+/// What a stopped unit receives when it runs again.
+pub enum ResumeWith {
+    /// Nothing: it starts (or goes on at a frame the policy pushed).
+    Start,
+    /// The value of the expression it stopped in (`await`, a primitive call).
+    Value(Value),
+    /// An error arriving from elsewhere (a rejected promise it awaited):
+    /// unwound from here, keeping the place it was first thrown.
+    Throw(Thrown),
+    /// An error raised by the operation the unit stopped in (a primitive
+    /// that failed): located at this instruction unless it has a place.
+    Raise(Thrown),
+}

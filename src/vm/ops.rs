@@ -1,0 +1,304 @@
+//! The operators and element access the VM executes: arithmetic and
+//! comparison (slow paths; the integer fast paths are in the dispatch
+//! loop), indexing, fields. Where JavaScript and Python disagree, the
+//! dialect answers. Errors are `Thrown`, like every error in the VM.
+
+use super::Thrown;
+use super::builtins::{check_list_size, check_string_size, error};
+use super::dialect::{Dialect, ModuloSign, ZeroDivision};
+use crate::bytecode::Op;
+use crate::value::{Native, Value};
+use std::rc::Rc;
+
+pub fn get_field(object: &Value, name: &str) -> Result<Value, Thrown> {
+    match object {
+        Value::Map(m) => Ok(m.borrow().get(name).cloned().unwrap_or(Value::Nil)),
+        Value::Error(e) => match name {
+            "message" => Ok(Value::str(&e.message)),
+            "kind" => Ok(Value::str(&e.kind)),
+            "errors" => Ok(e.errors.clone()),
+            _ => Ok(Value::Nil),
+        },
+        Value::List(_) | Value::Str(_) | Value::Handle(_) => {
+            Ok(Value::Native(Rc::new(Native::Method {
+                receiver: object.clone(),
+                name: Rc::from(name),
+            })))
+        }
+        Value::Nil => Err(error(
+            "TypeError",
+            format!("cannot read field `{name}` of nil"),
+        )),
+        other => Err(error(
+            "TypeError",
+            format!("a {} has no field `{name}`", other.type_name()),
+        )),
+    }
+}
+
+pub fn index(object: &Value, index: &Value, dialect: &Dialect) -> Result<Value, Thrown> {
+    let flavor = dialect.style;
+    match (object, index) {
+        (Value::List(xs), Value::Int(i)) => {
+            let list = xs.borrow();
+            let at = if *i < 0 { *i + list.len() as i64 } else { *i };
+            list.get(at as usize)
+                .filter(|_| at >= 0)
+                .cloned()
+                .ok_or_else(|| {
+                    error(
+                        "IndexError",
+                        format!(
+                            "index {i} is out of range for a list of length {}",
+                            list.len()
+                        ),
+                    )
+                })
+        }
+        (Value::Map(m), Value::Str(k)) => Ok(m.borrow().get(k).cloned().unwrap_or(Value::Nil)),
+        (Value::Str(s), Value::Int(i)) => {
+            let len = s.chars().count() as i64;
+            let at = if *i < 0 { *i + len } else { *i };
+            if at < 0 || at >= len {
+                return Err(error(
+                    "IndexError",
+                    format!("index {i} is out of range for a string of length {len}"),
+                ));
+            }
+            Ok(Value::str(
+                &s.chars()
+                    .nth(at as usize)
+                    .map(|c| c.to_string())
+                    .unwrap_or_default(),
+            ))
+        }
+        (Value::Map(_), other) => Err(error(
+            "TypeError",
+            format!("map keys are strings, not {}", other.repr(flavor)),
+        )),
+        (target, other) => Err(error(
+            "TypeError",
+            format!(
+                "cannot index a {} with {}",
+                target.type_name(),
+                other.repr(flavor)
+            ),
+        )),
+    }
+}
+
+pub fn set_index(object: &Value, index: &Value, value: Value) -> Result<(), Thrown> {
+    match (object, index) {
+        (Value::List(xs), Value::Int(i)) => {
+            let mut list = xs.borrow_mut();
+            let len = list.len();
+            let at = if *i < 0 { *i + len as i64 } else { *i };
+            match list.get_mut(at as usize).filter(|_| at >= 0) {
+                Some(slot) => {
+                    *slot = value;
+                    Ok(())
+                }
+                None => Err(error(
+                    "IndexError",
+                    format!("index {i} is out of range for a list of length {len}"),
+                )),
+            }
+        }
+        (Value::Map(m), Value::Str(k)) => {
+            m.borrow_mut().set(k, value);
+            Ok(())
+        }
+        (Value::Map(_), other) => Err(error(
+            "TypeError",
+            format!(
+                "map keys are strings, not {}",
+                other.repr(crate::value::Flavor::Js)
+            ),
+        )),
+        (Value::Str(_), _) => Err(error(
+            "TypeError",
+            "strings cannot be changed; build a new one with `+` or slice()".into(),
+        )),
+        (target, other) => Err(error(
+            "TypeError",
+            format!(
+                "cannot set an element of a {} at {}",
+                target.type_name(),
+                other.type_name()
+            ),
+        )),
+    }
+}
+
+pub fn compare(a: &Value, b: &Value) -> Result<std::cmp::Ordering, Thrown> {
+    use std::cmp::Ordering;
+    Ok(match (a, b) {
+        (Value::Int(x), Value::Int(y)) => x.cmp(y),
+        (Value::Str(x), Value::Str(y)) => x.cmp(y),
+        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
+            let (x, y) = (as_f64(a), as_f64(b));
+            x.partial_cmp(&y).unwrap_or(Ordering::Equal)
+        }
+        _ => {
+            return Err(error(
+                "TypeError",
+                format!(
+                    "cannot compare a {} with a {}",
+                    a.type_name(),
+                    b.type_name()
+                ),
+            ));
+        }
+    })
+}
+
+fn as_f64(v: &Value) -> f64 {
+    match v {
+        Value::Int(n) => *n as f64,
+        Value::Float(x) => *x,
+        _ => f64::NAN,
+    }
+}
+
+/// Binary operators other than the VM's integer fast paths.
+pub fn binary(op: Op, left: &Value, right: &Value, dialect: &Dialect) -> Result<Value, Thrown> {
+    let flavor = dialect.style;
+    let ieee = dialect.zero_division == ZeroDivision::Ieee;
+    let divisor_sign = dialect.modulo_sign == ModuloSign::Divisor;
+    let overflow = |sym: &str| error("OverflowError", format!("integer overflow in `{sym}`"));
+    let mismatch = |sym: &str| {
+        error(
+            "TypeError",
+            format!(
+                "unsupported operand types for `{sym}`: {} and {}",
+                left.type_name(),
+                right.type_name()
+            ),
+        )
+    };
+    match op {
+        Op::Eq => return Ok(Value::Bool(left.equals(right))),
+        Op::Ne => return Ok(Value::Bool(!left.equals(right))),
+        Op::Lt | Op::Le | Op::Gt | Op::Ge => {
+            let ord = compare(left, right)?;
+            let result = match op {
+                Op::Lt => ord.is_lt(),
+                Op::Le => ord.is_le(),
+                Op::Gt => ord.is_gt(),
+                _ => ord.is_ge(),
+            };
+            let float_nan = (as_f64(left).is_nan() || as_f64(right).is_nan())
+                && (matches!(left, Value::Float(_)) || matches!(right, Value::Float(_)));
+            if float_nan {
+                return Ok(Value::Bool(false));
+            }
+            return Ok(Value::Bool(result));
+        }
+        _ => {}
+    }
+    match (left, right) {
+        (Value::Int(a), Value::Int(b)) => {
+            let (a, b) = (*a, *b);
+            match op {
+                Op::Add => a
+                    .checked_add(b)
+                    .map(Value::Int)
+                    .ok_or_else(|| overflow("+")),
+                Op::Sub => a
+                    .checked_sub(b)
+                    .map(Value::Int)
+                    .ok_or_else(|| overflow("-")),
+                Op::Mul => a
+                    .checked_mul(b)
+                    .map(Value::Int)
+                    .ok_or_else(|| overflow("*")),
+                Op::Div => {
+                    if b == 0 && ieee {
+                        Ok(Value::Float(a as f64 / 0.0))
+                    } else if b == 0 {
+                        Err(error("ZeroDivisionError", "division by zero".into()))
+                    } else if a == i64::MIN && b == -1 {
+                        Err(overflow("/"))
+                    } else if a.checked_rem(b) == Some(0) {
+                        a.checked_div(b)
+                            .map(Value::Int)
+                            .ok_or_else(|| overflow("/"))
+                    } else {
+                        Ok(Value::Float(a as f64 / b as f64))
+                    }
+                }
+                Op::Mod => {
+                    if b == 0 && ieee {
+                        return Ok(Value::Float(f64::NAN));
+                    }
+                    if b == 0 {
+                        return Err(error("ZeroDivisionError", "modulo by zero".into()));
+                    }
+                    // i64::MIN % -1 overflows in Rust; mathematically it is 0.
+                    let r = a.checked_rem(b).unwrap_or(0);
+                    // Python's result takes the divisor's sign; JavaScript's the dividend's.
+                    Ok(Value::Int(
+                        if divisor_sign && r != 0 && (r < 0) != (b < 0) {
+                            r + b
+                        } else {
+                            r
+                        },
+                    ))
+                }
+                _ => Err(mismatch("?")),
+            }
+        }
+        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
+            let (a, b) = (as_f64(left), as_f64(right));
+            match op {
+                Op::Add => Ok(Value::Float(a + b)),
+                Op::Sub => Ok(Value::Float(a - b)),
+                Op::Mul => Ok(Value::Float(a * b)),
+                Op::Div if b == 0.0 && !ieee => {
+                    Err(error("ZeroDivisionError", "division by zero".into()))
+                }
+                Op::Div => Ok(Value::Float(a / b)),
+                Op::Mod if b == 0.0 && !ieee => {
+                    Err(error("ZeroDivisionError", "modulo by zero".into()))
+                }
+                Op::Mod => {
+                    let r = a % b;
+                    Ok(Value::Float(
+                        if divisor_sign && r != 0.0 && (r < 0.0) != (b < 0.0) {
+                            r + b
+                        } else {
+                            r
+                        },
+                    ))
+                }
+                _ => Err(mismatch("?")),
+            }
+        }
+        (Value::Str(a), b) if op == Op::Add => {
+            let b = b.display(flavor);
+            check_string_size(a.len() + b.len())?;
+            Ok(Value::str(&format!("{a}{b}")))
+        }
+        (a, Value::Str(b)) if op == Op::Add => {
+            let a = a.display(flavor);
+            check_string_size(a.len() + b.len())?;
+            Ok(Value::str(&format!("{a}{b}")))
+        }
+        (Value::List(a), Value::List(b)) if op == Op::Add => {
+            check_list_size(a.borrow().len() + b.borrow().len())?;
+            let mut joined = a.borrow().clone();
+            joined.extend(b.borrow().iter().cloned());
+            Ok(Value::list(joined))
+        }
+        _ => {
+            let sym = match op {
+                Op::Add => "+",
+                Op::Sub => "-",
+                Op::Mul => "*",
+                Op::Div => "/",
+                _ => "%",
+            };
+            Err(mismatch(sym))
+        }
+    }
+}
