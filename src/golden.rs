@@ -172,7 +172,10 @@ pub fn policies_of(text: &str, header: &Header) -> Result<Vec<String>, String> {
         if list.is_empty() {
             return Err("`// policies:` names no policy".into());
         }
-        for name in list {
+        for (i, name) in list.iter().enumerate() {
+            if list[..i].contains(name) {
+                return Err(format!("`// policies:` names `{name}` twice"));
+            }
             if !POLICIES.contains(&name.as_str()) {
                 return Err(format!(
                     "`// policies:` names `{name}`, which is not a policy (known: {})",
@@ -320,6 +323,11 @@ pub fn plan(found: &[Found], selection: &Selection) -> Plan {
             }
         };
         let header = Header::parse(&text);
+        if header.skip.as_deref() == Some("") {
+            plan.cases
+                .push(broken("`// skip:` must give a reason".into()));
+            continue;
+        }
         if let Some(reason) = header.skip {
             plan.cases.push(Case {
                 check: Check::Skip(reason),
@@ -953,6 +961,7 @@ mod tests {
             Ok(2)
         );
         assert!(policies_of("", &Header::parse("// policies: js threads")).is_err());
+        assert!(policies_of("", &Header::parse("// policies: js js")).is_err());
     }
 
     #[test]

@@ -346,6 +346,7 @@ fn broken_programs_fail_without_stopping_the_others() {
             ("d_good.lab", "print(\"good\");\n"),
             ("d_good.out", "good\n"),
             ("e_runtime_flag.lab", "// flags: --runtime js\nprint(1);\n"),
+            ("g_skip.lab", "// skip:\nprint(1);\n"),
         ],
     );
     std::fs::write(f.dir.join("f_binary.lab"), [0xff, 0xfe, 0x00]).expect("write");
@@ -358,6 +359,7 @@ fn broken_programs_fail_without_stopping_the_others() {
         "test d_good::js ... ok\n",
         "test e_runtime_flag ... FAILED\n",
         "test f_binary ... FAILED\n",
+        "test g_skip ... FAILED\n",
     ] {
         assert!(
             run.stdout.contains(line),
@@ -371,6 +373,7 @@ fn broken_programs_fail_without_stopping_the_others() {
         "`// policies:` names `threads`, which is not a policy (known: js asyncio)",
         "`// flags:` may not set --runtime",
         "cannot read it: not UTF-8 text",
+        "`// skip:` must give a reason",
     ] {
         assert!(
             run.stdout.contains(reason),
@@ -380,7 +383,7 @@ fn broken_programs_fail_without_stopping_the_others() {
     }
     assert!(
         run.stdout
-            .ends_with("test result: FAILED. 1 passed; 5 failed; 2 filtered out\n")
+            .ends_with("test result: FAILED. 1 passed; 6 failed; 2 filtered out\n")
     );
 }
 
