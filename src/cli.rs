@@ -310,6 +310,19 @@ fn disasm(file: &str) -> i32 {
     }
 }
 
+/// Prints to stdout, ignoring errors (a closed pipe must not panic).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// `looplab test`: runs the programs' golden checks and prints a report
 /// like `cargo test`'s. 0: all passed; 1: some failed; 2: usage error.
 fn test(args: &TestArgs) -> i32 {
@@ -355,7 +368,7 @@ fn test(args: &TestArgs) -> i32 {
     let color = args.color.enabled_for(std::io::stdout().is_terminal());
     let cases = &plan.cases;
     let count = cases.len();
-    println!("running {count} test{}", if count == 1 { "" } else { "s" });
+    outln!("running {count} test{}", if count == 1 { "" } else { "s" });
     let line = |case: &golden::Case, label: &Label| {
         let text = match label {
             Label::Ok => "ok".to_string(),
@@ -364,7 +377,7 @@ fn test(args: &TestArgs) -> i32 {
             Label::Blessed => paint("blessed", "\x1b[32m", color),
             Label::Skipped(reason) => format!("{} ({reason})", paint("skipped", "\x1b[33m", color)),
         };
-        println!("test {} ... {text}", case.name);
+        outln!("test {} ... {text}", case.name);
         let _ = std::io::stdout().flush();
     };
     // Without --bless, lines appear as results come in (in case order).
@@ -400,24 +413,24 @@ fn test(args: &TestArgs) -> i32 {
         .filter(|&i| matches!(labels[i], Label::Failed | Label::New))
         .collect();
     if !failed.is_empty() {
-        println!("\nfailures:\n");
+        outln!("\nfailures:\n");
         for &i in &failed {
-            println!("---- {} ----", cases[i].name);
-            print!(
+            outln!("---- {} ----", cases[i].name);
+            out!(
                 "{}",
                 golden::describe(&results[i], color, "looplab test --bless")
             );
-            println!();
+            outln!();
         }
-        println!("failures:");
+        outln!("failures:");
         for &i in &failed {
-            println!("    {}", cases[i].name);
+            outln!("    {}", cases[i].name);
         }
     }
     if !changes.is_empty() {
-        println!("\nblessed:");
+        outln!("\nblessed:");
         for change in &changes {
-            println!("    {change}");
+            outln!("    {change}");
         }
     }
     let passed = labels.iter().filter(|l| matches!(l, Label::Ok)).count();
@@ -447,7 +460,7 @@ fn test(args: &TestArgs) -> i32 {
             summary.push_str(&format!("; {n} {what}"));
         }
     }
-    println!("\n{summary}");
+    outln!("\n{summary}");
     i32::from(!failed.is_empty())
 }
 
