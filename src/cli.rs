@@ -1,11 +1,15 @@
-//! The command line: `looplab run | check | disasm | repl`, parsed with clap.
+//! The command line: `looplab run | check | disasm | test`, parsed with clap.
 
 use crate::compiler::Globals;
 use crate::diagnostic::SourceFile;
 use crate::driver::{self, RunOptions};
+use crate::golden;
 use crate::runtime::PolicyKind;
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use std::io::{IsTerminal, Read};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use std::io::{IsTerminal, Read, Write};
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
 use std::rc::Rc;
 
 #[derive(Parser)]
@@ -31,6 +35,8 @@ pub enum Command {
     },
     /// Show the bytecode a program compiles to.
     Disasm { file: String },
+    /// Check programs against their expected output (golden tests).
+    Test(TestArgs),
 }
 
 #[derive(Args, Clone)]
@@ -58,10 +64,50 @@ pub struct RunArgs {
     pub color: ColorChoice,
 }
 
+/// `looplab test`: see the README and `programs/CONVENTIONS.md`.
+#[derive(Args)]
+pub struct TestArgs {
+    /// `.lab` files or directories to test (default: the current directory).
+    pub paths: Vec<PathBuf>,
+    /// Only programs whose path contains TEXT (repeatable: any may match).
+    #[arg(long, value_name = "TEXT")]
+    pub filter: Vec<String>,
+    /// Only this policy.
+    #[arg(long, value_enum, conflicts_with = "policies")]
+    pub runtime: Option<RuntimeChoice>,
+    /// Only these policies (comma-separated, e.g. `js,asyncio`).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub policies: Vec<RuntimeChoice>,
+    /// Write or rewrite the expected files from what the programs print.
+    #[arg(long)]
+    pub bless: bool,
+    /// Instructions per run, for programs whose `// flags:` do not set
+    /// `--max-steps` (0: no limit).
+    #[arg(long, default_value_t = golden::DEFAULT_MAX_STEPS)]
+    pub max_steps: u64,
+    /// Wall-clock time one run may take before it fails as timed out.
+    #[arg(long, default_value = "60s", value_parser = parse_timeout)]
+    pub timeout: std::time::Duration,
+    /// Programs run at once (default: the number of cores).
+    #[arg(long)]
+    pub jobs: Option<NonZeroUsize>,
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
 #[derive(ValueEnum, Clone, Copy)]
 pub enum RuntimeChoice {
     Js,
     Asyncio,
+}
+
+impl RuntimeChoice {
+    pub fn kind(self) -> PolicyKind {
+        match self {
+            RuntimeChoice::Js => PolicyKind::Js,
+            RuntimeChoice::Asyncio => PolicyKind::Asyncio,
+        }
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, PartialEq)]
@@ -72,14 +118,24 @@ pub enum ColorChoice {
 }
 
 impl ColorChoice {
+    /// For output on stderr (diagnostics).
     fn enabled(self) -> bool {
+        self.enabled_for(std::io::stderr().is_terminal())
+    }
+
+    fn enabled_for(self, terminal: bool) -> bool {
         match self {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
-            ColorChoice::Auto => {
-                std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-            }
+            ColorChoice::Auto => terminal && std::env::var_os("NO_COLOR").is_none(),
         }
+    }
+}
+
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    match parse_duration_ns(text)? {
+        0 => Err("the timeout must be more than 0".into()),
+        ns => Ok(std::time::Duration::from_nanos(ns)),
     }
 }
 
@@ -141,10 +197,50 @@ pub fn main_with(cli: Cli) -> i32 {
         Some(Command::Run(args)) => run(&args),
         Some(Command::Check { file, color }) => check(&file, color.enabled()),
         Some(Command::Disasm { file }) => disasm(&file),
+        Some(Command::Test(args)) => test(&args),
         None => {
             eprintln!("looplab: give a command; try `looplab run FILE` or `looplab --help`");
             2
         }
+    }
+}
+
+/// The run options `looplab run`'s flags mean (`color`: colour diagnostics).
+pub fn run_options(args: &RunArgs, color: bool) -> RunOptions {
+    let mut options = RunOptions {
+        runtime: args.runtime.map(RuntimeChoice::kind),
+        max_steps: args.max_steps,
+        instruction_cost_ns: args.instr_cost,
+        ..RunOptions::default()
+    };
+    options.config.color = color;
+    options.config.time_limit_ns = args.max_time;
+    options.config.wake_latency_ns = args.wake_latency;
+    options.config.real_time = args.real_time;
+    options
+}
+
+/// Parses `looplab run`'s flags for `file` with the command line's own
+/// parser (a `// flags:` header). Also says whether `--max-steps` was given.
+pub fn parse_run_flags(flags: &[String], file: &str) -> Result<(RunArgs, bool), String> {
+    let argv = ["looplab", "run"]
+        .into_iter()
+        .map(String::from)
+        .chain(flags.iter().cloned())
+        .chain(["--".to_string(), file.to_string()]);
+    let matches = Cli::command().try_get_matches_from(argv).map_err(|e| {
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or("invalid flags");
+        first.strip_prefix("error: ").unwrap_or(first).to_string()
+    })?;
+    let given = matches
+        .subcommand_matches("run")
+        .is_some_and(|run| run.value_source("max_steps") == Some(ValueSource::CommandLine));
+    match Cli::from_arg_matches(&matches).map_err(|e| e.to_string())? {
+        Cli {
+            command: Some(Command::Run(args)),
+        } => Ok((args, given)),
+        _ => Err("not flags of `looplab run`".into()),
     }
 }
 
@@ -156,21 +252,8 @@ fn run(args: &RunArgs) -> i32 {
             return 2;
         }
     };
-    let mut options = RunOptions {
-        runtime: args.runtime.map(|r| match r {
-            RuntimeChoice::Js => PolicyKind::Js,
-            RuntimeChoice::Asyncio => PolicyKind::Asyncio,
-        }),
-        max_steps: args.max_steps,
-        instruction_cost_ns: args.instr_cost,
-        ..RunOptions::default()
-    };
-    options.config.color = args.color.enabled();
-    options.config.time_limit_ns = args.max_time;
-    options.config.wake_latency_ns = args.wake_latency;
-    options.config.real_time = args.real_time;
+    let options = run_options(args, args.color.enabled());
     let result = driver::run_source(&source, &options);
-    use std::io::Write;
     let _ = std::io::stdout().write_all(result.stdout.as_bytes());
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().write_all(result.stderr.as_bytes());
@@ -224,5 +307,186 @@ fn disasm(file: &str) -> i32 {
             eprint!("{}", driver::render_all(&diagnostics, &source, false));
             2
         }
+    }
+}
+
+/// Prints to stdout, ignoring errors (a closed pipe must not panic).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `looplab test`: runs the programs' golden checks and prints a report
+/// like `cargo test`'s. 0: all passed; 1: some failed; 2: usage error.
+fn test(args: &TestArgs) -> i32 {
+    if args.bless && golden::in_ci() {
+        eprintln!(
+            "looplab test: refusing to --bless because CI is set: expected files are \
+             reviewed and committed, never rewritten by CI"
+        );
+        return 2;
+    }
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        args.paths.clone()
+    };
+    let found = match golden::discover(&paths) {
+        Ok(found) => found,
+        Err(e) => {
+            eprintln!("looplab test: {e}");
+            return 2;
+        }
+    };
+    let policies = match args.runtime {
+        Some(runtime) => vec![runtime],
+        None => args.policies.clone(),
+    };
+    let selection = golden::Selection {
+        policies: policies
+            .iter()
+            .map(|p| p.kind().name().to_string())
+            .collect(),
+        filters: args.filter.clone(),
+    };
+    let plan = golden::plan(&found, &selection);
+    let limits = golden::Limits {
+        max_steps: args.max_steps,
+        timeout: args.timeout,
+    };
+    let jobs = args.jobs.map_or_else(
+        || std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
+        NonZeroUsize::get,
+    );
+    let color = args.color.enabled_for(std::io::stdout().is_terminal());
+    let cases = &plan.cases;
+    let count = cases.len();
+    outln!("running {count} test{}", if count == 1 { "" } else { "s" });
+    let line = |case: &golden::Case, label: &Label| {
+        let text = match label {
+            Label::Ok => "ok".to_string(),
+            Label::Failed => paint("FAILED", "\x1b[31m", color),
+            Label::New => paint("new", "\x1b[33m", color),
+            Label::Blessed => paint("blessed", "\x1b[32m", color),
+            Label::Skipped(reason) => format!("{} ({reason})", paint("skipped", "\x1b[33m", color)),
+        };
+        outln!("test {} ... {text}", case.name);
+        let _ = std::io::stdout().flush();
+    };
+    // Without --bless, lines appear as results come in (in case order).
+    let results = golden::run_all(cases, &limits, jobs, |case, result| {
+        if !args.bless {
+            line(case, &label(result, false));
+        }
+    });
+    let mut changes = Vec::new();
+    let mut labels: Vec<Label> = results.iter().map(|r| label(r, false)).collect();
+    if args.bless {
+        changes = match golden::bless(cases, &results) {
+            Ok(changes) => changes,
+            Err(e) => {
+                eprintln!("looplab test: {e}");
+                return 1;
+            }
+        };
+        for (i, (case, result)) in cases.iter().zip(&results).enumerate() {
+            let whole_program_blessable = cases
+                .iter()
+                .zip(&results)
+                .filter(|(c, _)| c.program == case.program)
+                .all(|(c, r)| {
+                    !matches!(c.check, golden::Check::Golden { .. }) || golden::blessable(c, r)
+                });
+            let blessed = whole_program_blessable && golden::blessable(case, result);
+            labels[i] = label(result, blessed);
+            line(case, &labels[i]);
+        }
+    }
+    let failed: Vec<usize> = (0..count)
+        .filter(|&i| matches!(labels[i], Label::Failed | Label::New))
+        .collect();
+    if !failed.is_empty() {
+        outln!("\nfailures:\n");
+        for &i in &failed {
+            outln!("---- {} ----", cases[i].name);
+            out!(
+                "{}",
+                golden::describe(&results[i], color, "looplab test --bless")
+            );
+            outln!();
+        }
+        outln!("failures:");
+        for &i in &failed {
+            outln!("    {}", cases[i].name);
+        }
+    }
+    if !changes.is_empty() {
+        outln!("\nblessed:");
+        for change in &changes {
+            outln!("    {change}");
+        }
+    }
+    let passed = labels.iter().filter(|l| matches!(l, Label::Ok)).count();
+    let blessed = labels
+        .iter()
+        .filter(|l| matches!(l, Label::Blessed))
+        .count();
+    let skipped = labels
+        .iter()
+        .filter(|l| matches!(l, Label::Skipped(_)))
+        .count();
+    let mut summary = format!(
+        "test result: {}. {passed} passed; {} failed",
+        if failed.is_empty() {
+            paint("ok", "\x1b[32m", color)
+        } else {
+            paint("FAILED", "\x1b[31m", color)
+        },
+        failed.len()
+    );
+    for (n, what) in [
+        (blessed, "blessed"),
+        (skipped, "skipped"),
+        (plan.filtered_out, "filtered out"),
+    ] {
+        if n > 0 {
+            summary.push_str(&format!("; {n} {what}"));
+        }
+    }
+    outln!("\n{summary}");
+    i32::from(!failed.is_empty())
+}
+
+/// How one test line ends.
+enum Label {
+    Ok,
+    Failed,
+    New,
+    Blessed,
+    Skipped(String),
+}
+
+fn label(result: &golden::CaseResult, blessed: bool) -> Label {
+    match &result.verdict {
+        golden::Verdict::Pass => Label::Ok,
+        golden::Verdict::Skip(reason) => Label::Skipped(reason.clone()),
+        _ if blessed => Label::Blessed,
+        golden::Verdict::New { .. } => Label::New,
+        golden::Verdict::Fail { .. } => Label::Failed,
+    }
+}
+
+fn paint(text: &str, colour: &str, enabled: bool) -> String {
+    if enabled {
+        format!("{colour}{text}\x1b[0m")
+    } else {
+        text.to_string()
     }
 }

@@ -9,12 +9,14 @@
 //! - `value`, `builtins`: values, their display, built-in functions
 //! - `diagnostic`: every error, rendered through one ariadne renderer
 //! - `driver`: the pipeline end to end; `cli`: the command line
+//! - `golden`: golden-output tests of programs (`looplab test`, tests/golden.rs)
 pub mod ast;
 pub mod bytecode;
 pub mod cli;
 pub mod compiler;
 pub mod diagnostic;
 pub mod driver;
+pub mod golden;
 pub mod lexer;
 pub mod parser;
 pub mod runtime;
