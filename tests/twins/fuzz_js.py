@@ -25,18 +25,23 @@ def gen(rng):
     def label():
         n[0] += 1; return f"L{n[0]}"
     fns = []
-    def block(depth):
+    def block(depth, callback=False):
         out = []
         for _ in range(rng.randint(1, 3)):
-            out.append(stmt(depth))
+            out.append(stmt(depth, callback))
         return out
-    def stmt(depth):
+    def stmt(depth, callback=False):
         r = rng.random()
         if depth > 2 or r < 0.35:
+            # In a timer or queueMicrotask callback, some of these are a
+            # throw: an uncaught exception, node exits 1 at once. (Drawn from
+            # the same `r`, so a seed gives the same tree shape as before.)
+            if callback and r < 0.05:
+                return ('throw',)
             return ('log', label())
-        if r < 0.5: return ('timeout', block(depth + 1), rng.choice([0, 0, 25, 50]))
+        if r < 0.5: return ('timeout', block(depth + 1, True), rng.choice([0, 0, 25, 50]))
         if r < 0.62: return ('then', [block(depth + 1) for _ in range(rng.randint(1, 3))])
-        if r < 0.72: return ('micro', block(depth + 1))
+        if r < 0.72: return ('micro', block(depth + 1, True))
         if r < 0.80: return ('tick', block(depth + 1))
         if r < 0.86: return ('reject_chain', block(depth + 1), block(depth + 1), rng.random() < 0.5)
         if r < 0.90 and fns: return ('all', [rng.randrange(len(fns)) for _ in range(2)], block(depth + 1))
@@ -118,16 +123,18 @@ def render(fns, top, stmt_fn, lang):
     return '\n'.join(out) + '\n'
 rng = random.Random(seed)
 bad = 0
+threw = 0
 for case in range(count):
     fns, top = gen(rng)
     js = 'process.stdout.write("");\n' + render(fns, top, js_stmt, 'js'); lab = render(fns, top, lab_stmt, 'lab')
     open(f'{WORK}/c.js', 'w').write(js); open(f'{WORK}/c.lab', 'w').write(lab)
     node = subprocess.run(['node', f'{WORK}/c.js'], capture_output=True, text=True, timeout=30)
     a = node.stdout
+    threw += 'throw "E"' in node.stderr  # node quotes the line of an uncaught throw
     b = subprocess.run([LAB, 'run', f'{WORK}/c.lab', '--runtime', 'js'], capture_output=True, text=True, timeout=30)
     if a != b.stdout or (node.returncode == 0) != (b.returncode == 0):
         bad += 1
         open(f'{WORK}/bad{bad}.js', 'w').write(js); open(f'{WORK}/bad{bad}.lab', 'w').write(lab)
         print('MISMATCH', bad, 'node:', a.split(), 'looplab:', b.stdout.split(), b.stderr[:200])
         if bad >= 5: break
-print('cases', case + 1, 'mismatches', bad)
+print('cases', case + 1, 'mismatches', bad, '(node died of an uncaught throw in', threw, 'of them)')
