@@ -1,12 +1,15 @@
 //! looplab: one program, several concurrency runtimes.
 //!
-//! Layout (one module per pipeline stage, named after what it produces):
+//! Layout (one module per pipeline stage, named after what it produces;
+//! ARCHITECTURE.md explains the seam between the VM and the policies):
 //! - `lexer`: source → tokens (logos)
 //! - `parser`: tokens → `ast` (chumsky)
 //! - `compiler`: AST → `bytecode` (one `Function` per function body)
-//! - `vm`: runs fibers of bytecode; returns why it stopped
-//! - `runtime`: the `Policy` trait and the policies (`js`, `asyncio`)
-//! - `value`, `builtins`: values, their display, built-in functions
+//! - `vm`: runs one unit for a slice and returns why it stopped (`Halt`);
+//!   its built-in functions, operators and the `Dialect` it asks
+//! - `runtime`: the `Policy` trait, the registry and the policies (`js`,
+//!   `asyncio`); the clock, the event log, the chooser they share
+//! - `value`: values and how they print; runtime objects are `Handle`s
 //! - `diagnostic`: every error, rendered through one ariadne renderer
 //! - `driver`: the pipeline end to end; `cli`: the command line
 //! - `golden`: golden-output tests of programs (`looplab test`, tests/golden.rs)

@@ -5,9 +5,9 @@
 //! are not here: they are the policy's (see `runtime`).
 
 use super::dialect::{Dialect, RoundHalves};
-use super::ops::compare;
+use super::ops::{check_list_size, compare, error};
 use super::{Thrown, Vm};
-use crate::value::{ErrorValue, Flavor, Map, Native, Value};
+use crate::value::{Flavor, Map, Native, Value};
 use std::rc::Rc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,45 +64,6 @@ impl Builtin {
     fn from_id(id: u8) -> Option<Builtin> {
         GLOBALS.iter().map(|(_, b)| *b).find(|b| *b as u8 == id)
     }
-}
-
-/// The longest string a program may build (bytes): past it, a MemoryError
-/// rather than an allocation the machine cannot make.
-pub const MAX_STRING_BYTES: usize = 1 << 28;
-/// The longest list a program may build.
-pub const MAX_LIST_LENGTH: usize = 1 << 26;
-
-pub fn check_string_size(bytes: usize) -> Result<(), Thrown> {
-    if bytes > MAX_STRING_BYTES {
-        return Err(error(
-            "MemoryError",
-            format!("a string of {bytes} bytes is over looplab's limit of {MAX_STRING_BYTES}"),
-        ));
-    }
-    Ok(())
-}
-
-pub fn check_list_size(length: usize) -> Result<(), Thrown> {
-    if length > MAX_LIST_LENGTH {
-        return Err(error(
-            "MemoryError",
-            format!("a list of {length} items is over looplab's limit of {MAX_LIST_LENGTH}"),
-        ));
-    }
-    Ok(())
-}
-
-pub fn aggregate_error(message: &str, errors: Value) -> Value {
-    Value::Error(Rc::new(ErrorValue {
-        kind: Rc::from("AggregateError"),
-        message: Rc::from(message),
-        errors,
-        cancellation: false,
-    }))
-}
-
-pub(crate) fn error(kind: &str, message: String) -> Thrown {
-    Thrown::new(Value::error(kind, &message))
 }
 
 type NativeResult = Result<Value, Thrown>;

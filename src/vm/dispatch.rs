@@ -4,8 +4,9 @@
 //! methods), or halts for the policy (`await`, `spawn`, async calls, the
 //! runtime's primitives and objects).
 
-use super::builtins::{self, check_string_size};
+use super::builtins;
 use super::halt::{Halt, Preempt, Slice};
+use super::ops::check_string_size;
 use super::{
     Fiber, Frame, Globals, MAX_FRAMES, Thrown, TryHandler, Unwind, Vm, ops, stack_overflow,
 };

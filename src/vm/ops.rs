@@ -4,11 +4,40 @@
 //! dialect answers. Errors are `Thrown`, like every error in the VM.
 
 use super::Thrown;
-use super::builtins::{check_list_size, check_string_size, error};
 use super::dialect::{Dialect, ModuloSign, ZeroDivision};
 use crate::bytecode::Op;
 use crate::value::{Native, Value};
 use std::rc::Rc;
+
+/// The longest string a program may build (bytes): past it, a MemoryError
+/// rather than an allocation the machine cannot make.
+pub const MAX_STRING_BYTES: usize = 1 << 28;
+/// The longest list a program may build.
+pub const MAX_LIST_LENGTH: usize = 1 << 26;
+
+pub fn check_string_size(bytes: usize) -> Result<(), Thrown> {
+    if bytes > MAX_STRING_BYTES {
+        return Err(error(
+            "MemoryError",
+            format!("a string of {bytes} bytes is over looplab's limit of {MAX_STRING_BYTES}"),
+        ));
+    }
+    Ok(())
+}
+
+pub fn check_list_size(length: usize) -> Result<(), Thrown> {
+    if length > MAX_LIST_LENGTH {
+        return Err(error(
+            "MemoryError",
+            format!("a list of {length} items is over looplab's limit of {MAX_LIST_LENGTH}"),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn error(kind: &str, message: String) -> Thrown {
+    Thrown::new(Value::error(kind, &message))
+}
 
 pub fn get_field(object: &Value, name: &str) -> Result<Value, Thrown> {
     match object {
