@@ -37,18 +37,17 @@ impl Vm {
         // The step counter lives in a register; `save!` writes it back (with
         // the ip) before anything outside the loop can look at it.
         let mut steps = self.steps;
-        let limit = self.step_limit;
         // One countdown compare per instruction: `stop_at` is the nearer of
         // the runaway limit and the end of the slice. When the slice ends
-        // and it preempts only at switch points, `breaker` is set (CPython's
-        // eval breaker) and loop back-edges and function entries check it.
+        // and it preempts only at switch points, `self.breaker` is set
+        // (CPython's eval breaker) and loop back-edges and function entries
+        // check it. (Few locals, so the loop's state stays in registers.)
+        self.breaker = false;
         let mut stop_at = if slice.budget == u64::MAX {
-            limit
+            self.step_limit
         } else {
-            limit.min(steps.saturating_add(slice.budget))
+            self.step_limit.min(steps.saturating_add(slice.budget))
         };
-        let mut breaker = false;
-        let dialect = self.dialect;
         macro_rules! save {
             () => {{
                 frame!().ip = ip;
@@ -91,7 +90,7 @@ impl Vm {
         // budget is spent.
         macro_rules! entered {
             () => {
-                if breaker {
+                if self.breaker {
                     save!();
                     return Halt::Preempted;
                 }
@@ -121,7 +120,7 @@ impl Vm {
             ($op:expr) => {{
                 let right = pop!();
                 let left = pop!();
-                match ops::binary($op, &left, &right, dialect) {
+                match ops::binary($op, &left, &right, self.dialect) {
                     Ok(v) => fiber.stack.push(v),
                     Err(thrown) => throw!(thrown),
                 }
@@ -131,7 +130,7 @@ impl Vm {
         loop {
             if steps >= stop_at {
                 save!();
-                if steps >= limit {
+                if steps >= self.step_limit {
                     let span = function.spans[ip.min(function.spans.len() - 1)];
                     return Halt::StepLimit(self.origin(fiber, span, &function.source));
                 }
@@ -139,8 +138,8 @@ impl Vm {
                 if slice.preempt == Preempt::Anywhere {
                     return Halt::Preempted;
                 }
-                breaker = true;
-                stop_at = limit;
+                self.breaker = true;
+                stop_at = self.step_limit;
             }
             steps += 1;
             let op = function.code[ip];
@@ -186,12 +185,12 @@ impl Vm {
                             if let Some(buffer) = Rc::get_mut(s) {
                                 match r {
                                     Value::Str(t) => buffer.push_str(t),
-                                    other => buffer.push_str(&other.display(dialect.style)),
+                                    other => buffer.push_str(&other.display(self.dialect.style)),
                                 }
                             }
                             discard(right);
                         }
-                        (left, _) => match ops::binary(Op::Add, left, &right, dialect) {
+                        (left, _) => match ops::binary(Op::Add, left, &right, self.dialect) {
                             Ok(v) => *left = v,
                             Err(thrown) => throw!(thrown),
                         },
@@ -313,33 +312,33 @@ impl Vm {
                 }
                 Op::Not => {
                     let v = pop!();
-                    fiber.stack.push(Value::Bool(!dialect.truthy(&v)));
+                    fiber.stack.push(Value::Bool(!self.dialect.truthy(&v)));
                 }
                 Op::Jump(target) => ip = target as usize,
                 Op::Loop(target) => {
                     ip = target as usize;
                     // A loop back-edge is a switch point.
-                    if breaker {
+                    if self.breaker {
                         save!();
                         return Halt::Preempted;
                     }
                 }
                 Op::JumpIfFalse(target) => {
                     let condition = pop!();
-                    if !dialect.truthy(&condition) {
+                    if !self.dialect.truthy(&condition) {
                         ip = target as usize;
                     }
                     discard(condition);
                 }
                 Op::AndJump(target) => {
-                    if fiber.stack.last().is_some_and(|v| !dialect.truthy(v)) {
+                    if fiber.stack.last().is_some_and(|v| !self.dialect.truthy(v)) {
                         ip = target as usize;
                     } else {
                         fiber.stack.pop();
                     }
                 }
                 Op::OrJump(target) => {
-                    if fiber.stack.last().is_some_and(|v| dialect.truthy(v)) {
+                    if fiber.stack.last().is_some_and(|v| self.dialect.truthy(v)) {
                         ip = target as usize;
                     } else {
                         fiber.stack.pop();
@@ -389,7 +388,7 @@ impl Vm {
                                 "TypeError",
                                 "`.{name}` of this map is a {} ({}), not a function",
                                 value.type_name(),
-                                value.repr(dialect.style)
+                                value.repr(self.dialect.style)
                             );
                         }
                         if let Some(callee) = field.filter(|f| f.is_callable()) {
@@ -472,7 +471,7 @@ impl Vm {
                 Op::Index => {
                     let index = pop!();
                     let object = pop!();
-                    match ops::index(&object, &index, dialect) {
+                    match ops::index(&object, &index, self.dialect) {
                         Ok(v) => fiber.stack.push(v),
                         Err(thrown) => throw!(thrown),
                     }

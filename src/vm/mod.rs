@@ -107,6 +107,8 @@ pub struct Vm {
     pub out: String,
     pub err: String,
     pub echo_output: bool,
+    /// The current slice's budget is spent: stop at the next switch point.
+    breaker: bool,
     /// The last error a handler caught: re-throwing the same value (from a
     /// `finally`, or `catch e { throw e; }`) keeps its original throw site.
     last_caught: Option<Thrown>,
@@ -123,6 +125,7 @@ impl Vm {
             out: String::new(),
             err: String::new(),
             echo_output: false,
+            breaker: false,
             last_caught: None,
         }
     }
