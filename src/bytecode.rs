@@ -84,6 +84,23 @@ pub enum Op {
     /// like Python's `BaseException`) is not caught; jump to the target
     /// with it (which rethrows after running `finally`).
     CatchFilter(u32),
+    /// At `catch e: KindA | KindB`: unless the thrown value is an error
+    /// whose kind is in the constant (a list of strings), jump to the
+    /// target with it (the rethrow path). Catches cancellations too.
+    CatchKinds(u32, u32),
+    /// Pushes a copy of the top value (`m.k += e` evaluates `m` once).
+    Dup,
+    /// Pushes copies of the top two values (`xs[i] += e`).
+    Dup2,
+    /// Destructuring: pops a list, pushes its element at this position (nil
+    /// when missing).
+    TakeItem(u32),
+    /// Destructuring: pops a map, pushes the field named by the constant
+    /// (nil when missing).
+    TakeField(u32),
+    /// A template literal: pops `n` values, pushes the string of each as
+    /// `str()` shows it, joined.
+    Concat(u32),
 }
 
 /// The operator of a `LocalConst` instruction.
@@ -191,7 +208,12 @@ pub fn disassemble(function: &Function, globals: &[Rc<str>]) -> String {
             let line = f.source.line_of(f.spans[ip].start);
             let _ = write!(out, "{ip:04} {line:4}  {op:?}");
             let note = match *op {
-                Op::Const(i) | Op::GetField(i) | Op::SetField(i) | Op::CallMethod(i, _) => {
+                Op::Const(i)
+                | Op::GetField(i)
+                | Op::SetField(i)
+                | Op::CallMethod(i, _)
+                | Op::TakeField(i)
+                | Op::CatchKinds(i, _) => {
                     Some(f.constants[i as usize].repr(crate::value::Flavor::Js))
                 }
                 Op::GetGlobal(i) | Op::SetGlobal(i) | Op::DefineGlobal(i) => {
