@@ -59,6 +59,11 @@ pub enum Op {
     Call(u32),
     /// Method call: constant index of the name, argument count.
     CallMethod(u32, u32),
+    /// A method call whose name is one of `PRELUDE_METHODS`: on a list it
+    /// calls the prelude's function of that name (`sort` only with an
+    /// argument); on anything else it is `CallMethod`. (A separate op so a
+    /// plain method call never looks the name up.)
+    CallPrelude(u32, u32),
     Return,
     Closure(u32),
     MakeList(u32),
@@ -102,6 +107,10 @@ pub enum Op {
     /// `str()` shows it, joined.
     Concat(u32),
 }
+
+/// The list methods written in looplab (`src/vm/prelude.lab`): a call of
+/// a method with one of these names compiles to `Op::CallPrelude`.
+pub const PRELUDE_METHODS: [&str; 7] = ["map", "filter", "find", "some", "every", "reduce", "sort"];
 
 /// The operator of a `LocalConst` instruction.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -212,6 +221,7 @@ pub fn disassemble(function: &Function, globals: &[Rc<str>]) -> String {
                 | Op::GetField(i)
                 | Op::SetField(i)
                 | Op::CallMethod(i, _)
+                | Op::CallPrelude(i, _)
                 | Op::TakeField(i)
                 | Op::CatchKinds(i, _) => {
                     Some(f.constants[i as usize].repr(crate::value::Flavor::Js))

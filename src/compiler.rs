@@ -1194,7 +1194,12 @@ impl Compiler<'_> {
                         self.expr(arg);
                     }
                     let name = self.constant(Value::str(method));
-                    self.emit(Op::CallMethod(name, args.len() as u32), span);
+                    let argc = args.len() as u32;
+                    if crate::bytecode::PRELUDE_METHODS.contains(&method.as_str()) {
+                        self.emit(Op::CallPrelude(name, argc), span);
+                    } else {
+                        self.emit(Op::CallMethod(name, argc), span);
+                    }
                 } else {
                     self.expr(callee);
                     for arg in args {

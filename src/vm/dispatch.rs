@@ -374,7 +374,7 @@ impl Vm {
                     let callee = fiber.stack[callee_at].clone();
                     call_step!(self.call_value(fiber, callee, argc as usize));
                 }
-                Op::CallMethod(name, argc) => {
+                Op::CallMethod(name, argc) | Op::CallPrelude(name, argc) => {
                     save!();
                     let Value::Str(name) = function.constants[name as usize].clone() else {
                         unreachable!()
@@ -400,7 +400,7 @@ impl Vm {
                     }
                     let args: Vec<Value> = fiber.stack.drain(receiver_at + 1..).collect();
                     fiber.stack.pop();
-                    if let Value::List(_) = &receiver
+                    if let Op::CallPrelude(..) = op
                         && let Some(closure) = self.prelude_method(&receiver, &name, args.len())
                     {
                         call_step!(self.call_prelude(fiber, closure, receiver, args));
