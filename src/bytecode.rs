@@ -20,7 +20,7 @@ pub enum Op {
     SetLocal(u32),
     /// Box the value in a local slot into a fresh cell (a captured variable).
     NewCell(u32),
-    /// `x = x + e` on a plain local: pops e; appends in place when x is an
+    /// `x = x + e` (and `x += e`) on a plain local: pops e; appends in place when x is an
     /// unshared string (as CPython does), else adds as `+` does.
     AppendLocal(u32),
     GetCell(u32),

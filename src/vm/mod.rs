@@ -11,6 +11,11 @@
 //! virtual time), it does not schedule, and where JavaScript and Python
 //! disagree it asks the `Dialect` it was given.
 //!
+//! The list methods that take a callback (`map`, `filter`, …) are looplab
+//! functions (`prelude.lab`, compiled by the driver and handed over with
+//! `set_prelude`): `Op::CallPrelude` on a list pushes a frame calling one,
+//! so a callback is an ordinary bytecode call and may halt like any other.
+//!
 //! Invariants: a unit is either running (taken out of the arena by `run`)
 //! or stopped with its state in the arena; `steps` counts every executed
 //! instruction of every unit, and passing `step_limit` is a fatal halt
