@@ -28,6 +28,17 @@ pub enum StmtKind {
         target: Expr,
         value: Expr,
     },
+    /// `x += e`, `m.k -= e`, `xs[i] *= e`, `x /= e`.
+    CompoundAssign {
+        target: Expr,
+        op: BinaryOp,
+        value: Expr,
+    },
+    /// `let [a, b] = e;`, `let {id, name: n} = e;`
+    Destructure {
+        pattern: Pattern,
+        value: Expr,
+    },
     Expr(Expr),
     Fn(Rc<FnDecl>),
     If {
@@ -52,11 +63,24 @@ pub enum StmtKind {
     Try {
         body: Block,
         catch: Option<(String, Block)>,
+        /// `catch e: KindA | KindB { … }`: the error kinds caught (empty
+        /// for a bare `catch e`).
+        catch_kinds: Vec<String>,
         finally: Option<Block>,
     },
     Block(Block),
     /// A statement the parser could not make sense of (already reported).
     Error,
+}
+
+/// The left side of a destructuring `let`.
+#[derive(Debug, Clone)]
+pub enum Pattern {
+    Name(String, Span),
+    /// `[a, b, …]`: elements by position (missing ones are nil).
+    List(Vec<Pattern>),
+    /// `{key, key: pattern, …}`: fields by name (missing ones are nil).
+    Map(Vec<(String, Pattern)>),
 }
 
 #[derive(Debug, Clone)]
@@ -97,6 +121,8 @@ pub enum ExprKind {
     /// A duration literal, in milliseconds.
     Duration(f64),
     Str(String),
+    /// A template literal: `` `total ${x}` ``.
+    Template(Vec<TemplatePart>),
     Ident(String),
     List(Vec<Expr>),
     Map(Vec<(String, Expr)>),
@@ -112,6 +138,12 @@ pub enum ExprKind {
     Spawn(Box<Expr>),
     /// An expression the parser could not make sense of (already reported).
     Error,
+}
+
+#[derive(Debug, Clone)]
+pub enum TemplatePart {
+    Text(String),
+    Expr(Expr),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

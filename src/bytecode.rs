@@ -20,7 +20,7 @@ pub enum Op {
     SetLocal(u32),
     /// Box the value in a local slot into a fresh cell (a captured variable).
     NewCell(u32),
-    /// `x = x + e` on a plain local: pops e; appends in place when x is an
+    /// `x = x + e` (and `x += e`) on a plain local: pops e; appends in place when x is an
     /// unshared string (as CPython does), else adds as `+` does.
     AppendLocal(u32),
     GetCell(u32),
@@ -59,6 +59,11 @@ pub enum Op {
     Call(u32),
     /// Method call: constant index of the name, argument count.
     CallMethod(u32, u32),
+    /// A method call whose name is one of `PRELUDE_METHODS`: on a list it
+    /// calls the prelude's function of that name (`sort` only with an
+    /// argument); on anything else it is `CallMethod`. (A separate op so a
+    /// plain method call never looks the name up.)
+    CallPrelude(u32, u32),
     Return,
     Closure(u32),
     MakeList(u32),
@@ -84,7 +89,28 @@ pub enum Op {
     /// like Python's `BaseException`) is not caught; jump to the target
     /// with it (which rethrows after running `finally`).
     CatchFilter(u32),
+    /// At `catch e: KindA | KindB`: unless the thrown value is an error
+    /// whose kind is in the constant (a list of strings), jump to the
+    /// target with it (the rethrow path). Catches cancellations too.
+    CatchKinds(u32, u32),
+    /// Pushes a copy of the top value (`m.k += e` evaluates `m` once).
+    Dup,
+    /// Pushes copies of the top two values (`xs[i] += e`).
+    Dup2,
+    /// Destructuring: pops a list, pushes its element at this position (nil
+    /// when missing).
+    TakeItem(u32),
+    /// Destructuring: pops a map, pushes the field named by the constant
+    /// (nil when missing).
+    TakeField(u32),
+    /// A template literal: pops `n` values, pushes the string of each as
+    /// `str()` shows it, joined.
+    Concat(u32),
 }
+
+/// The list methods written in looplab (`src/vm/prelude.lab`): a call of
+/// a method with one of these names compiles to `Op::CallPrelude`.
+pub const PRELUDE_METHODS: [&str; 7] = ["map", "filter", "find", "some", "every", "reduce", "sort"];
 
 /// The operator of a `LocalConst` instruction.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -191,7 +217,13 @@ pub fn disassemble(function: &Function, globals: &[Rc<str>]) -> String {
             let line = f.source.line_of(f.spans[ip].start);
             let _ = write!(out, "{ip:04} {line:4}  {op:?}");
             let note = match *op {
-                Op::Const(i) | Op::GetField(i) | Op::SetField(i) | Op::CallMethod(i, _) => {
+                Op::Const(i)
+                | Op::GetField(i)
+                | Op::SetField(i)
+                | Op::CallMethod(i, _)
+                | Op::CallPrelude(i, _)
+                | Op::TakeField(i)
+                | Op::CatchKinds(i, _) => {
                     Some(f.constants[i as usize].repr(crate::value::Flavor::Js))
                 }
                 Op::GetGlobal(i) | Op::SetGlobal(i) | Op::DefineGlobal(i) => {

@@ -121,6 +121,9 @@ pub fn compile(
             StmtKind::Let { name, .. } => {
                 known_globals.insert(name.clone());
             }
+            StmtKind::Destructure { pattern, .. } => pattern_names(pattern, &mut |name, _| {
+                known_globals.insert(name.to_string());
+            }),
             StmtKind::Fn(decl) => {
                 known_globals.insert(decl.name.clone().unwrap_or_default());
             }
@@ -222,6 +225,15 @@ fn stmt_awaits_at_this_level(stmt: &Stmt) -> bool {
     found
 }
 
+/// Calls `f` on every name a destructuring pattern declares, in order.
+fn pattern_names(pattern: &Pattern, f: &mut dyn FnMut(&str, Span)) {
+    match pattern {
+        Pattern::Name(name, span) => f(name, *span),
+        Pattern::List(items) => items.iter().for_each(|p| pattern_names(p, f)),
+        Pattern::Map(fields) => fields.iter().for_each(|(_, p)| pattern_names(p, f)),
+    }
+}
+
 /// Calls `f` on every expression in `stmt`, not descending into nested functions.
 fn visit_stmt(stmt: &Stmt, f: &mut dyn FnMut(&Expr)) {
     let block = |b: &Block, f: &mut dyn FnMut(&Expr)| b.iter().for_each(|s| visit_stmt(s, f));
@@ -229,10 +241,11 @@ fn visit_stmt(stmt: &Stmt, f: &mut dyn FnMut(&Expr)) {
         StmtKind::Let { value, .. } | StmtKind::Expr(value) | StmtKind::Throw(value) => {
             visit_expr(value, f)
         }
-        StmtKind::Assign { target, value } => {
+        StmtKind::Assign { target, value } | StmtKind::CompoundAssign { target, value, .. } => {
             visit_expr(target, f);
             visit_expr(value, f)
         }
+        StmtKind::Destructure { value, .. } => visit_expr(value, f),
         StmtKind::Return(value) => value.iter().for_each(|v| visit_expr(v, f)),
         StmtKind::If {
             cond,
@@ -261,6 +274,7 @@ fn visit_stmt(stmt: &Stmt, f: &mut dyn FnMut(&Expr)) {
             body,
             catch,
             finally,
+            ..
         } => {
             block(body, f);
             catch.iter().for_each(|(_, b)| block(b, f));
@@ -294,6 +308,11 @@ fn visit_expr(expr: &Expr, f: &mut dyn FnMut(&Expr)) {
             visit_expr(callee, f);
             args.iter().for_each(|e| visit_expr(e, f))
         }
+        ExprKind::Template(parts) => parts.iter().for_each(|p| {
+            if let TemplatePart::Expr(e) = p {
+                visit_expr(e, f)
+            }
+        }),
         _ => {}
     }
 }
@@ -314,6 +333,11 @@ fn collect_captured_stmt(stmt: &Stmt, inside_nested: bool, out: &mut HashSet<Str
         match &stmt.kind {
             StmtKind::Let { name, .. } | StmtKind::For { var: name, .. } => {
                 out.insert(name.clone());
+            }
+            StmtKind::Destructure { pattern, .. } => {
+                pattern_names(pattern, &mut |name, _| {
+                    out.insert(name.to_string());
+                });
             }
             _ => {}
         }
@@ -361,6 +385,7 @@ fn each_block_stmt(stmt: &Stmt) -> Vec<Stmt> {
             body,
             catch,
             finally,
+            ..
         } => {
             add(body);
             catch.iter().for_each(|(_, b)| add(b));
@@ -452,6 +477,7 @@ impl Compiler<'_> {
             Op::OrJump(_) => Op::OrJump(target),
             Op::TryPush(_) => Op::TryPush(target),
             Op::CatchFilter(_) => Op::CatchFilter(target),
+            Op::CatchKinds(kinds, _) => Op::CatchKinds(kinds, target),
             Op::IterNext(slot, _) => Op::IterNext(slot, target),
             Op::RangeNext(slot, _) => Op::RangeNext(slot, target),
             other => other,
@@ -642,6 +668,13 @@ impl Compiler<'_> {
                 self.define_variable(name, *name_span);
             }
             StmtKind::Assign { target, value } => self.assign(target, value, span),
+            StmtKind::CompoundAssign { target, op, value } => {
+                self.compound_assign(target, *op, value, span)
+            }
+            StmtKind::Destructure { pattern, value } => {
+                self.expr(value);
+                self.destructure(pattern, span);
+            }
             StmtKind::Expr(expr) => {
                 self.expr(expr);
                 self.emit(Op::Pop, span);
@@ -732,8 +765,9 @@ impl Compiler<'_> {
             StmtKind::Try {
                 body,
                 catch,
+                catch_kinds,
                 finally,
-            } => self.try_stmt(body, catch.as_ref(), finally.as_ref(), span),
+            } => self.try_stmt(body, catch.as_ref(), catch_kinds, finally.as_ref(), span),
             StmtKind::Block(block) => self.block(block),
         }
     }
@@ -784,6 +818,79 @@ impl Compiler<'_> {
                     "assign to a name (`x = …`), a field (`m.key = …`) or an element (`xs[i] = …`)",
                 ),
             ),
+        }
+    }
+
+    /// `target OP= value`: a name becomes `x = x OP value` (so `x += e` on
+    /// a local keeps `AppendLocal`); a field or an index evaluates its
+    /// object (and index) once and keeps it on the stack (`Dup`, `Dup2`).
+    fn compound_assign(&mut self, target: &Expr, op: BinaryOp, value: &Expr, span: Span) {
+        let combined = |left: Expr| Expr {
+            kind: ExprKind::Binary(op, Box::new(left), Box::new(value.clone())),
+            span,
+        };
+        let op_code = match op {
+            BinaryOp::Add => Op::Add,
+            BinaryOp::Sub => Op::Sub,
+            BinaryOp::Mul => Op::Mul,
+            _ => Op::Div,
+        };
+        match &target.kind {
+            ExprKind::Ident(_) => self.assign(target, &combined(target.clone()), span),
+            ExprKind::Field(object, name) => {
+                self.expr(object);
+                self.emit(Op::Dup, span);
+                let name = self.constant(Value::str(name));
+                self.emit(Op::GetField(name), target.span);
+                self.expr(value);
+                self.emit(op_code, span);
+                self.emit(Op::SetField(name), span);
+            }
+            ExprKind::Index(object, index) => {
+                self.expr(object);
+                self.expr(index);
+                self.emit(Op::Dup2, span);
+                self.emit(Op::Index, target.span);
+                self.expr(value);
+                self.emit(op_code, span);
+                self.emit(Op::SetIndex, span);
+            }
+            // Reported the same way as a plain assignment to it.
+            _ => self.assign(target, value, span),
+        }
+    }
+
+    /// Destructures the value on top of the stack (popping it) into the
+    /// pattern's names: `Dup` it for every part but the last.
+    fn destructure(&mut self, pattern: &Pattern, span: Span) {
+        match pattern {
+            Pattern::Name(name, name_span) => self.define_variable(name, *name_span),
+            Pattern::List(items) => {
+                if items.is_empty() {
+                    self.emit(Op::TakeItem(0), span);
+                    self.emit(Op::Pop, span);
+                }
+                for (i, item) in items.iter().enumerate() {
+                    if i + 1 < items.len() {
+                        self.emit(Op::Dup, span);
+                    }
+                    self.emit(Op::TakeItem(i as u32), span);
+                    self.destructure(item, span);
+                }
+            }
+            Pattern::Map(fields) => {
+                if fields.is_empty() {
+                    self.emit(Op::Pop, span);
+                }
+                for (i, (key, inner)) in fields.iter().enumerate() {
+                    if i + 1 < fields.len() {
+                        self.emit(Op::Dup, span);
+                    }
+                    let key = self.constant(Value::str(key));
+                    self.emit(Op::TakeField(key), span);
+                    self.destructure(inner, span);
+                }
+            }
         }
     }
 
@@ -897,6 +1004,7 @@ impl Compiler<'_> {
         &mut self,
         body: &Block,
         catch: Option<&(String, Block)>,
+        catch_kinds: &[String],
         finally: Option<&Block>,
         span: Span,
     ) {
@@ -916,7 +1024,13 @@ impl Compiler<'_> {
         self.patch(to_handler);
         // The thrown value is on the stack here.
         if let Some((name, catch_body)) = catch {
-            let filter = self.emit(Op::CatchFilter(0), span);
+            let filter = if catch_kinds.is_empty() {
+                self.emit(Op::CatchFilter(0), span)
+            } else {
+                let kinds = catch_kinds.iter().map(|k| Value::str(k)).collect();
+                let kinds = self.constant(Value::list(kinds));
+                self.emit(Op::CatchKinds(kinds, 0), span)
+            };
             let to_rethrow_path = if finally.is_some() {
                 Some(self.emit(Op::TryPush(0), span))
             } else {
@@ -999,6 +1113,18 @@ impl Compiler<'_> {
                 let c = self.constant(Value::str(s));
                 self.emit(Op::Const(c), span);
             }
+            ExprKind::Template(parts) => {
+                for part in parts {
+                    match part {
+                        TemplatePart::Text(text) => {
+                            let c = self.constant(Value::str(text));
+                            self.emit(Op::Const(c), span);
+                        }
+                        TemplatePart::Expr(e) => self.expr(e),
+                    }
+                }
+                self.emit(Op::Concat(parts.len() as u32), span);
+            }
             ExprKind::Ident(name) => match self.resolve(name) {
                 Some(Resolved::Local(slot, false)) => {
                     self.emit(Op::GetLocal(slot), span);
@@ -1068,7 +1194,12 @@ impl Compiler<'_> {
                         self.expr(arg);
                     }
                     let name = self.constant(Value::str(method));
-                    self.emit(Op::CallMethod(name, args.len() as u32), span);
+                    let argc = args.len() as u32;
+                    if crate::bytecode::PRELUDE_METHODS.contains(&method.as_str()) {
+                        self.emit(Op::CallPrelude(name, argc), span);
+                    } else {
+                        self.emit(Op::CallMethod(name, argc), span);
+                    }
                 } else {
                     self.expr(callee);
                     for arg in args {

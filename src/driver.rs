@@ -1,5 +1,7 @@
 //! The pipeline, end to end: source text → tokens → AST → bytecode → a run
-//! under a policy. Every error on the way becomes a `Diagnostic`.
+//! under a policy. Every error on the way becomes a `Diagnostic`. It also
+//! compiles the prelude (`src/vm/prelude.lab`, the list methods written in
+//! looplab) and hands its functions to the VM.
 
 use crate::compiler::{self, Compiled, Globals};
 use crate::diagnostic::{Diagnostic, SourceFile, render};
@@ -205,6 +207,34 @@ pub fn render_all(diagnostics: &[Diagnostic], source: &SourceFile, color: bool) 
         .collect()
 }
 
+/// The list methods written in looplab (`src/vm/prelude.lab`), compiled
+/// once per thread: its top-level functions, which capture nothing.
+pub fn prelude() -> Vec<Rc<Closure>> {
+    thread_local! {
+        static PRELUDE: Vec<Rc<Closure>> = compile_prelude();
+    }
+    PRELUDE.with(Clone::clone)
+}
+
+fn compile_prelude() -> Vec<Rc<Closure>> {
+    let source = SourceFile::new("<prelude>", crate::vm::PRELUDE_SOURCE.to_string());
+    let compiled = compile_source(&source, &mut Globals::default()).unwrap_or_else(|d| {
+        panic!(
+            "the prelude does not compile: {}",
+            render_all(&d, &source, false)
+        )
+    });
+    compiled
+        .main
+        .constants
+        .iter()
+        .filter_map(|c| match c {
+            crate::value::Value::Closure(c) => Some(c.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Options of one run.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -304,6 +334,7 @@ pub fn run_compiled(
     main: Rc<crate::bytecode::Function>,
 ) -> i32 {
     crate::runtime::start_clock();
+    vm.set_prelude(prelude());
     let main = Rc::new(Closure {
         function: main,
         upvalues: Box::new([]),
@@ -315,4 +346,30 @@ pub fn run_compiled(
     vm.teardown();
     crate::runtime::flush_warnings(vm);
     status
+}
+
+#[cfg(test)]
+mod prelude_tests {
+    use crate::bytecode::Op;
+
+    #[test]
+    fn prelude_functions_use_no_globals_and_capture_nothing() {
+        let functions = super::prelude();
+        let names: Vec<&str> = functions.iter().map(|c| &*c.function.name).collect();
+        assert_eq!(names, crate::bytecode::PRELUDE_METHODS);
+        for c in &functions {
+            let f = &c.function;
+            assert!(f.upvalues.is_empty(), "{} captures a variable", f.name);
+            for op in &f.code {
+                assert!(
+                    !matches!(
+                        op,
+                        Op::GetGlobal(_) | Op::SetGlobal(_) | Op::DefineGlobal(_) | Op::Closure(_)
+                    ),
+                    "prelude function {} uses {op:?}: it would see the program's globals",
+                    f.name
+                );
+            }
+        }
+    }
 }

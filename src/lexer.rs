@@ -81,6 +81,20 @@ pub enum Token {
     #[regex(r#""([^"\\\n]|\\.)*""#, |lex| unescape(lex.slice()))]
     Str(String),
 
+    /// A whole template literal `` `a ${x} b` `` as lexed by logos; `lex`
+    /// expands it into the `Template*` tokens below before the parser sees it.
+    /// (`None`: never closed; the token runs to the end of its line.)
+    #[regex("`", template_literal)]
+    RawTemplate(Option<String>),
+    /// The opening backtick of a template literal.
+    TemplateStart,
+    /// The closing backtick of a template literal.
+    TemplateEnd,
+    /// `${` inside a template literal.
+    InterpStart,
+    /// The `}` closing an `${`.
+    InterpEnd,
+
     #[token("(")]
     LParen,
     #[token(")")]
@@ -105,6 +119,16 @@ pub enum Token {
     DotDot,
     #[token("=")]
     Assign,
+    #[token("+=")]
+    PlusAssign,
+    #[token("-=")]
+    MinusAssign,
+    #[token("*=")]
+    StarAssign,
+    #[token("/=")]
+    SlashAssign,
+    #[token("|")]
+    Pipe,
     #[token("==")]
     EqEq,
     #[token("!=")]
@@ -194,7 +218,13 @@ fn unescape(quoted: &str) -> Option<String> {
 
 /// Why a span became an error token: used for the diagnostic's label.
 pub fn describe_bad_token(text: &str) -> String {
-    if text.starts_with('"') {
+    if text.starts_with('`') {
+        if text.len() > 1 && text.ends_with('`') {
+            "this template literal has an unknown escape (known: \\n \\t \\r \\0 \\\" \\\\ \\` \\$ \\{ \\})".into()
+        } else {
+            "this template literal is not closed (a closing backtick or the `}` of a `${` is missing)".into()
+        }
+    } else if text.starts_with('"') {
         if text.len() > 1 && text.ends_with('"') {
             "this string has an unknown escape (known: \\n \\t \\r \\0 \\\" \\\\)".into()
         } else {
@@ -213,16 +243,161 @@ pub fn describe_bad_token(text: &str) -> String {
 
 /// Lexes the whole source. Bad input becomes `Token::Error` tokens.
 pub fn lex(source: &str) -> Vec<(Token, Span)> {
-    Token::lexer(source)
-        .spanned()
-        .map(|(token, range)| {
-            let token = match token {
-                Ok(Token::BadNumber) | Err(()) => Token::Error,
-                Ok(token) => token,
-            };
-            (token, Span::from(range))
-        })
-        .collect()
+    let mut out = Vec::new();
+    lex_into(source, 0, &mut out);
+    out
+}
+
+/// Lexes `source` (which starts at byte `offset` of the file) onto `out`,
+/// expanding each template literal into its pieces.
+fn lex_into(source: &str, offset: usize, out: &mut Vec<(Token, Span)>) {
+    for (token, range) in Token::lexer(source).spanned() {
+        let span = Span::from(offset + range.start..offset + range.end);
+        match token {
+            Ok(Token::BadNumber) | Err(()) => out.push((Token::Error, span)),
+            Ok(Token::RawTemplate(Some(text))) => {
+                let before = out.len();
+                if expand_template(&text, span.start, out).is_none() {
+                    out.truncate(before);
+                    out.push((Token::Error, span));
+                }
+            }
+            Ok(Token::RawTemplate(None)) => out.push((Token::Error, span)),
+            Ok(token) => out.push((token, span)),
+        }
+    }
+}
+
+// ---- template literals ----
+//
+// `` `total ${x}` `` is lexed in two steps: logos's callback finds where the
+// literal ends (skipping nested `${…}`, with their strings, comments and
+// templates), then `expand_template` turns it into `TemplateStart`, a `Str`
+// per piece of text, `InterpStart` tokens… `InterpEnd` around each
+// embedded expression's own tokens, and `TemplateEnd`.
+
+/// The logos callback: consumes the rest of a template literal.
+/// A literal never closed is one error token up to the end of its line.
+fn template_literal(lex: &mut logos::Lexer<Token>) -> Option<String> {
+    match template_end(lex.remainder()) {
+        Some(len) => {
+            lex.bump(len);
+            Some(lex.slice().to_string())
+        }
+        None => {
+            let rest = lex.remainder();
+            lex.bump(rest.find('\n').unwrap_or(rest.len()));
+            None
+        }
+    }
+}
+
+/// The length of a template literal's rest (after its opening backtick),
+/// closing backtick included; `None` if it is never closed.
+fn template_end(rest: &str) -> Option<usize> {
+    let bytes = rest.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'`' => return Some(i + 1),
+            b'$' if bytes.get(i + 1) == Some(&b'{') => i += 2 + code_end(&rest[i + 2..])? + 1,
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// The length of the code inside `${…}` up to (not including) its closing
+/// `}`; `None` if it is never closed.
+fn code_end(rest: &str) -> Option<usize> {
+    let bytes = rest.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'{' => depth += 1,
+            b'}' if depth == 0 => return Some(i),
+            b'}' => depth -= 1,
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                if i >= bytes.len() || bytes[i] != b'"' {
+                    return None;
+                }
+            }
+            b'`' => i += template_end(&rest[i + 1..])?,
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => i += rest[i + 2..].find("*/")? + 3,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Expands a whole template literal (backticks included) found at byte
+/// `start` into tokens; `None` if a piece of text has an unknown escape.
+fn expand_template(text: &str, start: usize, out: &mut Vec<(Token, Span)>) -> Option<()> {
+    let end = start + text.len();
+    out.push((Token::TemplateStart, Span::from(start..start + 1)));
+    let inner = &text[1..text.len() - 1];
+    let mut piece = String::new();
+    let mut piece_start = start + 1;
+    let mut chars = inner.char_indices().peekable();
+    let flush = |piece: &mut String, from: usize, to: usize, out: &mut Vec<(Token, Span)>| {
+        if !piece.is_empty() {
+            out.push((Token::Str(std::mem::take(piece)), Span::from(from..to)));
+        }
+    };
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => {
+                let (_, escaped) = chars.next()?;
+                piece.push(match escaped {
+                    'n' => '\n',
+                    't' => '\t',
+                    'r' => '\r',
+                    '0' => '\0',
+                    '"' | '\\' | '`' | '$' | '{' | '}' => escaped,
+                    _ => return None,
+                });
+            }
+            '$' if chars.peek().is_some_and(|(_, c)| *c == '{') => {
+                chars.next();
+                let at = start + 1 + i;
+                flush(&mut piece, piece_start, at, out);
+                let code_from = i + 2;
+                let code_len = code_end(&inner[code_from..])?;
+                out.push((Token::InterpStart, Span::from(at..at + 2)));
+                lex_into(
+                    &inner[code_from..code_from + code_len],
+                    start + 1 + code_from,
+                    out,
+                );
+                let close = start + 1 + code_from + code_len;
+                out.push((Token::InterpEnd, Span::from(close..close + 1)));
+                while chars
+                    .peek()
+                    .is_some_and(|(j, _)| *j <= code_from + code_len)
+                {
+                    chars.next();
+                }
+                piece_start = close + 1;
+            }
+            c => piece.push(c),
+        }
+    }
+    flush(&mut piece, piece_start, end - 1, out);
+    out.push((Token::TemplateEnd, Span::from(end - 1..end)));
+    Some(())
 }
 
 impl fmt::Display for Token {
@@ -265,6 +440,14 @@ impl fmt::Display for Token {
             Token::Dot => ".",
             Token::DotDot => "..",
             Token::Assign => "=",
+            Token::PlusAssign => "+=",
+            Token::MinusAssign => "-=",
+            Token::StarAssign => "*=",
+            Token::SlashAssign => "/=",
+            Token::Pipe => "|",
+            Token::RawTemplate(_) | Token::TemplateStart | Token::TemplateEnd => "`",
+            Token::InterpStart => "${",
+            Token::InterpEnd => "}",
             Token::EqEq => "==",
             Token::NotEq => "!=",
             Token::Lt => "<",
@@ -317,6 +500,41 @@ mod tests {
                 Token::Ident("b".into())
             ]
         );
+    }
+
+    #[test]
+    fn templates_expand_into_pieces_with_nesting_and_escapes() {
+        use Token::*;
+        assert_eq!(
+            tokens(r#"`a ${x + "}"} \${b} ${ `in ${y}` }`"#),
+            [
+                TemplateStart,
+                Str("a ".into()),
+                InterpStart,
+                Ident("x".into()),
+                Plus,
+                Str("}".into()),
+                InterpEnd,
+                Str(" ${b} ".into()),
+                InterpStart,
+                TemplateStart,
+                Str("in ".into()),
+                InterpStart,
+                Ident("y".into()),
+                InterpEnd,
+                TemplateEnd,
+                InterpEnd,
+                TemplateEnd,
+            ]
+        );
+        assert_eq!(tokens("``"), [TemplateStart, TemplateEnd]);
+        assert_eq!(tokens("`open ${x` 1\n2"), [Error, Int(2)]);
+        assert_eq!(tokens(r"`\q`"), [Error]);
+        let spans: Vec<_> = lex("`ab${c}`")
+            .into_iter()
+            .map(|(_, s)| s.into_range())
+            .collect();
+        assert_eq!(spans, [0..1, 1..3, 3..5, 5..6, 6..7, 7..8]);
     }
 
     #[test]

@@ -141,6 +141,13 @@ where
                 value,
             });
 
+        let destructure_stmt = just(Token::Let)
+            .ignore_then(pattern_parser())
+            .then_ignore(just(Token::Assign))
+            .then(expr.clone())
+            .then_ignore(just(Token::Semi))
+            .map(|(pattern, value)| StmtKind::Destructure { pattern, value });
+
         let fn_stmt = just(Token::Async)
             .or_not()
             .then_ignore(just(Token::Fn))
@@ -229,11 +236,27 @@ where
                                 name
                             })),
                     )
+                    .then(
+                        just(Token::Colon)
+                            .ignore_then(
+                                ident()
+                                    .separated_by(just(Token::Pipe))
+                                    .at_least(1)
+                                    .collect::<Vec<_>>(),
+                            )
+                            .or_not(),
+                    )
                     .then(block.clone())
                     .or_not(),
             )
             .then(just(Token::Finally).ignore_then(block.clone()).or_not())
             .try_map(|((body, catch), finally), span| {
+                let (catch, catch_kinds) = match catch {
+                    Some(((name, kinds), block)) => {
+                        (Some((name, block)), kinds.unwrap_or_default())
+                    }
+                    None => (None, Vec::new()),
+                };
                 if catch.is_none() && finally.is_none() {
                     Err(Rich::custom(
                         span,
@@ -243,17 +266,31 @@ where
                     Ok(StmtKind::Try {
                         body,
                         catch,
+                        catch_kinds,
                         finally,
                     })
                 }
             });
 
+        let compound_op = select! {
+            Token::PlusAssign => BinaryOp::Add,
+            Token::MinusAssign => BinaryOp::Sub,
+            Token::StarAssign => BinaryOp::Mul,
+            Token::SlashAssign => BinaryOp::Div,
+        };
         let expr_stmt = expr
             .clone()
-            .then(just(Token::Assign).ignore_then(expr.clone()).or_not())
+            .then(
+                just(Token::Assign)
+                    .to(None)
+                    .or(compound_op.map(Some))
+                    .then(expr.clone())
+                    .or_not(),
+            )
             .then_ignore(just(Token::Semi))
             .map(|(target, value)| match value {
-                Some(value) => StmtKind::Assign { target, value },
+                Some((None, value)) => StmtKind::Assign { target, value },
+                Some((Some(op), value)) => StmtKind::CompoundAssign { target, op, value },
                 None => StmtKind::Expr(target),
             });
 
@@ -269,6 +306,7 @@ where
         choice((
             directive,
             let_stmt,
+            destructure_stmt,
             fn_stmt,
             if_stmt,
             while_stmt,
@@ -284,6 +322,38 @@ where
             span: e.span(),
         })
         .boxed()
+    })
+}
+
+/// The left side of a destructuring `let`: `[a, b]`, `{id, name: n}`,
+/// nested.
+fn pattern_parser<'t, I>() -> impl Parser<'t, I, Pattern, Extra<'t>> + Clone
+where
+    I: ValueInput<'t, Token = Token, Span = Span>,
+{
+    recursive(|pattern| {
+        let name = ident().map_with(|name, e| Pattern::Name(name, e.span()));
+        let list = pattern
+            .clone()
+            .separated_by(just(Token::Comma))
+            .allow_trailing()
+            .collect::<Vec<_>>()
+            .delimited_by(just(Token::LBracket), just(Token::RBracket))
+            .map(Pattern::List);
+        let field = ident()
+            .map_with(|key, e| (key, e.span()))
+            .then(just(Token::Colon).ignore_then(pattern).or_not())
+            .map(|((key, span), inner)| {
+                let inner = inner.unwrap_or_else(|| Pattern::Name(key.clone(), span));
+                (key, inner)
+            });
+        let map = field
+            .separated_by(just(Token::Comma))
+            .allow_trailing()
+            .collect::<Vec<_>>()
+            .delimited_by(just(Token::LBrace), just(Token::RBrace))
+            .map(Pattern::Map);
+        choice((name, list, map)).labelled("a name or a pattern")
     })
 }
 
@@ -354,7 +424,18 @@ where
                 }))
             });
 
-        let atom = choice((literal, list, map, lambda))
+        let template = choice((
+            select! { Token::Str(s) => TemplatePart::Text(s) },
+            expr.clone()
+                .delimited_by(just(Token::InterpStart), just(Token::InterpEnd))
+                .map(TemplatePart::Expr),
+        ))
+        .repeated()
+        .collect::<Vec<_>>()
+        .delimited_by(just(Token::TemplateStart), just(Token::TemplateEnd))
+        .map(ExprKind::Template);
+
+        let atom = choice((literal, list, map, lambda, template))
             .map_with(|kind, e| Expr {
                 kind,
                 span: e.span(),

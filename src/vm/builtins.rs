@@ -347,27 +347,20 @@ fn list_method(
             xs.borrow_mut().reverse();
             ok(Value::Nil)
         }
+        // `sort(compare)` is the prelude's (see `Vm::prelude_method`).
         "sort" => {
-            if !args.is_empty() {
-                return Err(error(
-                    "TypeError",
-                    "sort() takes no comparator: it sorts numbers or strings in ascending order (reverse() after it for descending)".into(),
-                ));
-            }
             let mut list = xs.borrow().clone();
-            let mut failure = None;
-            list.sort_by(|a, b| {
-                compare(a, b).unwrap_or_else(|e| {
-                    failure = Some(e);
-                    std::cmp::Ordering::Equal
-                })
-            });
-            if let Some(e) = failure {
-                return Err(e);
-            }
+            check_sortable(&list)?;
+            list.sort_by(total_order);
             *xs.borrow_mut() = list;
             ok(Value::Nil)
         }
+        "map" | "filter" | "find" | "some" | "every" | "reduce" => Err(error(
+            "TypeError",
+            format!(
+                "`{name}` of a list cannot be called from here: call it as `xs.{name}(f)` inside a function"
+            ),
+        )),
         "concat" => match arg(&args, 0) {
             Value::List(other) => {
                 check_list_size(xs.borrow().len() + other.borrow().len())?;
@@ -384,8 +377,66 @@ fn list_method(
         _ => Err(unknown_method(
             "list",
             name,
-            "len push pop shift insert contains index_of join slice reverse sort concat copy",
+            "len push pop shift insert contains index_of join slice reverse sort concat copy map filter find some every reduce",
         )),
+    }
+}
+
+/// A list `sort()` can order: all numbers or all strings.
+fn check_sortable(list: &[Value]) -> Result<(), Thrown> {
+    let class = |v: &Value| match v {
+        Value::Int(_) | Value::Float(_) => Some(0),
+        Value::Str(_) => Some(1),
+        _ => None,
+    };
+    let Some(first) = list.first() else {
+        return Ok(());
+    };
+    let Some(odd) = list
+        .iter()
+        .find(|v| class(v).is_none() || class(v) != class(first))
+    else {
+        return Ok(());
+    };
+    let what = match class(odd) {
+        None => format!("not a {}", odd.type_name()),
+        Some(_) => format!("not a mix ({} and {})", first.type_name(), odd.type_name()),
+    };
+    Err(error(
+        "TypeError",
+        format!(
+            "sort() with no comparator sorts numbers or strings, {what}: pass one, as in xs.sort(fn(a, b) {{ return … }})"
+        ),
+    ))
+}
+
+/// `sort()`'s order, total so sorting never fails half-way: numbers by
+/// value (an int and a float exactly), NaN after every number; strings by
+/// code point.
+fn total_order(a: &Value, b: &Value) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let float_int = |x: f64, n: i64| -> Ordering {
+        if x.is_nan() {
+            return Ordering::Greater;
+        }
+        match x.partial_cmp(&(n as f64)) {
+            Some(Ordering::Equal) => (x as i128).cmp(&(n as i128)),
+            Some(o) => o,
+            None => Ordering::Greater,
+        }
+    };
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => x.cmp(y),
+        (Value::Float(x), Value::Float(y)) => match (x.is_nan(), y.is_nan()) {
+            (true, true) => Ordering::Equal,
+            (true, false) => Ordering::Greater,
+            (false, true) => Ordering::Less,
+            _ => x.partial_cmp(y).unwrap_or(Ordering::Equal),
+        },
+        (Value::Float(x), Value::Int(n)) => float_int(*x, *n),
+        (Value::Int(n), Value::Float(x)) => float_int(*x, *n).reverse(),
+        (Value::Str(x), Value::Str(y)) => x.cmp(y),
+        _ => Ordering::Equal,
     }
 }
 

@@ -373,7 +373,7 @@ impl Vm {
                     let callee = fiber.stack[callee_at].clone();
                     call_step!(self.call_value(fiber, callee, argc as usize));
                 }
-                Op::CallMethod(name, argc) => {
+                Op::CallMethod(name, argc) | Op::CallPrelude(name, argc) => {
                     save!();
                     let Value::Str(name) = function.constants[name as usize].clone() else {
                         unreachable!()
@@ -399,6 +399,12 @@ impl Vm {
                     }
                     let args: Vec<Value> = fiber.stack.drain(receiver_at + 1..).collect();
                     fiber.stack.pop();
+                    if let Op::CallPrelude(..) = op
+                        && let Some(closure) = self.prelude_method(&receiver, &name, args.len())
+                    {
+                        call_step!(self.call_prelude(fiber, closure, receiver, args));
+                        continue;
+                    }
                     call_step!(self.call_method(receiver, Rc::from(name.as_str()), args));
                 }
                 Op::Return => {
@@ -601,12 +607,79 @@ impl Vm {
                         ip = target as usize;
                     }
                 }
+                Op::CatchKinds(kinds, target) => {
+                    let Value::List(kinds) = &function.constants[kinds as usize] else {
+                        unreachable!()
+                    };
+                    let caught = match fiber.stack.last() {
+                        Some(Value::Error(e)) => kinds
+                            .borrow()
+                            .iter()
+                            .any(|k| matches!(k, Value::Str(k) if **k == *e.kind)),
+                        _ => false,
+                    };
+                    if !caught {
+                        ip = target as usize;
+                    }
+                }
+                Op::Dup => {
+                    let v = fiber.stack.last().cloned().unwrap_or_default();
+                    fiber.stack.push(v);
+                }
+                Op::Dup2 => {
+                    let at = fiber.stack.len().saturating_sub(2);
+                    let pair: Vec<Value> = fiber.stack[at..].to_vec();
+                    fiber.stack.extend(pair);
+                }
+                Op::TakeItem(i) => match pop!() {
+                    Value::List(xs) => {
+                        let item = xs.borrow().get(i as usize).cloned().unwrap_or(Value::Nil);
+                        fiber.stack.push(item);
+                    }
+                    other => error!(
+                        "TypeError",
+                        "cannot destructure a {} with a list pattern `[…]`",
+                        other.type_name()
+                    ),
+                },
+                Op::TakeField(name) => {
+                    let Value::Str(name) = &function.constants[name as usize] else {
+                        unreachable!()
+                    };
+                    match pop!() {
+                        object @ (Value::Map(_) | Value::Error(_)) => {
+                            match ops::get_field(&object, name) {
+                                Ok(v) => fiber.stack.push(v),
+                                Err(thrown) => throw!(thrown),
+                            }
+                        }
+                        other => error!(
+                            "TypeError",
+                            "cannot destructure a {} with a map pattern `{{…}}`",
+                            other.type_name()
+                        ),
+                    }
+                }
+                Op::Concat(n) => {
+                    let parts = fiber.stack.split_off(fiber.stack.len() - n as usize);
+                    let mut text = String::new();
+                    for part in &parts {
+                        match part {
+                            Value::Str(s) => text.push_str(s),
+                            other => text.push_str(&other.display(dialect.style)),
+                        }
+                        if let Err(thrown) = check_string_size(text.len()) {
+                            throw!(thrown);
+                        }
+                    }
+                    fiber.stack.push(Value::str(&text));
+                }
             }
         }
     }
 
     /// Calls the value at `stack[len - argc - 1]` with the `argc` values above it.
-    fn call_value(
+    pub(super) fn call_value(
         &mut self,
         fiber: &mut Fiber,
         callee: Value,
@@ -648,7 +721,10 @@ impl Vm {
                     builtins::call_builtin(self, *id, args).map(CallStep::Value)
                 }
                 Native::Method { receiver, name } => {
-                    self.call_method(receiver.clone(), name.clone(), args)
+                    match self.prelude_method(receiver, name, args.len()) {
+                        Some(closure) => self.call_prelude(fiber, closure, receiver.clone(), args),
+                        None => self.call_method(receiver.clone(), name.clone(), args),
+                    }
                 }
             },
             Value::Handle(primitive) => Ok(CallStep::Halt(Halt::Primitive { primitive, args })),
@@ -722,7 +798,7 @@ fn fit_args(stack: &mut Vec<Value>, base: usize, argc: usize, function: &Functio
 }
 
 /// What a call or method call comes to.
-enum CallStep {
+pub(super) enum CallStep {
     /// A frame was pushed: enter it.
     Pushed,
     /// Computed at once: push it.

@@ -11,6 +11,11 @@
 //! virtual time), it does not schedule, and where JavaScript and Python
 //! disagree it asks the `Dialect` it was given.
 //!
+//! The list methods that take a callback (`map`, `filter`, …) are looplab
+//! functions (`prelude.lab`, compiled by the driver and handed over with
+//! `set_prelude`): `Op::CallPrelude` on a list pushes a frame calling one,
+//! so a callback is an ordinary bytecode call and may halt like any other.
+//!
 //! Invariants: a unit is either running (taken out of the arena by `run`)
 //! or stopped with its state in the arena; `steps` counts every executed
 //! instruction of every unit, and passing `step_limit` is a fatal halt
@@ -112,7 +117,14 @@ pub struct Vm {
     /// The last error a handler caught: re-throwing the same value (from a
     /// `finally`, or `catch e { throw e; }`) keeps its original throw site.
     last_caught: Option<Thrown>,
+    /// The list methods written in looplab (`prelude.lab`: `map`,
+    /// `filter`, …), compiled by the driver; empty until it sets them.
+    prelude: Vec<Rc<Closure>>,
 }
+
+/// The source of the list methods written in looplab, for the driver to
+/// compile (the VM cannot import the compiler).
+pub const PRELUDE_SOURCE: &str = include_str!("prelude.lab");
 
 impl Vm {
     pub fn new(dialect: &'static Dialect) -> Vm {
@@ -127,7 +139,73 @@ impl Vm {
             echo_output: false,
             breaker: false,
             last_caught: None,
+            prelude: Vec::new(),
         }
+    }
+
+    /// Installs the compiled prelude's functions (see `PRELUDE_SOURCE`).
+    pub fn set_prelude(&mut self, functions: Vec<Rc<Closure>>) {
+        self.prelude = functions;
+    }
+
+    /// The prelude function behind `receiver.name(…)` with `argc`
+    /// arguments, if that is one (a list's callback-taking methods; `sort`
+    /// only with a comparator).
+    fn prelude_method(&self, receiver: &Value, name: &str, argc: usize) -> Option<Rc<Closure>> {
+        if !matches!(receiver, Value::List(_)) || (name == "sort" && argc == 0) {
+            return None;
+        }
+        self.prelude
+            .iter()
+            .find(|c| &*c.function.name == name)
+            .cloned()
+    }
+
+    /// Pushes a frame calling prelude function `closure` for
+    /// `receiver.name(args)`: `(xs, f)`, and for `reduce` `(xs, f, acc,
+    /// start)`.
+    fn call_prelude(
+        &mut self,
+        fiber: &mut Fiber,
+        closure: Rc<Closure>,
+        receiver: Value,
+        args: Vec<Value>,
+    ) -> Result<dispatch::CallStep, Thrown> {
+        let name = closure.function.name.clone();
+        let callback = args.first().cloned().unwrap_or(Value::Nil);
+        if !callback.is_callable() {
+            return Err(Thrown::error(
+                "TypeError",
+                &format!(
+                    "`{name}` needs a function, not a {} (`{}`)",
+                    callback.type_name(),
+                    callback.repr(self.dialect.style)
+                ),
+            ));
+        }
+        let mut call = vec![receiver.clone(), callback];
+        if &*name == "reduce" {
+            match args.get(1) {
+                Some(initial) => call.extend([initial.clone(), Value::Int(0)]),
+                None => {
+                    let first = match &receiver {
+                        Value::List(xs) => xs.borrow().first().cloned(),
+                        _ => None,
+                    };
+                    let Some(first) = first else {
+                        return Err(Thrown::error(
+                            "TypeError",
+                            "reduce() of an empty list with no initial value",
+                        ));
+                    };
+                    call.extend([first, Value::Int(1)]);
+                }
+            }
+        }
+        let argc = call.len();
+        fiber.stack.push(Value::Closure(closure.clone()));
+        fiber.stack.extend(call);
+        self.call_value(fiber, Value::Closure(closure), argc)
     }
 
     /// Drops every unit, as interpreter shutdown does, so reports made on
