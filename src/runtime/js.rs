@@ -7,15 +7,21 @@
 //!    queue, repeating until both are empty; then process unhandled
 //!    rejections (one still unhandled is fatal: report it, exit 1, pending
 //!    timers never run).
-//! 3. Timers fire by due time, ties in creation order. A timer's due time is
-//!    `floor(now in ms) + max(1, ceil(delay))`, Node's whole-millisecond
-//!    clock. The timers phase runs every timer due at its start, draining
-//!    (2) after each callback.
+//! 3. Timers are Node's lists (`timers` below): one FIFO list per whole-ms
+//!    duration (`max(1, trunc(delay))`), started at libuv's clock (whole
+//!    ms); a timers phase runs every due list to its end before the next,
+//!    draining (2) after each callback. An interval goes back to the end of
+//!    its list after its callback, counted from just before it.
+//!    The loop's phases are libuv's: timers, poll (sleep until the next
+//!    timer unless immediates wait), check (the immediates queued before it
+//!    began, draining (2) after each), then timers again. At the loop's
+//!    start, a script's 0 ms timer runs before its immediates only if the
+//!    script took a millisecond (`ChoicePoint::StartupCrossesMillisecond`).
 //! 4. Promises follow ECMAScript: reactions are microtasks; resolving with a
 //!    promise takes a NewPromiseResolveThenableJob (two extra ticks);
 //!    `await v` takes one tick for a native promise or a plain value.
 //! 5. An uncaught exception in any callback ends the process with status 1.
-//! 6. With no queued work and no timers the process ends, even with
+//! 6. With no queued work, no timers and no immediates the process ends, even with
 //!    promises still pending (Node exits silently; we add a note on stderr).
 //!
 //! How the loop is driven: `step` does one thing — runs one job (the
@@ -26,10 +32,12 @@
 //! promise. Every unit runs with an unbounded slice: nothing preempts
 //! JavaScript.
 
-use super::chooser::{Chooser, FirstCandidate};
+mod timers;
+
+use super::chooser::{ChoicePoint, Chooser, FirstCandidate};
 use super::clock::Clock;
 use super::events::{EventKind, EventLog};
-use super::promise::{Core, State, Timers};
+use super::promise::{Core, State};
 use super::{
     Policy, PolicyInfo, RunConfig, Step, duration_ns, handle_of, install_globals, report_uncaught,
     step_limit_error,
@@ -43,6 +51,7 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
+use timers::{Cursor, Next, NodeTimers, Timer};
 
 pub const INFO: PolicyInfo = PolicyInfo {
     name: "js",
@@ -146,6 +155,62 @@ enum Job {
     Settle { promise: P, value: Value },
 }
 
+/// What a timer does when it fires (kept to fire again for an interval).
+#[derive(Clone)]
+enum TimerAction {
+    Call {
+        function: Value,
+        args: Vec<Value>,
+    },
+    /// `sleep(d)`: resolve its promise.
+    Settle(P),
+}
+
+impl TimerAction {
+    fn job(&self) -> Job {
+        match self {
+            TimerAction::Call { function, args } => Job::Call {
+                function: function.clone(),
+                args: args.clone(),
+            },
+            TimerAction::Settle(p) => Job::Settle {
+                promise: p.clone(),
+                value: Value::Nil,
+            },
+        }
+    }
+}
+
+/// A `set_immediate` callback waiting for the check phase.
+struct Immediate {
+    id: u64,
+    function: Value,
+    args: Vec<Value>,
+}
+
+/// The timer whose callback is running (its clear must stop an interval).
+struct Running {
+    id: u64,
+    idle_timeout: f64,
+    cleared: bool,
+}
+
+/// Where the event loop stands (libuv's `uv_run`, as Node drives it).
+#[derive(Clone, Copy)]
+enum Stage {
+    /// The script is running (or about to): the first macrotask.
+    Script,
+    /// `uv_run` begins: update the clock and run the timers phase once
+    /// before the loop.
+    LoopStart,
+    /// The timers phase (`RunTimers` → `processTimers(now)`).
+    Timers { now: u64, cursor: Cursor },
+    /// The poll phase: wait for the timer handle unless immediates wait.
+    Poll,
+    /// The check phase: the immediates queued before it began.
+    Check,
+}
+
 // ---- primitives ----
 
 /// One of the policy's primitives, as a callable value.
@@ -159,7 +224,11 @@ enum Op {
     Work,
     Now,
     SetTimeout,
+    SetInterval,
+    /// `clear_timeout` and `clear_interval` (Node's are interchangeable).
     ClearTimeout,
+    SetImmediate,
+    ClearImmediate,
     QueueMicrotask,
     NextTick,
     NewPromise,
@@ -230,7 +299,10 @@ fn global(name: &str) -> Option<Value> {
         "work" => Op::Work,
         "now" => Op::Now,
         "set_timeout" => Op::SetTimeout,
-        "clear_timeout" => Op::ClearTimeout,
+        "set_interval" => Op::SetInterval,
+        "clear_timeout" | "clear_interval" => Op::ClearTimeout,
+        "set_immediate" => Op::SetImmediate,
+        "clear_immediate" => Op::ClearImmediate,
         "queue_microtask" => Op::QueueMicrotask,
         "next_tick" => Op::NextTick,
         "promise" => Op::NewPromise,
@@ -295,9 +367,16 @@ pub struct Js {
     microtasks: VecDeque<Job>,
     /// The microtask queue is being drained (ticks queued meanwhile wait).
     in_microtasks: bool,
-    timers: Timers<Job>,
-    /// The timers phase in progress: the time it started at (ms).
-    timers_phase: Option<u64>,
+    /// Node's timer lists and the loop's timer handle.
+    timers: NodeTimers<TimerAction>,
+    running: Option<Running>,
+    /// `set_immediate` callbacks for the next check phase.
+    immediates: VecDeque<Immediate>,
+    /// The check phase in progress: the immediates it took at its start.
+    check_batch: VecDeque<Immediate>,
+    /// The last id given to a timer or an immediate.
+    last_id: u64,
+    stage: Stage,
     pending_rejections: Vec<P>,
     fatal: Option<i32>,
     /// The script, until its first step runs it.
@@ -308,7 +387,6 @@ pub struct Js {
     marked: Vec<Option<Marked>>,
     free_marks: Vec<u32>,
     events: EventLog,
-    #[allow(dead_code)]
     chooser: Box<dyn Chooser>,
     /// Last, so it is dropped after the queues (as CPython and Node tear
     /// down): the program's globals.
@@ -324,8 +402,12 @@ impl Js {
             next_ticks: VecDeque::new(),
             microtasks: VecDeque::new(),
             in_microtasks: false,
-            timers: Timers::default(),
-            timers_phase: None,
+            timers: NodeTimers::default(),
+            running: None,
+            immediates: VecDeque::new(),
+            check_batch: VecDeque::new(),
+            last_id: 0,
+            stage: Stage::Script,
             pending_rejections: Vec::new(),
             fatal: None,
             script: None,
@@ -345,15 +427,105 @@ impl Js {
         self.events.record(self.clock.now_ns(), unit, kind);
     }
 
-    fn add_timer(&mut self, delay: &Value, job: Job) -> Result<u64, Thrown> {
-        let ms = duration_ns(delay, "a timer")? as f64 / NS_PER_MS as f64;
-        let ms = if (1.0..=TIMEOUT_MAX_MS).contains(&ms) {
-            ms.ceil() as u64
-        } else {
-            1
+    fn new_id(&mut self) -> u64 {
+        self.last_id += 1;
+        self.last_id
+    }
+
+    /// `new Timeout(…)` + `insert`: a timer whose list is its delay's.
+    fn add_timer(
+        &mut self,
+        delay: &Value,
+        what: &str,
+        repeat: bool,
+        action: TimerAction,
+    ) -> Result<u64, Thrown> {
+        let delay = node_delay(delay, what)?;
+        let id = self.new_id();
+        // getLibuvNow() updates libuv's clock.
+        let start = self.now_ms();
+        self.timers.loop_time = start;
+        self.timers
+            .insert(Timer::new(id, delay, repeat, action), delay, start);
+        Ok(id)
+    }
+
+    fn clear_timer(&mut self, id: u64) {
+        if self.timers.unenroll(id) {
+            return;
+        }
+        if let Some(running) = self.running.as_mut().filter(|r| r.id == id && !r.cleared) {
+            running.cleared = true;
+            let idle_timeout = running.idle_timeout;
+            self.timers.drop_list_if_empty(idle_timeout);
+        }
+    }
+
+    /// Runs a due timer's callback; an interval goes back into its list,
+    /// starting from the clock read just before the callback.
+    fn fire(&mut self, vm: &mut Vm, mut timer: Timer<TimerAction>) {
+        self.record(None, || EventKind::TimerDue);
+        let start = timer.repeat.map(|_| {
+            let now = self.now_ms();
+            self.timers.loop_time = now;
+            now
+        });
+        self.running = Some(Running {
+            id: timer.id,
+            idle_timeout: timer.idle_timeout,
+            cleared: false,
+        });
+        self.run_job(vm, timer.action.job());
+        let cleared = self.running.take().is_some_and(|r| r.cleared);
+        if let (Some(repeat), Some(start)) = (timer.repeat, start)
+            && !cleared
+            && self.fatal.is_none()
+        {
+            timer.idle_timeout = repeat;
+            self.timers.insert(timer, repeat, start);
+        }
+    }
+
+    /// Node's classic race at the loop's start: a timer due in the next
+    /// millisecond (`set_timeout(f, 0)` in the script) runs before the
+    /// script's immediates only if real time crossed that millisecond before
+    /// `uv_run` read its clock. looplab's clock says it did not (the script
+    /// took less than a millisecond of virtual time, so immediates go
+    /// first); the chooser may say it did, moving the clock to that
+    /// millisecond.
+    fn first_timers_choice(&mut self) {
+        let now = self.now_ms();
+        if self.immediates.is_empty() || self.timers.handle_due != Some(now + 1) {
+            return;
+        }
+        if self
+            .chooser
+            .choose(ChoicePoint::StartupCrossesMillisecond, 2)
+            == 1
+        {
+            let target = (now + 1) * NS_PER_MS;
+            self.clock.advance_to(target);
+            self.record(None, || EventKind::Idle { to_ns: target });
+        }
+    }
+
+    /// Is the loop alive (`uv__loop_alive`): a timer or an immediate waits.
+    fn alive(&self) -> bool {
+        self.timers.pending() > 0 || !self.immediates.is_empty()
+    }
+
+    /// `uv__update_time` + `uv__run_timers`: a timers phase if the handle
+    /// is due, else on to poll.
+    fn enter_timers(&mut self) {
+        let now = self.now_ms();
+        self.timers.loop_time = now;
+        self.stage = match self.timers.handle_due {
+            Some(due) if due <= now => {
+                self.timers.start_phase();
+                Stage::Timers { now, cursor: None }
+            }
+            _ => Stage::Poll,
         };
-        let due = self.now_ms() + ms;
-        Ok(self.timers.add(due, job))
     }
 
     // ---- units' promises and marked calls ----
@@ -984,13 +1156,7 @@ impl Js {
         let value = match &primitive.op {
             Op::Sleep => {
                 let p = Promise::new();
-                self.add_timer(
-                    &arg(0),
-                    Job::Settle {
-                        promise: p.clone(),
-                        value: Value::Nil,
-                    },
-                )?;
+                self.add_timer(&arg(0), "sleep", false, TimerAction::Settle(p.clone()))?;
                 Value::Handle(p)
             }
             Op::Work => {
@@ -999,24 +1165,49 @@ impl Js {
                 Value::Nil
             }
             Op::Now => Value::Int((self.clock.now_ns() / NS_PER_MS) as i64),
-            Op::SetTimeout => {
+            Op::SetTimeout | Op::SetInterval => {
                 let function = arg(0);
                 if !function.is_callable() {
                     return Err(Thrown::error(
                         "TypeError",
-                        "set_timeout needs a function to call",
+                        &format!("{} needs a function to call", primitive.name),
                     ));
                 }
                 let extra = args.get(2..).map(|a| a.to_vec()).unwrap_or_default();
-                let job = Job::Call {
+                let action = TimerAction::Call {
                     function,
                     args: extra,
                 };
-                Value::Int(self.add_timer(&arg(1), job)? as i64)
+                let repeat = matches!(primitive.op, Op::SetInterval);
+                Value::Int(self.add_timer(&arg(1), primitive.name, repeat, action)? as i64)
             }
             Op::ClearTimeout => {
                 if let Value::Int(id) = arg(0) {
-                    self.timers.cancel(id as u64);
+                    self.clear_timer(id as u64);
+                }
+                Value::Nil
+            }
+            Op::SetImmediate => {
+                let function = arg(0);
+                if !function.is_callable() {
+                    return Err(Thrown::error(
+                        "TypeError",
+                        "set_immediate needs a function to call",
+                    ));
+                }
+                let id = self.new_id();
+                self.immediates.push_back(Immediate {
+                    id,
+                    function,
+                    args: args.get(1..).map(|a| a.to_vec()).unwrap_or_default(),
+                });
+                Value::Int(id as i64)
+            }
+            Op::ClearImmediate => {
+                if let Value::Int(id) = arg(0) {
+                    let id = id as u64;
+                    self.immediates.retain(|i| i.id != id);
+                    self.check_batch.retain(|i| i.id != id);
                 }
                 Value::Nil
             }
@@ -1182,6 +1373,29 @@ impl Js {
     }
 }
 
+/// A timer's delay as Node's `Timeout` constructor takes it: `after *= 1;
+/// if (!(after >= 1 && after <= TIMEOUT_MAX)) after = 1;` — so 0, a
+/// negative delay, `nil` and one past TIMEOUT_MAX are all 1 ms. Fractions
+/// stay (the list is the truncated duration).
+fn node_delay(value: &Value, what: &str) -> Result<f64, Thrown> {
+    let ms = match value {
+        Value::Int(n) => *n as f64,
+        Value::Float(x) => *x,
+        Value::Nil => f64::NAN,
+        other => {
+            return Err(Thrown::error(
+                "TypeError",
+                &format!("{what} needs a delay in ms, not a {}", other.type_name()),
+            ));
+        }
+    };
+    Ok(if (1.0..=TIMEOUT_MAX_MS).contains(&ms) {
+        ms
+    } else {
+        1.0
+    })
+}
+
 fn settled_record(status: &str, key: &str, value: Value) -> Value {
     let mut map = Map::default();
     map.insert(Rc::from("status"), Value::str(status));
@@ -1226,43 +1440,75 @@ impl Policy for Js {
                 Ended::Threw(t) | Ended::Limit(t) => self.die(vm, &t, "uncaught exception"),
                 _ => {}
             }
+            self.stage = Stage::LoopStart;
             return Step::Ran;
         }
         // 2. The microtask checkpoint after every macrotask.
         if self.checkpoint_step(vm) {
             return Step::Ran;
         }
-        // 3. The timers phase: every timer due at its start.
-        if let Some(now) = self.timers_phase {
-            if let Some(job) = self.timers.pop_due(now) {
-                self.record(None, || EventKind::TimerDue);
-                self.run_job(vm, job);
-                return Step::Ran;
-            }
-            self.timers_phase = None;
-        }
-        let now = self.now_ms();
-        if let Some(job) = self.timers.pop_due(now) {
-            self.timers_phase = Some(now);
-            self.record(None, || EventKind::TimerDue);
-            self.run_job(vm, job);
-            return Step::Ran;
-        }
-        // 4. Idle: sleep until the next timer, or end.
-        match self.timers.next_due() {
-            Some(due) => {
-                let target = due * NS_PER_MS;
-                if self.config.time_limit_ns > 0 && target > self.config.time_limit_ns {
-                    vm.eprint("error: stopped: virtual time passed the time limit (raise it with --max-time, or 0 for none)\n");
-                    self.fatal = Some(1);
-                    return Step::Finished(1);
+        // 3. The event loop's phases (libuv's uv_run, as Node drives it).
+        loop {
+            match self.stage {
+                Stage::Script => self.stage = Stage::LoopStart,
+                Stage::LoopStart => {
+                    if !self.alive() {
+                        return Step::Finished(self.finish(vm));
+                    }
+                    self.first_timers_choice();
+                    self.enter_timers();
                 }
-                super::pace(vm, &self.config, target);
-                self.clock.advance_to(target);
-                self.record(None, || EventKind::Idle { to_ns: target });
-                Step::Ran
+                Stage::Timers { now, mut cursor } => match self.timers.next_due(now, &mut cursor) {
+                    Next::Run(timer) => {
+                        self.stage = Stage::Timers { now, cursor };
+                        self.fire(vm, timer);
+                        return Step::Ran;
+                    }
+                    Next::Done => {
+                        self.timers.finish_phase();
+                        self.stage = Stage::Poll;
+                    }
+                },
+                Stage::Poll => {
+                    if !self.alive() {
+                        return Step::Finished(self.finish(vm));
+                    }
+                    self.stage = Stage::Check;
+                    self.check_batch = std::mem::take(&mut self.immediates);
+                    if self.check_batch.is_empty() {
+                        // Nothing else to do: sleep until the timer handle.
+                        let Some(due) = self.timers.handle_due else {
+                            return Step::Finished(self.finish(vm));
+                        };
+                        let target = due * NS_PER_MS;
+                        if target > self.clock.now_ns() {
+                            if self.config.time_limit_ns > 0 && target > self.config.time_limit_ns {
+                                vm.eprint("error: stopped: virtual time passed the time limit (raise it with --max-time, or 0 for none)\n");
+                                self.fatal = Some(1);
+                                return Step::Finished(1);
+                            }
+                            super::pace(vm, &self.config, target);
+                            self.clock.advance_to(target);
+                            self.record(None, || EventKind::Idle { to_ns: target });
+                            return Step::Ran;
+                        }
+                    }
+                }
+                Stage::Check => match self.check_batch.pop_front() {
+                    Some(immediate) => {
+                        self.record(None, || EventKind::Dequeued { queue: "immediate" });
+                        self.run_job(
+                            vm,
+                            Job::Call {
+                                function: immediate.function,
+                                args: immediate.args,
+                            },
+                        );
+                        return Step::Ran;
+                    }
+                    None => self.enter_timers(),
+                },
             }
-            None => Step::Finished(self.finish(vm)),
         }
     }
 

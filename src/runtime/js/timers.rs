@@ -1,0 +1,249 @@
+//! Node's timer lists (`lib/internal/timers.js` of Node v20), privately for
+//! the js policy: one FIFO list per duration (`timerListMap`), the lists in
+//! a priority queue by expiry, then list id (`timerListQueue`), and the one
+//! libuv timer handle that wakes the loop (`Environment::RunTimers`).
+//!
+//! What this models, function by function:
+//! - `insert`: a timer joins the list of its whole-millisecond duration
+//!   (`MathTrunc`), with `_idleStart` = libuv's clock at the call
+//!   (`getLibuvNow()`, which updates the clock). A new list's expiry is
+//!   `start + msecs`; if it is the earliest, the handle is re-armed.
+//! - `next_due` (`processTimers` + `listOnTimeout`): with `now` fixed at the
+//!   start of the timers phase, take the first list while its expiry is
+//!   `<= now`, and run its timers in order while `now - start >= msecs`; the
+//!   first one not yet due moves the list to `max(start + msecs, now + 1)`
+//!   with a fresh id (so it goes behind lists of the same expiry); an empty
+//!   list is deleted.
+//! - `unenroll` (`clearTimeout`): remove the timer; its list is deleted when
+//!   empty — looked up by `_idleTimeout`, so a fractional delay leaves the
+//!   empty list in the queue, as in Node.
+//! - `finish_phase` (`RunTimers` after `processTimers`): re-arm the handle
+//!   for the next expiry, at least 1 ms after libuv's clock.
+//!
+//! Due times are whole milliseconds. What a timer does when it fires, and
+//! the loop's phases around this, are the js policy's (`super`).
+
+use std::collections::btree_map::BTreeMap;
+use std::collections::hash_map::{Entry, HashMap};
+use std::collections::{HashSet, VecDeque};
+
+/// One timer (Node's `Timeout`), carrying the policy's action `A`.
+pub struct Timer<A> {
+    pub id: u64,
+    /// `_idleStart`: libuv's clock (ms) when it was inserted.
+    start: u64,
+    /// `_idleTimeout`: the delay after the constructor's coercion.
+    pub idle_timeout: f64,
+    /// `_repeat`: an interval's delay.
+    pub repeat: Option<f64>,
+    pub action: A,
+}
+
+impl<A> Timer<A> {
+    pub fn new(id: u64, delay: f64, repeat: bool, action: A) -> Timer<A> {
+        Timer {
+            id,
+            start: 0,
+            idle_timeout: delay,
+            repeat: repeat.then_some(delay),
+            action,
+        }
+    }
+}
+
+struct TimerList<A> {
+    expiry: u64,
+    id: u64,
+    timers: VecDeque<Timer<A>>,
+    /// Timers in `timers` not cleared (the rest are tombstones).
+    live: usize,
+}
+
+/// Where the timers phase stands: the list being run (by duration and id).
+pub type Cursor = Option<(u64, u64)>;
+
+pub enum Next<A> {
+    /// Run this timer (it has left its list).
+    Run(Timer<A>),
+    /// The phase is over.
+    Done,
+}
+
+pub struct NodeTimers<A> {
+    /// `timerListMap`: duration (ms) → its list.
+    lists: HashMap<u64, TimerList<A>>,
+    /// `timerListQueue`: (expiry, list id, duration).
+    queue: BTreeMap<(u64, u64), u64>,
+    next_list_id: u64,
+    /// Timers waiting in a list: id → (duration of the list, `_idleTimeout`).
+    pending: HashMap<u64, (u64, f64)>,
+    /// Cleared timers still sitting in their list.
+    cleared: HashSet<u64>,
+    /// `nextExpiry` (`u64::MAX`: Infinity).
+    next_expiry: u64,
+    /// libuv's clock (`uv_now`), ms: updated by `getLibuvNow()` and by the
+    /// loop at its update points.
+    pub loop_time: u64,
+    /// When the timer handle is due (libuv's clock, ms); `None`: stopped.
+    pub handle_due: Option<u64>,
+}
+
+impl<A> Default for NodeTimers<A> {
+    fn default() -> Self {
+        NodeTimers {
+            lists: HashMap::new(),
+            queue: BTreeMap::new(),
+            next_list_id: 0,
+            pending: HashMap::new(),
+            cleared: HashSet::new(),
+            next_expiry: u64::MAX,
+            loop_time: 0,
+            handle_due: None,
+        }
+    }
+}
+
+impl<A> NodeTimers<A> {
+    /// Timers waiting to fire (Node's `refCount`; a running interval is
+    /// counted again once it is re-inserted).
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// `insert(item, msecs, start)`: appends the timer to its duration's
+    /// list, making the list (and re-arming the handle) if needed.
+    pub fn insert(&mut self, mut timer: Timer<A>, delay: f64, start: u64) {
+        let msecs = delay.trunc() as u64;
+        timer.start = start;
+        self.pending.insert(timer.id, (msecs, timer.idle_timeout));
+        let list = match self.lists.entry(msecs) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let expiry = start + msecs;
+                let id = self.next_list_id;
+                self.next_list_id += 1;
+                self.queue.insert((expiry, id), msecs);
+                if self.next_expiry > expiry {
+                    // scheduleTimer(msecs): due `msecs` after libuv's clock.
+                    self.handle_due = Some(self.loop_time + msecs);
+                    self.next_expiry = expiry;
+                }
+                e.insert(TimerList {
+                    expiry,
+                    id,
+                    timers: VecDeque::new(),
+                    live: 0,
+                })
+            }
+        };
+        list.timers.push_back(timer);
+        list.live += 1;
+    }
+
+    /// `unenroll`: clears a waiting timer (false if `id` is not waiting).
+    pub fn unenroll(&mut self, id: u64) -> bool {
+        let Some((msecs, idle_timeout)) = self.pending.remove(&id) else {
+            return false;
+        };
+        self.cleared.insert(id);
+        if let Some(list) = self.lists.get_mut(&msecs) {
+            list.live -= 1;
+        }
+        self.drop_list_if_empty(idle_timeout);
+        true
+    }
+
+    /// Node's `timerListMap[item._idleTimeout]` lookup after removing a
+    /// timer: an empty list found there leaves the queue (a fractional
+    /// delay finds nothing, and its empty list stays until it comes due).
+    pub fn drop_list_if_empty(&mut self, idle_timeout: f64) {
+        if idle_timeout.fract() != 0.0 || idle_timeout < 0.0 {
+            return;
+        }
+        let key = idle_timeout as u64;
+        if self.lists.get(&key).is_some_and(|l| l.live == 0) {
+            self.remove_list(key);
+        }
+    }
+
+    fn remove_list(&mut self, msecs: u64) {
+        if let Some(list) = self.lists.remove(&msecs) {
+            self.queue.remove(&(list.expiry, list.id));
+            for t in list.timers {
+                self.cleared.remove(&t.id);
+            }
+        }
+    }
+
+    /// Starts a timers phase (`processTimers`: `nextExpiry = Infinity`).
+    pub fn start_phase(&mut self) {
+        self.handle_due = None;
+        self.next_expiry = u64::MAX;
+    }
+
+    /// `processTimers(now)` / `listOnTimeout(list, now)`, one timer at a
+    /// time: the next timer to run, or `Done`.
+    pub fn next_due(&mut self, now: u64, cursor: &mut Cursor) -> Next<A> {
+        loop {
+            let (msecs, list_id) = match *cursor {
+                Some(c) => c,
+                None => match self.queue.first_key_value() {
+                    None => return Next::Done,
+                    Some((&(expiry, _), _)) if expiry > now => {
+                        self.next_expiry = expiry;
+                        return Next::Done;
+                    }
+                    Some((&(_, id), &msecs)) => {
+                        *cursor = Some((msecs, id));
+                        (msecs, id)
+                    }
+                },
+            };
+            let Some(list) = self.lists.get_mut(&msecs).filter(|l| l.id == list_id) else {
+                // The list was deleted (and maybe made anew) meanwhile.
+                *cursor = None;
+                continue;
+            };
+            while let Some(t) = list.timers.front() {
+                if !self.cleared.remove(&t.id) {
+                    break;
+                }
+                list.timers.pop_front();
+            }
+            match list.timers.front() {
+                None => {
+                    self.remove_list(msecs);
+                    *cursor = None;
+                }
+                Some(t) if now.saturating_sub(t.start) < msecs => {
+                    // Too early for this one: the list waits.
+                    let expiry = (t.start + msecs).max(now + 1);
+                    self.queue.remove(&(list.expiry, list.id));
+                    list.expiry = expiry;
+                    list.id = self.next_list_id;
+                    self.next_list_id += 1;
+                    self.queue.insert((expiry, list.id), msecs);
+                    *cursor = None;
+                }
+                Some(_) => {
+                    let Some(timer) = list.timers.pop_front() else {
+                        continue;
+                    };
+                    list.live -= 1;
+                    self.pending.remove(&timer.id);
+                    return Next::Run(timer);
+                }
+            }
+        }
+    }
+
+    /// `RunTimers` after `processTimers`: re-arms the handle for the next
+    /// list, at least 1 ms after libuv's clock; stops it with no lists.
+    pub fn finish_phase(&mut self) {
+        self.handle_due = self.queue.first_key_value().map(|_| {
+            let expiry = self.next_expiry;
+            self.loop_time
+                .saturating_add(expiry.saturating_sub(self.loop_time).max(1))
+        });
+    }
+}
