@@ -341,8 +341,10 @@ enum Outcome {
 
 /// A call the policy pushed into a unit, waiting for it to end.
 enum Marked {
-    /// `promise(executor)`: evaluates to the promise; a throw rejects it.
-    Executor(P),
+    /// `promise(executor)`: evaluates to the promise; a throw rejects it
+    /// unless it is already resolved (`done`, shared with its resolving
+    /// functions).
+    Executor { promise: P, done: Rc<Cell<bool>> },
     /// `spawn f()` of a plain function: its result, wrapped in a promise.
     WrapInPromise,
 }
@@ -385,6 +387,9 @@ pub struct Js {
     unit_promises: Vec<Option<P>>,
     /// Calls pushed into units with a mark (mark = index + 1).
     marked: Vec<Option<Marked>>,
+    /// Async promise executors still running: their unit, and the promise
+    /// `promise(…)` evaluates to.
+    executor_units: Vec<(UnitId, P)>,
     free_marks: Vec<u32>,
     events: EventLog,
     chooser: Box<dyn Chooser>,
@@ -413,6 +418,7 @@ impl Js {
             script: None,
             unit_promises: Vec::new(),
             marked: Vec::new(),
+            executor_units: Vec::new(),
             free_marks: Vec::new(),
             chooser: Box::new(FirstCandidate),
             globals: Globals::default(),
@@ -649,7 +655,7 @@ impl Js {
     }
 
     /// A promise's resolve and reject functions, sharing "already resolved".
-    fn resolving_functions(p: &P) -> (Value, Value) {
+    fn resolving_functions(p: &P) -> (Value, Value, Rc<Cell<bool>>) {
         let done = Rc::new(Cell::new(false));
         let make = |reject, name| {
             primitive(
@@ -661,7 +667,11 @@ impl Js {
                 },
             )
         };
-        (make(false, "resolver"), make(true, "resolver"))
+        (
+            make(false, "resolver"),
+            make(true, "resolver"),
+            done.clone(),
+        )
     }
 
     /// `p.then(f, g)`, `p.catch(g)`, `p.finally(f)`.
@@ -709,7 +719,8 @@ impl Js {
                     chain.pop();
                     match (chain.last(), promise) {
                         (Some(&caller), Some(p)) => {
-                            vm.resume(caller, ResumeWith::Value(Value::Handle(p)))
+                            let p = self.caller_gets(top, p);
+                            vm.resume(caller, ResumeWith::Value(p))
                         }
                         _ => return Ended::Done(value),
                     }
@@ -721,7 +732,8 @@ impl Js {
                     match (chain.last(), promise) {
                         (Some(&caller), Some(p)) => {
                             self.settle_state(&p, State::Rejected(thrown));
-                            vm.resume(caller, ResumeWith::Value(Value::Handle(p)));
+                            let p = self.caller_gets(top, p);
+                            vm.resume(caller, ResumeWith::Value(p));
                         }
                         (None, Some(p)) => {
                             self.settle_state(&p, State::Rejected(thrown));
@@ -737,20 +749,21 @@ impl Js {
                     chain.pop();
                     match chain.last() {
                         Some(&caller) => {
-                            let p = self
-                                .promise_of(top)
-                                .map_or(Value::Nil, |p| Value::Handle(p));
+                            let p = match self.promise_of(top) {
+                                Some(p) => self.caller_gets(top, p),
+                                None => Value::Nil,
+                            };
                             vm.resume(caller, ResumeWith::Value(p));
                         }
                         None => return Ended::Parked,
                     }
                 }
                 Halt::CallAsync { closure, args } => {
-                    self.start_async(vm, &mut chain, closure, args)
+                    self.start_async(vm, &mut chain, closure, args);
                 }
                 Halt::Spawn { callee, args } => match callee {
                     Value::Closure(c) if c.function.is_async => {
-                        self.start_async(vm, &mut chain, c, args)
+                        self.start_async(vm, &mut chain, c, args);
                     }
                     callee if callee.is_callable() => {
                         self.call_in_unit(vm, &mut chain, callee, args, Marked::WrapInPromise)
@@ -798,16 +811,21 @@ impl Js {
                 }
                 Halt::Returned { mark, value } => {
                     let v = match self.take_mark(mark) {
-                        Some(Marked::Executor(p)) => Value::Handle(p),
+                        Some(Marked::Executor { promise, .. }) => Value::Handle(promise),
                         Some(Marked::WrapInPromise) => Value::Handle(Promise::fulfilled(value)),
                         None => value,
                     };
                     vm.resume(top, ResumeWith::Value(v));
                 }
                 Halt::Unwound { mark, thrown } => match self.take_mark(mark) {
-                    Some(Marked::Executor(p)) => {
-                        self.settle_state(&p, State::Rejected(thrown));
-                        vm.resume(top, ResumeWith::Value(Value::Handle(p)));
+                    Some(Marked::Executor { promise, done }) => {
+                        // The executor's throw calls its reject function:
+                        // nothing once `resolve(x)` was called (even with a
+                        // promise still pending).
+                        if !done.replace(true) {
+                            self.settle_state(&promise, State::Rejected(thrown));
+                        }
+                        vm.resume(top, ResumeWith::Value(Value::Handle(promise)));
                     }
                     _ => vm.resume(top, ResumeWith::Throw(thrown)),
                 },
@@ -826,7 +844,7 @@ impl Js {
         chain: &mut Vec<UnitId>,
         closure: Rc<Closure>,
         args: Vec<Value>,
-    ) {
+    ) -> UnitId {
         let name = closure.function.name.clone();
         let unit = vm.new_unit(closure, args);
         self.set_promise(unit, Some(Promise::new()));
@@ -841,6 +859,16 @@ impl Js {
             );
         }
         chain.push(unit);
+        unit
+    }
+
+    /// What the caller of an async unit gets when the unit first stops: its
+    /// promise, or, for an async promise executor, the executor's promise.
+    fn caller_gets(&mut self, unit: UnitId, promise: P) -> Value {
+        match self.executor_units.iter().position(|(u, _)| *u == unit) {
+            Some(i) => Value::Handle(self.executor_units.swap_remove(i).1),
+            None => Value::Handle(promise),
+        }
     }
 
     /// Calls `callee(args)` inside `chain`'s top unit, as a frame the VM
@@ -855,7 +883,14 @@ impl Js {
     ) {
         let Some(&top) = chain.last() else { return };
         match callee {
-            Value::Closure(c) if c.function.is_async => self.start_async(vm, chain, c, args),
+            Value::Closure(c) if c.function.is_async => {
+                let unit = self.start_async(vm, chain, c, args);
+                if let Marked::Executor { promise, .. } = then {
+                    // `promise(async fn(resolve) {…})`: a throw rejects the
+                    // async function's own promise, as in JavaScript.
+                    self.executor_units.push((unit, promise));
+                }
+            }
             Value::Closure(c) => {
                 let mark = self.add_mark(then);
                 if let Err(thrown) = vm.push_call(top, c, args, mark) {
@@ -864,11 +899,19 @@ impl Js {
                 }
             }
             other => {
-                let result = self.call_now(vm, &other, args).map(|v| match (then, v) {
-                    (Marked::WrapInPromise, Some(v)) => Value::Handle(Promise::fulfilled(v)),
-                    (Marked::Executor(p), _) => Value::Handle(p),
-                    (_, v) => v.unwrap_or(Value::Nil),
-                });
+                let result = match (self.call_now(vm, &other, args), then) {
+                    (Ok(Some(v)), Marked::WrapInPromise) => {
+                        Ok(Value::Handle(Promise::fulfilled(v)))
+                    }
+                    (Ok(_), Marked::Executor { promise, .. }) => Ok(Value::Handle(promise)),
+                    (Err(thrown), Marked::Executor { promise, done }) => {
+                        if !done.replace(true) {
+                            self.settle_state(&promise, State::Rejected(thrown));
+                        }
+                        Ok(Value::Handle(promise))
+                    }
+                    (result, _) => result.map(|v| v.unwrap_or(Value::Nil)),
+                };
                 match result {
                     Ok(v) => vm.resume(top, ResumeWith::Value(v)),
                     Err(thrown) => vm.resume(top, ResumeWith::Raise(thrown)),
@@ -975,6 +1018,16 @@ impl Js {
                     Ended::Parked | Ended::Settled => Ok(Value::Nil),
                 }
             }
+            Value::Closure(c) => {
+                // An async callback: its own promise is the result.
+                let unit = vm.new_unit(c.clone(), Vec::new());
+                let promise = Promise::new();
+                self.set_promise(unit, Some(promise.clone()));
+                if let Ended::Limit(t) = self.run_chain(vm, unit) {
+                    return Some(t);
+                }
+                Ok(Value::Handle(promise))
+            }
             f if f.is_callable() => {
                 let tmp = Promise::new();
                 if let Some(t) = self.invoke(vm, f, Vec::new(), Some(tmp.clone())) {
@@ -999,13 +1052,10 @@ impl Js {
                     Ok(v) => primitive("returnvalue", Op::ReturnValue(v)),
                     Err(t) => primitive("throwvalue", Op::ThrowValue(t.value)),
                 };
+                // thenFinally: `promise.then(valueThunk)`; a rejection of
+                // the callback's promise passes on, replacing the outcome.
                 let q = Promise::new();
-                self.then(
-                    &p2,
-                    Handler::Call(thunk.clone()),
-                    Handler::Call(thunk),
-                    Some(q.clone()),
-                );
+                self.then(&p2, Handler::Call(thunk), Handler::Pass, Some(q.clone()));
                 self.resolve(&derived, Value::Handle(q));
             }
         }
@@ -1020,7 +1070,7 @@ impl Js {
                 outcome,
             } => self.run_reaction(vm, handler, derived, outcome),
             Job::ResolveThenable { promise, thenable } => {
-                let (resolve, reject) = Self::resolving_functions(&promise);
+                let (resolve, reject, _) = Self::resolving_functions(&promise);
                 self.then(
                     &thenable,
                     Handler::Call(resolve),
@@ -1245,11 +1295,11 @@ impl Js {
                     ));
                 }
                 let p = Promise::new();
-                let (resolve, reject) = Self::resolving_functions(&p);
+                let (resolve, reject, done) = Self::resolving_functions(&p);
                 return Ok(Outcome::Call {
                     callee: executor,
                     args: vec![resolve, reject],
-                    then: Marked::Executor(p),
+                    then: Marked::Executor { promise: p, done },
                 });
             }
             Op::PromiseResolve => Value::Handle(Self::promise_resolve(arg(0))),
@@ -1294,7 +1344,7 @@ impl Js {
         };
         let items = items.borrow().clone();
         let result = Promise::new();
-        let (resolve, reject) = Self::resolving_functions(&result);
+        let (resolve, reject, _) = Self::resolving_functions(&result);
         if kind == Combinator::Race {
             for item in items {
                 let p = Self::promise_resolve(item);
