@@ -149,6 +149,9 @@ enum Job {
     },
     /// NewPromiseResolveThenableJob: resolve `promise` with `thenable`.
     ResolveThenable { promise: P, thenable: P },
+    /// NewPromiseResolveThenableJob for a thenable that is not a promise
+    /// (a map with a callable `then`): call `then(resolve, reject)`.
+    CallThen { promise: P, then: Value },
     /// Call a function (timer callback, microtask, tick).
     Call { function: Value, args: Vec<Value> },
     /// Resolve a promise (a `sleep` timer firing).
@@ -347,6 +350,14 @@ enum Marked {
     Executor { promise: P, done: Rc<Cell<bool>> },
     /// `spawn f()` of a plain function: its result, wrapped in a promise.
     WrapInPromise,
+}
+
+/// What calling a function from a queue came to.
+enum Called {
+    Value(Value),
+    Threw(Thrown),
+    /// The step limit stopped the run.
+    Limit(Thrown),
 }
 
 /// How a job's chain of units ended.
@@ -623,7 +634,13 @@ impl Js {
                 promise: p.clone(),
                 thenable,
             }),
-            None => self.settle_state(p, State::Fulfilled(value)),
+            None => match thenable_then(&value) {
+                Some(then) => self.microtasks.push_back(Job::CallThen {
+                    promise: p.clone(),
+                    then,
+                }),
+                None => self.settle_state(p, State::Fulfilled(value)),
+            },
         }
     }
 
@@ -635,8 +652,16 @@ impl Js {
     }
 
     /// PromiseResolve(v): a promise is itself, anything else a fulfilled promise.
-    fn promise_resolve(value: Value) -> P {
-        handle_of::<Promise>(&value).unwrap_or_else(|| Promise::fulfilled(value))
+    fn promise_resolve(&mut self, value: Value) -> P {
+        if let Some(p) = handle_of::<Promise>(&value) {
+            return p;
+        }
+        if thenable_then(&value).is_none() {
+            return Promise::fulfilled(value);
+        }
+        let p = Promise::new();
+        self.resolve(&p, value);
+        p
     }
 
     /// Adds a reaction (`then`).
@@ -744,7 +769,7 @@ impl Js {
                 }
                 Halt::Await(value) => {
                     self.record(Some(top), || EventKind::Suspended);
-                    let p = Self::promise_resolve(value);
+                    let p = self.promise_resolve(value);
                     self.then(&p, Handler::Resume(top), Handler::Resume(top), None);
                     chain.pop();
                     match chain.last() {
@@ -998,6 +1023,35 @@ impl Js {
         }
     }
 
+    /// Calls `function(args)` from a queue for its result: a plain
+    /// function's return value or throw, an async function's promise.
+    fn call_value(&mut self, vm: &mut Vm, function: &Value, args: Vec<Value>) -> Called {
+        match function {
+            Value::Closure(c) if !c.function.is_async => {
+                let unit = vm.new_unit(c.clone(), args);
+                match self.run_chain(vm, unit) {
+                    Ended::Done(v) => Called::Value(v),
+                    Ended::Threw(t) => Called::Threw(t),
+                    Ended::Limit(t) => Called::Limit(t),
+                    Ended::Parked | Ended::Settled => Called::Value(Value::Nil),
+                }
+            }
+            Value::Closure(c) => {
+                let unit = vm.new_unit(c.clone(), args);
+                let promise = Promise::new();
+                self.set_promise(unit, Some(promise.clone()));
+                match self.run_chain(vm, unit) {
+                    Ended::Limit(t) => Called::Limit(t),
+                    _ => Called::Value(Value::Handle(promise)),
+                }
+            }
+            other => match self.call_now(vm, other, args) {
+                Ok(v) => Called::Value(v.unwrap_or(Value::Nil)),
+                Err(t) => Called::Threw(t),
+            },
+        }
+    }
+
     /// ECMAScript's `.finally`: run the handler, then pass the original
     /// outcome on through a promise chained on the handler's result (two
     /// extra ticks).
@@ -1009,32 +1063,11 @@ impl Js {
         outcome: Result<Value, Thrown>,
     ) -> Option<Thrown> {
         let result = match on_finally {
-            Value::Closure(c) if !c.function.is_async => {
-                let unit = vm.new_unit(c.clone(), Vec::new());
-                match self.run_chain(vm, unit) {
-                    Ended::Done(v) => Ok(v),
-                    Ended::Threw(t) => Err(t),
-                    Ended::Limit(t) => return Some(t),
-                    Ended::Parked | Ended::Settled => Ok(Value::Nil),
-                }
-            }
-            Value::Closure(c) => {
-                // An async callback: its own promise is the result.
-                let unit = vm.new_unit(c.clone(), Vec::new());
-                let promise = Promise::new();
-                self.set_promise(unit, Some(promise.clone()));
-                if let Ended::Limit(t) = self.run_chain(vm, unit) {
-                    return Some(t);
-                }
-                Ok(Value::Handle(promise))
-            }
-            f if f.is_callable() => {
-                let tmp = Promise::new();
-                if let Some(t) = self.invoke(vm, f, Vec::new(), Some(tmp.clone())) {
-                    return Some(t);
-                }
-                Ok(Value::Handle(tmp))
-            }
+            f if f.is_callable() => match self.call_value(vm, f, Vec::new()) {
+                Called::Value(v) => Ok(v),
+                Called::Threw(t) => Err(t),
+                Called::Limit(t) => return Some(t),
+            },
             _ => {
                 // Not a function: `.finally(x)` behaves as `.then(x, x)`: pass through.
                 if let Some(d) = derived {
@@ -1047,7 +1080,7 @@ impl Js {
         match result {
             Err(t) => self.settle_state(&derived, State::Rejected(t)),
             Ok(r) => {
-                let p2 = Self::promise_resolve(r);
+                let p2 = self.promise_resolve(r);
                 let thunk = match outcome {
                     Ok(v) => primitive("returnvalue", Op::ReturnValue(v)),
                     Err(t) => primitive("throwvalue", Op::ThrowValue(t.value)),
@@ -1078,6 +1111,20 @@ impl Js {
                     None,
                 );
                 None
+            }
+            Job::CallThen { promise, then } => {
+                let (resolve, reject, done) = Self::resolving_functions(&promise);
+                match self.call_value(vm, &then, vec![resolve, reject]) {
+                    Called::Value(_) => None,
+                    // A throwing `then` rejects, unless it resolved first.
+                    Called::Threw(t) => {
+                        if !done.replace(true) {
+                            self.settle_state(&promise, State::Rejected(t));
+                        }
+                        None
+                    }
+                    Called::Limit(t) => Some(t),
+                }
             }
             Job::Call { function, args } => self.invoke(vm, &function, args, None),
             Job::Settle { promise, value } => {
@@ -1302,7 +1349,7 @@ impl Js {
                     then: Marked::Executor { promise: p, done },
                 });
             }
-            Op::PromiseResolve => Value::Handle(Self::promise_resolve(arg(0))),
+            Op::PromiseResolve => Value::Handle(self.promise_resolve(arg(0))),
             Op::PromiseReject => {
                 let p = Promise::new();
                 self.settle_state(&p, State::Rejected(Thrown::new(arg(0))));
@@ -1347,7 +1394,7 @@ impl Js {
         let (resolve, reject, _) = Self::resolving_functions(&result);
         if kind == Combinator::Race {
             for item in items {
-                let p = Self::promise_resolve(item);
+                let p = self.promise_resolve(item);
                 self.then(
                     &p,
                     Handler::Call(resolve.clone()),
@@ -1366,7 +1413,7 @@ impl Js {
         });
         for (index, item) in items.into_iter().enumerate() {
             state.remaining.set(state.remaining.get() + 1);
-            let p = Self::promise_resolve(item);
+            let p = self.promise_resolve(item);
             let step = |rejected| {
                 Handler::Call(primitive(
                     "combinatorstep",
@@ -1420,6 +1467,19 @@ impl Js {
         };
         state.values.borrow_mut()[index] = entry;
         self.finish_combinator_step(state);
+    }
+}
+
+/// The `then` of a thenable that is not a promise: a map whose `then`
+/// field is callable (ECMAScript: an object with a callable `then`).
+fn thenable_then(value: &Value) -> Option<Value> {
+    match value {
+        Value::Map(map) => map
+            .borrow()
+            .get("then")
+            .filter(|f| f.is_callable())
+            .cloned(),
+        _ => None,
     }
 }
 
