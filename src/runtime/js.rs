@@ -699,6 +699,19 @@ impl Js {
         )
     }
 
+    /// The promise and "already resolved" flag of a reject function.
+    fn reject_function(&self, function: &Value) -> Option<(P, Rc<Cell<bool>>)> {
+        let primitive = handle_of::<Primitive>(function)?;
+        match &primitive.op {
+            Op::Resolver {
+                promise,
+                reject: true,
+                done,
+            } => Some((promise.clone(), done.clone())),
+            _ => None,
+        }
+    }
+
     /// `p.then(f, g)`, `p.catch(g)`, `p.finally(f)`.
     fn promise_method(&mut self, p: &P, name: &str, args: &[Value]) -> Result<Value, Thrown> {
         let handler = |v: Option<&Value>| match v {
@@ -803,7 +816,7 @@ impl Js {
                 },
                 Halt::Primitive { primitive, args } => {
                     let result = match super::downcast::<Primitive>(&primitive) {
-                        Some(p) => self.call_primitive(&p, args),
+                        Some(p) => self.call_primitive(&p, args, Some((&*vm, top))),
                         None => Err(Thrown::error(
                             "TypeError",
                             &format!("cannot call a {}", primitive.type_name()),
@@ -956,7 +969,7 @@ impl Js {
         match function {
             Value::Native(native) => vm.call_native(native, args).map(Some),
             Value::Handle(h) => match super::downcast::<Primitive>(h) {
-                Some(p) => match self.call_primitive(&p, args)? {
+                Some(p) => match self.call_primitive(&p, args, None)? {
                     Outcome::Value(v) => Ok(Some(v)),
                     Outcome::Call { .. } => Ok(None),
                 },
@@ -1154,7 +1167,20 @@ impl Js {
             Handler::Call(function) => {
                 let arg = match outcome {
                     Ok(v) => v,
-                    Err(t) => t.value,
+                    Err(t) => match self.reject_function(&function) {
+                        // A reject function passed as a handler (the
+                        // combinators'): the rejection keeps its origin.
+                        Some((promise, done)) => {
+                            if !done.replace(true) {
+                                self.settle_state(&promise, State::Rejected(t));
+                            }
+                            if let Some(d) = derived {
+                                self.resolve(&d, Value::Nil);
+                            }
+                            return None;
+                        }
+                        None => t.value,
+                    },
                 };
                 self.invoke(vm, &function, vec![arg], derived)
             }
@@ -1244,12 +1270,19 @@ impl Js {
 
     // ---- primitives ----
 
+    /// Calls one of the policy's primitives; `at` is the unit that called
+    /// it, if any (a rejection made here is located at that call).
     fn call_primitive(
         &mut self,
         primitive: &Primitive,
         args: Vec<Value>,
+        at: Option<(&Vm, UnitId)>,
     ) -> Result<Outcome, Thrown> {
         let arg = |i: usize| args.get(i).cloned().unwrap_or(Value::Nil);
+        let rejection = |value: Value| Thrown {
+            value,
+            origin: at.map(|(vm, unit)| vm.origin_of(unit)),
+        };
         let value = match &primitive.op {
             Op::Sleep => {
                 let p = Promise::new();
@@ -1352,7 +1385,7 @@ impl Js {
             Op::PromiseResolve => Value::Handle(self.promise_resolve(arg(0))),
             Op::PromiseReject => {
                 let p = Promise::new();
-                self.settle_state(&p, State::Rejected(Thrown::new(arg(0))));
+                self.settle_state(&p, State::Rejected(rejection(arg(0))));
                 Value::Handle(p)
             }
             Op::Combinator(kind) => self.combinator(*kind, primitive.name, arg(0))?,
@@ -1364,7 +1397,7 @@ impl Js {
             } => {
                 if !done.replace(true) {
                     if *reject {
-                        self.settle_state(promise, State::Rejected(Thrown::new(arg(0))));
+                        self.settle_state(promise, State::Rejected(rejection(arg(0))));
                     } else {
                         self.resolve(promise, arg(0));
                     }

@@ -325,6 +325,12 @@ impl Vm {
         }
     }
 
+    /// Where a stopped unit stands: the instruction it stopped at (a
+    /// policy locates an error it makes there, such as a rejection).
+    pub fn origin_of(&self, unit: UnitId) -> Rc<Origin> {
+        self.origin_here(&self.fibers[unit as usize])
+    }
+
     /// Where the unit stands now: the instruction it stopped at.
     fn origin_here(&self, fiber: &Fiber) -> Rc<Origin> {
         match fiber.frames.last() {
