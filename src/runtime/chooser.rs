@@ -12,8 +12,8 @@ pub enum ChoicePoint {
     CancelAtShutdown,
     /// js, at the event loop's start with immediates queued: has real time
     /// crossed into the millisecond a script's `set_timeout(f, 0)` is due
-    /// (then it runs before the immediates)? 0: no, as looplab's clock
-    /// says; 1: yes.
+    /// (then it runs before the immediates)? 0: yes (Node's startup work
+    /// usually takes that long); 1: no, as looplab's clock alone says.
     StartupCrossesMillisecond,
 }
 

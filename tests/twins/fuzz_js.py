@@ -39,7 +39,13 @@ def gen(rng):
             if callback and r < 0.05:
                 return ('throw',)
             return ('log', label())
-        if r < 0.5: return ('timeout', block(depth + 1, True), rng.choice([0, 0, 25, 50]))
+        if r < 0.44: return ('timeout', block(depth + 1, True), rng.choice([0, 0, 25, 50]))
+        # An interval cleared by its own callback after 1 to 3 runs (its
+        # body is a timer callback: it may throw), and immediates (one of
+        # them cleared at once).
+        if r < 0.47: return ('interval', block(depth + 1, True), rng.choice([15, 35]), rng.randint(1, 3), label())
+        if r < 0.495: return ('immediate', block(depth + 1, True))
+        if r < 0.5: return ('immediate_cleared', label())
         if r < 0.62: return ('then', [block(depth + 1) for _ in range(rng.randint(1, 3))])
         if r < 0.72: return ('micro', block(depth + 1, True))
         if r < 0.80: return ('tick', block(depth + 1))
@@ -71,6 +77,12 @@ def js_stmt(s, ind):
     k = s[0]
     if k == 'log': return f'{p}console.log("{s[1]}");'
     if k == 'timeout': return f'{p}setTimeout(() => {{\n' + '\n'.join(js_stmt(x, ind+1) for x in s[1]) + f'\n{p}}}, {s[2]});'
+    if k == 'interval':
+        n, i = f'n{s[4]}', f'i{s[4]}'
+        return (f'{p}let {n} = 0;\n{p}const {i} = setInterval(() => {{\n{p}  {n} += 1;\n{p}  if ({n} >= {s[3]}) clearInterval({i});\n'
+                + '\n'.join(js_stmt(x, ind+1) for x in s[1]) + f'\n{p}}}, {s[2]});')
+    if k == 'immediate': return f'{p}setImmediate(() => {{\n' + '\n'.join(js_stmt(x, ind+1) for x in s[1]) + f'\n{p}}});'
+    if k == 'immediate_cleared': return f'{p}clearImmediate(setImmediate(() => {{ console.log("never {s[1]}"); }}));'
     if k == 'then':
         chain = 'Promise.resolve()' + ''.join('.then(() => {\n' + '\n'.join(js_stmt(x, ind+1) for x in b) + f'\n{p}}})' for b in s[1])
         return p + chain + ';'
@@ -92,6 +104,12 @@ def lab_stmt(s, ind):
     k = s[0]
     if k == 'log': return f'{p}print("{s[1]}");'
     if k == 'timeout': return f'{p}set_timeout(fn() {{\n' + '\n'.join(lab_stmt(x, ind+1) for x in s[1]) + f'\n{p}}}, {s[2]});'
+    if k == 'interval':
+        n, i = f'n{s[4]}', f'i{s[4]}'
+        return (f'{p}let {n} = 0;\n{p}let {i} = 0;\n{p}{i} = set_interval(fn() {{\n{p}  {n} = {n} + 1;\n{p}  if {n} >= {s[3]} {{ clear_interval({i}); }}\n'
+                + '\n'.join(lab_stmt(x, ind+1) for x in s[1]) + f'\n{p}}}, {s[2]});')
+    if k == 'immediate': return f'{p}set_immediate(fn() {{\n' + '\n'.join(lab_stmt(x, ind+1) for x in s[1]) + f'\n{p}}});'
+    if k == 'immediate_cleared': return f'{p}clear_immediate(set_immediate(fn() {{ print("never {s[1]}"); }}));'
     if k == 'then':
         chain = 'Promise.resolve()' + ''.join('.then(fn() {\n' + '\n'.join(lab_stmt(x, ind+1) for x in b) + f'\n{p}}})' for b in s[1])
         return p + chain + ';'
