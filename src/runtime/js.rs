@@ -505,7 +505,7 @@ impl Js {
     }
 
     /// Node's classic race at the loop's start: a timer due in the next
-    /// millisecond (`set_timeout(f, 0)` in the script) runs before the
+    /// millisecond (`set_timeout(f, 0)` at the script's end) runs before the
     /// script's immediates only if real time crossed that millisecond before
     /// `uv_run` first read its clock. Node's own work between the script and
     /// that read (the first `console.log` sets up stdout, the microtask
@@ -517,7 +517,7 @@ impl Js {
     /// (what node does for a script that prints nothing, most of the time).
     fn first_timers_choice(&mut self) {
         let now = self.now_ms();
-        if self.immediates.is_empty() || self.timers.handle_due != Some(now + 1) {
+        if self.immediates.is_empty() || !self.timers.has_timer_due_at(now + 1) {
             return;
         }
         let crossed = self

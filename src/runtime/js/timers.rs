@@ -110,6 +110,15 @@ impl<A> NodeTimers<A> {
         self.pending.len()
     }
 
+    /// Whether a waiting timer is due exactly at `t` (ms).
+    pub fn has_timer_due_at(&self, t: u64) -> bool {
+        self.lists.iter().any(|(&msecs, list)| {
+            list.timers
+                .iter()
+                .any(|timer| timer.start + msecs == t && !self.cleared.contains(&timer.id))
+        })
+    }
+
     /// `insert(item, msecs, start)`: appends the timer to its duration's
     /// list, making the list (and re-arming the handle) if needed.
     pub fn insert(&mut self, mut timer: Timer<A>, delay: f64, start: u64) {
