@@ -45,8 +45,8 @@ use super::{
 };
 use crate::value::{Closure, Flavor, Handle, Map, Value};
 use crate::vm::{
-    Dialect, Globals, Halt, MAX_FRAMES, ModuloSign, ResumeWith, RoundHalves, Slice, Thrown, UnitId,
-    Vm, ZeroDivision,
+    Dialect, Globals, Halt, MAX_FRAMES, MissingField, ModuloSign, ResumeWith, RoundHalves, Slice,
+    Thrown, UnitId, Vm, ZeroDivision,
 };
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -62,13 +62,15 @@ pub const INFO: PolicyInfo = PolicyInfo {
 };
 
 /// JavaScript's answers: `[]` is true, `1 / 0` is `Infinity`, `-7 % 2` is
-/// `-1`, `Math.round(2.5)` is 3, values print as `console.log` shows them.
+/// `-1`, `Math.round(2.5)` is 3, `[1, 2].length` is 2 and `"abc".size` is
+/// `undefined`, values print as `console.log` shows them.
 pub const DIALECT: Dialect = Dialect {
     style: Flavor::Js,
     empty_containers_truthy: true,
     zero_division: ZeroDivision::Ieee,
     modulo_sign: ModuloSign::Dividend,
     round_halves: RoundHalves::Up,
+    missing_field: MissingField::Undefined,
 };
 
 const NS_PER_MS: u64 = 1_000_000;

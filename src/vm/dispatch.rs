@@ -490,7 +490,7 @@ impl Vm {
                         unreachable!()
                     };
                     let object = pop!();
-                    match ops::get_field(&object, name) {
+                    match ops::get_field(&object, name, self.dialect) {
                         Ok(v) => fiber.stack.push(v),
                         Err(thrown) => throw!(thrown),
                     }

@@ -23,7 +23,7 @@ mod fiber;
 mod halt;
 pub mod ops;
 
-pub use dialect::{Dialect, ModuloSign, RoundHalves, ZeroDivision};
+pub use dialect::{Dialect, MissingField, ModuloSign, RoundHalves, ZeroDivision};
 pub use fiber::{Fiber, Frame, ResumeWith, TryHandler, UnitId};
 pub use halt::{Halt, Preempt, Slice, Stop};
 
