@@ -483,9 +483,9 @@ impl Js {
 
     /// Runs a due timer's callback; an interval goes back into its list,
     /// starting from the clock read just before the callback.
-    fn fire(&mut self, vm: &mut Vm, mut timer: Timer<TimerAction>) {
+    fn fire(&mut self, vm: &mut Vm, timer: Timer<TimerAction>) {
         self.record(None, || EventKind::TimerDue);
-        let start = timer.repeat.map(|_| {
+        let start = timer.repeat.then(|| {
             let now = self.now_ms();
             self.timers.loop_time = now;
             now
@@ -497,12 +497,12 @@ impl Js {
         });
         self.run_job(vm, timer.action.job());
         let cleared = self.running.take().is_some_and(|r| r.cleared);
-        if let (Some(repeat), Some(start)) = (timer.repeat, start)
+        if let Some(start) = start
             && !cleared
             && self.fatal.is_none()
         {
-            timer.idle_timeout = repeat;
-            self.timers.insert(timer, repeat, start);
+            let delay = timer.idle_timeout;
+            self.timers.insert(timer, delay, start);
         }
     }
 

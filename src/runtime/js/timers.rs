@@ -34,8 +34,9 @@ pub struct Timer<A> {
     start: u64,
     /// `_idleTimeout`: the delay after the constructor's coercion.
     pub idle_timeout: f64,
-    /// `_repeat`: an interval's delay.
-    pub repeat: Option<f64>,
+    /// `_repeat`: an interval (its delay is `idle_timeout`, which Node
+    /// sets back to `_repeat` before re-inserting it).
+    pub repeat: bool,
     pub action: A,
 }
 
@@ -45,7 +46,7 @@ impl<A> Timer<A> {
             id,
             start: 0,
             idle_timeout: delay,
-            repeat: repeat.then_some(delay),
+            repeat,
             action,
         }
     }
@@ -58,6 +59,9 @@ struct TimerList<A> {
     /// Timers in `timers` not cleared (the rest are tombstones).
     live: usize,
 }
+
+/// In `NodeTimers::pending`: the timer's `_idleTimeout` has a fraction.
+const FRACTIONAL: u64 = 1 << 63;
 
 /// Where the timers phase stands: the list being run (by duration and id).
 pub type Cursor = Option<(u64, u64)>;
@@ -75,8 +79,10 @@ pub struct NodeTimers<A> {
     /// `timerListQueue`: (expiry, list id, duration).
     queue: BTreeMap<(u64, u64), u64>,
     next_list_id: u64,
-    /// Timers waiting in a list: id → (duration of the list, `_idleTimeout`).
-    pending: HashMap<u64, (u64, f64)>,
+    /// Timers waiting in a list: id → duration of the list, with
+    /// `FRACTIONAL` set when `_idleTimeout` is not a whole number (compact:
+    /// a million sleepers keep an entry each).
+    pending: HashMap<u64, u64>,
     /// Cleared timers still sitting in their list.
     cleared: HashSet<u64>,
     /// `nextExpiry` (`u64::MAX`: Infinity).
@@ -124,7 +130,12 @@ impl<A> NodeTimers<A> {
     pub fn insert(&mut self, mut timer: Timer<A>, delay: f64, start: u64) {
         let msecs = delay.trunc() as u64;
         timer.start = start;
-        self.pending.insert(timer.id, (msecs, timer.idle_timeout));
+        let fractional = if timer.idle_timeout.fract() != 0.0 {
+            FRACTIONAL
+        } else {
+            0
+        };
+        self.pending.insert(timer.id, msecs | fractional);
         let list = match self.lists.entry(msecs) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
@@ -151,14 +162,17 @@ impl<A> NodeTimers<A> {
 
     /// `unenroll`: clears a waiting timer (false if `id` is not waiting).
     pub fn unenroll(&mut self, id: u64) -> bool {
-        let Some((msecs, idle_timeout)) = self.pending.remove(&id) else {
+        let Some(entry) = self.pending.remove(&id) else {
             return false;
         };
+        let msecs = entry & !FRACTIONAL;
         self.cleared.insert(id);
         if let Some(list) = self.lists.get_mut(&msecs) {
             list.live -= 1;
         }
-        self.drop_list_if_empty(idle_timeout);
+        if entry & FRACTIONAL == 0 {
+            self.drop_list_if_empty(msecs as f64);
+        }
         true
     }
 
