@@ -270,3 +270,78 @@ impl<A> NodeTimers<A> {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_phase(timers: &mut NodeTimers<&'static str>, now: u64) -> Vec<&'static str> {
+        timers.start_phase();
+        let mut cursor = None;
+        let mut ran = Vec::new();
+        while let Next::Run(t) = timers.next_due(now, &mut cursor) {
+            ran.push(t.action);
+        }
+        timers.finish_phase();
+        ran
+    }
+
+    fn add(
+        timers: &mut NodeTimers<&'static str>,
+        id: u64,
+        delay: f64,
+        start: u64,
+        name: &'static str,
+    ) {
+        timers.loop_time = start;
+        timers.insert(Timer::new(id, delay, false, name), delay, start);
+    }
+
+    #[test]
+    fn a_due_list_runs_to_its_end_before_the_next() {
+        let mut timers = NodeTimers::default();
+        add(&mut timers, 1, 30.0, 0, "A");
+        add(&mut timers, 2, 10.0, 0, "B");
+        add(&mut timers, 3, 10.0, 50, "C");
+        assert_eq!(run_phase(&mut timers, 70), ["B", "C", "A"]);
+        assert_eq!(timers.pending(), 0);
+        assert_eq!(timers.handle_due, None);
+    }
+
+    #[test]
+    fn a_timer_not_yet_due_sends_its_list_back_with_the_handle_rearmed() {
+        let mut timers = NodeTimers::default();
+        add(&mut timers, 1, 10.0, 0, "early");
+        add(&mut timers, 2, 10.0, 5, "late");
+        assert_eq!(timers.handle_due, Some(10));
+        assert_eq!(run_phase(&mut timers, 10), ["early"]);
+        // The list waits until 5 + 10; the handle is due then.
+        assert_eq!(timers.handle_due, Some(15));
+        assert_eq!(run_phase(&mut timers, 15), ["late"]);
+    }
+
+    #[test]
+    fn clearing_the_last_timer_of_a_list_drops_it_unless_the_delay_has_a_fraction() {
+        let mut timers = NodeTimers::default();
+        add(&mut timers, 1, 20.0, 0, "whole");
+        assert!(timers.unenroll(1));
+        assert!(timers.lists.is_empty());
+        add(&mut timers, 2, 20.5, 0, "fraction");
+        assert!(timers.unenroll(2));
+        // Node looks the list up by `_idleTimeout` (20.5): the empty 20 ms
+        // list stays in the queue until it comes due.
+        assert_eq!(timers.lists.len(), 1);
+        assert_eq!(timers.pending(), 0);
+        assert!(!timers.unenroll(2));
+        assert_eq!(run_phase(&mut timers, 20), Vec::<&str>::new());
+        assert!(timers.lists.is_empty());
+    }
+
+    #[test]
+    fn delays_are_truncated_to_whole_milliseconds() {
+        let mut timers = NodeTimers::default();
+        add(&mut timers, 1, 20.9, 0, "20.9");
+        add(&mut timers, 2, 20.0, 0, "20");
+        assert_eq!(run_phase(&mut timers, 20), ["20.9", "20"]);
+    }
+}
