@@ -19,15 +19,19 @@
 //!    startup is taken to cross that millisecond
 //!    (`ChoicePoint::StartupCrossesMillisecond` can say otherwise).
 //! 4. Promises follow ECMAScript: reactions are microtasks; resolving with a
-//!    promise takes a NewPromiseResolveThenableJob (two extra ticks);
-//!    `await v` takes one tick for a native promise or a plain value.
+//!    promise takes a NewPromiseResolveThenableJob (two extra ticks), with
+//!    any other thenable (a map with a callable `then`) a job that calls
+//!    its `then`; `await v` takes one tick for a native promise or a plain
+//!    value. An unhandled rejection is located where it was thrown, or
+//!    where `Promise.reject` / `reject` was called.
 //! 5. An uncaught exception in any callback ends the process with status 1.
-//! 6. With no queued work, no timers and no immediates the process ends, even with
-//!    promises still pending (Node exits silently; we add a note on stderr).
+//! 6. With no queued work, no timers and no immediates the process ends,
+//!    even with promises still pending (Node exits silently; we add a note
+//!    on stderr).
 //!
 //! How the loop is driven: `step` does one thing — runs one job (the
-//! script, a tick, a microtask, a timer callback) or moves the clock to the
-//! next timer. A job runs a chain of units: an async function called from
+//! script, a tick, a microtask, a timer callback, an immediate) or moves
+//! the clock to the next timer. A job runs a chain of units: an async function called from
 //! a unit starts at once in a unit of its own while the caller waits (the
 //! chain), until it awaits or ends; then the caller goes on with its
 //! promise. Every unit runs with an unbounded slice: nothing preempts
