@@ -329,6 +329,9 @@ enum Op {
     PromiseAll,
     /// `Promise.race` / `allSettled` / `any`: no asyncio counterpart.
     NoCounterpart,
+    /// A Node-only primitive (`set_interval`, `set_immediate`, …): an error
+    /// naming what asyncio offers instead.
+    NodeOnly(&'static str),
     Resolver {
         future: F,
         reject: bool,
@@ -367,6 +370,18 @@ fn global(name: &str) -> Option<Value> {
         "clear_timeout" => Op::ClearTimeout,
         "queue_microtask" => Op::QueueMicrotask,
         "next_tick" => Op::NextTick,
+        "set_interval" => Op::NodeOnly(
+            "set_interval is Node's setInterval; asyncio has no repeating timer (loop over `await sleep(d)` in a task, or set_timeout (call_later) again from the callback)",
+        ),
+        "clear_interval" => Op::NodeOnly(
+            "clear_interval is Node's clearInterval; asyncio has no repeating timer (cancel the looping task, or clear_timeout the call_later)",
+        ),
+        "set_immediate" => Op::NodeOnly(
+            "set_immediate is Node's setImmediate; asyncio has no check phase (use queue_microtask, which is call_soon here)",
+        ),
+        "clear_immediate" => Op::NodeOnly(
+            "clear_immediate is Node's clearImmediate; asyncio has no check phase (a call_soon callback cannot be cleared by id; clear_timeout cancels a call_later)",
+        ),
         "promise" => Op::NewPromise,
         "gather" => Op::Gather,
         "Promise" => {
@@ -1333,6 +1348,7 @@ impl Asyncio {
                 }
             },
             Op::Gather => Value::Handle(self.gather(vm, args, false)?),
+            Op::NodeOnly(message) => return Err(Thrown::error("TypeError", message)),
             Op::NoCounterpart => {
                 return Err(Thrown::error(
                     "TypeError",

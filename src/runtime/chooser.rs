@@ -10,6 +10,11 @@ pub enum ChoicePoint {
     /// asyncio shutdown: which pending task to cancel next (CPython iterates
     /// a WeakSet, whose order is not defined).
     CancelAtShutdown,
+    /// js, at the event loop's start with immediates queued: has real time
+    /// crossed into the millisecond a script's `set_timeout(f, 0)` is due
+    /// (then it runs before the immediates)? 0: yes (Node's startup work
+    /// usually takes that long); 1: no, as looplab's clock alone says.
+    StartupCrossesMillisecond,
 }
 
 pub trait Chooser {

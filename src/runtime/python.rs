@@ -2,7 +2,7 @@
 //! and process later): Python's answers to the questions the VM asks.
 
 use crate::value::Flavor;
-use crate::vm::{Dialect, ModuloSign, RoundHalves, ZeroDivision};
+use crate::vm::{Dialect, MissingField, ModuloSign, RoundHalves, ZeroDivision};
 
 pub const DIALECT: Dialect = Dialect {
     style: Flavor::Python,
@@ -10,4 +10,5 @@ pub const DIALECT: Dialect = Dialect {
     zero_division: ZeroDivision::Raise,
     modulo_sign: ModuloSign::Divisor,
     round_halves: RoundHalves::ToEven,
+    missing_field: MissingField::AttributeError,
 };

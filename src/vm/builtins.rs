@@ -260,6 +260,20 @@ pub fn call_method(
     })
 }
 
+const LIST_METHODS: &str = "len push pop shift insert contains index_of join slice reverse sort concat copy map filter find some every reduce";
+const STRING_METHODS: &str =
+    "len upper lower trim split contains starts_with ends_with replace index_of slice repeat";
+
+/// Is `name` a method of this list or string?
+pub fn has_method(receiver: &Value, name: &str) -> bool {
+    let known = match receiver {
+        Value::List(_) => LIST_METHODS,
+        Value::Str(_) => STRING_METHODS,
+        _ => return true,
+    };
+    known.split(' ').any(|m| m == name)
+}
+
 fn unknown_method(kind: &str, name: &str, known: &str) -> Thrown {
     error(
         "TypeError",
@@ -374,11 +388,7 @@ fn list_method(
             )),
         },
         "copy" => ok(Value::list(xs.borrow().clone())),
-        _ => Err(unknown_method(
-            "list",
-            name,
-            "len push pop shift insert contains index_of join slice reverse sort concat copy map filter find some every reduce",
-        )),
+        _ => Err(unknown_method("list", name, LIST_METHODS)),
     }
 }
 
@@ -542,10 +552,6 @@ fn string_method(s: &str, name: &str, args: Vec<Value>, flavor: Flavor) -> Nativ
                 ),
             )),
         },
-        _ => Err(unknown_method(
-            "string",
-            name,
-            "len upper lower trim split contains starts_with ends_with replace index_of slice repeat",
-        )),
+        _ => Err(unknown_method("string", name, STRING_METHODS)),
     }
 }

@@ -22,6 +22,17 @@ pub struct Dialect {
     pub modulo_sign: ModuloSign,
     /// `round(x)`: halves up (`Math.round`) or to even (Python's `round`).
     pub round_halves: RoundHalves,
+    /// A field of a list or string that is not one of its methods.
+    pub missing_field: MissingField,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MissingField {
+    /// JavaScript: `.length` is the length (UTF-16 units for a string),
+    /// anything else `undefined`.
+    Undefined,
+    /// Python: an `AttributeError`.
+    AttributeError,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

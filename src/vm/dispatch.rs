@@ -495,7 +495,7 @@ impl Vm {
                         unreachable!()
                     };
                     let object = pop!();
-                    match ops::get_field(&object, name) {
+                    match ops::get_field(&object, name, self.dialect) {
                         Ok(v) => fiber.stack.push(v),
                         Err(thrown) => throw!(thrown),
                     }
@@ -648,7 +648,7 @@ impl Vm {
                     };
                     match pop!() {
                         object @ (Value::Map(_) | Value::Error(_)) => {
-                            match ops::get_field(&object, name) {
+                            match ops::get_field(&object, name, self.dialect) {
                                 Ok(v) => fiber.stack.push(v),
                                 Err(thrown) => throw!(thrown),
                             }
@@ -666,7 +666,7 @@ impl Vm {
                     for part in &parts {
                         match part {
                             Value::Str(s) => text.push_str(s),
-                            other => text.push_str(&other.display(dialect.style)),
+                            other => text.push_str(&other.display(self.dialect.style)),
                         }
                         if let Err(thrown) = check_string_size(text.len()) {
                             throw!(thrown);

@@ -28,7 +28,7 @@ mod fiber;
 mod halt;
 pub mod ops;
 
-pub use dialect::{Dialect, ModuloSign, RoundHalves, ZeroDivision};
+pub use dialect::{Dialect, MissingField, ModuloSign, RoundHalves, ZeroDivision};
 pub use fiber::{Fiber, Frame, ResumeWith, TryHandler, UnitId};
 pub use halt::{Halt, Preempt, Slice, Stop};
 
@@ -404,6 +404,12 @@ impl Vm {
             Unwind::PastMark(mark, thrown) => Some(Halt::Unwound { mark, thrown }),
             Unwind::Uncaught(thrown) => Some(Halt::Threw(thrown)),
         }
+    }
+
+    /// Where a stopped unit stands: the instruction it stopped at (a
+    /// policy locates an error it makes there, such as a rejection).
+    pub fn origin_of(&self, unit: UnitId) -> Rc<Origin> {
+        self.origin_here(&self.fibers[unit as usize])
     }
 
     /// Where the unit stands now: the instruction it stopped at.

@@ -4,7 +4,7 @@
 //! dialect answers. Errors are `Thrown`, like every error in the VM.
 
 use super::Thrown;
-use super::dialect::{Dialect, ModuloSign, ZeroDivision};
+use super::dialect::{Dialect, MissingField, ModuloSign, ZeroDivision};
 use crate::bytecode::Op;
 use crate::value::{Native, Value};
 use std::rc::Rc;
@@ -39,8 +39,30 @@ pub(crate) fn error(kind: &str, message: String) -> Thrown {
     Thrown::new(Value::error(kind, &message))
 }
 
-pub fn get_field(object: &Value, name: &str) -> Result<Value, Thrown> {
+pub fn get_field(object: &Value, name: &str, dialect: &Dialect) -> Result<Value, Thrown> {
     match object {
+        Value::List(_) | Value::Str(_) if !super::builtins::has_method(object, name) => {
+            match (dialect.missing_field, object) {
+                (MissingField::Undefined, Value::List(xs)) if name == "length" => {
+                    Ok(Value::Int(xs.borrow().len() as i64))
+                }
+                (MissingField::Undefined, Value::Str(s)) if name == "length" => {
+                    Ok(Value::Int(s.encode_utf16().count() as i64))
+                }
+                (MissingField::Undefined, _) => Ok(Value::Nil),
+                (MissingField::AttributeError, _) => Err(error(
+                    "AttributeError",
+                    format!(
+                        "'{}' object has no attribute '{name}'",
+                        if matches!(object, Value::List(_)) {
+                            "list"
+                        } else {
+                            "str"
+                        }
+                    ),
+                )),
+            }
+        }
         Value::Map(m) => Ok(m.borrow().get(name).cloned().unwrap_or(Value::Nil)),
         Value::Error(e) => match name {
             "message" => Ok(Value::str(&e.message)),

@@ -1,0 +1,347 @@
+//! Node's timer lists (`lib/internal/timers.js` of Node v20), privately for
+//! the js policy: one FIFO list per duration (`timerListMap`), the lists in
+//! a priority queue by expiry, then list id (`timerListQueue`), and the one
+//! libuv timer handle that wakes the loop (`Environment::RunTimers`).
+//!
+//! What this models, function by function:
+//! - `insert`: a timer joins the list of its whole-millisecond duration
+//!   (`MathTrunc`), with `_idleStart` = libuv's clock at the call
+//!   (`getLibuvNow()`, which updates the clock). A new list's expiry is
+//!   `start + msecs`; if it is the earliest, the handle is re-armed.
+//! - `next_due` (`processTimers` + `listOnTimeout`): with `now` fixed at the
+//!   start of the timers phase, take the first list while its expiry is
+//!   `<= now`, and run its timers in order while `now - start >= msecs`; the
+//!   first one not yet due moves the list to `max(start + msecs, now + 1)`
+//!   with a fresh id (so it goes behind lists of the same expiry); an empty
+//!   list is deleted.
+//! - `unenroll` (`clearTimeout`): remove the timer; its list is deleted when
+//!   empty — looked up by `_idleTimeout`, so a fractional delay leaves the
+//!   empty list in the queue, as in Node.
+//! - `finish_phase` (`RunTimers` after `processTimers`): re-arm the handle
+//!   for the next expiry, at least 1 ms after libuv's clock.
+//!
+//! Due times are whole milliseconds. What a timer does when it fires, and
+//! the loop's phases around this, are the js policy's (`super`).
+
+use std::collections::btree_map::BTreeMap;
+use std::collections::hash_map::{Entry, HashMap};
+use std::collections::{HashSet, VecDeque};
+
+/// One timer (Node's `Timeout`), carrying the policy's action `A`.
+pub struct Timer<A> {
+    pub id: u64,
+    /// `_idleStart`: libuv's clock (ms) when it was inserted.
+    start: u64,
+    /// `_idleTimeout`: the delay after the constructor's coercion.
+    pub idle_timeout: f64,
+    /// `_repeat`: an interval (its delay is `idle_timeout`, which Node
+    /// sets back to `_repeat` before re-inserting it).
+    pub repeat: bool,
+    pub action: A,
+}
+
+impl<A> Timer<A> {
+    pub fn new(id: u64, delay: f64, repeat: bool, action: A) -> Timer<A> {
+        Timer {
+            id,
+            start: 0,
+            idle_timeout: delay,
+            repeat,
+            action,
+        }
+    }
+}
+
+struct TimerList<A> {
+    expiry: u64,
+    id: u64,
+    timers: VecDeque<Timer<A>>,
+    /// Timers in `timers` not cleared (the rest are tombstones).
+    live: usize,
+}
+
+/// In `NodeTimers::pending`: the timer's `_idleTimeout` has a fraction.
+const FRACTIONAL: u64 = 1 << 63;
+
+/// Where the timers phase stands: the list being run (by duration and id).
+pub type Cursor = Option<(u64, u64)>;
+
+pub enum Next<A> {
+    /// Run this timer (it has left its list).
+    Run(Timer<A>),
+    /// The phase is over.
+    Done,
+}
+
+pub struct NodeTimers<A> {
+    /// `timerListMap`: duration (ms) → its list.
+    lists: HashMap<u64, TimerList<A>>,
+    /// `timerListQueue`: (expiry, list id, duration).
+    queue: BTreeMap<(u64, u64), u64>,
+    next_list_id: u64,
+    /// Timers waiting in a list: id → duration of the list, with
+    /// `FRACTIONAL` set when `_idleTimeout` is not a whole number (compact:
+    /// a million sleepers keep an entry each).
+    pending: HashMap<u64, u64>,
+    /// Cleared timers still sitting in their list.
+    cleared: HashSet<u64>,
+    /// `nextExpiry` (`u64::MAX`: Infinity).
+    next_expiry: u64,
+    /// libuv's clock (`uv_now`), ms: updated by `getLibuvNow()` and by the
+    /// loop at its update points.
+    pub loop_time: u64,
+    /// When the timer handle is due (libuv's clock, ms); `None`: stopped.
+    pub handle_due: Option<u64>,
+}
+
+impl<A> Default for NodeTimers<A> {
+    fn default() -> Self {
+        NodeTimers {
+            lists: HashMap::new(),
+            queue: BTreeMap::new(),
+            next_list_id: 0,
+            pending: HashMap::new(),
+            cleared: HashSet::new(),
+            next_expiry: u64::MAX,
+            loop_time: 0,
+            handle_due: None,
+        }
+    }
+}
+
+impl<A> NodeTimers<A> {
+    /// Timers waiting to fire (Node's `refCount`; a running interval is
+    /// counted again once it is re-inserted).
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether a waiting timer is due exactly at `t` (ms).
+    pub fn has_timer_due_at(&self, t: u64) -> bool {
+        self.lists.iter().any(|(&msecs, list)| {
+            list.timers
+                .iter()
+                .any(|timer| timer.start + msecs == t && !self.cleared.contains(&timer.id))
+        })
+    }
+
+    /// `insert(item, msecs, start)`: appends the timer to its duration's
+    /// list, making the list (and re-arming the handle) if needed.
+    pub fn insert(&mut self, mut timer: Timer<A>, delay: f64, start: u64) {
+        let msecs = delay.trunc() as u64;
+        timer.start = start;
+        let fractional = if timer.idle_timeout.fract() != 0.0 {
+            FRACTIONAL
+        } else {
+            0
+        };
+        self.pending.insert(timer.id, msecs | fractional);
+        let list = match self.lists.entry(msecs) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let expiry = start + msecs;
+                let id = self.next_list_id;
+                self.next_list_id += 1;
+                self.queue.insert((expiry, id), msecs);
+                if self.next_expiry > expiry {
+                    // scheduleTimer(msecs): due `msecs` after libuv's clock.
+                    self.handle_due = Some(self.loop_time + msecs);
+                    self.next_expiry = expiry;
+                }
+                e.insert(TimerList {
+                    expiry,
+                    id,
+                    timers: VecDeque::new(),
+                    live: 0,
+                })
+            }
+        };
+        list.timers.push_back(timer);
+        list.live += 1;
+    }
+
+    /// `unenroll`: clears a waiting timer (false if `id` is not waiting).
+    pub fn unenroll(&mut self, id: u64) -> bool {
+        let Some(entry) = self.pending.remove(&id) else {
+            return false;
+        };
+        let msecs = entry & !FRACTIONAL;
+        self.cleared.insert(id);
+        if let Some(list) = self.lists.get_mut(&msecs) {
+            list.live -= 1;
+        }
+        if entry & FRACTIONAL == 0 {
+            self.drop_list_if_empty(msecs as f64);
+        }
+        true
+    }
+
+    /// Node's `timerListMap[item._idleTimeout]` lookup after removing a
+    /// timer: an empty list found there leaves the queue (a fractional
+    /// delay finds nothing, and its empty list stays until it comes due).
+    pub fn drop_list_if_empty(&mut self, idle_timeout: f64) {
+        if idle_timeout.fract() != 0.0 || idle_timeout < 0.0 {
+            return;
+        }
+        let key = idle_timeout as u64;
+        if self.lists.get(&key).is_some_and(|l| l.live == 0) {
+            self.remove_list(key);
+        }
+    }
+
+    fn remove_list(&mut self, msecs: u64) {
+        if let Some(list) = self.lists.remove(&msecs) {
+            self.queue.remove(&(list.expiry, list.id));
+            for t in list.timers {
+                self.cleared.remove(&t.id);
+            }
+        }
+    }
+
+    /// Starts a timers phase (`processTimers`: `nextExpiry = Infinity`).
+    pub fn start_phase(&mut self) {
+        self.handle_due = None;
+        self.next_expiry = u64::MAX;
+    }
+
+    /// `processTimers(now)` / `listOnTimeout(list, now)`, one timer at a
+    /// time: the next timer to run, or `Done`.
+    pub fn next_due(&mut self, now: u64, cursor: &mut Cursor) -> Next<A> {
+        loop {
+            let (msecs, list_id) = match *cursor {
+                Some(c) => c,
+                None => match self.queue.first_key_value() {
+                    None => return Next::Done,
+                    Some((&(expiry, _), _)) if expiry > now => {
+                        self.next_expiry = expiry;
+                        return Next::Done;
+                    }
+                    Some((&(_, id), &msecs)) => {
+                        *cursor = Some((msecs, id));
+                        (msecs, id)
+                    }
+                },
+            };
+            let Some(list) = self.lists.get_mut(&msecs).filter(|l| l.id == list_id) else {
+                // The list was deleted (and maybe made anew) meanwhile.
+                *cursor = None;
+                continue;
+            };
+            while let Some(t) = list.timers.front() {
+                if !self.cleared.remove(&t.id) {
+                    break;
+                }
+                list.timers.pop_front();
+            }
+            match list.timers.front() {
+                None => {
+                    self.remove_list(msecs);
+                    *cursor = None;
+                }
+                Some(t) if now.saturating_sub(t.start) < msecs => {
+                    // Too early for this one: the list waits.
+                    let expiry = (t.start + msecs).max(now + 1);
+                    self.queue.remove(&(list.expiry, list.id));
+                    list.expiry = expiry;
+                    list.id = self.next_list_id;
+                    self.next_list_id += 1;
+                    self.queue.insert((expiry, list.id), msecs);
+                    *cursor = None;
+                }
+                Some(_) => {
+                    let Some(timer) = list.timers.pop_front() else {
+                        continue;
+                    };
+                    list.live -= 1;
+                    self.pending.remove(&timer.id);
+                    return Next::Run(timer);
+                }
+            }
+        }
+    }
+
+    /// `RunTimers` after `processTimers`: re-arms the handle for the next
+    /// list, at least 1 ms after libuv's clock; stops it with no lists.
+    pub fn finish_phase(&mut self) {
+        self.handle_due = self.queue.first_key_value().map(|_| {
+            let expiry = self.next_expiry;
+            self.loop_time
+                .saturating_add(expiry.saturating_sub(self.loop_time).max(1))
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_phase(timers: &mut NodeTimers<&'static str>, now: u64) -> Vec<&'static str> {
+        timers.start_phase();
+        let mut cursor = None;
+        let mut ran = Vec::new();
+        while let Next::Run(t) = timers.next_due(now, &mut cursor) {
+            ran.push(t.action);
+        }
+        timers.finish_phase();
+        ran
+    }
+
+    fn add(
+        timers: &mut NodeTimers<&'static str>,
+        id: u64,
+        delay: f64,
+        start: u64,
+        name: &'static str,
+    ) {
+        timers.loop_time = start;
+        timers.insert(Timer::new(id, delay, false, name), delay, start);
+    }
+
+    #[test]
+    fn a_due_list_runs_to_its_end_before_the_next() {
+        let mut timers = NodeTimers::default();
+        add(&mut timers, 1, 30.0, 0, "A");
+        add(&mut timers, 2, 10.0, 0, "B");
+        add(&mut timers, 3, 10.0, 50, "C");
+        assert_eq!(run_phase(&mut timers, 70), ["B", "C", "A"]);
+        assert_eq!(timers.pending(), 0);
+        assert_eq!(timers.handle_due, None);
+    }
+
+    #[test]
+    fn a_timer_not_yet_due_sends_its_list_back_with_the_handle_rearmed() {
+        let mut timers = NodeTimers::default();
+        add(&mut timers, 1, 10.0, 0, "early");
+        add(&mut timers, 2, 10.0, 5, "late");
+        assert_eq!(timers.handle_due, Some(10));
+        assert_eq!(run_phase(&mut timers, 10), ["early"]);
+        // The list waits until 5 + 10; the handle is due then.
+        assert_eq!(timers.handle_due, Some(15));
+        assert_eq!(run_phase(&mut timers, 15), ["late"]);
+    }
+
+    #[test]
+    fn clearing_the_last_timer_of_a_list_drops_it_unless_the_delay_has_a_fraction() {
+        let mut timers = NodeTimers::default();
+        add(&mut timers, 1, 20.0, 0, "whole");
+        assert!(timers.unenroll(1));
+        assert!(timers.lists.is_empty());
+        add(&mut timers, 2, 20.5, 0, "fraction");
+        assert!(timers.unenroll(2));
+        // Node looks the list up by `_idleTimeout` (20.5): the empty 20 ms
+        // list stays in the queue until it comes due.
+        assert_eq!(timers.lists.len(), 1);
+        assert_eq!(timers.pending(), 0);
+        assert!(!timers.unenroll(2));
+        assert_eq!(run_phase(&mut timers, 20), Vec::<&str>::new());
+        assert!(timers.lists.is_empty());
+    }
+
+    #[test]
+    fn delays_are_truncated_to_whole_milliseconds() {
+        let mut timers = NodeTimers::default();
+        add(&mut timers, 1, 20.9, 0, "20.9");
+        add(&mut timers, 2, 20.0, 0, "20");
+        assert_eq!(run_phase(&mut timers, 20), ["20.9", "20"]);
+    }
+}
