@@ -14,7 +14,7 @@
 //! from GC), the uncaught-error report and wall-clock pacing. Shared in
 //! sibling modules: the virtual `clock`, the `events` log, the `chooser`
 //! that makes every open scheduling choice, and the `promise` core and
-//! timer heap the two event loops build on. A policy's jobs, reactions,
+//! timer heap the event loops build on. A policy's jobs, reactions,
 //! primitives and handles are private to its module.
 
 pub mod asyncio;

@@ -1,8 +1,10 @@
-//! What the event-loop policies share about promises and timers: a
-//! promise's (future's) state and the reactions waiting on it, and a timer
-//! heap. What a reaction *is* and *when* it runs is each policy's own: js
-//! queues a microtask, asyncio a `call_soon` callback; each defines its
-//! promise object around a `Core` and its reaction type.
+//! What the event-loop policies share about promises: a promise's
+//! (future's) state and the reactions waiting on it. What a reaction *is*
+//! and *when* it runs is each policy's own: js queues a microtask, asyncio a
+//! `call_soon` callback; each defines its promise object around a `Core` and
+//! its reaction type. Also here: a timer heap ordered by due time, then
+//! creation (asyncio's `_scheduled`; js keeps Node's per-duration lists in
+//! `js/timers.rs`).
 
 use crate::value::Value;
 use crate::vm::Thrown;
