@@ -47,6 +47,9 @@ pub struct Directives {
 pub struct Compiled {
     pub main: Rc<Function>,
     pub directives: Directives,
+    /// A REPL entry (`compile_entry`) ending in an expression statement:
+    /// the top level returns that expression's value.
+    pub returns_value: bool,
 }
 
 struct Local {
@@ -101,6 +104,33 @@ pub fn compile(
     source: Rc<SourceFile>,
     globals: &mut Globals,
 ) -> Result<Compiled, Vec<Diagnostic>> {
+    compile_top(program, source, globals, false)
+}
+
+/// Compiles a REPL entry: like `compile`, but when the entry ends in an
+/// expression statement the top level returns its value (which the REPL
+/// echoes), and on an error `globals` is left as it was.
+pub fn compile_entry(
+    program: &[Stmt],
+    source: Rc<SourceFile>,
+    globals: &mut Globals,
+) -> Result<Compiled, Vec<Diagnostic>> {
+    let before = globals.names.len();
+    let result = compile_top(program, source, globals, true);
+    if result.is_err() {
+        for name in globals.names.drain(before..) {
+            globals.index.remove(&name);
+        }
+    }
+    result
+}
+
+fn compile_top(
+    program: &[Stmt],
+    source: Rc<SourceFile>,
+    globals: &mut Globals,
+    keep_last_value: bool,
+) -> Result<Compiled, Vec<Diagnostic>> {
     let mut directives = Directives::default();
     let mut errors = Vec::new();
     let mut at_top = true;
@@ -146,8 +176,18 @@ pub fn compile(
         true,
         captured,
     ));
-    for stmt in program {
-        compiler.stmt(stmt);
+    let last_expr = program
+        .iter()
+        .rposition(|s| !matches!(s.kind, StmtKind::Directive { .. } | StmtKind::Error))
+        .filter(|&i| keep_last_value && matches!(program[i].kind, StmtKind::Expr(_)));
+    for (i, stmt) in program.iter().enumerate() {
+        match &stmt.kind {
+            StmtKind::Expr(expr) if Some(i) == last_expr => {
+                compiler.expr(expr);
+                compiler.emit(Op::Return, stmt.span);
+            }
+            _ => compiler.stmt(stmt),
+        }
     }
     let end = Span::from(source.text.len()..source.text.len());
     compiler.emit(Op::Nil, end);
@@ -159,6 +199,7 @@ pub fn compile(
     Ok(Compiled {
         main: Rc::new(state.finish(source)),
         directives,
+        returns_value: last_expr.is_some(),
     })
 }
 

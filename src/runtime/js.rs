@@ -122,6 +122,9 @@ enum Handler {
     Finally(Value),
     /// Resume a unit suspended at `await`.
     Resume(UnitId),
+    /// A REPL entry with top-level `await` is over: its value is echoed
+    /// (as node's REPL does, in a reaction to the entry's promise).
+    EntryDone,
 }
 
 struct Reaction {
@@ -310,9 +313,20 @@ pub struct Js {
     events: EventLog,
     #[allow(dead_code)]
     chooser: Box<dyn Chooser>,
+    /// A session (the REPL): entries keep coming, so running out of work
+    /// is idleness, and uncaught errors are reported without ending.
+    session: bool,
+    /// The last REPL entry's progress.
+    entry: Option<Entry>,
     /// Last, so it is dropped after the queues (as CPython and Node tear
     /// down): the program's globals.
     globals: Globals,
+}
+
+/// A REPL entry's progress.
+enum Entry {
+    Running,
+    Over(Result<Value, Thrown>),
 }
 
 impl Js {
@@ -333,6 +347,8 @@ impl Js {
             marked: Vec::new(),
             free_marks: Vec::new(),
             chooser: Box::new(FirstCandidate),
+            session: false,
+            entry: None,
             globals: Globals::default(),
         }
     }
@@ -744,6 +760,8 @@ impl Js {
         match function {
             Value::Closure(closure) if !closure.function.is_async => {
                 let unit = vm.new_unit(closure.clone(), args);
+                let name = closure.function.name.clone();
+                self.record(Some(unit), || EventKind::Created { name });
                 let has_promise = derived.is_some();
                 self.set_promise(unit, derived);
                 match self.run_chain(vm, unit) {
@@ -754,6 +772,8 @@ impl Js {
             }
             Value::Closure(closure) => {
                 let unit = vm.new_unit(closure.clone(), args);
+                let name = closure.function.name.clone();
+                self.record(Some(unit), || EventKind::Created { name });
                 let promise = Promise::new();
                 self.set_promise(unit, Some(promise.clone()));
                 if let Ended::Limit(t) = self.run_chain(vm, unit) {
@@ -902,6 +922,10 @@ impl Js {
                     _ => None,
                 }
             }
+            Handler::EntryDone => {
+                self.entry = Some(Entry::Over(outcome));
+                None
+            }
         }
     }
 
@@ -910,7 +934,9 @@ impl Js {
             return;
         }
         report_uncaught(vm, thrown, headline, self.config.color);
-        self.fatal = Some(1);
+        if !self.session {
+            self.fatal = Some(1);
+        }
     }
 
     /// Node's processPromiseRejections: the first rejection still
@@ -925,6 +951,9 @@ impl Js {
             }
             if let State::Rejected(thrown) = p.core.state() {
                 self.die(vm, &thrown, "unhandled promise rejection");
+                if self.session {
+                    continue;
+                }
                 vm.eprint("note: Node ends the process on an unhandled rejection (exit status 1); pending timers never run\n");
                 break;
             }
@@ -1219,11 +1248,18 @@ impl Policy for Js {
             let name = main.function.name.clone();
             let unit = vm.new_unit(main, Vec::new());
             self.record(Some(unit), || EventKind::Created { name });
-            if is_async {
-                self.set_promise(unit, Some(Promise::new()));
+            let promise = is_async.then(Promise::new);
+            if let Some(p) = &promise {
+                self.set_promise(unit, Some(p.clone()));
             }
-            match self.run_chain(vm, unit) {
-                Ended::Threw(t) | Ended::Limit(t) => self.die(vm, &t, "uncaught exception"),
+            match (self.run_chain(vm, unit), promise) {
+                (Ended::Limit(t), _) => self.die(vm, &t, "uncaught exception"),
+                (_, Some(p)) if self.session => {
+                    self.then(&p, Handler::EntryDone, Handler::EntryDone, None)
+                }
+                (Ended::Threw(t), _) if self.session => self.entry = Some(Entry::Over(Err(t))),
+                (Ended::Done(v), _) if self.session => self.entry = Some(Entry::Over(Ok(v))),
+                (Ended::Threw(t), _) => self.die(vm, &t, "uncaught exception"),
                 _ => {}
             }
             return Step::Ran;
@@ -1262,6 +1298,7 @@ impl Policy for Js {
                 self.record(None, || EventKind::Idle { to_ns: target });
                 Step::Ran
             }
+            None if self.session => Step::Idle,
             None => Step::Finished(self.finish(vm)),
         }
     }
@@ -1272,5 +1309,73 @@ impl Policy for Js {
 
     fn clear_globals(&mut self) {
         self.globals.clear();
+    }
+
+    // ---- sessions (the REPL) ----
+
+    fn load_entry(&mut self, _vm: &mut Vm, global_names: &[Rc<str>], entry: Rc<Closure>) {
+        self.session = true;
+        install_globals(&mut self.globals, global_names, global);
+        self.script = Some(entry);
+        self.entry = Some(Entry::Running);
+    }
+
+    fn take_entry_outcome(&mut self) -> Option<Result<Value, Thrown>> {
+        match self.entry.take()? {
+            Entry::Over(outcome) => Some(outcome),
+            Entry::Running => {
+                self.entry = Some(Entry::Running);
+                None
+            }
+        }
+    }
+
+    fn queues(&self, vm: &Vm) -> super::Queues {
+        let describe = |job: &Job| describe_job(job, vm);
+        let mut queues = Vec::new();
+        if let Some(script) = &self.script {
+            queues.push((
+                "script",
+                vec![format!("run `{}` (the entry)", script.function.name)],
+            ));
+        }
+        queues.push(("nextTick", self.next_ticks.iter().map(describe).collect()));
+        queues.push(("microtask", self.microtasks.iter().map(describe).collect()));
+        let timers = self
+            .timers
+            .pending()
+            .into_iter()
+            .map(|(due_ms, job)| (due_ms * NS_PER_MS, describe(job)))
+            .collect();
+        super::Queues { queues, timers }
+    }
+
+    fn globals_mut(&mut self) -> &mut Globals {
+        &mut self.globals
+    }
+
+    fn events_mut(&mut self) -> &mut EventLog {
+        &mut self.events
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.clock.now_ns()
+    }
+}
+
+/// One line on what a queued job will do (the REPL's `:queues`).
+fn describe_job(job: &Job, vm: &Vm) -> String {
+    let handler = |h: &Handler| match h {
+        Handler::Pass => "pass the outcome on to the next promise".to_string(),
+        Handler::Call(f) => format!("call {}", super::describe_callee(f)),
+        Handler::Finally(f) => format!("call {} (finally)", super::describe_callee(f)),
+        Handler::Resume(unit) => format!("resume `{}` after its await", vm.unit_name(*unit)),
+        Handler::EntryDone => "show the entry's value (the REPL)".to_string(),
+    };
+    match job {
+        Job::Reaction { handler: h, .. } => format!("promise reaction: {}", handler(h)),
+        Job::ResolveThenable { .. } => "resolve a promise with a promise (adopt its state)".into(),
+        Job::Call { function, .. } => format!("call {}", super::describe_callee(function)),
+        Job::Settle { .. } => "settle a sleep's promise".into(),
     }
 }

@@ -109,6 +109,10 @@ pub enum Step {
     Ran,
     /// The program is over, with this exit status.
     Finished(i32),
+    /// Nothing is left to run now (no queued job, no timer) in a session
+    /// that goes on: only after `load_entry`, where running out of work
+    /// means "wait for the next entry", not the end. The step did nothing.
+    Idle,
 }
 
 pub trait Policy {
@@ -130,6 +134,51 @@ pub trait Policy {
     fn events(&self) -> &events::EventLog;
     /// Drops the program's globals (at shutdown, before the units go).
     fn clear_globals(&mut self);
+
+    // ---- sessions (the REPL, `src/repl.rs`): one program, entry after entry ----
+
+    /// Loads one more top-level chunk (a REPL entry) into the program
+    /// running under this policy: the same globals table (new names get
+    /// their values, existing ones keep theirs), the same clock, queues and
+    /// timers. The entry is queued as the next unit of work (js: the next
+    /// macrotask; asyncio: `run_until_complete` of it, without the shutdown
+    /// stage, as `python -m asyncio` runs each entry). From the first entry
+    /// on the policy is in session mode: running out of work is
+    /// `Step::Idle`, and an uncaught error is reported without ending the
+    /// program. Runs nothing.
+    fn load_entry(&mut self, vm: &mut Vm, global_names: &[Rc<str>], entry: Rc<Closure>);
+    /// The last entry's outcome, once it is over (its value, or the error
+    /// it ended with, which the policy has not reported); `None` while it
+    /// runs or waits, and after it was taken.
+    fn take_entry_outcome(&mut self) -> Option<Result<Value, Thrown>>;
+    /// What is queued right now, per queue, and the timers by due time.
+    fn queues(&self, vm: &Vm) -> Queues;
+    /// The program's globals table (the REPL copies plain values to a new
+    /// policy on `:runtime`).
+    fn globals_mut(&mut self) -> &mut Globals;
+    /// The event log, to switch recording on or off and to clear it.
+    fn events_mut(&mut self) -> &mut events::EventLog;
+    /// The virtual clock's time.
+    fn now_ns(&self) -> u64;
+}
+
+/// What a policy has queued at one moment (the REPL's `:queues`).
+#[derive(Clone, Debug, Default)]
+pub struct Queues {
+    /// Each queue in the order the policy serves them, with a line per job
+    /// (front first).
+    pub queues: Vec<(&'static str, Vec<String>)>,
+    /// Pending timers, earliest first: due time (virtual ns) and what fires.
+    pub timers: Vec<(u64, String)>,
+}
+
+/// How a queued job names a function it will call.
+pub fn describe_callee(value: &Value) -> String {
+    match value {
+        Value::Closure(c) => format!("`{}`", c.function.name),
+        Value::Native(n) => format!("`{}`", n.name()),
+        other => other.repr(crate::value::Flavor::Js),
+    }
 }
 
 /// Names every policy gives a value to (as a primitive of its own, or as a
