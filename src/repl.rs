@@ -236,9 +236,10 @@ impl Session {
             upvalues: Box::new([]),
         });
         // A new entry: a fresh step budget, a fresh event log.
+        self.vm.steps = 0;
         self.vm.step_limit = match self.options.max_steps {
             0 => u64::MAX,
-            n => self.vm.steps.saturating_add(n),
+            n => n,
         };
         self.policy.events_mut().clear();
         self.cursor = 0;
@@ -286,7 +287,8 @@ impl Session {
             }
             if self.vm.steps >= self.vm.step_limit {
                 println!(
-                    "(the entry was stopped at the step limit; what is still queued stays queued: :queues shows it, :reset clears it)"
+                    "(stopped after {} instructions: the step limit of an entry, --max-steps; what is still queued stays queued: :queues shows it, :reset clears it)",
+                    self.vm.steps
                 );
                 self.failed = true;
                 return;
@@ -432,8 +434,10 @@ impl Session {
             ("reset", _) => {
                 let options = self.options.clone();
                 let interrupt = self.interrupt.clone();
+                let failed = self.failed;
                 *self = Session::new(options);
                 self.interrupt = interrupt;
+                self.failed = failed;
                 println!(
                     "reset: a fresh {} runtime, no variables, the clock at 0",
                     self.kind.name()
