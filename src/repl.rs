@@ -83,6 +83,11 @@ pub struct Session {
     interrupt: Arc<AtomicBool>,
     /// Some entry failed (the exit status of a piped session).
     pub failed: bool,
+    /// `:load` with no file: the lines of a program being typed, loaded
+    /// (not run) when an empty line ends it.
+    typing: Option<String>,
+    /// A program loaded with `:load` has not run to its end yet.
+    held: bool,
 }
 
 impl Session {
@@ -102,14 +107,20 @@ impl Session {
             echo: None,
             interrupt: Arc::new(AtomicBool::new(false)),
             failed: false,
+            typing: None,
+            held: false,
         };
         session.load_empty();
         session
     }
 
-    /// The prompt: the runtime's name.
+    /// The prompt: the runtime's name (`... ` while a program is typed
+    /// after `:load`).
     pub fn prompt(&self) -> String {
-        format!("{}> ", self.kind.name())
+        match self.typing {
+            Some(_) => "... ".to_string(),
+            None => format!("{}> ", self.kind.name()),
+        }
     }
 
     fn color(&self) -> bool {
@@ -134,6 +145,16 @@ impl Session {
     /// when the session should end (`:quit`).
     pub fn handle(&mut self, input: &str) -> bool {
         let trimmed = input.trim();
+        if let Some(program) = &mut self.typing {
+            if !trimmed.is_empty() && !trimmed.starts_with(':') {
+                program.push_str(input.trim_end_matches('\n'));
+                program.push('\n');
+                return true;
+            }
+            // An empty line (or a command) ends the program.
+            let program = self.typing.take().unwrap_or_default();
+            self.load_program("<typed program>", program);
+        }
         if trimmed.is_empty() {
             return true;
         }
@@ -231,6 +252,10 @@ impl Session {
     /// Hands a compiled entry to the policy (runs nothing). `echo`: whether
     /// its value is shown, and whether it is an expression's.
     fn load(&mut self, main: Rc<crate::bytecode::Function>, echo: Option<bool>) {
+        if self.held {
+            println!("(first, the loaded program runs to its end)");
+            self.run_to_idle();
+        }
         let entry = Rc::new(Closure {
             function: main,
             upvalues: Box::new([]),
@@ -274,7 +299,10 @@ impl Session {
             self.after_step(self.trace);
             match step {
                 Step::Ran => {}
-                Step::Idle => break,
+                Step::Idle => {
+                    self.held = false;
+                    break;
+                }
                 Step::Finished(status) => {
                     println!(
                         "(the {} runtime stopped for good, status {status}: starting a fresh one; functions and plain values carry over)",
@@ -429,7 +457,12 @@ impl Session {
             ("queues", _) => self.queues(),
             ("step", _) => self.step(),
             ("run", _) => self.run_to_idle(),
-            ("load", "") => println!("write :load FILE"),
+            ("load", "") => {
+                self.typing = Some(String::new());
+                println!(
+                    "type a program over several lines; an empty line ends it, and it is loaded, not run (then :step or :run)"
+                );
+            }
             ("load", file) => self.load_file(file),
             ("reset", _) => {
                 let options = self.options.clone();
@@ -497,6 +530,7 @@ impl Session {
         self.vm.flush();
         self.vm = vm;
         self.kind = kind;
+        self.held = false;
         self.names.clear();
         self.load_empty();
         if let Ok(Value::List(list)) = copied {
@@ -528,14 +562,22 @@ impl Session {
 
     /// `:load FILE`: the file becomes the next entry, loaded, not run.
     fn load_file(&mut self, file: &str) {
-        let text = match std::fs::read_to_string(file) {
-            Ok(text) => text,
+        match std::fs::read_to_string(file) {
+            Ok(text) => self.load_program(file, text),
             Err(e) => {
                 self.failed = true;
                 println!("cannot read `{file}`: {e}");
-                return;
             }
-        };
+        }
+    }
+
+    /// A whole program (a file, or lines typed after `:load`) becomes the
+    /// next entry, loaded, not run.
+    fn load_program(&mut self, file: &str, text: String) {
+        if text.trim().is_empty() {
+            println!("(nothing to load)");
+            return;
+        }
         let source = SourceFile::new(file, text);
         let compiled = match driver::compile_entry(&source, &mut self.globals) {
             Ok(compiled) => compiled,
@@ -553,6 +595,7 @@ impl Session {
             return;
         }
         self.load(compiled.main, None);
+        self.held = true;
         println!(
             "loaded {file} under {}: :step runs one scheduler event, :run runs to the end",
             self.kind.name()
@@ -565,9 +608,19 @@ impl Session {
         let before = self.cursor;
         self.after_step(true);
         match step {
-            Step::Idle => println!("(idle: nothing is queued and no timer is pending)"),
+            Step::Idle => {
+                self.held = false;
+                println!("(idle: nothing is queued and no timer is pending)")
+            }
             Step::Ran if self.cursor == before => {
-                println!("(the loop began a new iteration: what is ready now runs next)")
+                let ready: usize = self
+                    .policy
+                    .queues(&self.vm)
+                    .queues
+                    .iter()
+                    .map(|(_, jobs)| jobs.len())
+                    .sum();
+                println!("(the event loop starts an iteration: {ready} callback(s) ready to run)")
             }
             Step::Ran => {}
             Step::Finished(status) => {
@@ -775,6 +828,8 @@ pub fn piped(options: Options, input: impl BufRead) -> i32 {
     if !buffer.trim().is_empty() {
         session.handle(&buffer);
     }
+    // The end of the input ends a program typed after `:load`.
+    session.handle("");
     let _ = std::io::stdout().flush();
     i32::from(session.failed)
 }
@@ -861,7 +916,11 @@ fn interactive(options: Options) -> i32 {
                     break;
                 }
             }
-            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Interrupted) => {
+                if session.typing.take().is_some() {
+                    println!("(the program being typed is dropped)");
+                }
+            }
             Err(ReadlineError::Eof) => break,
             Err(e) => {
                 eprintln!("looplab repl: {e}");

@@ -23,6 +23,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "load a program as the next entry without running it (then :step or :run)",
     ),
     (
+        ":load",
+        "the same for a program you type next (an empty line ends it)",
+    ),
+    (
         ":step",
         "advance the scheduler by one event and show what ran and why",
     ),
