@@ -96,6 +96,10 @@ pub struct Compiler<'g> {
     states: Vec<FnState>,
     source: Rc<SourceFile>,
     errors: Vec<Diagnostic>,
+    /// A REPL entry: a name no entry has declared yet, used inside a
+    /// function, is a global looked up when the function runs (a later
+    /// entry may define it), as in node's and python's REPLs.
+    late_globals: bool,
 }
 
 /// Compiles a parsed program. `globals` persists between REPL entries.
@@ -109,7 +113,8 @@ pub fn compile(
 
 /// Compiles a REPL entry: like `compile`, but when the entry ends in an
 /// expression statement the top level returns its value (which the REPL
-/// echoes), and on an error `globals` is left as it was.
+/// echoes); a function may use a global a later entry defines; and on an
+/// error `globals` is left as it was.
 pub fn compile_entry(
     program: &[Stmt],
     source: Rc<SourceFile>,
@@ -164,6 +169,7 @@ fn compile_top(
         states: Vec::new(),
         source: source.clone(),
         errors,
+        late_globals: keep_last_value,
     };
     let mut captured = HashSet::new();
     for stmt in program {
@@ -591,7 +597,10 @@ impl Compiler<'_> {
         if let Some(index) = self.resolve_upvalue(top, name) {
             return Some(Resolved::Upvalue(index));
         }
-        if self.known_globals.contains(name) || crate::runtime::is_predefined(name) {
+        if self.known_globals.contains(name)
+            || crate::runtime::is_predefined(name)
+            || (self.late_globals && top > 0)
+        {
             return Some(Resolved::Global(self.globals.slot(name)));
         }
         None

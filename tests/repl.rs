@@ -287,3 +287,64 @@ fn piped_queues_show_what_is_pending_after_an_interrupted_entry() {
     assert!(out.contains("timers: none"), "{out}");
     assert_eq!(status, 1);
 }
+
+#[test]
+fn piped_functions_may_use_names_a_later_entry_defines() {
+    let input =
+        "fn g() { return h() + 1; }\ng()\nfn h() { return 41; }\ng()\nlet bad = nope;\nbad\n";
+    let (out, err, status) = piped(&[], input);
+    assert_eq!(out, "undefined\nundefined\n42\n");
+    assert!(
+        err.contains("ReferenceError: `h` is used before it is defined"),
+        "{err}"
+    );
+    // At the top level an unknown name is still a compile error, and a
+    // failed entry leaves no half-declared name behind.
+    assert!(err.contains("undefined variable `nope`"), "{err}");
+    assert!(err.contains("undefined variable `bad`"), "{err}");
+    assert_eq!(status, 1);
+}
+
+#[test]
+fn piped_typed_program_is_loaded_then_stepped() {
+    let input = ":load\nset_timeout(fn() { print(\"A\"); }, 0);\nPromise.resolve().then(fn() { print(\"B\"); });\nprint(\"C\");\n\n:step\n:step\n:run\n";
+    let (out, err, status) = piped(&["--runtime", "asyncio"], input);
+    assert_eq!(err, "");
+    assert_eq!(status, 0);
+    let lines: Vec<&str> = out.lines().collect();
+    let at = |text: &str| {
+        lines
+            .iter()
+            .position(|l| *l == text)
+            .unwrap_or_else(|| panic!("no line {text:?} in:\n{out}"))
+    };
+    assert!(
+        out.contains("loaded <typed program> under asyncio"),
+        "{out}"
+    );
+    assert!(
+        out.contains("(the event loop starts an iteration: 1 callback(s) ready to run)"),
+        "{out}"
+    );
+    // The second step runs the program's top level: C, and B waits.
+    let next = lines
+        .iter()
+        .position(|l| l.starts_with("next: ready 1, timers 1 (next at "))
+        .expect("what is queued after the top level");
+    assert!(at("C") < next && next < at("B"), "{out}");
+    assert!(at("C") < at("B") && at("B") < at("A"), "{out}");
+}
+
+#[test]
+fn piped_a_runtime_directive_switches_and_await_entries_echo_after_earlier_microtasks() {
+    // node's REPL echoes an entry with `await` when its promise settles:
+    // after a microtask the entry queued before it ended.
+    let input = "await sleep(1); Promise.resolve().then(fn() { print(\"B2\"); }); 7\nruntime asyncio;\nawait sleep(1); 8\n";
+    let (out, err, status) = piped(&[], input);
+    assert_eq!(err, "");
+    assert_eq!(status, 0);
+    let expected_start =
+        "B2\n7\n(the `runtime asyncio` directive switches the runtime)\nruntime: asyncio";
+    assert!(out.starts_with(expected_start), "{out}");
+    assert!(out.ends_with("the clock restarts at 0\n8\n"), "{out}");
+}
