@@ -122,9 +122,10 @@ enum Handler {
     Finally(Value),
     /// Resume a unit suspended at `await`.
     Resume(UnitId),
-    /// A REPL entry with top-level `await` is over: its value is echoed
-    /// (as node's REPL does, in a reaction to the entry's promise).
-    EntryDone,
+    /// REPL entry number N, one with top-level `await`, is over: its
+    /// value is echoed (as node's REPL does, in a reaction to the entry's
+    /// promise) if it is still the last entry.
+    EntryDone(u64),
 }
 
 struct Reaction {
@@ -318,6 +319,8 @@ pub struct Js {
     session: bool,
     /// The last REPL entry's progress.
     entry: Option<Entry>,
+    /// How many entries were loaded.
+    entries: u64,
     /// Last, so it is dropped after the queues (as CPython and Node tear
     /// down): the program's globals.
     globals: Globals,
@@ -349,6 +352,7 @@ impl Js {
             chooser: Box::new(FirstCandidate),
             session: false,
             entry: None,
+            entries: 0,
             globals: Globals::default(),
         }
     }
@@ -922,8 +926,10 @@ impl Js {
                     _ => None,
                 }
             }
-            Handler::EntryDone => {
-                self.entry = Some(Entry::Over(outcome));
+            Handler::EntryDone(n) => {
+                if n == self.entries {
+                    self.entry = Some(Entry::Over(outcome));
+                }
                 None
             }
         }
@@ -1255,7 +1261,8 @@ impl Policy for Js {
             match (self.run_chain(vm, unit), promise) {
                 (Ended::Limit(t), _) => self.die(vm, &t, "uncaught exception"),
                 (_, Some(p)) if self.session => {
-                    self.then(&p, Handler::EntryDone, Handler::EntryDone, None)
+                    let done = Handler::EntryDone(self.entries);
+                    self.then(&p, done.clone(), done, None)
                 }
                 (Ended::Threw(t), _) if self.session => self.entry = Some(Entry::Over(Err(t))),
                 (Ended::Done(v), _) if self.session => self.entry = Some(Entry::Over(Ok(v))),
@@ -1318,6 +1325,7 @@ impl Policy for Js {
         install_globals(&mut self.globals, global_names, global);
         self.script = Some(entry);
         self.entry = Some(Entry::Running);
+        self.entries += 1;
     }
 
     fn take_entry_outcome(&mut self) -> Option<Result<Value, Thrown>> {
@@ -1370,7 +1378,7 @@ fn describe_job(job: &Job, vm: &Vm) -> String {
         Handler::Call(f) => format!("call {}", super::describe_callee(f)),
         Handler::Finally(f) => format!("call {} (finally)", super::describe_callee(f)),
         Handler::Resume(unit) => format!("resume `{}` after its await", vm.unit_name(*unit)),
-        Handler::EntryDone => "show the entry's value (the REPL)".to_string(),
+        Handler::EntryDone(_) => "show the entry's value (the REPL)".to_string(),
     };
     match job {
         Job::Reaction { handler: h, .. } => format!("promise reaction: {}", handler(h)),
