@@ -172,6 +172,26 @@ fn ctrl_c_cancels_the_input_and_interrupts_a_runaway() {
 }
 
 #[test]
+fn tab_completes_names_the_session_defined_and_commands() {
+    let mut p = spawn(&["repl"], "h8");
+    enter(&mut p, "js> ", "let the_answer = 42;");
+    p.exp_string("js> ").unwrap();
+    p.send("the_an\t").unwrap();
+    p.flush().unwrap();
+    p.exp_string("the_answer").expect("completed");
+    p.send_line("").unwrap();
+    p.exp_string("42").unwrap();
+    p.exp_string("js> ").unwrap();
+    p.send(":time\t").unwrap();
+    p.flush().unwrap();
+    p.exp_string(":timeline").expect("a command completed");
+    p.send_line("").unwrap();
+    p.exp_string("<main>#0 |")
+        .expect("the timeline of the last entry");
+    quit(p, "js> ");
+}
+
+#[test]
 fn a_runaway_loop_stops_at_the_step_limit_and_the_session_goes_on() {
     let mut p = spawn(&["repl", "--max-steps", "100000"], "h7");
     enter(&mut p, "js> ", "while true {}");
