@@ -93,7 +93,8 @@ pub struct Session {
 impl Session {
     pub fn new(options: Options) -> Session {
         let kind = options.runtime;
-        let (vm, policy) = fresh(kind, &options);
+        let interrupt = Arc::new(AtomicBool::new(false));
+        let (vm, policy) = fresh(kind, &options, &interrupt);
         let mut session = Session {
             kind,
             options,
@@ -105,7 +106,7 @@ impl Session {
             cursor: 0,
             names: HashMap::new(),
             echo: None,
-            interrupt: Arc::new(AtomicBool::new(false)),
+            interrupt,
             failed: false,
             typing: None,
             held: false,
@@ -289,10 +290,8 @@ impl Session {
         loop {
             if self.interrupt.swap(false, Ordering::SeqCst) {
                 self.vm.flush();
-                println!(
-                    "interrupted: stopped between two scheduler events; what is still queued stays queued (:queues shows it, :run goes on, :reset clears it)"
-                );
                 self.failed = true;
+                self.drop_queued("interrupted");
                 return;
             }
             let step = self.policy.step(&mut self.vm);
@@ -314,11 +313,12 @@ impl Session {
                 }
             }
             if self.vm.steps >= self.vm.step_limit {
-                println!(
-                    "(stopped after {} instructions: the step limit of an entry, --max-steps; what is still queued stays queued: :queues shows it, :reset clears it)",
+                self.failed = true;
+                let why = format!(
+                    "stopped after {} instructions: the step limit of an entry, --max-steps",
                     self.vm.steps
                 );
-                self.failed = true;
+                self.drop_queued(&why);
                 return;
             }
         }
@@ -327,6 +327,24 @@ impl Session {
             // nothing left to run will settle.
             self.echo = None;
             println!("(the entry is still waiting: nothing left to run can settle what it awaits)");
+        }
+    }
+
+    /// After an interrupted or runaway entry: drops what is still queued,
+    /// so that it does not start again with the next entry.
+    fn drop_queued(&mut self, why: &str) {
+        let queues = self.policy.queues(&self.vm);
+        let jobs: usize = queues.queues.iter().map(|(_, jobs)| jobs.len()).sum();
+        let timers = queues.timers.len();
+        self.policy.clear_queues();
+        self.held = false;
+        self.echo = None;
+        if jobs + timers == 0 {
+            println!("({why})");
+        } else {
+            println!(
+                "({why}; dropped {jobs} queued job(s) and {timers} timer(s), so none of it runs again; variables and functions stay)"
+            );
         }
     }
 
@@ -380,6 +398,10 @@ impl Session {
             let echo = self.echo.take();
             match outcome {
                 Ok(value) => self.echo_value(&value, echo),
+                Err(thrown) if self.interrupt.load(Ordering::SeqCst) && thrown.is_uncatchable() => {
+                    self.failed = true;
+                    self.report_interrupt(&thrown);
+                }
                 Err(thrown) => {
                     self.failed = true;
                     let color = self.color();
@@ -387,6 +409,26 @@ impl Session {
                     self.vm.flush();
                 }
             }
+        }
+    }
+
+    /// An entry stopped by Ctrl-C (a `KeyboardInterrupt` raised where it
+    /// ran, or, under asyncio, its task cancelled by it): where it was.
+    fn report_interrupt(&mut self, thrown: &crate::vm::Thrown) {
+        self.vm.flush();
+        match &thrown.origin {
+            Some(origin) => {
+                let diagnostic = crate::diagnostic::Diagnostic::new(
+                    "KeyboardInterrupt: the entry was interrupted by Ctrl-C",
+                    origin.span,
+                    "running here",
+                );
+                eprint!(
+                    "{}",
+                    crate::diagnostic::render(&diagnostic, &origin.source, self.color())
+                );
+            }
+            None => eprintln!("KeyboardInterrupt: the entry was interrupted by Ctrl-C"),
         }
     }
 
@@ -469,6 +511,7 @@ impl Session {
                 let interrupt = self.interrupt.clone();
                 let failed = self.failed;
                 *self = Session::new(options);
+                self.policy.set_interrupt(interrupt.clone());
                 self.interrupt = interrupt;
                 self.failed = failed;
                 println!(
@@ -523,7 +566,7 @@ impl Session {
         }
         let copied = Value::list(keep.iter().map(|(_, v)| v.clone()).collect()).deep_copy();
         self.policy.clear_globals();
-        let (vm, policy) = fresh(kind, &self.options);
+        let (vm, policy) = fresh(kind, &self.options, &self.interrupt);
         drop(std::mem::replace(&mut self.policy, policy));
         self.vm.teardown();
         runtime::flush_warnings(&mut self.vm);
@@ -786,14 +829,21 @@ impl Session {
     }
 }
 
-/// A fresh VM and policy of `kind`, recording events for the views.
-fn fresh(kind: PolicyKind, options: &Options) -> (Vm, Box<dyn Policy>) {
+/// A fresh VM and policy of `kind`, recording events for the views, and
+/// stopping a running unit on Ctrl-C.
+fn fresh(
+    kind: PolicyKind,
+    options: &Options,
+    interrupt: &Arc<AtomicBool>,
+) -> (Vm, Box<dyn Policy>) {
     let vm = Vm::new(kind.dialect());
     let config = RunConfig {
         record_events: true,
         ..options.config.clone()
     };
-    (vm, kind.make(config))
+    let mut policy = kind.make(config);
+    policy.set_interrupt(interrupt.clone());
+    (vm, policy)
 }
 
 /// Virtual nanoseconds as milliseconds, to the nanosecond: `1.000ms`,

@@ -163,7 +163,31 @@ fn ctrl_c_cancels_the_input_and_interrupts_a_runaway() {
     );
     std::thread::sleep(std::time::Duration::from_millis(500));
     p.send_control('c').unwrap();
-    p.exp_string("interrupted").expect("Ctrl-C stops the entry");
+    p.exp_string("(interrupted;")
+        .expect("Ctrl-C stops the entry");
+    // A loop that never leaves its unit: stopped where it runs.
+    enter(&mut p, "js> ", "let n = 0;");
+    enter(&mut p, "js> ", "while true { n = n + 1; }");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    p.send_control('c').unwrap();
+    p.exp_string("KeyboardInterrupt: the entry was interrupted by Ctrl-C")
+        .unwrap();
+    p.exp_string("running here").unwrap();
+    enter(&mut p, "js> ", "n > 0");
+    p.exp_string("true")
+        .expect("the loop ran, and its variable stays");
+    // Under asyncio, the loop's `finally` runs.
+    enter(&mut p, "js> ", ":runtime asyncio");
+    enter(
+        &mut p,
+        "asyncio> ",
+        "try { while true {} } finally { print(\"finally ran\"); }",
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    p.send_control('c').unwrap();
+    p.exp_string("finally ran").unwrap();
+    p.exp_string("KeyboardInterrupt").unwrap();
+    enter(&mut p, "asyncio> ", ":runtime js");
     enter(&mut p, "js> ", ":reset");
     p.exp_string("reset").unwrap();
     enter(&mut p, "js> ", "2 + 2");
@@ -295,16 +319,21 @@ fn piped_commands_queues_trace_timeline_and_threads_settings() {
 }
 
 #[test]
-fn piped_queues_show_what_is_pending_after_an_interrupted_entry() {
-    // The step limit stops a self-re-arming timer; the timer stays queued.
-    let input = "fn tick() { set_timeout(tick, 5); } tick();\n:queues\n:reset\n:queues\n";
+fn piped_a_runaway_stopped_at_the_step_limit_leaves_nothing_queued() {
+    // A self-re-arming timer, stopped by the step limit: nothing of it is
+    // left to start again with the next entry, and its variable stays.
+    let input = "let count = 0;\nfn tick() { count = count + 1; set_timeout(tick, 5); } tick();\n:queues\nset_timeout(fn() { print(\"later\"); }, 1);\ncount > 10\n";
     let (out, err, status) = piped(&["--max-steps", "2000"], input);
-    assert!(out.contains("stopped after 2000 instructions"), "{out}");
-    assert_eq!(err, "");
-    assert!(out.contains("timers: 1"), "{out}");
-    assert!(out.contains("call `tick`"), "{out}");
-    assert!(out.contains("reset: a fresh js runtime"), "{out}");
+    assert!(
+        out.contains("(stopped after 2000 instructions: the step limit of an entry"),
+        "{out}"
+    );
+    assert!(
+        err.contains("running here when the limit was reached"),
+        "{err}"
+    );
     assert!(out.contains("timers: none"), "{out}");
+    assert!(out.ends_with("later\ntrue\n"), "{out}");
     assert_eq!(status, 1);
 }
 

@@ -39,7 +39,7 @@ use super::{
     report_uncaught, step_limit_error,
 };
 use crate::value::{Closure, Flavor, Handle, Map, Value};
-use crate::vm::{Globals, Halt, ResumeWith, Slice, Thrown, UnitId, Vm};
+use crate::vm::{Globals, Halt, ResumeWith, Thrown, UnitId, Vm};
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -456,6 +456,8 @@ pub struct Asyncio {
     session: bool,
     /// The last REPL entry's future (its task's, or its callback's result).
     entry: Option<F>,
+    /// Ctrl-C in a session (none in a program run).
+    interrupt: super::Interrupt,
     /// Last, so it is dropped after the queues: the program's globals.
     globals: Globals,
 }
@@ -490,6 +492,7 @@ impl Asyncio {
             chooser: Box::new(FirstCandidate),
             session: false,
             entry: None,
+            interrupt: super::Interrupt::default(),
             globals: Globals::default(),
         }
     }
@@ -746,7 +749,7 @@ impl Asyncio {
     /// policy's own loop over the VM's halts.
     fn run_unit(&mut self, vm: &mut Vm, unit: UnitId) -> Ended {
         loop {
-            let stop = vm.run(unit, &mut self.globals, Slice::UNBOUNDED);
+            let stop = vm.run(unit, &mut self.globals, self.interrupt.slice());
             self.clock.charge_steps(stop.steps);
             self.record(Some(unit), || EventKind::Ran { steps: stop.steps });
             let with = match stop.halt {
@@ -821,7 +824,10 @@ impl Asyncio {
                     }
                     None => ResumeWith::Throw(thrown),
                 },
-                Halt::Preempted => continue,
+                Halt::Preempted => match self.interrupt.raised() {
+                    Some(thrown) => ResumeWith::Raise(thrown),
+                    None => continue,
+                },
                 Halt::StepLimit(at) => return Ended::Limit(step_limit_error(vm, at)),
             };
             vm.resume(unit, with);
@@ -1707,6 +1713,16 @@ impl Policy for Asyncio {
 
     fn now_ns(&self) -> u64 {
         self.clock.now_ns()
+    }
+
+    fn set_interrupt(&mut self, flag: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+        self.interrupt = super::Interrupt::new(flag);
+    }
+
+    fn clear_queues(&mut self) {
+        self.ready.clear();
+        self.timers.clear();
+        self.iteration_left = 0;
     }
 }
 

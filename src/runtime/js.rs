@@ -36,8 +36,8 @@ use super::{
 };
 use crate::value::{Closure, Flavor, Handle, Map, Value};
 use crate::vm::{
-    Dialect, Globals, Halt, MAX_FRAMES, ModuloSign, ResumeWith, RoundHalves, Slice, Thrown, UnitId,
-    Vm, ZeroDivision,
+    Dialect, Globals, Halt, MAX_FRAMES, ModuloSign, ResumeWith, RoundHalves, Thrown, UnitId, Vm,
+    ZeroDivision,
 };
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -321,6 +321,8 @@ pub struct Js {
     entry: Option<Entry>,
     /// How many entries were loaded.
     entries: u64,
+    /// Ctrl-C in a session (none in a program run).
+    interrupt: super::Interrupt,
     /// Last, so it is dropped after the queues (as CPython and Node tear
     /// down): the program's globals.
     globals: Globals,
@@ -353,6 +355,7 @@ impl Js {
             session: false,
             entry: None,
             entries: 0,
+            interrupt: super::Interrupt::default(),
             globals: Globals::default(),
         }
     }
@@ -544,7 +547,7 @@ impl Js {
     fn run_chain(&mut self, vm: &mut Vm, unit: UnitId) -> Ended {
         let mut chain: Vec<UnitId> = vec![unit];
         while let Some(&top) = chain.last() {
-            let stop = vm.run(top, &mut self.globals, Slice::UNBOUNDED);
+            let stop = vm.run(top, &mut self.globals, self.interrupt.slice());
             self.clock.charge_steps(stop.steps);
             self.record(Some(top), || EventKind::Ran { steps: stop.steps });
             match stop.halt {
@@ -659,7 +662,11 @@ impl Js {
                     }
                     _ => vm.resume(top, ResumeWith::Throw(thrown)),
                 },
-                Halt::Preempted => {}
+                Halt::Preempted => {
+                    if let Some(thrown) = self.interrupt.raised() {
+                        vm.resume(top, ResumeWith::Raise(thrown));
+                    }
+                }
                 Halt::StepLimit(at) => return Ended::Limit(step_limit_error(vm, at)),
             }
         }
@@ -1368,6 +1375,19 @@ impl Policy for Js {
 
     fn now_ns(&self) -> u64 {
         self.clock.now_ns()
+    }
+
+    fn set_interrupt(&mut self, flag: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+        self.interrupt = super::Interrupt::new(flag);
+    }
+
+    fn clear_queues(&mut self) {
+        self.script = None;
+        self.next_ticks.clear();
+        self.microtasks.clear();
+        self.in_microtasks = false;
+        self.timers.clear();
+        self.timers_phase = None;
     }
 }
 

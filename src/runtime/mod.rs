@@ -27,10 +27,12 @@ pub mod python;
 
 use crate::diagnostic::{Diagnostic, render};
 use crate::value::{Closure, Handle, Value};
-use crate::vm::{Dialect, Globals, Origin, Thrown, Vm};
+use crate::vm::{Dialect, Globals, Origin, Preempt, Slice, Thrown, Vm};
 use std::any::Any;
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// One line per policy: its name, what it models, its dialect, and how to
 /// make one. Adding a policy is a module and a line here.
@@ -160,6 +162,53 @@ pub trait Policy {
     fn events_mut(&mut self) -> &mut events::EventLog;
     /// The virtual clock's time.
     fn now_ns(&self) -> u64;
+    /// Ctrl-C for a session (see `Interrupt`).
+    fn set_interrupt(&mut self, flag: Arc<AtomicBool>);
+    /// Drops every queued job and pending timer (after an interrupted or
+    /// runaway entry, so it does not start again with the next one). Units
+    /// waiting on them stay suspended for good.
+    fn clear_queues(&mut self);
+}
+
+/// Ctrl-C in a session: while the flag is set, a running unit is stopped
+/// where it stands by an uncatchable `KeyboardInterrupt` (its `finally`
+/// blocks run). To notice the flag, units then run in slices of
+/// `Interrupt::SLICE` instructions: a preemption nothing can observe, since
+/// the policy resumes the same unit at once. Without a flag (a program
+/// run), units run with an unbounded slice.
+#[derive(Default)]
+pub struct Interrupt(Option<Arc<AtomicBool>>);
+
+impl Interrupt {
+    pub const SLICE: u64 = 1 << 20;
+
+    pub fn new(flag: Arc<AtomicBool>) -> Interrupt {
+        Interrupt(Some(flag))
+    }
+
+    /// The slice a unit runs with.
+    pub fn slice(&self) -> Slice {
+        match self.0 {
+            Some(_) => Slice {
+                budget: Self::SLICE,
+                preempt: Preempt::Anywhere,
+            },
+            None => Slice::UNBOUNDED,
+        }
+    }
+
+    /// The error to raise in a unit preempted while Ctrl-C is pending.
+    pub fn raised(&self) -> Option<Thrown> {
+        let flag = self.0.as_ref()?;
+        flag.load(Ordering::SeqCst).then(|| {
+            Thrown::new(Value::Error(Rc::new(crate::value::ErrorValue {
+                kind: Rc::from("KeyboardInterrupt"),
+                message: Rc::from("interrupted by Ctrl-C"),
+                errors: Value::Nil,
+                cancellation: true,
+            })))
+        })
+    }
 }
 
 /// What a policy has queued at one moment (the REPL's `:queues`).
