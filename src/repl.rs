@@ -14,6 +14,7 @@
 //! scripted: only outputs, values and messages are printed.
 
 mod editor;
+mod views;
 
 pub use editor::is_complete;
 
@@ -30,6 +31,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use views::ms;
 
 /// How a session starts.
 #[derive(Clone, Debug)]
@@ -171,15 +173,14 @@ impl Session {
     fn entry(&mut self, text: &str) {
         self.entries += 1;
         let name = format!("<entry {}>", self.entries);
-        let Some(compiled) = self.compile(&name, text) else {
+        let Some((compiled, source)) = self.compile(&name, text) else {
             self.failed = true;
             return;
         };
-        if !self.follow_directive(&compiled.0, &compiled.1) {
+        if !self.follow_directive(&compiled, &source) {
             self.failed = true;
             return;
         }
-        let (compiled, _) = compiled;
         self.load(compiled.main, Some(compiled.returns_value));
         self.run_to_idle();
     }
@@ -695,137 +696,28 @@ impl Session {
 
     /// One line per event: virtual time, unit, what happened.
     fn describe_event(&self, event: &Event) -> String {
-        let unit = match event.unit {
-            Some(id) => self.unit_label(id),
-            None => "-".to_string(),
-        };
-        let what = match &event.kind {
-            EventKind::Created { .. } => "created".to_string(),
-            EventKind::Ran { steps } => format!("ran {steps} instruction(s)"),
-            EventKind::Suspended => "suspended at an await".to_string(),
-            EventKind::Resumed => "resumed".to_string(),
-            EventKind::Finished => "finished".to_string(),
-            EventKind::Dequeued { queue } => format!("took the next job from the {queue} queue"),
-            EventKind::TimerDue => "a timer is due".to_string(),
-            EventKind::Idle { to_ns } => {
-                format!("idle: the clock moves on to {}", ms(*to_ns))
-            }
-        };
-        format!("[{:>10}] {unit:<18} {what}", ms(event.at_ns))
-    }
-
-    fn unit_label(&self, id: UnitId) -> String {
-        match self.names.get(&id) {
-            Some(name) => format!("{name}#{id}"),
-            None => format!("unit#{id}"),
-        }
+        views::describe_event(event, &self.names)
     }
 
     /// `:queues`: what is queued now, per queue, and the timers.
     fn queues(&self) {
         let queues = self.policy.queues(&self.vm);
-        println!(
-            "{} at {} (virtual time)",
-            self.kind.name(),
-            ms(self.policy.now_ns())
+        print!(
+            "{}",
+            views::queues(self.kind.name(), self.policy.now_ns(), &queues)
         );
-        for (name, jobs) in &queues.queues {
-            if jobs.is_empty() {
-                println!("{name}: empty");
-                continue;
-            }
-            println!("{name}: {}", jobs.len());
-            for (i, job) in jobs.iter().enumerate() {
-                println!("  {}. {job}", i + 1);
-            }
-        }
-        if queues.timers.is_empty() {
-            println!("timers: none");
-        } else {
-            println!("timers: {}", queues.timers.len());
-            for (due, job) in queues.timers.iter().take(10) {
-                println!("  at {}: {job}", ms(*due));
-            }
-            if queues.timers.len() > 10 {
-                println!("  … and {} more", queues.timers.len() - 10);
-            }
-        }
     }
 
-    /// `:timeline`: the last entry's units over virtual time, one row each:
-    /// `█` where it ran, `·` while it existed without running.
+    /// `:timeline`: the last entry's units over virtual time.
     fn timeline(&self) {
-        let events = self.policy.events().events();
-        if events.is_empty() {
-            println!("(no events: the last entry ran nothing)");
-            return;
-        }
-        let cost = self.options.config.instruction_cost_ns;
-        let start = events
-            .iter()
-            .map(|e| match e.kind {
-                EventKind::Ran { steps } => e.at_ns.saturating_sub(steps * cost),
-                _ => e.at_ns,
-            })
-            .min()
-            .unwrap_or(0);
-        let end = events.iter().map(|e| e.at_ns).max().unwrap_or(start);
-        const WIDTH: u64 = 60;
-        let span = (end - start).max(1);
-        let column = |t: u64| ((t - start.min(t)) * (WIDTH - 1) / span) as usize;
-        // Rows: one per unit incarnation (a reused id starts a new row).
-        let mut rows: Vec<(String, Vec<char>, Option<usize>)> = Vec::new();
-        let mut row_of: HashMap<UnitId, usize> = HashMap::new();
-        let mut names = self.names.clone();
-        for event in events {
-            let Some(unit) = event.unit else { continue };
-            if let EventKind::Created { name } = &event.kind {
-                names.insert(unit, name.clone());
-                row_of.remove(&unit);
-            }
-            let row = *row_of.entry(unit).or_insert_with(|| {
-                let label = match names.get(&unit) {
-                    Some(name) => format!("{name}#{unit}"),
-                    None => format!("unit#{unit}"),
-                };
-                rows.push((label, vec![' '; WIDTH as usize], None));
-                rows.len() - 1
-            });
-            let (_, cells, alive_from) = &mut rows[row];
-            let at = column(event.at_ns);
-            if alive_from.is_none() {
-                *alive_from = Some(at);
-            }
-            if let Some(from) = *alive_from {
-                for cell in cells.iter_mut().take(at + 1).skip(from) {
-                    if *cell == ' ' {
-                        *cell = '·';
-                    }
-                }
-                *alive_from = Some(at);
-            }
-            if let EventKind::Ran { steps } = event.kind {
-                let from = column(event.at_ns.saturating_sub(steps * cost));
-                for cell in cells.iter_mut().take(at + 1).skip(from) {
-                    *cell = '█';
-                }
-            }
-            if matches!(event.kind, EventKind::Finished) {
-                row_of.remove(&unit);
-            }
-        }
-        let label_width = rows.iter().map(|(l, _, _)| l.len()).max().unwrap_or(4);
-        println!(
-            "{:label_width$}  {} … {}  ({} per column; █ running, · alive)",
-            "",
-            ms(start),
-            ms(end),
-            ms(span.div_ceil(WIDTH - 1))
+        print!(
+            "{}",
+            views::timeline(
+                self.policy.events().events(),
+                &self.names,
+                self.options.config.instruction_cost_ns
+            )
         );
-        for (label, cells, _) in &rows {
-            let line: String = cells.iter().collect();
-            println!("{label:label_width$} |{}|", line.trim_end());
-        }
     }
 }
 
@@ -844,14 +736,6 @@ fn fresh(
     let mut policy = kind.make(config);
     policy.set_interrupt(interrupt.clone());
     (vm, policy)
-}
-
-/// Virtual nanoseconds as milliseconds, to the nanosecond: `1.000ms`,
-/// `12.00014ms`.
-fn ms(ns: u64) -> String {
-    let fraction = format!("{:06}", ns % 1_000_000);
-    let fraction = fraction.trim_end_matches('0');
-    format!("{}.{:0<3}ms", ns / 1_000_000, fraction)
 }
 
 // ---- piped input ----

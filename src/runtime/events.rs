@@ -71,11 +71,6 @@ impl EventLog {
         &self.events
     }
 
-    /// Turns recording on or off (the REPL's `:trace`, `:step`).
-    pub fn set_enabled(&mut self, enabled: bool) {
-        self.enabled = enabled;
-    }
-
     /// Forgets the events recorded so far.
     pub fn clear(&mut self) {
         self.events.clear();

@@ -158,7 +158,7 @@ pub trait Policy {
     /// The program's globals table (the REPL copies plain values to a new
     /// policy on `:runtime`).
     fn globals_mut(&mut self) -> &mut Globals;
-    /// The event log, to switch recording on or off and to clear it.
+    /// The event log, to clear it (the REPL keeps one entry's events).
     fn events_mut(&mut self) -> &mut events::EventLog;
     /// The virtual clock's time.
     fn now_ns(&self) -> u64;
