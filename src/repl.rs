@@ -164,6 +164,12 @@ impl Session {
         if let Some(command) = trimmed.strip_prefix(':') {
             return self.command(command.trim());
         }
+        // What node's and python's REPLs take for leaving or help.
+        let word = trimmed.trim_start_matches('.').trim_end_matches("()");
+        if matches!(word, "exit" | "quit" | "help") && self.globals.lookup(word).is_none() {
+            println!("(commands start with `:` here: :help lists them; :quit or Ctrl-D leaves)");
+            return true;
+        }
         self.entry(input);
         true
     }

@@ -294,7 +294,7 @@ fn piped_runtime_switch_carries_values_and_drops_handles() {
 
 #[test]
 fn piped_commands_queues_trace_timeline_and_threads_settings() {
-    let input = ":gil on\n:cores 4\n:trace on\nPromise.resolve().then(fn() { print(\"B\"); }); print(\"C\");\n:trace off\n:timeline\n:load /nonexistent/file.lab\n:queues\n:nonsense\n";
+    let input = ":gil on\n:cores 4\n:trace on\nPromise.resolve().then(fn() { print(\"B\"); }); print(\"C\");\n:trace off\n:timeline\n:load /nonexistent/file.lab\n:queues\n:nonsense\nexit\n";
     let (out, _, status) = piped(&[], input);
     assert!(
         out.contains(
@@ -315,6 +315,7 @@ fn piped_commands_queues_trace_timeline_and_threads_settings() {
     assert!(out.contains("cannot read `/nonexistent/file.lab`"), "{out}");
     assert!(out.contains("microtask: empty"), "{out}");
     assert!(out.contains("unknown command `:nonsense`"), "{out}");
+    assert!(out.contains("(commands start with `:` here"), "{out}");
     assert_eq!(status, 1);
 }
 
