@@ -398,3 +398,61 @@ fn piped_a_runtime_directive_switches_and_await_entries_echo_after_earlier_micro
     assert!(out.starts_with(expected_start), "{out}");
     assert!(out.ends_with("the clock restarts at 0\n8\n"), "{out}");
 }
+
+/// The README's REPL transcript is real: its inputs (after the prompts,
+/// with the lines of an entry whose brackets are still open), replayed as
+/// a piped session, print exactly its other lines.
+#[test]
+fn the_readme_transcript_is_real() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let section = &readme[readme.find("## The REPL").expect("a REPL section")..];
+    let block = section
+        .split("```text\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("a transcript block");
+    let mut lines = block.lines();
+    assert_eq!(lines.next(), Some("$ looplab"));
+    assert!(
+        lines
+            .next()
+            .is_some_and(|banner| banner.starts_with("looplab "))
+    );
+    let (mut input, mut expected) = (String::new(), String::new());
+    let mut open = String::new();
+    for line in lines {
+        if !open.is_empty() {
+            open.push_str(line);
+            open.push('\n');
+            input.push_str(line);
+            input.push('\n');
+            if looplab::repl::is_complete(&open) {
+                open.clear();
+            }
+            continue;
+        }
+        let typed = ["js> ", "asyncio> ", "... "]
+            .iter()
+            .find_map(|prompt| line.strip_prefix(prompt))
+            .or((line == "...").then_some(""));
+        match typed {
+            Some("^D") => break,
+            Some(text) => {
+                input.push_str(text);
+                input.push('\n');
+                if !text.starts_with(':') && !looplab::repl::is_complete(text) {
+                    open = format!("{text}\n");
+                }
+            }
+            None => {
+                expected.push_str(line);
+                expected.push('\n');
+            }
+        }
+    }
+    let (out, err, status) = piped(&[], &input);
+    assert_eq!(err, "");
+    assert_eq!(out, expected);
+    assert_eq!(status, 0);
+}
