@@ -43,11 +43,16 @@ pub struct Options {
 }
 
 impl Default for Options {
+    /// No virtual time limit: the session's clock carries on across
+    /// entries, and the step limit and Ctrl-C stop a runaway.
     fn default() -> Self {
         Options {
             runtime: PolicyKind::Js,
             max_steps: DEFAULT_MAX_STEPS,
-            config: RunConfig::default(),
+            config: RunConfig {
+                time_limit_ns: 0,
+                ..RunConfig::default()
+            },
         }
     }
 }
