@@ -37,6 +37,24 @@ pub enum Command {
     Disasm { file: String },
     /// Check programs against their expected output (golden tests).
     Test(TestArgs),
+    /// Explore interactively, entry by entry (also `looplab` alone on a terminal).
+    Repl(ReplArgs),
+}
+
+/// `looplab repl`: see the README's REPL section.
+#[derive(Args, Clone)]
+pub struct ReplArgs {
+    /// The runtime policy to start with (`:runtime` switches).
+    #[arg(long, value_enum)]
+    pub runtime: Option<RuntimeChoice>,
+    /// Instructions one entry may run (0: no limit): the runaway guard.
+    #[arg(long, default_value_t = crate::repl::DEFAULT_MAX_STEPS)]
+    pub max_steps: u64,
+    /// Virtual time charged per executed instruction.
+    #[arg(long, default_value = "10ns", value_parser = parse_duration_ns)]
+    pub instr_cost: u64,
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
 }
 
 #[derive(Args, Clone)]
@@ -198,6 +216,15 @@ pub fn main_with(cli: Cli) -> i32 {
         Some(Command::Check { file, color }) => check(&file, color.enabled()),
         Some(Command::Disasm { file }) => disasm(&file),
         Some(Command::Test(args)) => test(&args),
+        Some(Command::Repl(args)) => repl(&args),
+        None if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() => {
+            repl(&ReplArgs {
+                runtime: None,
+                max_steps: crate::repl::DEFAULT_MAX_STEPS,
+                instr_cost: 10,
+                color: ColorChoice::Auto,
+            })
+        }
         None => {
             eprintln!("looplab: give a command; try `looplab run FILE` or `looplab --help`");
             2
@@ -258,6 +285,17 @@ fn run(args: &RunArgs) -> i32 {
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().write_all(result.stderr.as_bytes());
     result.status
+}
+
+fn repl(args: &ReplArgs) -> i32 {
+    let mut options = crate::repl::Options {
+        runtime: args.runtime.map_or(PolicyKind::Js, RuntimeChoice::kind),
+        max_steps: args.max_steps,
+        ..crate::repl::Options::default()
+    };
+    options.config.instruction_cost_ns = args.instr_cost;
+    options.config.color = args.color.enabled_for(std::io::stdout().is_terminal());
+    crate::repl::main(options)
 }
 
 fn check(file: &str, color: bool) -> i32 {

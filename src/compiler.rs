@@ -47,6 +47,9 @@ pub struct Directives {
 pub struct Compiled {
     pub main: Rc<Function>,
     pub directives: Directives,
+    /// A REPL entry (`compile_entry`) ending in an expression statement:
+    /// the top level returns that expression's value.
+    pub returns_value: bool,
 }
 
 struct Local {
@@ -93,6 +96,10 @@ pub struct Compiler<'g> {
     states: Vec<FnState>,
     source: Rc<SourceFile>,
     errors: Vec<Diagnostic>,
+    /// A REPL entry: a name no entry has declared yet, used inside a
+    /// function, is a global looked up when the function runs (a later
+    /// entry may define it), as in node's and python's REPLs.
+    late_globals: bool,
 }
 
 /// Compiles a parsed program. `globals` persists between REPL entries.
@@ -100,6 +107,34 @@ pub fn compile(
     program: &[Stmt],
     source: Rc<SourceFile>,
     globals: &mut Globals,
+) -> Result<Compiled, Vec<Diagnostic>> {
+    compile_top(program, source, globals, false)
+}
+
+/// Compiles a REPL entry: like `compile`, but when the entry ends in an
+/// expression statement the top level returns its value (which the REPL
+/// echoes); a function may use a global a later entry defines; and on an
+/// error `globals` is left as it was.
+pub fn compile_entry(
+    program: &[Stmt],
+    source: Rc<SourceFile>,
+    globals: &mut Globals,
+) -> Result<Compiled, Vec<Diagnostic>> {
+    let before = globals.names.len();
+    let result = compile_top(program, source, globals, true);
+    if result.is_err() {
+        for name in globals.names.drain(before..) {
+            globals.index.remove(&name);
+        }
+    }
+    result
+}
+
+fn compile_top(
+    program: &[Stmt],
+    source: Rc<SourceFile>,
+    globals: &mut Globals,
+    keep_last_value: bool,
 ) -> Result<Compiled, Vec<Diagnostic>> {
     let mut directives = Directives::default();
     let mut errors = Vec::new();
@@ -137,6 +172,7 @@ pub fn compile(
         states: Vec::new(),
         source: source.clone(),
         errors,
+        late_globals: keep_last_value,
     };
     let mut captured = HashSet::new();
     for stmt in program {
@@ -149,8 +185,18 @@ pub fn compile(
         true,
         captured,
     ));
-    for stmt in program {
-        compiler.stmt(stmt);
+    let last_expr = program
+        .iter()
+        .rposition(|s| !matches!(s.kind, StmtKind::Directive { .. } | StmtKind::Error))
+        .filter(|&i| keep_last_value && matches!(program[i].kind, StmtKind::Expr(_)));
+    for (i, stmt) in program.iter().enumerate() {
+        match &stmt.kind {
+            StmtKind::Expr(expr) if Some(i) == last_expr => {
+                compiler.expr(expr);
+                compiler.emit(Op::Return, stmt.span);
+            }
+            _ => compiler.stmt(stmt),
+        }
     }
     let end = Span::from(source.text.len()..source.text.len());
     compiler.emit(Op::Nil, end);
@@ -162,6 +208,7 @@ pub fn compile(
     Ok(Compiled {
         main: Rc::new(state.finish(source)),
         directives,
+        returns_value: last_expr.is_some(),
     })
 }
 
@@ -576,7 +623,10 @@ impl Compiler<'_> {
         if let Some(index) = self.resolve_upvalue(top, name) {
             return Some(Resolved::Upvalue(index));
         }
-        if self.known_globals.contains(name) || crate::runtime::is_predefined(name) {
+        if self.known_globals.contains(name)
+            || crate::runtime::is_predefined(name)
+            || (self.late_globals && top > 0)
+        {
             return Some(Resolved::Global(self.globals.slot(name)));
         }
         None

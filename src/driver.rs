@@ -20,6 +20,23 @@ pub fn compile_source(
     source: &Rc<SourceFile>,
     globals: &mut Globals,
 ) -> Result<Compiled, Vec<Diagnostic>> {
+    compile_text(source, globals, false)
+}
+
+/// Compiles one REPL entry against the session's growing globals (see
+/// `compiler::compile_entry`).
+pub fn compile_entry(
+    source: &Rc<SourceFile>,
+    globals: &mut Globals,
+) -> Result<Compiled, Vec<Diagnostic>> {
+    compile_text(source, globals, true)
+}
+
+fn compile_text(
+    source: &Rc<SourceFile>,
+    globals: &mut Globals,
+    entry: bool,
+) -> Result<Compiled, Vec<Diagnostic>> {
     let tokens = lexer::lex(&source.text);
     let mut diagnostics: Vec<Diagnostic> = Vec::new();
     let mut bad_lines = Vec::new();
@@ -73,7 +90,11 @@ pub fn compile_source(
         diagnostics.sort_by_key(|d| d.span.start);
         return Err(diagnostics);
     }
-    compiler::compile(&program, source.clone(), globals)
+    if entry {
+        compiler::compile_entry(&program, source.clone(), globals)
+    } else {
+        compiler::compile(&program, source.clone(), globals)
+    }
 }
 
 /// Inside a bad string literal, the span of its first unknown escape.

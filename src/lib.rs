@@ -12,6 +12,7 @@
 //! - `value`: values and how they print; runtime objects are `Handle`s
 //! - `diagnostic`: every error, rendered through one ariadne renderer
 //! - `driver`: the pipeline end to end; `cli`: the command line
+//! - `repl`: the interactive session (`looplab repl`), entry after entry
 //! - `golden`: golden-output tests of programs (`looplab test`, tests/golden.rs)
 pub mod ast;
 pub mod bytecode;
@@ -22,6 +23,7 @@ pub mod driver;
 pub mod golden;
 pub mod lexer;
 pub mod parser;
+pub mod repl;
 pub mod runtime;
 pub mod value;
 pub mod vm;

@@ -39,7 +39,7 @@ use super::{
     report_uncaught, step_limit_error,
 };
 use crate::value::{Closure, Flavor, Handle, Map, Value};
-use crate::vm::{Globals, Halt, ResumeWith, Slice, Thrown, UnitId, Vm};
+use crate::vm::{Globals, Halt, ResumeWith, Thrown, UnitId, Vm};
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -466,6 +466,13 @@ pub struct Asyncio {
     free_marks: Vec<u32>,
     events: EventLog,
     chooser: Box<dyn Chooser>,
+    /// A session (the REPL): entries keep coming, so running out of work
+    /// is idleness, and a runaway is reported without ending the program.
+    session: bool,
+    /// The last REPL entry's future (its task's, or its callback's result).
+    entry: Option<F>,
+    /// Ctrl-C in a session (none in a program run).
+    interrupt: super::Interrupt,
     /// Last, so it is dropped after the queues: the program's globals.
     globals: Globals,
 }
@@ -498,6 +505,9 @@ impl Asyncio {
             executors: Vec::new(),
             free_marks: Vec::new(),
             chooser: Box::new(FirstCandidate),
+            session: false,
+            entry: None,
+            interrupt: super::Interrupt::default(),
             globals: Globals::default(),
         }
     }
@@ -720,7 +730,9 @@ impl Asyncio {
                 && &*e.kind == "StepLimit"
             {
                 report_uncaught(vm, &thrown, "stopped", self.config.color);
-                self.fatal = Some(1);
+                if !self.session {
+                    self.fatal = Some(1);
+                }
                 return;
             }
             report_uncaught(vm, &thrown, "Exception in callback", self.config.color);
@@ -752,7 +764,7 @@ impl Asyncio {
     /// policy's own loop over the VM's halts.
     fn run_unit(&mut self, vm: &mut Vm, unit: UnitId) -> Ended {
         loop {
-            let stop = vm.run(unit, &mut self.globals, Slice::UNBOUNDED);
+            let stop = vm.run(unit, &mut self.globals, self.interrupt.slice());
             self.clock.charge_steps(stop.steps);
             self.record(Some(unit), || EventKind::Ran { steps: stop.steps });
             let with = match stop.halt {
@@ -827,7 +839,10 @@ impl Asyncio {
                     }
                     None => ResumeWith::Throw(thrown),
                 },
-                Halt::Preempted => continue,
+                Halt::Preempted => match self.interrupt.raised() {
+                    Some(thrown) => ResumeWith::Raise(thrown),
+                    None => continue,
+                },
                 Halt::StepLimit(at) => return Ended::Limit(step_limit_error(vm, at)),
             };
             vm.resume(unit, with);
@@ -1006,6 +1021,8 @@ impl Asyncio {
         let result = match function {
             Value::Closure(closure) if !closure.function.is_async => {
                 let unit = vm.new_unit(closure.clone(), args);
+                let name = closure.function.name.clone();
+                self.record(Some(unit), || EventKind::Created { name });
                 let has_future = derived.is_some();
                 self.set_future(unit, derived);
                 return match self.run_unit(vm, unit) {
@@ -1621,6 +1638,9 @@ impl Policy for Asyncio {
             return self.next_stage(vm);
         }
         if !self.start_iteration(vm) {
+            if self.session {
+                return Step::Idle;
+            }
             self.report_deadlock(vm);
         }
         Step::Ran
@@ -1632,5 +1652,111 @@ impl Policy for Asyncio {
 
     fn clear_globals(&mut self) {
         self.globals.clear();
+    }
+
+    // ---- sessions (the REPL) ----
+
+    /// As `python -m asyncio` runs an entry: one with top-level `await`
+    /// becomes a task; any other is a callback on the ready queue.
+    fn load_entry(&mut self, vm: &mut Vm, global_names: &[Rc<str>], entry: Rc<Closure>) {
+        self.session = true;
+        install_globals(&mut self.globals, global_names, global);
+        let future = if entry.function.is_async {
+            let name = entry.function.name.clone();
+            match self.create_task(vm, &coroutine(name, Body::Call(entry, Vec::new()))) {
+                Ok(task) => task,
+                Err(_) => return,
+            }
+        } else {
+            let future = Future::new();
+            self.ready.push_back(Job::Callback {
+                handler: Handler::Call(Value::Closure(entry)),
+                derived: Some(future.clone()),
+                outcome: Ok(Value::Nil),
+            });
+            future
+        };
+        // Its outcome goes to the REPL, which reports an error itself.
+        future.handled.set(true);
+        self.entry = Some(future);
+    }
+
+    fn take_entry_outcome(&mut self) -> Option<Result<Value, Thrown>> {
+        let outcome = match self.entry.as_ref()?.state() {
+            FState::Pending => return None,
+            FState::Finished(v) => Ok(v),
+            FState::Failed(t) => Err(t),
+            FState::Cancelled => Err(cancelled_error()),
+        };
+        self.entry = None;
+        Some(outcome)
+    }
+
+    fn queues(&self, vm: &Vm) -> super::Queues {
+        let describe = |job: &Job| describe_job(job, vm);
+        let ready = self
+            .ready
+            .iter()
+            .enumerate()
+            .map(|(i, job)| {
+                let when = if i < self.iteration_left {
+                    "this iteration"
+                } else {
+                    "next iteration"
+                };
+                format!("{} ({when})", describe(job))
+            })
+            .collect();
+        let timers = self
+            .timers
+            .pending()
+            .into_iter()
+            .map(|(due, job)| (due, describe(job)))
+            .collect();
+        super::Queues {
+            queues: vec![("ready", ready)],
+            timers,
+        }
+    }
+
+    fn globals_mut(&mut self) -> &mut Globals {
+        &mut self.globals
+    }
+
+    fn events_mut(&mut self) -> &mut EventLog {
+        &mut self.events
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.clock.now_ns()
+    }
+
+    fn set_interrupt(&mut self, flag: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+        self.interrupt = super::Interrupt::new(flag);
+    }
+
+    fn clear_queues(&mut self) {
+        self.ready.clear();
+        self.timers.clear();
+        self.iteration_left = 0;
+    }
+}
+
+/// One line on what a queued callback will do (the REPL's `:queues`).
+fn describe_job(job: &Job, vm: &Vm) -> String {
+    let callee = super::describe_callee;
+    match job {
+        Job::Callback { handler, .. } => match handler {
+            Handler::Pass => "done-callback: pass the outcome on".into(),
+            Handler::Call(f) => format!("call {}", callee(f)),
+            Handler::Finally(f) => format!("call {} (finally)", callee(f)),
+            Handler::Resume(unit) => format!("wake task `{}`", vm.unit_name(*unit)),
+            Handler::GatherChild(..) => "gather: a child is done".into(),
+            Handler::StopLoop => "stop the loop (run_until_complete is done)".into(),
+        },
+        Job::Call { function, .. } => format!("call {}", callee(function)),
+        Job::Resume { unit, .. } => format!("step task `{}`", vm.unit_name(*unit)),
+        Job::Settle { .. } => "complete a future".into(),
+        Job::WakeTask { unit } => format!("wake `{}` from sleep", vm.unit_name(*unit)),
     }
 }

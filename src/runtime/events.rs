@@ -70,4 +70,9 @@ impl EventLog {
     pub fn events(&self) -> &[Event] {
         &self.events
     }
+
+    /// Forgets the events recorded so far.
+    pub fn clear(&mut self) {
+        self.events.clear();
+    }
 }

@@ -49,8 +49,8 @@ use super::{
 };
 use crate::value::{Closure, Flavor, Handle, Map, Value};
 use crate::vm::{
-    Dialect, Globals, Halt, MAX_FRAMES, MissingField, ModuloSign, ResumeWith, RoundHalves, Slice,
-    Thrown, UnitId, Vm, ZeroDivision,
+    Dialect, Globals, Halt, MAX_FRAMES, MissingField, ModuloSign, ResumeWith, RoundHalves, Thrown,
+    UnitId, Vm, ZeroDivision,
 };
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -138,6 +138,10 @@ enum Handler {
     Finally(Value),
     /// Resume a unit suspended at `await`.
     Resume(UnitId),
+    /// REPL entry number N, one with top-level `await`, is over: its
+    /// value is echoed (as node's REPL does, in a reaction to the entry's
+    /// promise) if it is still the last entry.
+    EntryDone(u64),
 }
 
 struct Reaction {
@@ -411,9 +415,24 @@ pub struct Js {
     free_marks: Vec<u32>,
     events: EventLog,
     chooser: Box<dyn Chooser>,
+    /// A session (the REPL): entries keep coming, so running out of work
+    /// is idleness, and uncaught errors are reported without ending.
+    session: bool,
+    /// The last REPL entry's progress.
+    entry: Option<Entry>,
+    /// How many entries were loaded.
+    entries: u64,
+    /// Ctrl-C in a session (none in a program run).
+    interrupt: super::Interrupt,
     /// Last, so it is dropped after the queues (as CPython and Node tear
     /// down): the program's globals.
     globals: Globals,
+}
+
+/// A REPL entry's progress.
+enum Entry {
+    Running,
+    Over(Result<Value, Thrown>),
 }
 
 impl Js {
@@ -439,6 +458,10 @@ impl Js {
             executor_units: Vec::new(),
             free_marks: Vec::new(),
             chooser: Box::new(FirstCandidate),
+            session: false,
+            entry: None,
+            entries: 0,
+            interrupt: super::Interrupt::default(),
             globals: Globals::default(),
         }
     }
@@ -755,7 +778,7 @@ impl Js {
     fn run_chain(&mut self, vm: &mut Vm, unit: UnitId) -> Ended {
         let mut chain: Vec<UnitId> = vec![unit];
         while let Some(&top) = chain.last() {
-            let stop = vm.run(top, &mut self.globals, Slice::UNBOUNDED);
+            let stop = vm.run(top, &mut self.globals, self.interrupt.slice());
             self.clock.charge_steps(stop.steps);
             self.record(Some(top), || EventKind::Ran { steps: stop.steps });
             match stop.halt {
@@ -878,7 +901,11 @@ impl Js {
                     }
                     _ => vm.resume(top, ResumeWith::Throw(thrown)),
                 },
-                Halt::Preempted => {}
+                Halt::Preempted => {
+                    if let Some(thrown) = self.interrupt.raised() {
+                        vm.resume(top, ResumeWith::Raise(thrown));
+                    }
+                }
                 Halt::StepLimit(at) => return Ended::Limit(step_limit_error(vm, at)),
             }
         }
@@ -1008,6 +1035,8 @@ impl Js {
         match function {
             Value::Closure(closure) if !closure.function.is_async => {
                 let unit = vm.new_unit(closure.clone(), args);
+                let name = closure.function.name.clone();
+                self.record(Some(unit), || EventKind::Created { name });
                 let has_promise = derived.is_some();
                 self.set_promise(unit, derived);
                 match self.run_chain(vm, unit) {
@@ -1018,6 +1047,8 @@ impl Js {
             }
             Value::Closure(closure) => {
                 let unit = vm.new_unit(closure.clone(), args);
+                let name = closure.function.name.clone();
+                self.record(Some(unit), || EventKind::Created { name });
                 let promise = Promise::new();
                 self.set_promise(unit, Some(promise.clone()));
                 if let Ended::Limit(t) = self.run_chain(vm, unit) {
@@ -1208,6 +1239,12 @@ impl Js {
                     _ => None,
                 }
             }
+            Handler::EntryDone(n) => {
+                if n == self.entries {
+                    self.entry = Some(Entry::Over(outcome));
+                }
+                None
+            }
         }
     }
 
@@ -1216,7 +1253,9 @@ impl Js {
             return;
         }
         report_uncaught(vm, thrown, headline, self.config.color);
-        self.fatal = Some(1);
+        if !self.session {
+            self.fatal = Some(1);
+        }
     }
 
     /// Node's processPromiseRejections: the first rejection still
@@ -1231,6 +1270,9 @@ impl Js {
             }
             if let State::Rejected(thrown) = p.core.state() {
                 self.die(vm, &thrown, "unhandled promise rejection");
+                if self.session {
+                    continue;
+                }
                 vm.eprint("note: Node ends the process on an unhandled rejection (exit status 1); pending timers never run\n");
                 break;
             }
@@ -1262,6 +1304,16 @@ impl Js {
             return true;
         }
         self.process_rejections(vm)
+    }
+
+    /// Nothing is left to run: the program ends — or, in a session, the
+    /// loop waits for the next entry.
+    fn out_of_work(&mut self, vm: &mut Vm) -> Step {
+        if self.session {
+            Step::Idle
+        } else {
+            Step::Finished(self.finish(vm))
+        }
     }
 
     /// The end of the program: nothing queued, no timers.
@@ -1587,11 +1639,19 @@ impl Policy for Js {
             let name = main.function.name.clone();
             let unit = vm.new_unit(main, Vec::new());
             self.record(Some(unit), || EventKind::Created { name });
-            if is_async {
-                self.set_promise(unit, Some(Promise::new()));
+            let promise = is_async.then(Promise::new);
+            if let Some(p) = &promise {
+                self.set_promise(unit, Some(p.clone()));
             }
-            match self.run_chain(vm, unit) {
-                Ended::Threw(t) | Ended::Limit(t) => self.die(vm, &t, "uncaught exception"),
+            match (self.run_chain(vm, unit), promise) {
+                (Ended::Limit(t), _) => self.die(vm, &t, "uncaught exception"),
+                (_, Some(p)) if self.session => {
+                    let done = Handler::EntryDone(self.entries);
+                    self.then(&p, done.clone(), done, None)
+                }
+                (Ended::Threw(t), _) if self.session => self.entry = Some(Entry::Over(Err(t))),
+                (Ended::Done(v), _) if self.session => self.entry = Some(Entry::Over(Ok(v))),
+                (Ended::Threw(t), _) => self.die(vm, &t, "uncaught exception"),
                 _ => {}
             }
             self.stage = Stage::LoopStart;
@@ -1607,7 +1667,7 @@ impl Policy for Js {
                 Stage::Script => self.stage = Stage::LoopStart,
                 Stage::LoopStart => {
                     if !self.alive() {
-                        return Step::Finished(self.finish(vm));
+                        return self.out_of_work(vm);
                     }
                     self.first_timers_choice();
                     self.enter_timers();
@@ -1625,14 +1685,14 @@ impl Policy for Js {
                 },
                 Stage::Poll => {
                     if !self.alive() {
-                        return Step::Finished(self.finish(vm));
+                        return self.out_of_work(vm);
                     }
                     self.stage = Stage::Check;
                     self.check_batch = std::mem::take(&mut self.immediates);
                     if self.check_batch.is_empty() {
                         // Nothing else to do: sleep until the timer handle.
                         let Some(due) = self.timers.handle_due else {
-                            return Step::Finished(self.finish(vm));
+                            return self.out_of_work(vm);
                         };
                         let target = due * NS_PER_MS;
                         if target > self.clock.now_ns() {
@@ -1672,5 +1732,100 @@ impl Policy for Js {
 
     fn clear_globals(&mut self) {
         self.globals.clear();
+    }
+
+    // ---- sessions (the REPL) ----
+
+    fn load_entry(&mut self, _vm: &mut Vm, global_names: &[Rc<str>], entry: Rc<Closure>) {
+        self.session = true;
+        install_globals(&mut self.globals, global_names, global);
+        self.script = Some(entry);
+        self.entry = Some(Entry::Running);
+        self.entries += 1;
+    }
+
+    fn take_entry_outcome(&mut self) -> Option<Result<Value, Thrown>> {
+        match self.entry.take()? {
+            Entry::Over(outcome) => Some(outcome),
+            Entry::Running => {
+                self.entry = Some(Entry::Running);
+                None
+            }
+        }
+    }
+
+    fn queues(&self, vm: &Vm) -> super::Queues {
+        let describe = |job: &Job| describe_job(job, vm);
+        let mut queues = Vec::new();
+        if let Some(script) = &self.script {
+            queues.push((
+                "script",
+                vec![format!("run `{}` (the entry)", script.function.name)],
+            ));
+        }
+        queues.push(("nextTick", self.next_ticks.iter().map(describe).collect()));
+        queues.push(("microtask", self.microtasks.iter().map(describe).collect()));
+        queues.push((
+            "immediate",
+            self.check_batch
+                .iter()
+                .chain(self.immediates.iter())
+                .map(|i| format!("call {}", super::describe_callee(&i.function)))
+                .collect(),
+        ));
+        let timers = self
+            .timers
+            .waiting()
+            .into_iter()
+            .map(|(due_ms, action)| (due_ms * NS_PER_MS, describe(&action.job())))
+            .collect();
+        super::Queues { queues, timers }
+    }
+
+    fn globals_mut(&mut self) -> &mut Globals {
+        &mut self.globals
+    }
+
+    fn events_mut(&mut self) -> &mut EventLog {
+        &mut self.events
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.clock.now_ns()
+    }
+
+    fn set_interrupt(&mut self, flag: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+        self.interrupt = super::Interrupt::new(flag);
+    }
+
+    fn clear_queues(&mut self) {
+        self.script = None;
+        self.next_ticks.clear();
+        self.microtasks.clear();
+        self.in_microtasks = false;
+        self.timers.clear();
+        self.immediates.clear();
+        self.check_batch.clear();
+        self.stage = Stage::LoopStart;
+    }
+}
+
+/// One line on what a queued job will do (the REPL's `:queues`).
+fn describe_job(job: &Job, vm: &Vm) -> String {
+    let handler = |h: &Handler| match h {
+        Handler::Pass => "pass the outcome on to the next promise".to_string(),
+        Handler::Call(f) => format!("call {}", super::describe_callee(f)),
+        Handler::Finally(f) => format!("call {} (finally)", super::describe_callee(f)),
+        Handler::Resume(unit) => format!("resume `{}` after its await", vm.unit_name(*unit)),
+        Handler::EntryDone(_) => "show the entry's value (the REPL)".to_string(),
+    };
+    match job {
+        Job::Reaction { handler: h, .. } => format!("promise reaction: {}", handler(h)),
+        Job::ResolveThenable { .. } => "resolve a promise with a promise (adopt its state)".into(),
+        Job::CallThen { then, .. } => {
+            format!("adopt a thenable: call {}", super::describe_callee(then))
+        }
+        Job::Call { function, .. } => format!("call {}", super::describe_callee(function)),
+        Job::Settle { .. } => "settle a sleep's promise".into(),
     }
 }

@@ -27,10 +27,12 @@ pub mod python;
 
 use crate::diagnostic::{Diagnostic, render};
 use crate::value::{Closure, Handle, Value};
-use crate::vm::{Dialect, Globals, Origin, Thrown, Vm};
+use crate::vm::{Dialect, Globals, Origin, Preempt, Slice, Thrown, Vm};
 use std::any::Any;
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// One line per policy: its name, what it models, its dialect, and how to
 /// make one. Adding a policy is a module and a line here.
@@ -109,6 +111,10 @@ pub enum Step {
     Ran,
     /// The program is over, with this exit status.
     Finished(i32),
+    /// Nothing is left to run now (no queued job, no timer) in a session
+    /// that goes on: only after `load_entry`, where running out of work
+    /// means "wait for the next entry", not the end. The step did nothing.
+    Idle,
 }
 
 pub trait Policy {
@@ -130,6 +136,98 @@ pub trait Policy {
     fn events(&self) -> &events::EventLog;
     /// Drops the program's globals (at shutdown, before the units go).
     fn clear_globals(&mut self);
+
+    // ---- sessions (the REPL, `src/repl.rs`): one program, entry after entry ----
+
+    /// Loads one more top-level chunk (a REPL entry) into the program
+    /// running under this policy: the same globals table (new names get
+    /// their values, existing ones keep theirs), the same clock, queues and
+    /// timers. The entry is queued as the next unit of work (js: the next
+    /// macrotask; asyncio: `run_until_complete` of it, without the shutdown
+    /// stage, as `python -m asyncio` runs each entry). From the first entry
+    /// on the policy is in session mode: running out of work is
+    /// `Step::Idle`, and an uncaught error is reported without ending the
+    /// program. Runs nothing.
+    fn load_entry(&mut self, vm: &mut Vm, global_names: &[Rc<str>], entry: Rc<Closure>);
+    /// The last entry's outcome, once it is over (its value, or the error
+    /// it ended with, which the policy has not reported); `None` while it
+    /// runs or waits, and after it was taken.
+    fn take_entry_outcome(&mut self) -> Option<Result<Value, Thrown>>;
+    /// What is queued right now, per queue, and the timers by due time.
+    fn queues(&self, vm: &Vm) -> Queues;
+    /// The program's globals table (the REPL copies plain values to a new
+    /// policy on `:runtime`).
+    fn globals_mut(&mut self) -> &mut Globals;
+    /// The event log, to clear it (the REPL keeps one entry's events).
+    fn events_mut(&mut self) -> &mut events::EventLog;
+    /// The virtual clock's time.
+    fn now_ns(&self) -> u64;
+    /// Ctrl-C for a session (see `Interrupt`).
+    fn set_interrupt(&mut self, flag: Arc<AtomicBool>);
+    /// Drops every queued job and pending timer (after an interrupted or
+    /// runaway entry, so it does not start again with the next one). Units
+    /// waiting on them stay suspended for good.
+    fn clear_queues(&mut self);
+}
+
+/// Ctrl-C in a session: while the flag is set, a running unit is stopped
+/// where it stands by an uncatchable `KeyboardInterrupt` (its `finally`
+/// blocks run). To notice the flag, units then run in slices of
+/// `Interrupt::SLICE` instructions: a preemption nothing can observe, since
+/// the policy resumes the same unit at once. Without a flag (a program
+/// run), units run with an unbounded slice.
+#[derive(Default)]
+pub struct Interrupt(Option<Arc<AtomicBool>>);
+
+impl Interrupt {
+    pub const SLICE: u64 = 1 << 20;
+
+    pub fn new(flag: Arc<AtomicBool>) -> Interrupt {
+        Interrupt(Some(flag))
+    }
+
+    /// The slice a unit runs with.
+    pub fn slice(&self) -> Slice {
+        match self.0 {
+            Some(_) => Slice {
+                budget: Self::SLICE,
+                preempt: Preempt::Anywhere,
+            },
+            None => Slice::UNBOUNDED,
+        }
+    }
+
+    /// The error to raise in a unit preempted while Ctrl-C is pending.
+    pub fn raised(&self) -> Option<Thrown> {
+        let flag = self.0.as_ref()?;
+        flag.load(Ordering::SeqCst).then(|| {
+            Thrown::new(Value::Error(Rc::new(crate::value::ErrorValue {
+                kind: Rc::from("KeyboardInterrupt"),
+                message: Rc::from("interrupted by Ctrl-C"),
+                errors: Value::Nil,
+                cancellation: true,
+            })))
+        })
+    }
+}
+
+/// What a policy has queued at one moment (the REPL's `:queues`).
+#[derive(Clone, Debug, Default)]
+pub struct Queues {
+    /// Each queue in the order the policy serves them, with a line per job
+    /// (front first).
+    pub queues: Vec<(&'static str, Vec<String>)>,
+    /// Pending timers, earliest first: due time (virtual ns) and what fires.
+    pub timers: Vec<(u64, String)>,
+}
+
+/// How a queued job names a function it will call.
+pub fn describe_callee(value: &Value) -> String {
+    match value {
+        Value::Closure(c) => format!("`{}`", c.function.name),
+        Value::Native(n) => format!("`{}`", n.name()),
+        other => other.repr(crate::value::Flavor::Js),
+    }
 }
 
 /// Names every policy gives a value to (as a primitive of its own, or as a

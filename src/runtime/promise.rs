@@ -163,4 +163,14 @@ impl<J> Timers<J> {
         self.heap.clear();
         self.cancelled.clear();
     }
+    /// Pending timers, earliest first: due time and job (for views).
+    pub fn pending(&self) -> Vec<(u64, &J)> {
+        let mut pending: Vec<&TimerEntry<J>> = self
+            .heap
+            .iter()
+            .filter(|t| !self.cancelled.contains(&t.id))
+            .collect();
+        pending.sort_by_key(|t| (t.due, t.id));
+        pending.into_iter().map(|t| (t.due, &t.job)).collect()
+    }
 }

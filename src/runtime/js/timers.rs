@@ -116,6 +116,34 @@ impl<A> NodeTimers<A> {
         self.pending.len()
     }
 
+    /// Every waiting timer with its due time (ms), soonest first (what the
+    /// REPL's `:queues` shows).
+    pub fn waiting(&self) -> Vec<(u64, &A)> {
+        let cleared = &self.cleared;
+        let mut out: Vec<(u64, &A)> = self
+            .lists
+            .iter()
+            .flat_map(|(&msecs, list)| {
+                list.timers
+                    .iter()
+                    .filter(move |t| !cleared.contains(&t.id))
+                    .map(move |t| (t.start + msecs, &t.action))
+            })
+            .collect();
+        out.sort_by_key(|(due, _)| *due);
+        out
+    }
+
+    /// Drops every timer (the REPL dropping an interrupted entry's work).
+    pub fn clear(&mut self) {
+        self.lists.clear();
+        self.queue.clear();
+        self.pending.clear();
+        self.cleared.clear();
+        self.next_expiry = u64::MAX;
+        self.handle_due = None;
+    }
+
     /// Whether a waiting timer is due exactly at `t` (ms).
     pub fn has_timer_due_at(&self, t: u64) -> bool {
         self.lists.iter().any(|(&msecs, list)| {
