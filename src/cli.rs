@@ -271,6 +271,16 @@ pub fn parse_run_flags(flags: &[String], file: &str) -> Result<(RunArgs, bool), 
     }
 }
 
+/// A golden program's `// flags:` header, parsed as `looplab run`'s flags.
+pub fn header_flags(flags: &[String], file: &str) -> Result<golden::RunFlags, String> {
+    let (args, sets_max_steps) = parse_run_flags(flags, file)?;
+    Ok(golden::RunFlags {
+        options: run_options(&args, false),
+        sets_runtime: args.runtime.is_some(),
+        sets_max_steps,
+    })
+}
+
 fn run(args: &RunArgs) -> i32 {
     let source = match read_source(&args.file) {
         Ok(s) => s,
@@ -394,7 +404,7 @@ fn test(args: &TestArgs) -> i32 {
             .collect(),
         filters: args.filter.clone(),
     };
-    let plan = golden::plan(&found, &selection);
+    let plan = golden::plan(&found, &selection, header_flags);
     let limits = golden::Limits {
         max_steps: args.max_steps,
         timeout: args.timeout,

@@ -9,9 +9,8 @@
 //! rewriting expected files (`bless`). The conventions are documented in
 //! `programs/CONVENTIONS.md`.
 
-use crate::cli::{self, RunArgs};
 use crate::diagnostic::SourceFile;
-use crate::driver;
+use crate::driver::{self, RunOptions};
 use crate::lexer::{self, Token};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -254,7 +253,7 @@ pub struct Case {
     /// All the policies the program runs under (for `bless`).
     pub program_policies: Vec<String>,
     text: String,
-    run_args: Option<RunArgs>,
+    options: Option<RunOptions>,
     /// Whether the program's `// flags:` set `--max-steps` itself.
     own_max_steps: bool,
 }
@@ -281,7 +280,19 @@ pub struct Plan {
 
 /// Every found program yields its cases: one per policy, one per twin, or
 /// one listed skip, or one failing `Broken` case when it cannot be run.
-pub fn plan(found: &[Found], selection: &Selection) -> Plan {
+/// What a program's `// flags:` header means: the run options, and
+/// whether it set `--runtime` (refused) or `--max-steps` itself.
+pub struct RunFlags {
+    pub options: RunOptions,
+    pub sets_runtime: bool,
+    pub sets_max_steps: bool,
+}
+
+/// Parses a `// flags:` header for a program, as `looplab run` would (the
+/// command line passes its own parser, so the two never drift apart).
+pub type FlagsParser = fn(&[String], &str) -> Result<RunFlags, String>;
+
+pub fn plan(found: &[Found], selection: &Selection, parse_flags: FlagsParser) -> Plan {
     let mut plan = Plan {
         cases: Vec::new(),
         filtered_out: 0,
@@ -300,7 +311,7 @@ pub fn plan(found: &[Found], selection: &Selection) -> Plan {
             check: Check::Broken(reason),
             program_policies: Vec::new(),
             text: String::new(),
-            run_args: None,
+            options: None,
             own_max_steps: false,
         };
         if let Some(error) = &item.error {
@@ -343,7 +354,7 @@ pub fn plan(found: &[Found], selection: &Selection) -> Plan {
             }
         };
         let source_name = clean(&item.path).to_string_lossy().into_owned();
-        let (run_args, own_max_steps) = match cli::parse_run_flags(&header.flags, &source_name) {
+        let flags = match parse_flags(&header.flags, &source_name) {
             Ok(parsed) => parsed,
             Err(e) => {
                 plan.cases
@@ -351,7 +362,7 @@ pub fn plan(found: &[Found], selection: &Selection) -> Plan {
                 continue;
             }
         };
-        if run_args.runtime.is_some() {
+        if flags.sets_runtime {
             plan.cases.push(broken(
                 "`// flags:` may not set --runtime; say `// policies: …` instead".into(),
             ));
@@ -363,8 +374,8 @@ pub fn plan(found: &[Found], selection: &Selection) -> Plan {
             check,
             program_policies: policies.clone(),
             text: text.clone(),
-            run_args: Some(run_args.clone()),
-            own_max_steps,
+            options: Some(flags.options.clone()),
+            own_max_steps: flags.sets_max_steps,
         };
         for policy in &policies {
             if selection.policy(policy) {
@@ -603,10 +614,10 @@ fn compare(expected: &str, actual: &str, path: &Path) -> Verdict {
 /// A run that times out is abandoned: its thread cannot be stopped, so the
 /// caller should end the process with `std::process::exit` when done.
 fn run(case: &Case, policy: &str, limits: &Limits) -> Result<Outcome, String> {
-    let Some(args) = &case.run_args else {
-        return Err("internal error: no run arguments".into());
+    let Some(options) = &case.options else {
+        return Err("internal error: no run options".into());
     };
-    let mut options = cli::run_options(args, false);
+    let mut options = options.clone();
     options.runtime = driver::policy_kind(policy);
     if !case.own_max_steps {
         options.max_steps = limits.max_steps;

@@ -34,7 +34,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let cases = golden::plan(&found, &Selection::default()).cases;
+    let cases = golden::plan(&found, &Selection::default(), looplab::cli::header_flags).cases;
     let limits = Limits::default();
     if std::env::var_os("BLESS").is_some() {
         bless(&cases, &limits);

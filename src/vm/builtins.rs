@@ -5,7 +5,7 @@
 //! are not here: they are the policy's (see `runtime`).
 
 use super::dialect::{Dialect, RoundHalves};
-use super::ops::{check_list_size, compare, error};
+use super::ops::{LIST_METHODS, STRING_METHODS, check_list_size, compare, error};
 use super::{Thrown, Vm};
 use crate::value::{Flavor, Map, Native, Value};
 use std::rc::Rc;
@@ -258,20 +258,6 @@ pub fn call_method(
             format!("a {} has no method `{name}`", other.type_name()),
         )),
     })
-}
-
-const LIST_METHODS: &str = "len push pop shift insert contains index_of join slice reverse sort concat copy map filter find some every reduce";
-const STRING_METHODS: &str =
-    "len upper lower trim split contains starts_with ends_with replace index_of slice repeat";
-
-/// Is `name` a method of this list or string?
-pub fn has_method(receiver: &Value, name: &str) -> bool {
-    let known = match receiver {
-        Value::List(_) => LIST_METHODS,
-        Value::Str(_) => STRING_METHODS,
-        _ => return true,
-    };
-    known.split(' ').any(|m| m == name)
 }
 
 fn unknown_method(kind: &str, name: &str, known: &str) -> Thrown {

@@ -39,9 +39,24 @@ pub(crate) fn error(kind: &str, message: String) -> Thrown {
     Thrown::new(Value::error(kind, &message))
 }
 
+/// The methods of lists and strings (for field access and error messages).
+pub const LIST_METHODS: &str = "len push pop shift insert contains index_of join slice reverse sort concat copy map filter find some every reduce";
+pub const STRING_METHODS: &str =
+    "len upper lower trim split contains starts_with ends_with replace index_of slice repeat";
+
+/// Is `name` a method of this list or string?
+pub fn has_method(receiver: &Value, name: &str) -> bool {
+    let known = match receiver {
+        Value::List(_) => LIST_METHODS,
+        Value::Str(_) => STRING_METHODS,
+        _ => return true,
+    };
+    known.split(' ').any(|m| m == name)
+}
+
 pub fn get_field(object: &Value, name: &str, dialect: &Dialect) -> Result<Value, Thrown> {
     match object {
-        Value::List(_) | Value::Str(_) if !super::builtins::has_method(object, name) => {
+        Value::List(_) | Value::Str(_) if !has_method(object, name) => {
             match (dialect.missing_field, object) {
                 (MissingField::Undefined, Value::List(xs)) if name == "length" => {
                     Ok(Value::Int(xs.borrow().len() as i64))
