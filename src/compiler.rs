@@ -326,7 +326,7 @@ fn collect_captured_stmt(stmt: &Stmt, inside_nested: bool, out: &mut HashSet<Str
         ExprKind::Fn(decl) => nested.push(decl.clone()),
         _ => {}
     });
-    for body_stmt in &each_block_stmt(stmt) {
+    for body_stmt in each_block_stmt(stmt) {
         if let StmtKind::Fn(decl) = &body_stmt.kind {
             nested.push(decl.clone());
         }
@@ -338,37 +338,49 @@ fn collect_captured_stmt(stmt: &Stmt, inside_nested: bool, out: &mut HashSet<Str
     }
 }
 
-/// Nested statements of a compound statement (to find inner `fn` declarations).
-fn each_block_stmt(stmt: &Stmt) -> Vec<Stmt> {
+/// Nested statements of a compound statement (to find inner `fn`
+/// declarations), borrowed and gathered into one list: cloning them, or
+/// concatenating per-level lists, made deep `else if` chains quadratic.
+fn each_block_stmt(stmt: &Stmt) -> Vec<&Stmt> {
     let mut out = Vec::new();
-    let mut add = |b: &Block| {
+    push_block_stmts(stmt, &mut out);
+    out
+}
+
+fn push_block_stmts<'a>(stmt: &'a Stmt, out: &mut Vec<&'a Stmt>) {
+    let add = |b: &'a Block, out: &mut Vec<&'a Stmt>| {
         for s in b {
-            out.push(s.clone());
-            out.extend(each_block_stmt(s));
+            out.push(s);
+            push_block_stmts(s, out);
         }
     };
     match &stmt.kind {
         StmtKind::If {
             then, otherwise, ..
         } => {
-            add(then);
-            otherwise.iter().for_each(&mut add);
+            add(then, out);
+            if let Some(b) = otherwise {
+                add(b, out);
+            }
         }
         StmtKind::While { body, .. } | StmtKind::For { body, .. } | StmtKind::Block(body) => {
-            add(body)
+            add(body, out)
         }
         StmtKind::Try {
             body,
             catch,
             finally,
         } => {
-            add(body);
-            catch.iter().for_each(|(_, b)| add(b));
-            finally.iter().for_each(&mut add);
+            add(body, out);
+            if let Some((_, b)) = catch {
+                add(b, out);
+            }
+            if let Some(b) = finally {
+                add(b, out);
+            }
         }
         _ => {}
     }
-    out
 }
 
 impl FnState {

@@ -1,0 +1,57 @@
+//! Front-end robustness: each test is named after what it attacks (huge,
+//! deep or malformed input, hostile files, broken output streams) and checks
+//! the exit status, the message and a generous wall-time bound (a hang
+//! detector, not a benchmark: debug builds on a shared machine).
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const HANG: Duration = Duration::from_secs(20);
+
+fn looplab() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_looplab"))
+}
+
+/// A scratch file under the target directory, unique per test.
+fn scratch(name: &str, contents: &[u8]) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("robustness");
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let path = dir.join(name);
+    std::fs::write(&path, contents).expect("scratch file");
+    path
+}
+
+/// Runs looplab with `args`, failing the test if it takes longer than `HANG`.
+fn timed(args: &[&str]) -> (Output, Duration) {
+    let start = Instant::now();
+    let output = looplab()
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run looplab");
+    let took = start.elapsed();
+    assert!(took < HANG, "looplab {args:?} took {took:?}");
+    (output, took)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn else_if_chain(arms: usize) -> String {
+    let mut s = String::from("let x = 5;\nif x == 0 { print(0); }\n");
+    for i in 1..arms {
+        s.push_str(&format!("else if x == {i} {{ print({i}); }}\n"));
+    }
+    s.push_str("else { print(-1); }\n");
+    s
+}
+
+#[test]
+fn else_if_chain_of_6000_arms_compiles_in_linear_time() {
+    let path = scratch("else_if_6000.lab", else_if_chain(6000).as_bytes());
+    let (out, _) = timed(&["run", path.to_str().unwrap()]);
+    assert_eq!(text(&out.stdout), "5\n");
+    assert_eq!(out.status.code(), Some(0));
+}
