@@ -3,11 +3,13 @@
 
 use crate::compiler::{self, Compiled, Globals};
 use crate::diagnostic::{Diagnostic, SourceFile, render};
+use crate::habits;
 use crate::lexer::{self, Span, Token};
 use crate::parser;
 use crate::runtime::{Policy, PolicyKind, RunConfig, asyncio::Asyncio, js::Js};
 use crate::value::{Closure, Flavor};
 use crate::vm::Vm;
+use std::collections::HashSet;
 use std::rc::Rc;
 
 /// Brackets nested deeper than this are refused before parsing.
@@ -18,9 +20,14 @@ pub fn compile_source(
     source: &Rc<SourceFile>,
     globals: &mut Globals,
 ) -> Result<Compiled, Vec<Diagnostic>> {
-    let tokens = lexer::lex(&source.text);
-    let mut diagnostics: Vec<Diagnostic> = Vec::new();
-    let mut bad_lines = Vec::new();
+    let mut tokens = lexer::lex(&source.text);
+    let (mut diagnostics, habit_spans) = habits::rewrite_tokens(&mut tokens, &source.text);
+    // Lines already reported (a bad token, a habit): the parser's errors
+    // there would only repeat the same problem.
+    let mut bad_lines: HashSet<usize> = habit_spans
+        .iter()
+        .map(|span| source.line_of(span.start))
+        .collect();
     for (token, span) in &tokens {
         if *token == Token::Error {
             let text = &source.text[span.start..span.end];
@@ -32,7 +39,7 @@ pub fn compile_source(
                 span,
                 lexer::describe_bad_token(text),
             ));
-            bad_lines.push(source.line_of(span.start));
+            bad_lines.insert(source.line_of(span.start));
         }
     }
     if let Some(span) = too_deep(&tokens) {
@@ -143,6 +150,21 @@ fn parse_diagnostic(error: &parser::ParseError<'_>, tokens: &[(Token, Span)]) ->
     };
     if let RichReason::Custom(message) = error.reason() {
         return Diagnostic::new("syntax error", *error.span(), message.to_string());
+    }
+    let previous = tokens
+        .iter()
+        .rev()
+        .find(|(_, s)| s.end <= error.span().start)
+        .map(|(t, _)| t);
+    if found == "`;`" && previous == Some(&Token::RBrace) {
+        return Diagnostic::new(
+            "stray `;` after a block",
+            *error.span(),
+            "this `;` ends nothing",
+        )
+        .with_hint(
+            "remove it: a block `{ … }` (of `if`, `while`, `for`, `fn`, `try`) needs no `;`",
+        );
     }
     let mut expected: Vec<String> = error
         .expected()

@@ -81,6 +81,11 @@ pub enum Token {
     #[regex(r#""([^"\\\n]|\\.)*""#, |lex| unescape(lex.slice()))]
     Str(String),
 
+    /// `'text'`: not looplab (strings take double quotes), but lexed as one
+    /// token so the error can say so once (see `habits`).
+    #[regex(r"'([^'\\\n]|\\.)*'", |lex| unescape_single(lex.slice()))]
+    SingleQuoted(String),
+
     #[token("(")]
     LParen,
     #[token(")")]
@@ -171,7 +176,15 @@ fn parse_duration(text: &str) -> Option<FloatBits> {
 }
 
 fn unescape(quoted: &str) -> Option<String> {
-    let inner = &quoted[1..quoted.len() - 1];
+    unescape_inner(&quoted[1..quoted.len() - 1], '"')
+}
+
+fn unescape_single(quoted: &str) -> Option<String> {
+    unescape_inner(&quoted[1..quoted.len() - 1], '\'')
+}
+
+/// The text of a string literal without its quotes; `quote` may be escaped.
+fn unescape_inner(inner: &str, quote: char) -> Option<String> {
     let mut out = String::with_capacity(inner.len());
     let mut chars = inner.chars();
     while let Some(c) = chars.next() {
@@ -184,7 +197,7 @@ fn unescape(quoted: &str) -> Option<String> {
             't' => out.push('\t'),
             'r' => out.push('\r'),
             '0' => out.push('\0'),
-            '"' => out.push('"'),
+            q if q == quote => out.push(q),
             '\\' => out.push('\\'),
             _ => return None,
         }
@@ -233,6 +246,7 @@ impl fmt::Display for Token {
             Token::Int(n) => return write!(f, "`{n}`"),
             Token::Float(x) | Token::Duration(x) => return write!(f, "`{}`", x.0),
             Token::Str(s) => return write!(f, "{s:?}"),
+            Token::SingleQuoted(s) => return write!(f, "'{s}'"),
             Token::Let => "let",
             Token::Fn => "fn",
             Token::Async => "async",

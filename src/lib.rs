@@ -8,6 +8,7 @@
 //! - `runtime`: the `Policy` trait and the policies (`js`, `asyncio`)
 //! - `value`, `builtins`: values, their display, built-in functions
 //! - `diagnostic`: every error, rendered through one ariadne renderer
+//! - `habits`: JavaScript and Python spellings, each told its looplab one
 //! - `driver`: the pipeline end to end; `cli`: the command line
 pub mod ast;
 pub mod builtins;
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod compiler;
 pub mod diagnostic;
 pub mod driver;
+pub mod habits;
 pub mod lexer;
 pub mod parser;
 pub mod runtime;

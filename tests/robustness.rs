@@ -55,3 +55,22 @@ fn else_if_chain_of_6000_arms_compiles_in_linear_time() {
     assert_eq!(text(&out.stdout), "5\n");
     assert_eq!(out.status.code(), Some(0));
 }
+
+#[test]
+fn did_you_mean_between_equally_close_names_is_the_same_every_run() {
+    let mut source = String::new();
+    for name in ["total_b", "total_d", "total_a", "total_c", "total_e"] {
+        source.push_str(&format!("let {name} = 1;\n"));
+    }
+    source.push_str("print(total_);\n");
+    let path = scratch("tie.lab", source.as_bytes());
+    for _ in 0..8 {
+        let (out, _) = timed(&["check", path.to_str().unwrap(), "--color", "never"]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(
+            text(&out.stderr).contains("did you mean `total_a`?"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+}
