@@ -220,11 +220,24 @@ fn parse_diagnostic(error: &parser::ParseError<'_>, tokens: &[(Token, Span)]) ->
     d
 }
 
+/// At most this many diagnostics are shown for one file; the rest are
+/// counted ("… and N more errors").
+pub const MAX_DIAGNOSTICS: usize = 20;
+
 pub fn render_all(diagnostics: &[Diagnostic], source: &SourceFile, color: bool) -> String {
-    diagnostics
+    let mut out: String = diagnostics
         .iter()
+        .take(MAX_DIAGNOSTICS)
         .map(|d| render(d, source, color))
-        .collect()
+        .collect();
+    if diagnostics.len() > MAX_DIAGNOSTICS {
+        let more = diagnostics.len() - MAX_DIAGNOSTICS;
+        out.push_str(&format!(
+            "… and {more} more error{} (only the first {MAX_DIAGNOSTICS} are shown)\n",
+            if more == 1 { "" } else { "s" }
+        ));
+    }
+    out
 }
 
 /// Options of one run.

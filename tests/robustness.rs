@@ -74,3 +74,29 @@ fn did_you_mean_between_equally_close_names_is_the_same_every_run() {
         );
     }
 }
+
+#[test]
+fn ten_thousand_bad_tokens_on_one_line_give_twenty_short_reports() {
+    let source = format!("let x = {};\n", vec!["@"; 10_000].join(" "));
+    let path = scratch("bad_tokens.lab", source.as_bytes());
+    let (out, _) = timed(&["check", path.to_str().unwrap(), "--color", "never"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.matches("Error: syntax error").count(), 20);
+    assert!(stderr.contains("… and 9980 more errors"), "{stderr}");
+    assert!(stderr.len() < 40_000, "{} bytes of stderr", stderr.len());
+}
+
+#[test]
+fn an_error_deep_in_a_very_long_line_shows_a_window_of_it() {
+    let source = format!("let x = 1{} + @;\n", " + 1".repeat(100_000));
+    let path = scratch("long_line.lab", source.as_bytes());
+    let (out, _) = timed(&["check", path.to_str().unwrap(), "--color", "never"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("the problem is at column 400013"),
+        "{stderr}"
+    );
+    assert!(stderr.len() < 2_000, "{stderr}");
+}
