@@ -271,15 +271,18 @@ pub struct RunResult {
 pub fn directive_runtime(compiled: &Compiled) -> Result<Option<PolicyKind>, Diagnostic> {
     match &compiled.directives.runtime {
         None => Ok(None),
-        Some((name, span)) => policy_kind(name).map(Some).ok_or_else(|| {
-            Diagnostic::new(
-                format!("the `{name}` runtime is not implemented yet"),
-                *span,
-                "not available",
-            )
-            .with_hint("looplab implements `js` and `asyncio` so far")
-        }),
+        Some((name, span)) => policy_kind(name)
+            .map(Some)
+            .ok_or_else(|| Diagnostic::new(runtime_not_implemented(name), *span, "not available")),
     }
+}
+
+/// What `--runtime NAME` and `runtime NAME;` both say of a runtime looplab
+/// does not have yet.
+pub fn runtime_not_implemented(name: &str) -> String {
+    format!(
+        "the `{name}` runtime is not implemented yet (looplab implements js and asyncio so far)"
+    )
 }
 
 pub fn policy_kind(name: &str) -> Option<PolicyKind> {

@@ -3,6 +3,7 @@
 //! the exit status, the message and a generous wall-time bound (a hang
 //! detector, not a benchmark: debug builds on a shared machine).
 
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -99,4 +100,120 @@ fn an_error_deep_in_a_very_long_line_shows_a_window_of_it() {
         "{stderr}"
     );
     assert!(stderr.len() < 2_000, "{stderr}");
+}
+
+fn refused(path: &str, message: &str) {
+    let (out, _) = timed(&["run", path]);
+    assert_eq!(out.status.code(), Some(2), "{path}");
+    assert_eq!(text(&out.stdout), "");
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains(message), "{path}: {stderr}");
+}
+
+#[test]
+fn dev_zero_is_refused_at_once_not_read_until_memory_runs_out() {
+    refused(
+        "/dev/zero",
+        "error: `/dev/zero` is not a UTF-8 text file (a NUL byte at byte offset 0)",
+    );
+}
+
+#[test]
+fn dev_urandom_is_refused_as_not_text() {
+    refused(
+        "/dev/urandom",
+        "error: `/dev/urandom` is not a UTF-8 text file",
+    );
+}
+
+#[test]
+fn a_source_over_64_mib_is_refused() {
+    let mut source = b"// ".to_vec();
+    source.resize(64 * 1024 * 1024 + 1, b'x');
+    let path = scratch("too_big.lab", &source);
+    refused(
+        path.to_str().unwrap(),
+        "is larger than 64 MiB, the most looplab reads as a program",
+    );
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn a_latin1_file_is_refused_with_the_offset_of_the_bad_byte() {
+    let path = scratch("latin1.lab", b"print(\"caf\xe9\");\n");
+    refused(
+        path.to_str().unwrap(),
+        "is not a UTF-8 text file (invalid UTF-8 at byte offset 10)",
+    );
+}
+
+#[test]
+fn a_byte_order_mark_is_skipped() {
+    let path = scratch("bom.lab", "\u{feff}print(\"bom\");\n".as_bytes());
+    let (out, _) = timed(&["run", path.to_str().unwrap()]);
+    assert_eq!(text(&out.stdout), "bom\n");
+    assert_eq!(out.status.code(), Some(0));
+}
+
+/// Runs looplab with stdout a pipe that is closed after the first line.
+fn closed_after_one_line(args: &[&str]) -> Output {
+    let start = Instant::now();
+    let mut child = looplab()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn looplab");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut first = [0u8; 16];
+    let _ = stdout.read(&mut first);
+    drop(stdout);
+    let output = child.wait_with_output().expect("wait");
+    assert!(start.elapsed() < HANG);
+    output
+}
+
+#[test]
+fn disasm_into_a_pipe_closed_early_ends_quietly() {
+    let path = scratch("else_if_2000.lab", else_if_chain(2000).as_bytes());
+    let out = closed_after_one_line(&["disasm", path.to_str().unwrap()]);
+    assert_eq!(text(&out.stderr), "");
+    assert_eq!(out.status.code(), Some(141));
+}
+
+#[test]
+fn run_into_a_pipe_closed_early_ends_quietly() {
+    let path = scratch("many_lines.lab", b"for i in 0..200000 { print(i); }\n");
+    let out = closed_after_one_line(&["run", path.to_str().unwrap()]);
+    assert_eq!(text(&out.stderr), "");
+    assert_eq!(out.status.code(), Some(141));
+}
+
+/// Runs looplab with stdout on `/dev/full` (every write fails: disk full).
+fn into_full_disk(args: &[&str]) -> Output {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    looplab()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(full)
+        .output()
+        .expect("run looplab")
+}
+
+#[test]
+fn check_onto_a_full_disk_reports_the_write_error() {
+    let path = scratch("ok.lab", b"print(1);\n");
+    for command in ["check", "disasm", "run"] {
+        let out = into_full_disk(&[command, path.to_str().unwrap()]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command}: {stderr}");
+        assert!(
+            stderr.contains("error: cannot write output: no space left on the device"),
+            "{command}: {stderr}"
+        );
+    }
 }
