@@ -217,3 +217,84 @@ fn check_onto_a_full_disk_reports_the_write_error() {
         );
     }
 }
+
+#[test]
+fn a_flat_file_of_50000_statements_compiles_in_linear_time() {
+    let mut source = String::new();
+    for i in 0..50_000 {
+        source.push_str(&format!("let v{i} = {i} + {i} * 2;\n"));
+    }
+    source.push_str("print(v49999);\n");
+    let path = scratch("flat_50000.lab", source.as_bytes());
+    let (out, _) = timed(&["run", path.to_str().unwrap()]);
+    assert_eq!(text(&out.stdout), "149997\n");
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn a_directive_inside_a_block_or_function_is_an_error_not_ignored() {
+    for (name, source) in [
+        ("directive_block.lab", "{ runtime asyncio; }\nprint(1);\n"),
+        ("directive_fn.lab", "fn f() { runtime bogus; }\nf();\n"),
+    ] {
+        let path = scratch(name, source.as_bytes());
+        let (out, _) = timed(&["run", path.to_str().unwrap(), "--color", "never"]);
+        assert_eq!(out.status.code(), Some(2), "{source}");
+        assert_eq!(text(&out.stdout), "");
+        assert!(
+            text(&out.stderr).contains("directive is inside a block or function"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn a_local_let_fn_calling_itself_says_why_and_suggests_fn() {
+    let source = "fn outer() {\n    let f = fn(n) { if n < 1 { return 0; } return f(n - 1); };\n    return f(3);\n}\nprint(outer());\n";
+    let path = scratch("let_recursion.lab", source.as_bytes());
+    let (out, _) = timed(&["run", path.to_str().unwrap(), "--color", "never"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("`f` is used in its own initialiser"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("write `fn f(…) { … }`"), "{stderr}");
+    assert!(!stderr.contains("declare it first"), "{stderr}");
+}
+
+#[test]
+fn a_file_with_one_habit_gives_one_error() {
+    for (name, source, title) in [
+        (
+            "habit_const.lab",
+            "const x = 1;\nprint(x);\n",
+            "`const` is JavaScript",
+        ),
+        (
+            "habit_def.lab",
+            "def f(a) {\n    return a;\n}\nprint(f(1));\n",
+            "`def` is Python",
+        ),
+        (
+            "habit_arrow.lab",
+            "let f = (a) => a + 1;\nprint(f(1));\n",
+            "`=>` is JavaScript",
+        ),
+        (
+            "habit_log.lab",
+            "console.log(1);\nconsole.log(2);\n",
+            "`console.log` is JavaScript",
+        ),
+    ] {
+        let path = scratch(name, source.as_bytes());
+        let (out, _) = timed(&["run", path.to_str().unwrap(), "--color", "never"]);
+        assert_eq!(out.status.code(), Some(2), "{source}");
+        let stderr = text(&out.stderr);
+        assert_eq!(stderr.matches("Error:").count(), 1, "{stderr}");
+        assert!(stderr.contains(title), "{stderr}");
+        assert!(stderr.contains("did you mean"), "{stderr}");
+        assert!(!stderr.contains("missing `;`"), "{stderr}");
+    }
+}
