@@ -528,12 +528,15 @@ impl Compiler<'_> {
 
     /// `object.member` that another language spells so (`console.log`,
     /// `asyncio.sleep`, `Promise.resolved`): reports it and returns true.
-    fn member_habit(&mut self, object: &Expr, member: &str, span: Span) -> bool {
+    /// Built-ins (`promise.resolve`, `Promise.resolved`) only when called:
+    /// reading a missing field is not an error.
+    fn member_habit(&mut self, object: &Expr, member: &str, span: Span, called: bool) -> bool {
         let ExprKind::Ident(name) = &object.kind else {
             return false;
         };
         let resolved = self.resolve(name);
-        let builtin = matches!(resolved, Some(Resolved::Global(_)))
+        let builtin = called
+            && matches!(resolved, Some(Resolved::Global(_)))
             && crate::builtins::is_global_name(name)
             && !self.program_globals.contains(name.as_str());
         let span = Span::from(object.span.start..span.end.max(object.span.end));
@@ -1175,7 +1178,7 @@ impl Compiler<'_> {
             }
             ExprKind::Call(callee, args) => {
                 if let ExprKind::Field(object, method) = &callee.kind {
-                    if self.member_habit(object, method, callee.span) {
+                    if self.member_habit(object, method, callee.span, true) {
                         self.emit(Op::Nil, span);
                     } else {
                         self.expr(object);
@@ -1199,7 +1202,7 @@ impl Compiler<'_> {
                 self.emit(Op::Index, span);
             }
             ExprKind::Field(object, name) => {
-                if self.member_habit(object, name, span) {
+                if self.member_habit(object, name, span, false) {
                     self.emit(Op::Nil, span);
                 } else {
                     self.expr(object);

@@ -83,7 +83,18 @@ pub fn render(diagnostic: &Diagnostic, source: &SourceFile, color: bool) -> Stri
     if bounds.len() > MAX_LINE_SHOWN {
         return render_window(diagnostic, source, color, line, bounds, range);
     }
-    render_in(diagnostic, source.name.as_str(), &source.text, range, color)
+    // Only the lines the span covers go to ariadne (which indexes all the
+    // text it is given): rendering stays cheap in a very large file.
+    let last = source.line_of(range.end.saturating_sub(1).max(range.start));
+    let lines = bounds.start..source.line_range(last).end;
+    let shifted = range.start - lines.start..range.end.min(lines.end) - lines.start;
+    render_in(
+        diagnostic,
+        source.name.as_str(),
+        (&source.text[lines], line - 1),
+        shifted,
+        color,
+    )
 }
 
 /// Renders a diagnostic on a very long line: the text shown is the same
@@ -110,7 +121,7 @@ fn render_window(
             .max(bounds.start),
     );
     let end = floor((start + MAX_LINE_SHOWN).min(bounds.end));
-    let mut shown = "\n".repeat(line - 1);
+    let mut shown = String::new();
     let ellipsis = if start > bounds.start { "…" } else { "" };
     shown.push_str(ellipsis);
     let offset = shown.len();
@@ -131,19 +142,26 @@ fn render_window(
     render_in(
         &diagnostic,
         source.name.as_str(),
-        &shown,
+        (&shown, line - 1),
         span_start..span_end,
         color,
     )
 }
 
+/// Renders with ariadne; `text` is (some whole lines of the source, the
+/// number of lines before them) and `range` is relative to those lines.
+/// The lines before are given to ariadne as empty lines (so it numbers the
+/// lines right without indexing the text before them).
 fn render_in(
     diagnostic: &Diagnostic,
     name: &str,
-    text: &str,
+    (lines, lines_before): (&str, usize),
     range: std::ops::Range<usize>,
     color: bool,
 ) -> String {
+    let mut text = "\n".repeat(lines_before);
+    text.push_str(lines);
+    let range = range.start + lines_before..range.end + lines_before;
     let mut report = Report::build(ReportKind::Error, (name, range.clone()))
         .with_config(
             Config::new()
@@ -163,7 +181,7 @@ fn render_in(
         report = report.with_note(note);
     }
     let mut out = Vec::new();
-    let cache = (name, ariadne::Source::from(text));
+    let cache = (name, ariadne::Source::from(text.as_str()));
     if report.finish().write(cache, &mut out).is_err() {
         return format!("error: {}\n", diagnostic.title);
     }

@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use std::rc::Rc;
 
 /// Brackets nested deeper than this are refused before parsing.
-const MAX_NESTING: usize = 200;
+pub const MAX_NESTING: usize = 200;
 
 /// Lexes, parses and compiles one source text.
 pub fn compile_source(
@@ -78,6 +78,8 @@ pub fn compile_source(
         diagnostics.sort_by_key(|d| d.span.start);
         return Err(diagnostics);
     }
+    // The tokens are done with: free them before compiling a big file.
+    drop(tokens);
     compiler::compile(&program, source.clone(), globals)
 }
 
@@ -151,11 +153,12 @@ fn parse_diagnostic(error: &parser::ParseError<'_>, tokens: &[(Token, Span)]) ->
     if let RichReason::Custom(message) = error.reason() {
         return Diagnostic::new("syntax error", *error.span(), message.to_string());
     }
-    let previous = tokens
-        .iter()
-        .rev()
-        .find(|(_, s)| s.end <= error.span().start)
-        .map(|(t, _)| t);
+    // The last token before the error (tokens are in source order).
+    let before = tokens
+        .partition_point(|(_, s)| s.end <= error.span().start)
+        .checked_sub(1)
+        .and_then(|i| tokens.get(i));
+    let previous = before.map(|(t, _)| t);
     if found == "`;`" && previous == Some(&Token::RBrace) {
         return Diagnostic::new(
             "stray `;` after a block",
@@ -179,12 +182,7 @@ fn parse_diagnostic(error: &parser::ParseError<'_>, tokens: &[(Token, Span)]) ->
     expected.dedup();
     if expected.iter().any(|e| e == "`;`") {
         // Point just after the token the `;` should follow.
-        let before = tokens
-            .iter()
-            .rev()
-            .find(|(_, s)| s.end <= error.span().start)
-            .map(|(_, s)| *s);
-        if let Some(prev) = before {
+        if let Some(&(_, prev)) = before {
             return Diagnostic::new(
                 "missing `;`",
                 Span::from(prev.end..prev.end),

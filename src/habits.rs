@@ -220,7 +220,7 @@ pub fn rewrite_tokens(
         };
         let next_is_name = next_name.is_some();
         match (word, &token) {
-            (Some("function"), _) => {
+            (Some("function"), _) if next_is_name || starts_a_function(&input, i + 1) => {
                 found.push(Found {
                     key: "function",
                     habit: Habit::new("function", "JavaScript", "did you mean `fn`?").note(
@@ -248,7 +248,7 @@ pub fn rewrite_tokens(
                 });
                 out.push((Token::Let, span));
             }
-            (Some("elif"), _) => {
+            (Some("elif"), _) if matches!(out.last(), Some((Token::RBrace, _))) => {
                 found.push(Found {
                     key: "elif",
                     habit: Habit::new("elif", "Python", "did you mean `else if`?"),
@@ -353,6 +353,28 @@ pub fn rewrite_tokens(
     *tokens = out;
     let spans = found.iter().map(|f| f.span).collect();
     (summarise(found), spans)
+}
+
+/// Is `input[at]` a `(` whose matching `)` is followed by `{` (a function's
+/// parameters and body)?
+fn starts_a_function(input: &[(Token, Span)], at: usize) -> bool {
+    if !matches!(input.get(at), Some((Token::LParen, _))) {
+        return false;
+    }
+    let mut depth = 0usize;
+    for (j, (token, _)) in input.iter().enumerate().skip(at) {
+        match token {
+            Token::LParen => depth += 1,
+            Token::RParen => {
+                depth -= 1;
+                if depth == 0 {
+                    return matches!(input.get(j + 1), Some((Token::LBrace, _)));
+                }
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 fn might_be_habit(entry: &(Token, Span)) -> bool {
@@ -465,6 +487,7 @@ mod tests {
     fn rewritten_habits_parse_cleanly() {
         for source in [
             "function f(a) { return a; }",
+            "let f = function(a) { return a; };",
             "async function f() { await sleep(1); }",
             "def f(a) { return a; }",
             "const x = 1;",
@@ -489,6 +512,8 @@ mod tests {
     fn looplab_spellings_are_left_alone() {
         for source in [
             "let function_name = 1; m.def = 2; m.new = 3;",
+            "let function = 1; print(function); function(2);",
+            "let elif = 1; if elif { } let except = elif;",
             "let x = a >= b; let y = a == b;",
             "print(\"it's\");",
         ] {
