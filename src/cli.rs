@@ -282,6 +282,28 @@ fn describe_io(e: &std::io::Error) -> String {
     }
 }
 
+/// Prints what clap has to say (help, version, usage error) with the same
+/// output-error handling as every command; returns the exit status.
+pub fn report_clap(e: &clap::Error) -> i32 {
+    let styled = e.render();
+    if e.use_stderr() {
+        let text = if std::io::stderr().is_terminal() {
+            styled.ansi().to_string()
+        } else {
+            styled.to_string()
+        };
+        write_stderr(&text);
+        e.exit_code()
+    } else {
+        let text = if std::io::stdout().is_terminal() {
+            styled.ansi().to_string()
+        } else {
+            styled.to_string()
+        };
+        after_output(write_stdout(text.as_bytes()), e.exit_code())
+    }
+}
+
 /// Runs the command line; returns the process exit status.
 pub fn main_with(cli: Cli) -> i32 {
     match cli.command {

@@ -100,3 +100,28 @@ fn a_bad_duration_says_which_units_exist() {
     let stderr = text(&out.stderr);
     assert!(stderr.contains("unknown unit `min`"), "{stderr}");
 }
+
+#[test]
+fn help_onto_a_full_disk_reports_the_write_error() {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let out = Command::new(env!("CARGO_BIN_EXE_looplab"))
+        .arg("--help")
+        .stdout(full)
+        .output()
+        .expect("run looplab");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "error: cannot write output: no space left on the device\n"
+    );
+}
+
+#[test]
+fn a_usage_error_exits_2() {
+    let out = looplab(&["run", "--bogus"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("unexpected argument '--bogus'"));
+}
