@@ -219,7 +219,7 @@ pub fn describe_bad_token(text: &str) -> String {
         format!("`{text}` is not a number or a duration (duration units: us, ms, s, m, h)")
     } else if text.starts_with(|c: char| c.is_ascii_digit()) {
         "this number does not fit in a 64-bit integer".into()
-    } else if text == "'" {
+    } else if text.starts_with('\'') {
         "`'` does not start a string in looplab: strings take double quotes (\"text\")".into()
     } else {
         format!("unexpected character `{}`", text.escape_default())
