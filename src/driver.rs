@@ -12,8 +12,15 @@ use crate::vm::Vm;
 use std::collections::HashSet;
 use std::rc::Rc;
 
-/// Brackets nested deeper than this are refused before parsing.
+/// Brackets nested deeper than this are refused before parsing; so are
+/// longer runs of prefix operators (`- - - x`, `!!!x`, `await await x`).
 pub const MAX_NESTING: usize = 200;
+
+/// Statements and expressions nested deeper than this are refused: an
+/// `else if` chain of more arms, or one expression with more operators or
+/// calls in a chain (`a + b + …`, `f()()…`). The parser and compiler
+/// recurse on nesting; this keeps them far from the end of the stack.
+pub const MAX_SYNTAX_DEPTH: usize = 50_000;
 
 /// Lexes, parses and compiles one source text.
 pub fn compile_source(
@@ -41,6 +48,13 @@ pub fn compile_source(
             ));
             bad_lines.insert(source.line_of(span.start));
         }
+    }
+    if let Some((span, what)) = too_long_chain(&tokens) {
+        diagnostics.push(
+            Diagnostic::new("nesting too deep", span, what)
+                .with_hint("split it into smaller pieces (functions, `let`s, a lookup map)"),
+        );
+        return Err(diagnostics);
     }
     if let Some(span) = too_deep(&tokens) {
         diagnostics.push(
@@ -80,6 +94,20 @@ pub fn compile_source(
     }
     // The tokens are done with: free them before compiling a big file.
     drop(tokens);
+    if let Some(span) = deeper_than(&program, MAX_SYNTAX_DEPTH) {
+        // Dropping so deep a tree recurses as deep: leave it to the end
+        // of the process (an error ends it) rather than risk the stack.
+        std::mem::forget(program);
+        return Err(vec![
+            Diagnostic::new(
+                "nesting too deep",
+                span,
+                format!("more than {MAX_SYNTAX_DEPTH} levels of nesting here"),
+            )
+            .with_hint("split it into smaller pieces with `let`s or functions")
+            .with_note("each operator or call of a chain (`a + b + …`, `f()()…`) nests one level"),
+        ]);
+    }
     compiler::compile(&program, source.clone(), globals)
 }
 
@@ -125,6 +153,181 @@ fn unclosed_bracket(tokens: &[(Token, Span)]) -> Option<(Token, Span)> {
         }
     }
     open.into_iter().next()
+}
+
+/// An `else if` chain of more than `MAX_SYNTAX_DEPTH` arms, or a run of
+/// more than `MAX_NESTING` prefix operators (the parser recurses on both).
+fn too_long_chain(tokens: &[(Token, Span)]) -> Option<(Span, String)> {
+    // Per open bracket: the `else if` arms of the chain going on at that depth.
+    let mut arms: Vec<usize> = vec![0];
+    let mut prefix_run = 0usize;
+    for (i, (token, span)) in tokens.iter().enumerate() {
+        let next = tokens.get(i + 1).map(|(t, _)| t);
+        let prefix = matches!(token, Token::Bang | Token::Await | Token::Spawn)
+            || (*token == Token::Minus && (i == 0 || starts_operand_after(&tokens[i - 1].0)));
+        prefix_run = if prefix { prefix_run + 1 } else { 0 };
+        if prefix_run > MAX_NESTING {
+            return Some((
+                *span,
+                format!("more than {MAX_NESTING} prefix operators in a row"),
+            ));
+        }
+        match token {
+            Token::LParen | Token::LBrace | Token::LBracket => arms.push(0),
+            Token::RParen | Token::RBrace | Token::RBracket => {
+                arms.pop();
+                if arms.is_empty() {
+                    arms.push(0);
+                }
+                if next != Some(&Token::Else)
+                    && let Some(count) = arms.last_mut()
+                {
+                    *count = 0;
+                }
+            }
+            Token::Else if next == Some(&Token::If) => {
+                if let Some(count) = arms.last_mut() {
+                    *count += 1;
+                    if *count > MAX_SYNTAX_DEPTH {
+                        return Some((
+                            *span,
+                            format!("more than {MAX_SYNTAX_DEPTH} `else if` arms in one chain"),
+                        ));
+                    }
+                }
+            }
+            Token::Semi => {
+                if let Some(count) = arms.last_mut() {
+                    *count = 0;
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// After this token, is a `-` a prefix operator (not a subtraction)?
+fn starts_operand_after(token: &Token) -> bool {
+    !matches!(
+        token,
+        Token::Ident(_)
+            | Token::Int(_)
+            | Token::Float(_)
+            | Token::Duration(_)
+            | Token::Str(_)
+            | Token::True
+            | Token::False
+            | Token::Nil
+            | Token::RParen
+            | Token::RBracket
+            | Token::RBrace
+    )
+}
+
+/// The span of a statement or expression nested deeper than `limit`, if
+/// any. Walks the tree with an explicit stack: it may be too deep for
+/// recursion.
+fn deeper_than(program: &[crate::ast::Stmt], limit: usize) -> Option<Span> {
+    use crate::ast::{Expr, ExprKind, ForIter, Stmt, StmtKind};
+    enum Node<'a> {
+        Stmt(&'a Stmt),
+        Expr(&'a Expr),
+    }
+    let mut stack: Vec<(Node, usize)> = program.iter().map(|s| (Node::Stmt(s), 1)).collect();
+    while let Some((node, depth)) = stack.pop() {
+        let (span, children): (Span, Vec<Node>) = match node {
+            Node::Stmt(stmt) => {
+                let mut c: Vec<Node> = Vec::new();
+                match &stmt.kind {
+                    StmtKind::Let { value, .. }
+                    | StmtKind::Expr(value)
+                    | StmtKind::Throw(value) => c.push(Node::Expr(value)),
+                    StmtKind::Assign { target, value } => {
+                        c.push(Node::Expr(target));
+                        c.push(Node::Expr(value));
+                    }
+                    StmtKind::Return(value) => c.extend(value.iter().map(Node::Expr)),
+                    StmtKind::Fn(decl) => c.extend(decl.body.iter().map(Node::Stmt)),
+                    StmtKind::If {
+                        cond,
+                        then,
+                        otherwise,
+                    } => {
+                        c.push(Node::Expr(cond));
+                        c.extend(then.iter().map(Node::Stmt));
+                        c.extend(otherwise.iter().flatten().map(Node::Stmt));
+                    }
+                    StmtKind::While { cond, body } => {
+                        c.push(Node::Expr(cond));
+                        c.extend(body.iter().map(Node::Stmt));
+                    }
+                    StmtKind::For { iter, body, .. } => {
+                        match iter {
+                            ForIter::Range(a, b) => {
+                                c.push(Node::Expr(a));
+                                c.push(Node::Expr(b));
+                            }
+                            ForIter::Each(e) => c.push(Node::Expr(e)),
+                        }
+                        c.extend(body.iter().map(Node::Stmt));
+                    }
+                    StmtKind::Try {
+                        body,
+                        catch,
+                        finally,
+                    } => {
+                        c.extend(body.iter().map(Node::Stmt));
+                        c.extend(catch.iter().flat_map(|(_, b)| b.iter()).map(Node::Stmt));
+                        c.extend(finally.iter().flatten().map(Node::Stmt));
+                    }
+                    StmtKind::Block(body) => c.extend(body.iter().map(Node::Stmt)),
+                    StmtKind::Directive { .. }
+                    | StmtKind::Break
+                    | StmtKind::Continue
+                    | StmtKind::Error => {}
+                }
+                (stmt.span, c)
+            }
+            Node::Expr(expr) => {
+                let mut c: Vec<Node> = Vec::new();
+                match &expr.kind {
+                    ExprKind::List(items) => c.extend(items.iter().map(Node::Expr)),
+                    ExprKind::Map(entries) => c.extend(entries.iter().map(|(_, e)| Node::Expr(e))),
+                    ExprKind::Unary(_, e)
+                    | ExprKind::Field(e, _)
+                    | ExprKind::Await(e)
+                    | ExprKind::Spawn(e) => c.push(Node::Expr(e)),
+                    ExprKind::Binary(_, a, b)
+                    | ExprKind::And(a, b)
+                    | ExprKind::Or(a, b)
+                    | ExprKind::Index(a, b) => {
+                        c.push(Node::Expr(a));
+                        c.push(Node::Expr(b));
+                    }
+                    ExprKind::Call(callee, args) => {
+                        c.push(Node::Expr(callee));
+                        c.extend(args.iter().map(Node::Expr));
+                    }
+                    ExprKind::Fn(decl) => c.extend(decl.body.iter().map(Node::Stmt)),
+                    ExprKind::Nil
+                    | ExprKind::Bool(_)
+                    | ExprKind::Int(_)
+                    | ExprKind::Float(_)
+                    | ExprKind::Duration(_)
+                    | ExprKind::Str(_)
+                    | ExprKind::Ident(_)
+                    | ExprKind::Error => {}
+                }
+                (expr.span, c)
+            }
+        };
+        if depth > limit {
+            return Some(span);
+        }
+        stack.extend(children.into_iter().map(|n| (n, depth + 1)));
+    }
+    None
 }
 
 fn too_deep(tokens: &[(Token, Span)]) -> Option<Span> {

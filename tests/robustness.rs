@@ -298,3 +298,41 @@ fn a_file_with_one_habit_gives_one_error() {
         assert!(!stderr.contains("missing `;`"), "{stderr}");
     }
 }
+
+#[test]
+fn an_else_if_chain_of_60000_arms_is_refused_not_a_stack_overflow() {
+    let path = scratch("else_if_60000.lab", else_if_chain(60_000).as_bytes());
+    let (out, _) = timed(&["check", path.to_str().unwrap(), "--color", "never"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("more than 50000 `else if` arms in one chain"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_million_prefix_minuses_are_refused_not_a_stack_overflow() {
+    let source = format!("let x = {}1;\n", "-".repeat(1_000_000));
+    let path = scratch("minuses.lab", source.as_bytes());
+    let (out, _) = timed(&["check", path.to_str().unwrap(), "--color", "never"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("more than 200 prefix operators in a row"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_chain_of_60000_additions_is_refused_not_a_stack_overflow() {
+    let source = format!("let x = 1{};\nprint(x);\n", " + 1".repeat(60_000));
+    let path = scratch("additions.lab", source.as_bytes());
+    let (out, _) = timed(&["check", path.to_str().unwrap(), "--color", "never"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("more than 50000 levels of nesting here"),
+        "{stderr}"
+    );
+}
