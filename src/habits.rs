@@ -179,10 +179,10 @@ pub fn rewrite_tokens(
     tokens: &mut Vec<(Token, Span)>,
     source: &str,
 ) -> (Vec<Diagnostic>, Vec<Span>) {
-    if !tokens.iter().any(might_be_habit) {
+    if !tokens.iter().any(might_be_habit) && !tokens.windows(2).any(is_arrow) {
         return (Vec::new(), Vec::new());
     }
-    let input = std::mem::take(tokens);
+    let mut input = std::mem::take(tokens);
     let mut out: Vec<(Token, Span)> = Vec::with_capacity(input.len());
     let mut found: Vec<Found> = Vec::new();
     // Expression-bodied arrows waiting for their end: the bracket depth at
@@ -191,7 +191,9 @@ pub fn rewrite_tokens(
     let mut depth = 0usize;
     let mut i = 0;
     while i < input.len() {
-        let (token, span) = input[i].clone();
+        // Only lookahead reads `input` after this: take the token, no clone.
+        let span = input[i].1;
+        let token = std::mem::replace(&mut input[i].0, Token::Comma);
         let after_dot = matches!(out.last(), Some((Token::Dot, _)));
         // Close an expression-bodied arrow at its end.
         if matches!(
@@ -383,9 +385,14 @@ fn might_be_habit(entry: &(Token, Span)) -> bool {
             w.as_str(),
             "function" | "def" | "const" | "var" | "elif" | "except" | "new"
         ),
-        Token::Gt | Token::SingleQuoted(_) => true,
+        Token::SingleQuoted(_) => true,
         _ => false,
     }
+}
+
+/// `=>`: `=` and `>` with nothing between them.
+fn is_arrow(pair: &[(Token, Span)]) -> bool {
+    matches!(pair, [(Token::Assign, a), (Token::Gt, b)] if a.end == b.start)
 }
 
 /// `(a, b)` or `a` just before `=>` becomes `fn(a, b)` / `fn(a)`.
