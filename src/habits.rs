@@ -179,7 +179,7 @@ pub fn rewrite_tokens(
     tokens: &mut Vec<(Token, Span)>,
     source: &str,
 ) -> (Vec<Diagnostic>, Vec<Span>) {
-    if !tokens.iter().any(might_be_habit) && !tokens.windows(2).any(is_arrow) {
+    if !tokens.iter().any(might_be_habit) && !tokens.windows(2).any(is_glued_habit) {
         return (Vec::new(), Vec::new());
     }
     let mut input = std::mem::take(tokens);
@@ -322,6 +322,86 @@ pub fn rewrite_tokens(
                 i += 2;
                 continue;
             }
+            // `===` / `!==`: `==` / `!=` run into `=`.
+            (_, Token::EqEq | Token::NotEq) if matches!(input.get(i + 1), Some((Token::Assign, eq)) if eq.start == span.end) =>
+            {
+                let strict = if token == Token::EqEq { "===" } else { "!==" };
+                let looplab = if token == Token::EqEq { "==" } else { "!=" };
+                found.push(Found {
+                    key: strict,
+                    habit: Habit::new(strict, "JavaScript", format!("did you mean `{looplab}`?"))
+                        .note(format!(
+                            "looplab's `{looplab}` never converts types: `1 {looplab} \"1\"` is {}",
+                            token == Token::NotEq
+                        )),
+                    span: Span::from(span.start..span.end + 1),
+                });
+                out.push((token, span));
+                i += 2;
+                continue;
+            }
+            // `x += 1`, `x++`: no compound assignment in looplab. Reported,
+            // not rewritten (the target would have to be repeated).
+            (_, Token::Plus | Token::Minus | Token::Star | Token::Slash | Token::Percent)
+                if compound_assignment(&token, out.last(), &input, i).is_some() =>
+            {
+                let (written, hint) =
+                    compound_assignment(&token, out.last(), &input, i).unwrap_or_default();
+                let end = input.get(i + 1).map_or(span.end, |(_, s)| s.end);
+                found.push(Found {
+                    key: written,
+                    habit: Habit::new(
+                        written,
+                        if matches!(written, "++" | "--") {
+                            "JavaScript"
+                        } else {
+                            "JavaScript or Python"
+                        },
+                        hint,
+                    ),
+                    span: Span::from(span.start..end),
+                });
+                out.push((token, span));
+            }
+            (Some(w @ ("and" | "or")), _) if ends_operand(out.last()) => {
+                let (looplab, key) = if w == "and" {
+                    (Token::AndAnd, "and")
+                } else {
+                    (Token::OrOr, "or")
+                };
+                found.push(Found {
+                    key,
+                    habit: Habit::new(
+                        w,
+                        "Python",
+                        format!("did you mean `{}`?", if w == "and" { "&&" } else { "||" }),
+                    ),
+                    span,
+                });
+                out.push((looplab, span));
+            }
+            (Some("not"), _)
+                if matches!(
+                    input.get(i + 1),
+                    Some((
+                        Token::Ident(_)
+                            | Token::Int(_)
+                            | Token::Float(_)
+                            | Token::Str(_)
+                            | Token::True
+                            | Token::False
+                            | Token::Nil,
+                        _
+                    ))
+                ) && !ends_operand(out.last()) =>
+            {
+                found.push(Found {
+                    key: "not",
+                    habit: Habit::new("not", "Python", "did you mean `!`?"),
+                    span,
+                });
+                out.push((Token::Bang, span));
+            }
             (_, Token::SingleQuoted(text)) => {
                 found.push(Found {
                     key: "'",
@@ -383,16 +463,99 @@ fn might_be_habit(entry: &(Token, Span)) -> bool {
     match &entry.0 {
         Token::Ident(w) => matches!(
             w.as_str(),
-            "function" | "def" | "const" | "var" | "elif" | "except" | "new"
+            "function" | "def" | "const" | "var" | "elif" | "except" | "new" | "and" | "or" | "not"
         ),
         Token::SingleQuoted(_) => true,
         _ => false,
     }
 }
 
-/// `=>`: `=` and `>` with nothing between them.
-fn is_arrow(pair: &[(Token, Span)]) -> bool {
-    matches!(pair, [(Token::Assign, a), (Token::Gt, b)] if a.end == b.start)
+/// Two tokens glued together that make a habit: `=>`, `===`, `!==`, `+=`
+/// (and `-=`, `*=`, `/=`, `%=`), `++`, `--`.
+fn is_glued_habit(pair: &[(Token, Span)]) -> bool {
+    let [(a, sa), (b, sb)] = pair else {
+        return false;
+    };
+    sa.end == sb.start
+        && matches!(
+            (a, b),
+            (Token::Assign, Token::Gt)
+                | (
+                    Token::EqEq
+                        | Token::NotEq
+                        | Token::Plus
+                        | Token::Minus
+                        | Token::Star
+                        | Token::Slash
+                        | Token::Percent,
+                    Token::Assign
+                )
+                | (Token::Plus, Token::Plus)
+                | (Token::Minus, Token::Minus)
+        )
+}
+
+/// Does this token end an operand (so a name right after it is not one)?
+fn ends_operand(entry: Option<&(Token, Span)>) -> bool {
+    matches!(
+        entry,
+        Some((
+            Token::Ident(_)
+                | Token::Int(_)
+                | Token::Float(_)
+                | Token::Duration(_)
+                | Token::Str(_)
+                | Token::True
+                | Token::False
+                | Token::Nil
+                | Token::RParen
+                | Token::RBracket,
+            _
+        ))
+    )
+}
+
+/// `op=` (`+=`, `-=`, …) or `++` / `--` at `input[at]`: what was written and
+/// the looplab spelling.
+/// `previous` is the token before (already moved out of `input`).
+fn compound_assignment(
+    op: &Token,
+    previous: Option<&(Token, Span)>,
+    input: &[(Token, Span)],
+    at: usize,
+) -> Option<(&'static str, String)> {
+    let (symbol, compound, twice) = match op {
+        Token::Plus => ("+", "+=", "++"),
+        Token::Minus => ("-", "-=", "--"),
+        Token::Star => ("*", "*=", ""),
+        Token::Slash => ("/", "/=", ""),
+        _ => ("%", "%=", ""),
+    };
+    let span = input.get(at)?.1;
+    let (next, next_span) = input.get(at + 1)?;
+    if next_span.start != span.end || !ends_operand(previous) {
+        return None;
+    }
+    let x = match previous {
+        Some((Token::Ident(name), _)) => name.as_str(),
+        _ => "x",
+    };
+    match next {
+        Token::Assign => Some((
+            compound,
+            format!("did you mean `{x} = {x} {symbol} …;`? looplab has no compound assignment"),
+        )),
+        Token::Plus | Token::Minus
+            if next == op
+                && matches!(input.get(at + 2), Some((Token::Semi | Token::RParen, _))) =>
+        {
+            Some((
+                twice,
+                format!("did you mean `{x} = {x} {symbol} 1;`? looplab has no `{twice}`"),
+            ))
+        }
+        _ => None,
+    }
 }
 
 /// `(a, b)` or `a` just before `=>` becomes `fn(a, b)` / `fn(a)`.
@@ -508,6 +671,11 @@ mod tests {
             "xs.map((x) => [x, (y) => y + x]);",
             "f(x => x, 2);",
             "print('it\\'s');",
+            "if a === b { }",
+            "if a !== b { }",
+            "let ok = a and b;",
+            "let ok = a or b;",
+            "let ok = not a;",
         ] {
             let (titles, errors) = check(source);
             assert_eq!(titles.len(), 1, "{source}: {titles:?}");
@@ -520,6 +688,8 @@ mod tests {
         for source in [
             "let function_name = 1; m.def = 2; m.new = 3;",
             "let function = 1; print(function); function(2);",
+            "let and = 1; let or = and; let not = or; print(not(1), and - -1, [or]);",
+            "let b = a - -1; let c = a >= b; let d = a == -1;",
             "let elif = 1; if elif { } let except = elif;",
             "let x = a >= b; let y = a == b;",
             "print(\"it's\");",
