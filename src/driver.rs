@@ -235,10 +235,11 @@ fn deeper_than(program: &[crate::ast::Stmt], limit: usize) -> Option<Span> {
         Expr(&'a Expr),
     }
     let mut stack: Vec<(Node, usize)> = program.iter().map(|s| (Node::Stmt(s), 1)).collect();
+    // One buffer for every node's children (no allocation per node).
+    let mut c: Vec<Node> = Vec::new();
     while let Some((node, depth)) = stack.pop() {
-        let (span, children): (Span, Vec<Node>) = match node {
+        let span = match node {
             Node::Stmt(stmt) => {
-                let mut c: Vec<Node> = Vec::new();
                 match &stmt.kind {
                     StmtKind::Let { value, .. }
                     | StmtKind::Expr(value)
@@ -287,10 +288,9 @@ fn deeper_than(program: &[crate::ast::Stmt], limit: usize) -> Option<Span> {
                     | StmtKind::Continue
                     | StmtKind::Error => {}
                 }
-                (stmt.span, c)
+                stmt.span
             }
             Node::Expr(expr) => {
-                let mut c: Vec<Node> = Vec::new();
                 match &expr.kind {
                     ExprKind::List(items) => c.extend(items.iter().map(Node::Expr)),
                     ExprKind::Map(entries) => c.extend(entries.iter().map(|(_, e)| Node::Expr(e))),
@@ -319,13 +319,13 @@ fn deeper_than(program: &[crate::ast::Stmt], limit: usize) -> Option<Span> {
                     | ExprKind::Ident(_)
                     | ExprKind::Error => {}
                 }
-                (expr.span, c)
+                expr.span
             }
         };
         if depth > limit {
             return Some(span);
         }
-        stack.extend(children.into_iter().map(|n| (n, depth + 1)));
+        stack.extend(c.drain(..).map(|n| (n, depth + 1)));
     }
     None
 }
