@@ -216,11 +216,7 @@ pub fn rewrite_tokens(
             Token::Ident(w) if !after_dot => Some(w.as_str()),
             _ => None,
         };
-        let next_name = match input.get(i + 1) {
-            Some((Token::Ident(name), name_span)) => Some((name.clone(), *name_span)),
-            _ => None,
-        };
-        let next_is_name = next_name.is_some();
+        let next_is_name = matches!(input.get(i + 1), Some((Token::Ident(_), _)));
         match (word, &token) {
             (Some("function"), _) if next_is_name || starts_a_function(&input, i + 1) => {
                 found.push(Found {
@@ -270,7 +266,11 @@ pub fn rewrite_tokens(
                 out.push((Token::Catch, span));
             }
             (Some("new"), _) if next_is_name => {
-                let Some((class, class_span)) = next_name else {
+                // Take the class name (skipped over below).
+                let class_span = input[i + 1].1;
+                let Token::Ident(class) = std::mem::replace(&mut input[i + 1].0, Token::Comma)
+                else {
+                    i += 1; // cannot happen: `next_is_name`
                     continue;
                 };
                 let whole = Span::from(span.start..class_span.end);
