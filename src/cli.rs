@@ -231,16 +231,15 @@ fn decode_source(name: &str, what: &str, bytes: Vec<u8>) -> Result<Rc<SourceFile
             MAX_SOURCE_BYTES / (1024 * 1024)
         ));
     }
-    let text = String::from_utf8(bytes).map_err(|e| {
+    let mut text = String::from_utf8(bytes).map_err(|e| {
         format!(
             "error: {what} is not a UTF-8 text file (invalid UTF-8 at byte offset {})",
             e.utf8_error().valid_up_to()
         )
     })?;
-    let text = match text.strip_prefix('\u{feff}') {
-        Some(rest) => rest.to_string(),
-        None => text,
-    };
+    if text.starts_with('\u{feff}') {
+        text.drain(..'\u{feff}'.len_utf8());
+    }
     Ok(SourceFile::new(name, text))
 }
 
