@@ -12,11 +12,63 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::rc::Rc;
 
+/// A source file (or standard input) larger than this is refused.
+pub const MAX_SOURCE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The exit status when standard output is closed early (`looplab … | head`):
+/// looplab stops quietly, with the status of a program killed by SIGPIPE.
+pub const CLOSED_PIPE_STATUS: i32 = 141;
+
+const FILE_HELP: &str = "\
+FILE is a looplab program (NAME.lab), or `-` to read the program from standard input.
+Source files must be UTF-8 text (a byte-order mark is skipped) of at most 64 MiB.";
+
+const DURATION_HELP: &str = "\
+Durations (D) take a unit: 10us, 1ms, 1.5s, 2m, 1h (and ns); a bare number is milliseconds.";
+
+const RUNTIME_HELP: &str = "\
+Runtimes (--runtime NAME, else a `runtime NAME;` directive at the top of the file, else js):
+  js        Node.js's event loop: nextTick queue, microtasks, timers, promises
+  asyncio   CPython's asyncio.run: one ready queue, a timer heap, tasks, gather
+  threads   not implemented yet
+  process   not implemented yet";
+
+const COLOR_HELP: &str = "\
+--color auto|always|never colours error reports (auto: when standard error is a terminal
+and NO_COLOR is not set).";
+
+const EXIT_HELP: &str = "\
+Exit status:
+  0    success
+  1    runtime error, uncaught exception, unhandled rejection, deadlock or a limit
+       reached; also output that could not be written (e.g. a full disk)
+  2    usage error or compile error (nothing ran)
+  130  interrupted (Ctrl-C)
+  141  standard output closed early (as by `| head`): looplab stops quietly";
+
+const EXAMPLES_HELP: &str = "\
+Examples:
+  looplab run programs/seeds/timeout_vs_promise_cba.lab --runtime asyncio
+  echo 'print(\"hi\");' | looplab run - --max-time 1s";
+
+fn long_help() -> String {
+    [
+        FILE_HELP,
+        DURATION_HELP,
+        RUNTIME_HELP,
+        COLOR_HELP,
+        EXIT_HELP,
+        EXAMPLES_HELP,
+    ]
+    .join("\n\n")
+}
+
 #[derive(Parser)]
 #[command(
     name = "looplab",
     version,
-    about = "Run one program under the JavaScript event loop or Python's asyncio, and see what each prints."
+    about = "Run one program under the JavaScript event loop or Python's asyncio, and see what each prints.",
+    after_help = long_help()
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -26,6 +78,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Run a program (FILE may be `-` for standard input).
+    #[command(after_help = long_help())]
     Run(RunArgs),
     /// Parse and compile only: report errors, run nothing.
     Check {
@@ -59,6 +112,7 @@ pub struct ReplArgs {
 
 #[derive(Args, Clone)]
 pub struct RunArgs {
+    /// The program: a `.lab` file, or `-` for standard input.
     pub file: String,
     /// The runtime policy (overrides a `runtime` directive; default js).
     #[arg(long, value_enum)]
@@ -78,6 +132,7 @@ pub struct RunArgs {
     /// Pace the virtual clock against the wall clock (sleeps really wait).
     #[arg(long)]
     pub real_time: bool,
+    /// Colour in error reports.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 }
@@ -115,15 +170,28 @@ pub struct TestArgs {
 
 #[derive(ValueEnum, Clone, Copy)]
 pub enum RuntimeChoice {
+    /// Node.js's event loop
     Js,
+    /// CPython's asyncio.run
     Asyncio,
+    /// not implemented yet
+    Threads,
+    /// not implemented yet
+    Process,
 }
 
 impl RuntimeChoice {
-    pub fn kind(self) -> PolicyKind {
+    /// The policy, or `None` for one not implemented yet.
+    pub fn kind(self) -> Option<PolicyKind> {
+        PolicyKind::from_name(self.name())
+    }
+
+    pub fn name(self) -> &'static str {
         match self {
-            RuntimeChoice::Js => PolicyKind::Js,
-            RuntimeChoice::Asyncio => PolicyKind::Asyncio,
+            RuntimeChoice::Js => "js",
+            RuntimeChoice::Asyncio => "asyncio",
+            RuntimeChoice::Threads => "threads",
+            RuntimeChoice::Process => "process",
         }
     }
 }
@@ -185,18 +253,102 @@ pub fn parse_duration_ns(text: &str) -> Result<u64, String> {
 
 fn read_source(file: &str) -> Result<Rc<SourceFile>, String> {
     if file == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| format!("error: cannot read standard input: {e}"))?;
-        return Ok(SourceFile::new("<stdin>", text));
+        let bytes = read_bounded(std::io::stdin().lock())
+            .map_err(|e| format!("error: cannot read standard input: {}", describe_io(&e)))?;
+        return decode_source("<stdin>", "standard input", bytes);
     }
-    match std::fs::read(file) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => Ok(SourceFile::new(file, text)),
-            Err(_) => Err(format!("error: `{file}` is not UTF-8 text")),
-        },
-        Err(e) => Err(format!("error: cannot read `{file}`: {}", describe_io(&e))),
+    let bytes = std::fs::File::open(file)
+        .and_then(read_bounded)
+        .map_err(|e| format!("error: cannot read `{file}`: {}", describe_io(&e)))?;
+    decode_source(file, &format!("`{file}`"), bytes)
+}
+
+/// Reads at most `MAX_SOURCE_BYTES` and one byte more (to tell "too
+/// big"); stops after the first 64 KiB if they are plainly not text, so
+/// `/dev/urandom` or `/dev/zero` are refused at once.
+fn read_bounded(mut reader: impl Read) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    (&mut reader).take(64 * 1024).read_to_end(&mut bytes)?;
+    if not_text_at(&bytes).is_some() {
+        return Ok(bytes);
+    }
+    reader
+        .take(MAX_SOURCE_BYTES + 1 - bytes.len() as u64)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Where `bytes` stop being text (invalid UTF-8 or a NUL byte), if they do;
+/// a character cut off at the very end does not count.
+fn not_text_at(bytes: &[u8]) -> Option<(usize, &'static str)> {
+    let valid = match std::str::from_utf8(bytes) {
+        Ok(_) => bytes.len(),
+        Err(e) if e.error_len().is_some() => {
+            let at = e.valid_up_to();
+            return match bytes[..at].iter().position(|&b| b == 0) {
+                Some(nul) => Some((nul, "a NUL byte")),
+                None => Some((at, "invalid UTF-8")),
+            };
+        }
+        Err(e) => e.valid_up_to(),
+    };
+    bytes[..valid]
+        .iter()
+        .position(|&b| b == 0)
+        .map(|nul| (nul, "a NUL byte"))
+}
+
+/// Source bytes to text: UTF-8 without NUL bytes, at most
+/// `MAX_SOURCE_BYTES`; a leading byte-order mark is skipped.
+fn decode_source(name: &str, what: &str, bytes: Vec<u8>) -> Result<Rc<SourceFile>, String> {
+    if let Some((at, why)) = not_text_at(&bytes) {
+        return Err(format!(
+            "error: {what} is not a UTF-8 text file ({why} at byte offset {at})"
+        ));
+    }
+    if bytes.len() as u64 > MAX_SOURCE_BYTES {
+        return Err(format!(
+            "error: {what} is larger than {} MiB, the most looplab reads as a program",
+            MAX_SOURCE_BYTES / (1024 * 1024)
+        ));
+    }
+    let mut text = String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "error: {what} is not a UTF-8 text file (invalid UTF-8 at byte offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })?;
+    if text.starts_with('\u{feff}') {
+        text.drain(..'\u{feff}'.len_utf8());
+    }
+    Ok(SourceFile::new(name, text))
+}
+
+/// Writes `bytes` to standard output and flushes; the error, if any.
+fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()
+}
+
+/// Writes to standard error; nothing can be done if that fails.
+fn write_stderr(text: &str) {
+    let _ = std::io::stderr().write_all(text.as_bytes());
+}
+
+/// The exit status once output was written: a closed pipe ends quietly
+/// (`CLOSED_PIPE_STATUS`); any other write error is reported (status 1).
+fn after_output(written: std::io::Result<()>, status: i32) -> i32 {
+    match written {
+        Ok(()) => status,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => CLOSED_PIPE_STATUS,
+        Err(e) => {
+            write_stderr(&format!(
+                "error: cannot write output: {}\n",
+                describe_io(&e)
+            ));
+            if status == 0 { 1 } else { status }
+        }
     }
 }
 
@@ -204,8 +356,31 @@ fn describe_io(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such file".into(),
         std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::StorageFull => "no space left on the device".into(),
         _ if e.raw_os_error() == Some(21) => "it is a directory".into(),
         _ => e.to_string(),
+    }
+}
+
+/// Prints what clap has to say (help, version, usage error) with the same
+/// output-error handling as every command; returns the exit status.
+pub fn report_clap(e: &clap::Error) -> i32 {
+    let styled = e.render();
+    if e.use_stderr() {
+        let text = if std::io::stderr().is_terminal() {
+            styled.ansi().to_string()
+        } else {
+            styled.to_string()
+        };
+        write_stderr(&text);
+        e.exit_code()
+    } else {
+        let text = if std::io::stdout().is_terminal() {
+            styled.ansi().to_string()
+        } else {
+            styled.to_string()
+        };
+        after_output(write_stdout(text.as_bytes()), e.exit_code())
     }
 }
 
@@ -226,7 +401,7 @@ pub fn main_with(cli: Cli) -> i32 {
             })
         }
         None => {
-            eprintln!("looplab: give a command; try `looplab run FILE` or `looplab --help`");
+            write_stderr("looplab: give a command; try `looplab run FILE` or `looplab --help`\n");
             2
         }
     }
@@ -235,7 +410,7 @@ pub fn main_with(cli: Cli) -> i32 {
 /// The run options `looplab run`'s flags mean (`color`: colour diagnostics).
 pub fn run_options(args: &RunArgs, color: bool) -> RunOptions {
     let mut options = RunOptions {
-        runtime: args.runtime.map(RuntimeChoice::kind),
+        runtime: args.runtime.and_then(RuntimeChoice::kind),
         max_steps: args.max_steps,
         instruction_cost_ns: args.instr_cost,
         ..RunOptions::default()
@@ -282,24 +457,39 @@ pub fn header_flags(flags: &[String], file: &str) -> Result<golden::RunFlags, St
 }
 
 fn run(args: &RunArgs) -> i32 {
+    if let Some(runtime) = args.runtime.filter(|r| r.kind().is_none()) {
+        return not_implemented(runtime.name());
+    }
     let source = match read_source(&args.file) {
         Ok(s) => s,
         Err(message) => {
-            eprintln!("{message}");
+            write_stderr(&format!("{message}\n"));
             return 2;
         }
     };
     let options = run_options(args, args.color.enabled());
     let result = driver::run_source(&source, &options);
-    let _ = std::io::stdout().write_all(result.stdout.as_bytes());
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().write_all(result.stderr.as_bytes());
-    result.status
+    let written = write_stdout(result.stdout.as_bytes());
+    write_stderr(&result.stderr);
+    after_output(written, result.status)
+}
+
+fn not_implemented(runtime: &str) -> i32 {
+    write_stderr(&format!(
+        "error: {}\n",
+        driver::runtime_not_implemented(runtime)
+    ));
+    2
 }
 
 fn repl(args: &ReplArgs) -> i32 {
+    let runtime = match args.runtime.map(|r| (r, r.kind())) {
+        None => PolicyKind::Js,
+        Some((_, Some(kind))) => kind,
+        Some((r, None)) => return not_implemented(r.name()),
+    };
     let mut options = crate::repl::Options {
-        runtime: args.runtime.map_or(PolicyKind::Js, RuntimeChoice::kind),
+        runtime,
         max_steps: args.max_steps,
         ..crate::repl::Options::default()
     };
@@ -312,23 +502,20 @@ fn check(file: &str, color: bool) -> i32 {
     let source = match read_source(file) {
         Ok(s) => s,
         Err(message) => {
-            eprintln!("{message}");
+            write_stderr(&format!("{message}\n"));
             return 2;
         }
     };
     match driver::compile_source(&source, &mut Globals::default()) {
         Ok(compiled) => match driver::directive_runtime(&compiled) {
-            Ok(_) => {
-                println!("{file}: ok");
-                0
-            }
+            Ok(_) => after_output(write_stdout(format!("{file}: ok\n").as_bytes()), 0),
             Err(d) => {
-                eprint!("{}", crate::diagnostic::render(&d, &source, color));
+                write_stderr(&crate::diagnostic::render(&d, &source, color));
                 2
             }
         },
         Err(diagnostics) => {
-            eprint!("{}", driver::render_all(&diagnostics, &source, color));
+            write_stderr(&driver::render_all(&diagnostics, &source, color));
             2
         }
     }
@@ -338,21 +525,18 @@ fn disasm(file: &str) -> i32 {
     let source = match read_source(file) {
         Ok(s) => s,
         Err(message) => {
-            eprintln!("{message}");
+            write_stderr(&format!("{message}\n"));
             return 2;
         }
     };
     let mut globals = Globals::default();
     match driver::compile_source(&source, &mut globals) {
         Ok(compiled) => {
-            print!(
-                "{}",
-                crate::bytecode::disassemble(&compiled.main, &globals.names)
-            );
-            0
+            let text = crate::bytecode::disassemble(&compiled.main, &globals.names);
+            after_output(write_stdout(text.as_bytes()), 0)
         }
         Err(diagnostics) => {
-            eprint!("{}", driver::render_all(&diagnostics, &source, false));
+            write_stderr(&driver::render_all(&diagnostics, &source, false));
             2
         }
     }
@@ -397,11 +581,11 @@ fn test(args: &TestArgs) -> i32 {
         Some(runtime) => vec![runtime],
         None => args.policies.clone(),
     };
+    if let Some(runtime) = policies.iter().find(|r| r.kind().is_none()) {
+        return not_implemented(runtime.name());
+    }
     let selection = golden::Selection {
-        policies: policies
-            .iter()
-            .map(|p| p.kind().name().to_string())
-            .collect(),
+        policies: policies.iter().map(|p| p.name().to_string()).collect(),
         filters: args.filter.clone(),
     };
     let plan = golden::plan(&found, &selection, header_flags);

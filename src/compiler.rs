@@ -100,6 +100,14 @@ pub struct Compiler<'g> {
     /// function, is a global looked up when the function runs (a later
     /// entry may define it), as in node's and python's REPLs.
     late_globals: bool,
+    /// Names whose `let` initialiser is being compiled (for the message
+    /// when the initialiser mentions its own name).
+    initialising: Vec<String>,
+    /// Habits already reported (by what was written): later uses are
+    /// counted, not reported again.
+    habits_seen: Vec<(String, usize, usize)>,
+    /// The names this program declares at its top level.
+    program_globals: HashSet<String>,
 }
 
 /// Compiles a parsed program. `globals` persists between REPL entries.
@@ -151,20 +159,22 @@ fn compile_top(
         }
     }
     let mut known_globals: HashSet<String> = globals.names.iter().map(|n| n.to_string()).collect();
+    let mut program_globals = HashSet::new();
     for stmt in program {
         match &stmt.kind {
             StmtKind::Let { name, .. } => {
-                known_globals.insert(name.clone());
+                program_globals.insert(name.clone());
             }
             StmtKind::Destructure { pattern, .. } => pattern_names(pattern, &mut |name, _| {
                 known_globals.insert(name.to_string());
             }),
             StmtKind::Fn(decl) => {
-                known_globals.insert(decl.name.clone().unwrap_or_default());
+                program_globals.insert(decl.name.clone().unwrap_or_default());
             }
             _ => {}
         }
     }
+    known_globals.extend(program_globals.iter().cloned());
     let uses_await = program.iter().any(stmt_awaits_at_this_level);
     let mut compiler = Compiler {
         globals,
@@ -173,6 +183,9 @@ fn compile_top(
         source: source.clone(),
         errors,
         late_globals: keep_last_value,
+        initialising: Vec::new(),
+        habits_seen: Vec::new(),
+        program_globals,
     };
     let mut captured = HashSet::new();
     for stmt in program {
@@ -202,6 +215,7 @@ fn compile_top(
     compiler.emit(Op::Nil, end);
     compiler.emit(Op::Return, end);
     let state = compiler.states.pop().expect("main state");
+    compiler.count_habits();
     if !compiler.errors.is_empty() {
         return Err(compiler.errors);
     }
@@ -397,7 +411,7 @@ fn collect_captured_stmt(stmt: &Stmt, inside_nested: bool, out: &mut HashSet<Str
         ExprKind::Fn(decl) => nested.push(decl.clone()),
         _ => {}
     });
-    for body_stmt in &each_block_stmt(stmt) {
+    for body_stmt in each_block_stmt(stmt) {
         if let StmtKind::Fn(decl) = &body_stmt.kind {
             nested.push(decl.clone());
         }
@@ -409,24 +423,33 @@ fn collect_captured_stmt(stmt: &Stmt, inside_nested: bool, out: &mut HashSet<Str
     }
 }
 
-/// Nested statements of a compound statement (to find inner `fn` declarations).
-fn each_block_stmt(stmt: &Stmt) -> Vec<Stmt> {
+/// Nested statements of a compound statement (to find inner `fn`
+/// declarations), borrowed and gathered into one list: cloning them, or
+/// concatenating per-level lists, made deep `else if` chains quadratic.
+fn each_block_stmt(stmt: &Stmt) -> Vec<&Stmt> {
     let mut out = Vec::new();
-    let mut add = |b: &Block| {
+    push_block_stmts(stmt, &mut out);
+    out
+}
+
+fn push_block_stmts<'a>(stmt: &'a Stmt, out: &mut Vec<&'a Stmt>) {
+    let add = |b: &'a Block, out: &mut Vec<&'a Stmt>| {
         for s in b {
-            out.push(s.clone());
-            out.extend(each_block_stmt(s));
+            out.push(s);
+            push_block_stmts(s, out);
         }
     };
     match &stmt.kind {
         StmtKind::If {
             then, otherwise, ..
         } => {
-            add(then);
-            otherwise.iter().for_each(&mut add);
+            add(then, out);
+            if let Some(b) = otherwise {
+                add(b, out);
+            }
         }
         StmtKind::While { body, .. } | StmtKind::For { body, .. } | StmtKind::Block(body) => {
-            add(body)
+            add(body, out)
         }
         StmtKind::Try {
             body,
@@ -434,13 +457,16 @@ fn each_block_stmt(stmt: &Stmt) -> Vec<Stmt> {
             finally,
             ..
         } => {
-            add(body);
-            catch.iter().for_each(|(_, b)| add(b));
-            finally.iter().for_each(&mut add);
+            add(body, out);
+            if let Some((_, b)) = catch {
+                add(b, out);
+            }
+            if let Some(b) = finally {
+                add(b, out);
+            }
         }
         _ => {}
     }
-    out
 }
 
 impl FnState {
@@ -547,6 +573,61 @@ impl Compiler<'_> {
 
     fn error(&mut self, diagnostic: Diagnostic) {
         self.errors.push(diagnostic);
+    }
+
+    /// Reports a habit once (by what was written); later uses are counted.
+    fn habit(&mut self, diagnostic: Diagnostic, written: &str) {
+        if let Some(seen) = self.habits_seen.iter_mut().find(|(w, _, _)| w == written) {
+            seen.2 += 1;
+            return;
+        }
+        self.habits_seen
+            .push((written.to_string(), self.errors.len(), 0));
+        self.error(diagnostic);
+    }
+
+    fn count_habits(&mut self) {
+        for (_, index, more) in std::mem::take(&mut self.habits_seen) {
+            let note = match more {
+                0 => continue,
+                1 => "the same spelling is used once more below".to_string(),
+                n => format!("the same spelling is used {n} more times below"),
+            };
+            if let Some(d) = self.errors.get_mut(index) {
+                d.notes.push(note);
+            }
+        }
+    }
+
+    /// `object.member` that another language spells so (`console.log`,
+    /// `asyncio.sleep`, `Promise.resolved`): reports it and returns true.
+    /// Built-ins (`promise.resolve`, `Promise.resolved`) only when called:
+    /// reading a missing field is not an error.
+    fn member_habit(&mut self, object: &Expr, member: &str, span: Span, called: bool) -> bool {
+        let ExprKind::Ident(name) = &object.kind else {
+            return false;
+        };
+        let resolved = self.resolve(name);
+        let builtin = called
+            && matches!(resolved, Some(Resolved::Global(_)))
+            && crate::runtime::is_predefined(name)
+            && !self.program_globals.contains(name.as_str());
+        let span = Span::from(object.span.start..span.end.max(object.span.end));
+        let written = format!("{name}.{member}");
+        let diagnostic = if resolved.is_none() || (builtin && name == "promise") {
+            crate::habits::member_habit(name, member).map(|habit| habit.diagnostic(span))
+        } else if builtin && name == "Promise" {
+            crate::habits::promise_static_habit(member, span)
+        } else {
+            None
+        };
+        match diagnostic {
+            Some(d) => {
+                self.habit(d, &written);
+                true
+            }
+            None => false,
+        }
     }
 
     fn is_global_scope(&mut self) -> bool {
@@ -657,6 +738,26 @@ impl Compiler<'_> {
     }
 
     fn undefined_name(&mut self, name: &str, span: Span) {
+        if let Some(habit) = crate::habits::name_habit(name) {
+            self.habit(habit.diagnostic(span), name);
+            return;
+        }
+        if self.initialising.iter().any(|n| n == name) {
+            self.error(
+                Diagnostic::new(
+                    format!("`{name}` is used in its own initialiser"),
+                    span,
+                    format!("`{name}` is not visible yet here"),
+                )
+                .with_hint(format!(
+                    "to define a function that calls itself, write `fn {name}(…) {{ … }}`"
+                ))
+                .with_note(format!(
+                    "a `let` name exists only once its value is computed: inside `let {name} = …;` the `{name}` being declared is not visible"
+                )),
+            );
+            return;
+        }
         let mut candidates: Vec<String> = self.known_globals.iter().cloned().collect();
         candidates.extend(crate::runtime::predefined_names().map(|s| s.to_string()));
         for state in &self.states {
@@ -708,13 +809,23 @@ impl Compiler<'_> {
     fn stmt(&mut self, stmt: &Stmt) {
         let span = stmt.span;
         match &stmt.kind {
+            StmtKind::Directive { name, .. } if !self.is_global_scope() => self.error(
+                Diagnostic::new(
+                    format!("the `{name}` directive is inside a block or function"),
+                    span,
+                    "directive inside a block or function",
+                )
+                .with_hint("directives (`runtime`, `gil`, `cores`) belong at the top of the file, before any other statement"),
+            ),
             StmtKind::Directive { .. } | StmtKind::Error => {}
             StmtKind::Let {
                 name,
                 value,
                 name_span,
             } => {
+                self.initialising.push(name.clone());
                 self.expr_named(value, Some(name));
+                self.initialising.pop();
                 self.define_variable(name, *name_span);
             }
             StmtKind::Assign { target, value } => self.assign(target, value, span),
@@ -1239,7 +1350,11 @@ impl Compiler<'_> {
             }
             ExprKind::Call(callee, args) => {
                 if let ExprKind::Field(object, method) = &callee.kind {
-                    self.expr(object);
+                    if self.member_habit(object, method, callee.span, true) {
+                        self.emit(Op::Nil, span);
+                    } else {
+                        self.expr(object);
+                    }
                     for arg in args {
                         self.expr(arg);
                     }
@@ -1264,7 +1379,11 @@ impl Compiler<'_> {
                 self.emit(Op::Index, span);
             }
             ExprKind::Field(object, name) => {
-                self.expr(object);
+                if self.member_habit(object, name, span, false) {
+                    self.emit(Op::Nil, span);
+                } else {
+                    self.expr(object);
+                }
                 let c = self.constant(Value::str(name));
                 self.emit(Op::GetField(c), span);
             }
@@ -1396,7 +1515,9 @@ pub fn closest<'a>(name: &str, candidates: &'a [String]) -> Option<&'a str> {
         .filter(|c| !c.is_empty() && c.as_str() != name)
         .map(|c| (edit_distance(name, c), c))
         .filter(|(d, c)| *d <= 2.max(c.len() / 3) && *d < c.len().max(name.len()))
-        .min_by_key(|(d, _)| *d)
+        // Ties go to the alphabetically first name: candidates come from
+        // hash sets, and the same program must always get the same hint.
+        .min_by(|(da, a), (db, b)| da.cmp(db).then_with(|| a.cmp(b)))
         .map(|(_, c)| c.as_str())
 }
 

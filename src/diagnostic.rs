@@ -30,7 +30,21 @@ impl SourceFile {
     pub fn line_of(&self, offset: usize) -> usize {
         self.line_starts.partition_point(|&start| start <= offset)
     }
+
+    /// Byte range of a 1-based line, without its newline.
+    fn line_range(&self, line: usize) -> std::ops::Range<usize> {
+        let start = self.line_starts.get(line - 1).copied().unwrap_or(0);
+        let end = self
+            .line_starts
+            .get(line)
+            .map_or(self.text.len(), |next| next - 1);
+        start..end.max(start)
+    }
 }
+
+/// A source line longer than this (in bytes) is shown as a window of about
+/// this size around the problem, not whole.
+pub const MAX_LINE_SHOWN: usize = 200;
 
 #[derive(Debug, Clone)]
 pub struct Diagnostic {
@@ -63,8 +77,91 @@ impl Diagnostic {
 
 /// Renders a diagnostic as text (with ANSI colour when `color`).
 pub fn render(diagnostic: &Diagnostic, source: &SourceFile, color: bool) -> String {
-    let name = source.name.as_str();
     let range = clamp(diagnostic.span, source.text.len());
+    let line = source.line_of(range.start);
+    let bounds = source.line_range(line);
+    if bounds.len() > MAX_LINE_SHOWN {
+        return render_window(diagnostic, source, color, line, bounds, range);
+    }
+    // Only the lines the span covers go to ariadne (which indexes all the
+    // text it is given): rendering stays cheap in a very large file.
+    let last = source.line_of(range.end.saturating_sub(1).max(range.start));
+    let lines = bounds.start..source.line_range(last).end;
+    let shifted = range.start - lines.start..range.end.min(lines.end) - lines.start;
+    render_in(
+        diagnostic,
+        source.name.as_str(),
+        (&source.text[lines], line - 1),
+        shifted,
+        color,
+    )
+}
+
+/// Renders a diagnostic on a very long line: the text shown is the same
+/// line number with only a window of the line around the span.
+fn render_window(
+    diagnostic: &Diagnostic,
+    source: &SourceFile,
+    color: bool,
+    line: usize,
+    bounds: std::ops::Range<usize>,
+    range: std::ops::Range<usize>,
+) -> String {
+    let text = &source.text;
+    let floor = |mut i: usize| {
+        while !text.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    };
+    let start = floor(
+        range
+            .start
+            .saturating_sub(MAX_LINE_SHOWN / 2)
+            .max(bounds.start),
+    );
+    let end = floor((start + MAX_LINE_SHOWN).min(bounds.end));
+    let mut shown = String::new();
+    let ellipsis = if start > bounds.start { "…" } else { "" };
+    shown.push_str(ellipsis);
+    let offset = shown.len();
+    shown.push_str(&text[start..end]);
+    if end < bounds.end {
+        shown.push('…');
+    }
+    let span_start = offset + (range.start - start);
+    let span_end = offset + (range.end.min(end).max(range.start) - start);
+    let column = text[bounds.start..range.start].chars().count() + 1;
+    let mut diagnostic = diagnostic.clone();
+    let first = text[bounds.start..start].chars().count() + 1;
+    diagnostic.notes.push(format!(
+        "line {line} is {} characters long: only columns {first}–{} are shown; the problem is at column {column}",
+        text[bounds.clone()].chars().count(),
+        first + text[start..end].chars().count() - 1,
+    ));
+    render_in(
+        &diagnostic,
+        source.name.as_str(),
+        (&shown, line - 1),
+        span_start..span_end,
+        color,
+    )
+}
+
+/// Renders with ariadne; `text` is (some whole lines of the source, the
+/// number of lines before them) and `range` is relative to those lines.
+/// The lines before are given to ariadne as empty lines (so it numbers the
+/// lines right without indexing the text before them).
+fn render_in(
+    diagnostic: &Diagnostic,
+    name: &str,
+    (lines, lines_before): (&str, usize),
+    range: std::ops::Range<usize>,
+    color: bool,
+) -> String {
+    let mut text = "\n".repeat(lines_before);
+    text.push_str(lines);
+    let range = range.start + lines_before..range.end + lines_before;
     let mut report = Report::build(ReportKind::Error, (name, range.clone()))
         .with_config(
             Config::new()
@@ -84,7 +181,7 @@ pub fn render(diagnostic: &Diagnostic, source: &SourceFile, color: bool) -> Stri
         report = report.with_note(note);
     }
     let mut out = Vec::new();
-    let cache = (name, ariadne::Source::from(source.text.as_str()));
+    let cache = (name, ariadne::Source::from(text.as_str()));
     if report.finish().write(cache, &mut out).is_err() {
         return format!("error: {}\n", diagnostic.title);
     }

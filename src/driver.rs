@@ -5,15 +5,24 @@
 
 use crate::compiler::{self, Compiled, Globals};
 use crate::diagnostic::{Diagnostic, SourceFile, render};
+use crate::habits;
 use crate::lexer::{self, Span, Token};
 use crate::parser;
 use crate::runtime::{PolicyKind, RunConfig};
 use crate::value::Closure;
 use crate::vm::Vm;
+use std::collections::HashSet;
 use std::rc::Rc;
 
-/// Brackets nested deeper than this are refused before parsing.
-const MAX_NESTING: usize = 200;
+/// Brackets nested deeper than this are refused before parsing; so are
+/// longer runs of prefix operators (`- - - x`, `!!!x`, `await await x`).
+pub const MAX_NESTING: usize = 200;
+
+/// Statements and expressions nested deeper than this are refused: an
+/// `else if` chain of more arms, or one expression with more operators or
+/// calls in a chain (`a + b + …`, `f()()…`). The parser and compiler
+/// recurse on nesting; this keeps them far from the end of the stack.
+pub const MAX_SYNTAX_DEPTH: usize = 50_000;
 
 /// Lexes, parses and compiles one source text.
 pub fn compile_source(
@@ -37,9 +46,14 @@ fn compile_text(
     globals: &mut Globals,
     entry: bool,
 ) -> Result<Compiled, Vec<Diagnostic>> {
-    let tokens = lexer::lex(&source.text);
-    let mut diagnostics: Vec<Diagnostic> = Vec::new();
-    let mut bad_lines = Vec::new();
+    let mut tokens = lexer::lex(&source.text);
+    let (mut diagnostics, habit_spans) = habits::rewrite_tokens(&mut tokens, &source.text);
+    // Lines already reported (a bad token, a habit): the parser's errors
+    // there would only repeat the same problem.
+    let mut bad_lines: HashSet<usize> = habit_spans
+        .iter()
+        .map(|span| source.line_of(span.start))
+        .collect();
     for (token, span) in &tokens {
         if *token == Token::Error {
             let text = &source.text[span.start..span.end];
@@ -51,8 +65,15 @@ fn compile_text(
                 span,
                 lexer::describe_bad_token(text),
             ));
-            bad_lines.push(source.line_of(span.start));
+            bad_lines.insert(source.line_of(span.start));
         }
+    }
+    if let Some((span, what)) = too_long_chain(&tokens) {
+        diagnostics.push(
+            Diagnostic::new("nesting too deep", span, what)
+                .with_hint("split it into smaller pieces (functions, `let`s, a lookup map)"),
+        );
+        return Err(diagnostics);
     }
     if let Some(span) = too_deep(&tokens) {
         diagnostics.push(
@@ -89,6 +110,22 @@ fn compile_text(
     if !diagnostics.is_empty() {
         diagnostics.sort_by_key(|d| d.span.start);
         return Err(diagnostics);
+    }
+    // The tokens are done with: free them before compiling a big file.
+    drop(tokens);
+    if let Some(span) = deeper_than(&program, MAX_SYNTAX_DEPTH) {
+        // Dropping so deep a tree recurses as deep: leave it to the end
+        // of the process (an error ends it) rather than risk the stack.
+        std::mem::forget(program);
+        return Err(vec![
+            Diagnostic::new(
+                "nesting too deep",
+                span,
+                format!("more than {MAX_SYNTAX_DEPTH} levels of nesting here"),
+            )
+            .with_hint("split it into smaller pieces with `let`s or functions")
+            .with_note("each operator or call of a chain (`a + b + …`, `f()()…`) nests one level"),
+        ]);
     }
     if entry {
         compiler::compile_entry(&program, source.clone(), globals)
@@ -141,6 +178,188 @@ fn unclosed_bracket(tokens: &[(Token, Span)]) -> Option<(Token, Span)> {
     open.into_iter().next()
 }
 
+/// An `else if` chain of more than `MAX_SYNTAX_DEPTH` arms, or a run of
+/// more than `MAX_NESTING` prefix operators (the parser recurses on both).
+fn too_long_chain(tokens: &[(Token, Span)]) -> Option<(Span, String)> {
+    // Per open bracket: the `else if` arms of the chain going on at that depth.
+    let mut arms: Vec<usize> = vec![0];
+    let mut prefix_run = 0usize;
+    for (i, (token, span)) in tokens.iter().enumerate() {
+        let next = tokens.get(i + 1).map(|(t, _)| t);
+        let prefix = matches!(token, Token::Bang | Token::Await | Token::Spawn)
+            || (*token == Token::Minus && (i == 0 || starts_operand_after(&tokens[i - 1].0)));
+        prefix_run = if prefix { prefix_run + 1 } else { 0 };
+        if prefix_run > MAX_NESTING {
+            return Some((
+                *span,
+                format!("more than {MAX_NESTING} prefix operators in a row"),
+            ));
+        }
+        match token {
+            Token::LParen | Token::LBrace | Token::LBracket => arms.push(0),
+            Token::RParen | Token::RBrace | Token::RBracket => {
+                arms.pop();
+                if arms.is_empty() {
+                    arms.push(0);
+                }
+                if next != Some(&Token::Else)
+                    && let Some(count) = arms.last_mut()
+                {
+                    *count = 0;
+                }
+            }
+            Token::Else if next == Some(&Token::If) => {
+                if let Some(count) = arms.last_mut() {
+                    *count += 1;
+                    if *count > MAX_SYNTAX_DEPTH {
+                        return Some((
+                            *span,
+                            format!("more than {MAX_SYNTAX_DEPTH} `else if` arms in one chain"),
+                        ));
+                    }
+                }
+            }
+            Token::Semi => {
+                if let Some(count) = arms.last_mut() {
+                    *count = 0;
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// After this token, is a `-` a prefix operator (not a subtraction)?
+fn starts_operand_after(token: &Token) -> bool {
+    !matches!(
+        token,
+        Token::Ident(_)
+            | Token::Int(_)
+            | Token::Float(_)
+            | Token::Duration(_)
+            | Token::Str(_)
+            | Token::True
+            | Token::False
+            | Token::Nil
+            | Token::RParen
+            | Token::RBracket
+            | Token::RBrace
+    )
+}
+
+/// The span of a statement or expression nested deeper than `limit`, if
+/// any. Walks the tree with an explicit stack: it may be too deep for
+/// recursion.
+fn deeper_than(program: &[crate::ast::Stmt], limit: usize) -> Option<Span> {
+    use crate::ast::{Expr, ExprKind, ForIter, Stmt, StmtKind, TemplatePart};
+    enum Node<'a> {
+        Stmt(&'a Stmt),
+        Expr(&'a Expr),
+    }
+    let mut stack: Vec<(Node, usize)> = program.iter().map(|s| (Node::Stmt(s), 1)).collect();
+    // One buffer for every node's children (no allocation per node).
+    let mut c: Vec<Node> = Vec::new();
+    while let Some((node, depth)) = stack.pop() {
+        let span = match node {
+            Node::Stmt(stmt) => {
+                match &stmt.kind {
+                    StmtKind::Let { value, .. }
+                    | StmtKind::Destructure { value, .. }
+                    | StmtKind::Expr(value)
+                    | StmtKind::Throw(value) => c.push(Node::Expr(value)),
+                    StmtKind::Assign { target, value }
+                    | StmtKind::CompoundAssign { target, value, .. } => {
+                        c.push(Node::Expr(target));
+                        c.push(Node::Expr(value));
+                    }
+                    StmtKind::Return(value) => c.extend(value.iter().map(Node::Expr)),
+                    StmtKind::Fn(decl) => c.extend(decl.body.iter().map(Node::Stmt)),
+                    StmtKind::If {
+                        cond,
+                        then,
+                        otherwise,
+                    } => {
+                        c.push(Node::Expr(cond));
+                        c.extend(then.iter().map(Node::Stmt));
+                        c.extend(otherwise.iter().flatten().map(Node::Stmt));
+                    }
+                    StmtKind::While { cond, body } => {
+                        c.push(Node::Expr(cond));
+                        c.extend(body.iter().map(Node::Stmt));
+                    }
+                    StmtKind::For { iter, body, .. } => {
+                        match iter {
+                            ForIter::Range(a, b) => {
+                                c.push(Node::Expr(a));
+                                c.push(Node::Expr(b));
+                            }
+                            ForIter::Each(e) => c.push(Node::Expr(e)),
+                        }
+                        c.extend(body.iter().map(Node::Stmt));
+                    }
+                    StmtKind::Try {
+                        body,
+                        catch,
+                        finally,
+                        ..
+                    } => {
+                        c.extend(body.iter().map(Node::Stmt));
+                        c.extend(catch.iter().flat_map(|(_, b)| b.iter()).map(Node::Stmt));
+                        c.extend(finally.iter().flatten().map(Node::Stmt));
+                    }
+                    StmtKind::Block(body) => c.extend(body.iter().map(Node::Stmt)),
+                    StmtKind::Directive { .. }
+                    | StmtKind::Break
+                    | StmtKind::Continue
+                    | StmtKind::Error => {}
+                }
+                stmt.span
+            }
+            Node::Expr(expr) => {
+                match &expr.kind {
+                    ExprKind::List(items) => c.extend(items.iter().map(Node::Expr)),
+                    ExprKind::Map(entries) => c.extend(entries.iter().map(|(_, e)| Node::Expr(e))),
+                    ExprKind::Unary(_, e)
+                    | ExprKind::Field(e, _)
+                    | ExprKind::Await(e)
+                    | ExprKind::Spawn(e) => c.push(Node::Expr(e)),
+                    ExprKind::Binary(_, a, b)
+                    | ExprKind::And(a, b)
+                    | ExprKind::Or(a, b)
+                    | ExprKind::Index(a, b) => {
+                        c.push(Node::Expr(a));
+                        c.push(Node::Expr(b));
+                    }
+                    ExprKind::Call(callee, args) => {
+                        c.push(Node::Expr(callee));
+                        c.extend(args.iter().map(Node::Expr));
+                    }
+                    ExprKind::Fn(decl) => c.extend(decl.body.iter().map(Node::Stmt)),
+                    ExprKind::Template(parts) => c.extend(parts.iter().filter_map(|p| match p {
+                        TemplatePart::Expr(e) => Some(Node::Expr(e)),
+                        TemplatePart::Text(_) => None,
+                    })),
+                    ExprKind::Nil
+                    | ExprKind::Bool(_)
+                    | ExprKind::Int(_)
+                    | ExprKind::Float(_)
+                    | ExprKind::Duration(_)
+                    | ExprKind::Str(_)
+                    | ExprKind::Ident(_)
+                    | ExprKind::Error => {}
+                }
+                expr.span
+            }
+        };
+        if depth > limit {
+            return Some(span);
+        }
+        stack.extend(c.drain(..).map(|n| (n, depth + 1)));
+    }
+    None
+}
+
 fn too_deep(tokens: &[(Token, Span)]) -> Option<Span> {
     let mut depth = 0usize;
     for (token, span) in tokens {
@@ -167,6 +386,22 @@ fn parse_diagnostic(error: &parser::ParseError<'_>, tokens: &[(Token, Span)]) ->
     if let RichReason::Custom(message) = error.reason() {
         return Diagnostic::new("syntax error", *error.span(), message.to_string());
     }
+    // The last token before the error (tokens are in source order).
+    let before = tokens
+        .partition_point(|(_, s)| s.end <= error.span().start)
+        .checked_sub(1)
+        .and_then(|i| tokens.get(i));
+    let previous = before.map(|(t, _)| t);
+    if found == "`;`" && previous == Some(&Token::RBrace) {
+        return Diagnostic::new(
+            "stray `;` after a block",
+            *error.span(),
+            "this `;` ends nothing",
+        )
+        .with_hint(
+            "remove it: a block `{ … }` (of `if`, `while`, `for`, `fn`, `try`) needs no `;`",
+        );
+    }
     let mut expected: Vec<String> = error
         .expected()
         .filter_map(|pattern| match pattern {
@@ -180,12 +415,7 @@ fn parse_diagnostic(error: &parser::ParseError<'_>, tokens: &[(Token, Span)]) ->
     expected.dedup();
     if expected.iter().any(|e| e == "`;`") {
         // Point just after the token the `;` should follow.
-        let before = tokens
-            .iter()
-            .rev()
-            .find(|(_, s)| s.end <= error.span().start)
-            .map(|(_, s)| *s);
-        if let Some(prev) = before {
+        if let Some(&(_, prev)) = before {
             return Diagnostic::new(
                 "missing `;`",
                 Span::from(prev.end..prev.end),
@@ -221,11 +451,24 @@ fn parse_diagnostic(error: &parser::ParseError<'_>, tokens: &[(Token, Span)]) ->
     d
 }
 
+/// At most this many diagnostics are shown for one file; the rest are
+/// counted ("… and N more errors").
+pub const MAX_DIAGNOSTICS: usize = 20;
+
 pub fn render_all(diagnostics: &[Diagnostic], source: &SourceFile, color: bool) -> String {
-    diagnostics
+    let mut out: String = diagnostics
         .iter()
+        .take(MAX_DIAGNOSTICS)
         .map(|d| render(d, source, color))
-        .collect()
+        .collect();
+    if diagnostics.len() > MAX_DIAGNOSTICS {
+        let more = diagnostics.len() - MAX_DIAGNOSTICS;
+        out.push_str(&format!(
+            "… and {more} more error{} (only the first {MAX_DIAGNOSTICS} are shown)\n",
+            if more == 1 { "" } else { "s" }
+        ));
+    }
+    out
 }
 
 /// The list methods written in looplab (`src/vm/prelude.lab`), compiled
@@ -287,15 +530,18 @@ pub struct RunResult {
 pub fn directive_runtime(compiled: &Compiled) -> Result<Option<PolicyKind>, Diagnostic> {
     match &compiled.directives.runtime {
         None => Ok(None),
-        Some((name, span)) => policy_kind(name).map(Some).ok_or_else(|| {
-            Diagnostic::new(
-                format!("the `{name}` runtime is not implemented yet"),
-                *span,
-                "not available",
-            )
-            .with_hint("looplab implements `js` and `asyncio` so far")
-        }),
+        Some((name, span)) => policy_kind(name)
+            .map(Some)
+            .ok_or_else(|| Diagnostic::new(runtime_not_implemented(name), *span, "not available")),
     }
+}
+
+/// What `--runtime NAME` and `runtime NAME;` both say of a runtime looplab
+/// does not have yet.
+pub fn runtime_not_implemented(name: &str) -> String {
+    format!(
+        "the `{name}` runtime is not implemented yet (looplab implements js and asyncio so far)"
+    )
 }
 
 pub fn policy_kind(name: &str) -> Option<PolicyKind> {

@@ -94,6 +94,10 @@ pub enum Token {
     InterpStart,
     /// The `}` closing an `${`.
     InterpEnd,
+    /// `'text'`: not looplab (strings take double quotes), but lexed as one
+    /// token so the error can say so once (see `habits`).
+    #[regex(r"'([^'\\\n]|\\.)*'", |lex| unescape_single(lex.slice()))]
+    SingleQuoted(String),
 
     #[token("(")]
     LParen,
@@ -195,7 +199,15 @@ fn parse_duration(text: &str) -> Option<FloatBits> {
 }
 
 fn unescape(quoted: &str) -> Option<String> {
-    let inner = &quoted[1..quoted.len() - 1];
+    unescape_inner(&quoted[1..quoted.len() - 1], '"')
+}
+
+fn unescape_single(quoted: &str) -> Option<String> {
+    unescape_inner(&quoted[1..quoted.len() - 1], '\'')
+}
+
+/// The text of a string literal without its quotes; `quote` may be escaped.
+fn unescape_inner(inner: &str, quote: char) -> Option<String> {
     let mut out = String::with_capacity(inner.len());
     let mut chars = inner.chars();
     while let Some(c) = chars.next() {
@@ -208,7 +220,7 @@ fn unescape(quoted: &str) -> Option<String> {
             't' => out.push('\t'),
             'r' => out.push('\r'),
             '0' => out.push('\0'),
-            '"' => out.push('"'),
+            q if q == quote => out.push(q),
             '\\' => out.push('\\'),
             _ => return None,
         }
@@ -236,6 +248,8 @@ pub fn describe_bad_token(text: &str) -> String {
         format!("`{text}` is not a number or a duration (duration units: us, ms, s, m, h)")
     } else if text.starts_with(|c: char| c.is_ascii_digit()) {
         "this number does not fit in a 64-bit integer".into()
+    } else if text.starts_with('\'') {
+        "`'` does not start a string in looplab: strings take double quotes (\"text\")".into()
     } else {
         format!("unexpected character `{}`", text.escape_default())
     }
@@ -408,6 +422,7 @@ impl fmt::Display for Token {
             Token::Int(n) => return write!(f, "`{n}`"),
             Token::Float(x) | Token::Duration(x) => return write!(f, "`{}`", x.0),
             Token::Str(s) => return write!(f, "{s:?}"),
+            Token::SingleQuoted(s) => return write!(f, "'{s}'"),
             Token::Let => "let",
             Token::Fn => "fn",
             Token::Async => "async",

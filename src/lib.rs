@@ -11,6 +11,7 @@
 //!   `asyncio`); the clock, the event log, the chooser they share
 //! - `value`: values and how they print; runtime objects are `Handle`s
 //! - `diagnostic`: every error, rendered through one ariadne renderer
+//! - `habits`: JavaScript and Python spellings, each told its looplab one
 //! - `driver`: the pipeline end to end; `cli`: the command line
 //! - `repl`: the interactive session (`looplab repl`), entry after entry
 //! - `golden`: golden-output tests of programs (`looplab test`, tests/golden.rs)
@@ -21,6 +22,7 @@ pub mod compiler;
 pub mod diagnostic;
 pub mod driver;
 pub mod golden;
+pub mod habits;
 pub mod lexer;
 pub mod parser;
 pub mod repl;

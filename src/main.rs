@@ -4,7 +4,11 @@
 use clap::Parser;
 
 fn main() {
-    let cli = looplab::cli::Cli::parse();
+    let cli = match looplab::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help, version, or a usage error (status 2).
+        Err(e) => std::process::exit(looplab::cli::report_clap(&e)),
+    };
     let worker = std::thread::Builder::new()
         .stack_size(512 * 1024 * 1024)
         .spawn(move || looplab::cli::main_with(cli));

@@ -13,23 +13,68 @@ use chumsky::prelude::*;
 use std::rc::Rc;
 
 pub type ParseError<'t> = Rich<'t, Token, Span>;
-type Extra<'t> = extra::Err<ParseError<'t>>;
+type Extra<'t, Er> = extra::Err<Er>;
+
+/// What the grammar needs of its error type: `Rich` errors for messages, or
+/// chumsky's `EmptyErr`, which records nothing and so parses much faster.
+pub trait GrammarError<'t, I>:
+    chumsky::error::Error<'t, I>
+    + chumsky::label::LabelError<'t, I, &'static str>
+    + chumsky::label::LabelError<'t, I, chumsky::DefaultExpected<'t, Token>>
+    + 't
+where
+    I: ValueInput<'t, Token = Token, Span = Span>,
+{
+    fn custom(span: Span, message: &'static str) -> Self;
+}
+
+impl<'t, I> GrammarError<'t, I> for ParseError<'t>
+where
+    I: ValueInput<'t, Token = Token, Span = Span>,
+{
+    fn custom(span: Span, message: &'static str) -> Self {
+        Rich::custom(span, message)
+    }
+}
+
+impl<'t, I> GrammarError<'t, I> for chumsky::error::EmptyErr
+where
+    I: ValueInput<'t, Token = Token, Span = Span>,
+{
+    fn custom(_: Span, _: &'static str) -> Self {
+        chumsky::error::EmptyErr::default()
+    }
+}
 
 /// Parses a token list into statements; returns what parsed plus every error.
+///
+/// Two passes: a first parse that records no error detail (chumsky merges
+/// the expectations of every failed alternative as it goes, which is most
+/// of the cost of parsing); only if it fails, a second parse with `Rich`
+/// errors for the messages. Both use the same grammar and recovery: error
+/// values never steer the parse, so when the first pass reports no error
+/// (no recovery happened) the second would build the same statements.
 pub fn parse_program(
     tokens: &[(Token, Span)],
     source_len: usize,
 ) -> (Vec<Stmt>, Vec<ParseError<'_>>) {
     let eoi = Span::from(source_len..source_len);
-    let (stmts, errors) = program_parser()
+    let fast = program_parser::<_, chumsky::error::EmptyErr>().parse(tokens.split_token_span(eoi));
+    if !fast.has_errors()
+        && let Some(stmts) = fast.into_output()
+    {
+        return (stmts, Vec::new());
+    }
+    let (stmts, errors) = program_parser::<_, ParseError<'_>>()
         .parse(tokens.split_token_span(eoi))
         .into_output_errors();
     (stmts.unwrap_or_default(), errors)
 }
 
-fn program_parser<'t, I>() -> impl Parser<'t, I, Vec<Stmt>, Extra<'t>>
+fn program_parser<'t, I, Er>() -> impl Parser<'t, I, Vec<Stmt>, Extra<'t, Er>>
 where
     I: ValueInput<'t, Token = Token, Span = Span>,
+    Er: GrammarError<'t, I>,
 {
     stmt_parser()
         .repeated()
@@ -37,17 +82,19 @@ where
         .then_ignore(end())
 }
 
-fn ident<'t, I>() -> impl Parser<'t, I, String, Extra<'t>> + Clone
+fn ident<'t, I, Er>() -> impl Parser<'t, I, String, Extra<'t, Er>> + Clone
 where
     I: ValueInput<'t, Token = Token, Span = Span>,
+    Er: GrammarError<'t, I>,
 {
     select! { Token::Ident(name) => name }.labelled("a name")
 }
 
 /// A name after `.`: any identifier, and keywords too (`p.catch`, `p.finally`).
-fn member_name<'t, I>() -> impl Parser<'t, I, String, Extra<'t>> + Clone
+fn member_name<'t, I, Er>() -> impl Parser<'t, I, String, Extra<'t, Er>> + Clone
 where
     I: ValueInput<'t, Token = Token, Span = Span>,
+    Er: GrammarError<'t, I>,
 {
     select! {
         Token::Ident(name) => name,
@@ -76,9 +123,10 @@ where
 }
 
 /// Any run of tokens with brackets balanced: what recovery skips over.
-fn balanced_tokens<'t, I>() -> impl Parser<'t, I, (), Extra<'t>> + Clone
+fn balanced_tokens<'t, I, Er>() -> impl Parser<'t, I, (), Extra<'t, Er>> + Clone
 where
     I: ValueInput<'t, Token = Token, Span = Span>,
+    Er: GrammarError<'t, I>,
 {
     recursive(|group| {
         let inner = group.clone().repeated();
@@ -103,9 +151,10 @@ where
     })
 }
 
-fn stmt_parser<'t, I>() -> impl Parser<'t, I, Stmt, Extra<'t>> + Clone
+fn stmt_parser<'t, I, Er>() -> impl Parser<'t, I, Stmt, Extra<'t, Er>> + Clone
 where
     I: ValueInput<'t, Token = Token, Span = Span>,
+    Er: GrammarError<'t, I>,
 {
     recursive(|stmt| {
         let block = stmt
@@ -229,7 +278,7 @@ where
                         ident().or(ident()
                             .delimited_by(just(Token::LParen), just(Token::RParen))
                             .validate(|name, e, emitter| {
-                                emitter.emit(Rich::custom(
+                                emitter.emit(Er::custom(
                                     e.span(),
                                     "write `catch e { … }`, without parentheses",
                                 ));
@@ -258,7 +307,7 @@ where
                     None => (None, Vec::new()),
                 };
                 if catch.is_none() && finally.is_none() {
-                    Err(Rich::custom(
+                    Err(Er::custom(
                         span,
                         "a `try` needs a `catch` or a `finally` block",
                     ))
@@ -303,7 +352,7 @@ where
             .then(just(Token::Semi).or_not())
             .to(StmtKind::Error);
 
-        choice((
+        let statement = choice((
             directive,
             let_stmt,
             destructure_stmt,
@@ -315,21 +364,25 @@ where
             try_stmt,
             block.clone().map(StmtKind::Block),
             expr_stmt,
-        ))
-        .recover_with(via_parser(recovery))
-        .map_with(|kind, e| Stmt {
-            kind,
-            span: e.span(),
-        })
-        .boxed()
+        ));
+        // Recovery in both passes: without it, a statement the recovery
+        // would take (`{a: 1};` as a bad block) can parse as something else.
+        statement
+            .recover_with(via_parser(recovery))
+            .map_with(|kind, e| Stmt {
+                kind,
+                span: e.span(),
+            })
+            .boxed()
     })
 }
 
 /// The left side of a destructuring `let`: `[a, b]`, `{id, name: n}`,
 /// nested.
-fn pattern_parser<'t, I>() -> impl Parser<'t, I, Pattern, Extra<'t>> + Clone
+fn pattern_parser<'t, I, Er>() -> impl Parser<'t, I, Pattern, Extra<'t, Er>> + Clone
 where
     I: ValueInput<'t, Token = Token, Span = Span>,
+    Er: GrammarError<'t, I>,
 {
     recursive(|pattern| {
         let name = ident().map_with(|name, e| Pattern::Name(name, e.span()));
@@ -357,9 +410,10 @@ where
     })
 }
 
-fn params_parser<'t, I>() -> impl Parser<'t, I, Vec<String>, Extra<'t>> + Clone
+fn params_parser<'t, I, Er>() -> impl Parser<'t, I, Vec<String>, Extra<'t, Er>> + Clone
 where
     I: ValueInput<'t, Token = Token, Span = Span>,
+    Er: GrammarError<'t, I>,
 {
     ident()
         .separated_by(just(Token::Comma))
@@ -368,10 +422,11 @@ where
         .delimited_by(just(Token::LParen), just(Token::RParen))
 }
 
-fn expr_parser<'t, I, B>(block: B) -> impl Parser<'t, I, Expr, Extra<'t>> + Clone
+fn expr_parser<'t, I, Er, B>(block: B) -> impl Parser<'t, I, Expr, Extra<'t, Er>> + Clone
 where
     I: ValueInput<'t, Token = Token, Span = Span>,
-    B: Parser<'t, I, Block, Extra<'t>> + Clone + 't,
+    Er: GrammarError<'t, I>,
+    B: Parser<'t, I, Block, Extra<'t, Er>> + Clone + 't,
 {
     recursive(move |expr| {
         let literal = select! {
@@ -475,7 +530,10 @@ where
         });
 
         let binary = |op: BinaryOp| {
-            move |l: Expr, _, r: Expr, e: &mut chumsky::input::MapExtra<'t, '_, I, Extra<'t>>| {
+            move |l: Expr,
+                  _,
+                  r: Expr,
+                  e: &mut chumsky::input::MapExtra<'t, '_, I, Extra<'t, Er>>| {
                 Expr {
                     kind: ExprKind::Binary(op, Box::new(l), Box::new(r)),
                     span: e.span(),
@@ -484,7 +542,10 @@ where
         };
         // `&&` and `||` short-circuit, so they are their own node kinds.
         let logical = |make: fn(Box<Expr>, Box<Expr>) -> ExprKind| {
-            move |l: Expr, _, r: Expr, e: &mut chumsky::input::MapExtra<'t, '_, I, Extra<'t>>| {
+            move |l: Expr,
+                  _,
+                  r: Expr,
+                  e: &mut chumsky::input::MapExtra<'t, '_, I, Extra<'t, Er>>| {
                 Expr {
                     kind: make(Box::new(l), Box::new(r)),
                     span: e.span(),
@@ -492,9 +553,11 @@ where
             }
         };
         let unary = |make: fn(Box<Expr>) -> ExprKind| {
-            move |_, operand: Expr, e: &mut chumsky::input::MapExtra<'t, '_, I, Extra<'t>>| Expr {
-                kind: make(Box::new(operand)),
-                span: e.span(),
+            move |_, operand: Expr, e: &mut chumsky::input::MapExtra<'t, '_, I, Extra<'t, Er>>| {
+                Expr {
+                    kind: make(Box::new(operand)),
+                    span: e.span(),
+                }
             }
         };
         chained

@@ -188,7 +188,7 @@ fn readme_start_commands_name_real_things() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let seed = text
         .lines()
-        .find_map(|l| l.strip_prefix("cargo run --release -- run "))
+        .find_map(|l| l.strip_prefix("cargo run -- run "))
         .and_then(|rest| rest.split_whitespace().next())
         .expect("README has the seed command");
     assert!(
