@@ -182,6 +182,8 @@ enum Op {
     /// `.finally` helpers: return / throw a saved value.
     ReturnValue(Value),
     ThrowValue(Value),
+    /// A name of asyncio's: a TypeError saying what Node offers instead.
+    AsyncioOnly(&'static str),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -235,6 +237,15 @@ fn global(name: &str) -> Option<Value> {
         "next_tick" => Op::NextTick,
         "promise" => Op::NewPromise,
         "gather" => Op::Gather,
+        "wait_for" => Op::AsyncioOnly("Promise.race with a timer promise"),
+        "wait" => Op::AsyncioOnly("Promise.race / Promise.allSettled"),
+        "as_completed" => Op::AsyncioOnly("Promise.race, or a .then on each promise"),
+        "gather_settled" => Op::AsyncioOnly("Promise.allSettled"),
+        "shield" => Op::AsyncioOnly("nothing: a promise cannot be cancelled"),
+        "current_task" => Op::AsyncioOnly("nothing: Node has no task objects"),
+        "queue" | "event" | "lock" | "semaphore" => {
+            Op::AsyncioOnly("no such class: build it from promises")
+        }
         "Promise" => {
             let mut statics = Map::default();
             for (key, op) in [
@@ -1019,6 +1030,15 @@ impl Js {
                     self.timers.cancel(id as u64);
                 }
                 Value::Nil
+            }
+            Op::AsyncioOnly(instead) => {
+                return Err(Thrown::error(
+                    "TypeError",
+                    &format!(
+                        "{}() is asyncio's (CPython); Node has no counterpart here: use {instead}",
+                        primitive.name
+                    ),
+                ));
             }
             Op::QueueMicrotask | Op::NextTick => {
                 let tick = matches!(primitive.op, Op::NextTick);

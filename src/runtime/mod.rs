@@ -145,6 +145,17 @@ pub const PRIMITIVES: &[&str] = &[
     "promise",
     "gather",
     "Promise",
+    // asyncio's (js gives each a function saying what Node offers instead)
+    "wait_for",
+    "wait",
+    "as_completed",
+    "gather_settled",
+    "shield",
+    "current_task",
+    "queue",
+    "event",
+    "lock",
+    "semaphore",
 ];
 
 /// True for a name every program can use without defining it.
