@@ -23,6 +23,16 @@
 //! 5. Remaining tasks are cancelled in the order the chooser picks (CPython
 //!    iterates a WeakSet, whose order is not defined; the default is
 //!    creation order, which is deterministic).
+//! 6. Cancelled handles stay where they are and are skipped: a timer
+//!    cleared after it moved to the ready queue never runs. Delays may be
+//!    negative (due in the past). A task's cancellation follows
+//!    `Task.cancel` / `__step` (`_must_cancel`, the waiter cancelled,
+//!    a self-cancelled task that returns ends cancelled).
+//! 7. asyncio's library (`Queue`, `Event`, `Lock`, `Semaphore`, `wait_for`,
+//!    `wait`, `as_completed`, `shield`, …): the objects are this module's
+//!    handles, and the coroutines are CPython's own, transcribed into
+//!    looplab (the `PRELUDE`, compiled once), so they take CPython's
+//!    iterations; they reach the loop through `rt`, a `Loop` handle.
 //!
 //! How the loop is driven: `step` does one thing — runs one callback of the
 //! current iteration, starts the next iteration (moving the clock to the
@@ -240,6 +250,10 @@ impl Drop for Future {
 pub struct Coroutine {
     name: Rc<str>,
     body: RefCell<Option<Body>>,
+    /// Inside a task made for a coroutine of the policy's own (`spawn
+    /// sleep(d)`): if the task is cancelled before it starts, CPython's
+    /// coroutine was thrown into, not left unawaited.
+    quiet: bool,
 }
 
 enum Body {
@@ -265,7 +279,7 @@ impl Handle for Coroutine {
 
 impl Drop for Coroutine {
     fn drop(&mut self) {
-        if self.body.borrow().is_some() {
+        if self.body.borrow().is_some() && !self.quiet {
             super::warn(format!(
                 "RuntimeWarning: coroutine '{}' was never awaited\n",
                 self.name
@@ -278,6 +292,7 @@ fn coroutine(name: Rc<str>, body: Body) -> Rc<Coroutine> {
     Rc::new(Coroutine {
         name,
         body: RefCell::new(Some(body)),
+        quiet: false,
     })
 }
 
@@ -973,6 +988,7 @@ impl Asyncio {
                 let inner = Rc::new(Coroutine {
                     name: coroutine.name.clone(),
                     body: RefCell::new(Some(body)),
+                    quiet: true,
                 });
                 (self.prelude.closure("run"), vec![Value::Handle(inner)])
             }
