@@ -383,6 +383,11 @@ enum Job {
     },
     /// `_release_waiter(waiter)` from a timer (`wait_for`, `wait`).
     Release { waiter: F, timer: Option<u64> },
+    /// `Timeout._on_timeout` (from `call_soon`, or a timer: `timer`).
+    OnTimeout {
+        state: Rc<TimeoutState>,
+        timer: Option<u64>,
+    },
     /// A cancelled handle: `_run_once` skips it.
     Skip,
 }
@@ -513,6 +518,35 @@ handle!(Loop, "loop", |_l, out| out.push_str("<asyncio event loop>"));
 
 handle!(WaitState, "wait", |_w, out| out.push_str("<wait>"));
 
+/// `asyncio.timeout(d)`'s `Timeout` object.
+struct TimeoutState {
+    task: F,
+    /// `task.cancelling()` on entry.
+    cancelling: u32,
+    state: Cell<TimeoutStage>,
+    /// The `_on_timeout` handle is still scheduled.
+    scheduled: Cell<bool>,
+    timer: Cell<Option<u64>>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TimeoutStage {
+    Entered,
+    Expiring,
+    Expired,
+    Exited,
+}
+
+handle!(TimeoutState, "timeout", |t, out| {
+    let stage = match t.state.get() {
+        TimeoutStage::Entered => "active",
+        TimeoutStage::Expiring => "expiring",
+        TimeoutStage::Expired => "expired",
+        TimeoutStage::Exited => "finished",
+    };
+    out.push_str(&format!("<Timeout [{stage}]>"));
+});
+
 /// `await rt.guard(f)`: awaits `f`, a cancellation comes back as a value.
 struct Guard(F);
 
@@ -609,6 +643,20 @@ async fn wait_futures(rt, fs, mode, timeout) {
     try { await waiter; } finally { rt.wait_end(state); }
     return rt.wait_split(fs);
 }
+async fn with_timeout(rt, delay, body) {
+    let tm = rt.timeout_enter(delay);
+    let how = "cancelled";
+    let result = nil;
+    let err = nil;
+    try {
+        try { result = await body(); how = "ok"; } catch e { how = "error"; err = e; }
+    } finally {
+        if how == "cancelled" { rt.timeout_exit(tm, true); }
+    }
+    rt.timeout_exit(tm, false);
+    if how == "error" { throw err; }
+    return result;
+}
 async fn wait_for_one(rt, done) {
     let f = await done.get();
     return f.result();
@@ -690,6 +738,7 @@ enum Op {
     AsCompleted,
     GatherSettled,
     Shield,
+    WithTimeout,
     CurrentTask,
     NewQueue,
     NewEvent,
@@ -740,6 +789,7 @@ fn global(name: &str) -> Option<Value> {
         "as_completed" => Op::AsCompleted,
         "gather_settled" => Op::GatherSettled,
         "shield" => Op::Shield,
+        "with_timeout" => Op::WithTimeout,
         "current_task" => Op::CurrentTask,
         "queue" => Op::NewQueue,
         "event" => Op::NewEvent,
@@ -1192,6 +1242,7 @@ impl Asyncio {
                 Job::Call { timer, .. } => *timer == Some(id),
                 Job::WakeTask { timer, .. } => *timer == id,
                 Job::Release { timer, .. } => *timer == Some(id),
+                Job::OnTimeout { timer, .. } => *timer == Some(id),
                 _ => false,
             };
             if hit {
@@ -1215,6 +1266,14 @@ impl Asyncio {
                 None
             }
             Job::Skip => None,
+            Job::OnTimeout { state, .. } => {
+                // `Timeout._on_timeout`: cancel the task, mark it expiring.
+                state.scheduled.set(false);
+                state.timer.set(None);
+                self.cancel_task(&state.task, None);
+                state.state.set(TimeoutStage::Expiring);
+                None
+            }
             Job::Resume { unit, with } => self.task_step(vm, unit, with),
             Job::Settle { future, value } => {
                 self.complete(&future, Some(Ok(value)));
@@ -2066,6 +2125,20 @@ impl Asyncio {
                 )
             }
             Op::Wait => self.wait_primitive(&args)?,
+            Op::WithTimeout => {
+                if !arg(1).is_callable() {
+                    return Err(Thrown::error(
+                        "TypeError",
+                        "with_timeout(d, body) needs a function to run: with_timeout(d, async fn() { … })",
+                    ));
+                }
+                if !matches!(arg(0), Value::Nil) {
+                    delay_ns(&arg(0), "with_timeout()")?;
+                }
+                let rt = Value::Handle(Rc::new(Loop));
+                self.prelude
+                    .coroutine("with_timeout", "with_timeout", vec![rt, arg(0), arg(1)])
+            }
             Op::AsCompleted => self.as_completed(vm, &arg(0))?,
             Op::Shield => Value::Handle(self.shield(vm, &arg(0))?),
             Op::CurrentTask => match self.current.and_then(|u| self.future_of(u)) {
@@ -2686,6 +2759,29 @@ impl Asyncio {
                 }
             }
             "wait_start" => self.wait_start(args)?,
+            "timeout_enter" => self.timeout_enter(&arg(0))?,
+            "timeout_exit" => {
+                let Some(tm) = handle_of::<TimeoutState>(&arg(0)) else {
+                    return Ok(Value::Nil);
+                };
+                self.cancel_timeout_handler(&tm);
+                match tm.state.get() {
+                    TimeoutStage::Expiring => {
+                        tm.state.set(TimeoutStage::Expired);
+                        let mut n = 0;
+                        if let Some(info) = &tm.task.task {
+                            n = info.cancels_requested.get().saturating_sub(1);
+                            info.cancels_requested.set(n);
+                        }
+                        if n <= tm.cancelling && matches!(arg(1), Value::Bool(true)) {
+                            return Err(Thrown::error("TimeoutError", ""));
+                        }
+                    }
+                    TimeoutStage::Entered => tm.state.set(TimeoutStage::Exited),
+                    _ => {}
+                }
+                Value::Nil
+            }
             "wait_end" => {
                 if let Some(state) = handle_of::<WaitState>(&arg(0)) {
                     if let Some(timer) = state.timer.take() {
@@ -2882,6 +2978,67 @@ impl Asyncio {
         let on_outer = Handler::ShieldOuter(inner, live);
         self.then(&outer, on_outer.clone(), on_outer, None);
         Ok(outer)
+    }
+}
+
+impl Asyncio {
+    /// `Timeout.__aenter__` and `reschedule(when)`.
+    fn timeout_enter(&mut self, delay: &Value) -> Result<Value, Thrown> {
+        let Some(task) = self
+            .current
+            .and_then(|u| self.future_of(u))
+            .filter(|t| t.is_task())
+        else {
+            return Err(Thrown::error(
+                "RuntimeError",
+                "Timeout should be used inside a task",
+            ));
+        };
+        let cancelling = task.task.as_ref().map_or(0, |i| i.cancels_requested.get());
+        let state = Rc::new(TimeoutState {
+            task,
+            cancelling,
+            state: Cell::new(TimeoutStage::Entered),
+            scheduled: Cell::new(false),
+            timer: Cell::new(None),
+        });
+        if !matches!(delay, Value::Nil) {
+            let delay = delay_ns(delay, "with_timeout()")?;
+            state.scheduled.set(true);
+            if delay <= 0 {
+                self.ready.push_back(Job::OnTimeout {
+                    state: state.clone(),
+                    timer: None,
+                });
+            } else {
+                let due = self.due(delay);
+                let handle = state.clone();
+                let id = self.add_timer(due, |id| Job::OnTimeout {
+                    state: handle,
+                    timer: Some(id),
+                });
+                state.timer.set(Some(id));
+            }
+        }
+        Ok(Value::Handle(state))
+    }
+
+    /// `self._timeout_handler.cancel()`.
+    fn cancel_timeout_handler(&mut self, tm: &Rc<TimeoutState>) {
+        if !tm.scheduled.replace(false) {
+            return;
+        }
+        if let Some(id) = tm.timer.take() {
+            self.cancel_timer(id);
+            return;
+        }
+        for job in self.ready.iter_mut() {
+            if let Job::OnTimeout { state, .. } = job
+                && Rc::ptr_eq(state, tm)
+            {
+                *job = Job::Skip;
+            }
+        }
     }
 }
 

@@ -242,6 +242,7 @@ fn global(name: &str) -> Option<Value> {
         "as_completed" => Op::AsyncioOnly("Promise.race, or a .then on each promise"),
         "gather_settled" => Op::AsyncioOnly("Promise.allSettled"),
         "shield" => Op::AsyncioOnly("nothing: a promise cannot be cancelled"),
+        "with_timeout" => Op::AsyncioOnly("Promise.race with a timer promise"),
         "current_task" => Op::AsyncioOnly("nothing: Node has no task objects"),
         "queue" | "event" | "lock" | "semaphore" => {
             Op::AsyncioOnly("no such class: build it from promises")

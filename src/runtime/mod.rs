@@ -151,6 +151,7 @@ pub const PRIMITIVES: &[&str] = &[
     "as_completed",
     "gather_settled",
     "shield",
+    "with_timeout",
     "current_task",
     "queue",
     "event",
