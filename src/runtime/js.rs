@@ -237,15 +237,15 @@ fn global(name: &str) -> Option<Value> {
         "next_tick" => Op::NextTick,
         "promise" => Op::NewPromise,
         "gather" => Op::Gather,
-        "wait_for" => Op::AsyncioOnly("Promise.race with a timer promise"),
-        "wait" => Op::AsyncioOnly("Promise.race / Promise.allSettled"),
-        "as_completed" => Op::AsyncioOnly("Promise.race, or a .then on each promise"),
-        "gather_settled" => Op::AsyncioOnly("Promise.allSettled"),
-        "shield" => Op::AsyncioOnly("nothing: a promise cannot be cancelled"),
-        "with_timeout" => Op::AsyncioOnly("Promise.race with a timer promise"),
-        "current_task" => Op::AsyncioOnly("nothing: Node has no task objects"),
+        "wait_for" => Op::AsyncioOnly("Node offers Promise.race with a timer promise"),
+        "wait" => Op::AsyncioOnly("Node offers Promise.race and Promise.allSettled"),
+        "as_completed" => Op::AsyncioOnly("Node offers a .then on each promise, or Promise.race"),
+        "gather_settled" => Op::AsyncioOnly("Node offers Promise.allSettled"),
+        "shield" => Op::AsyncioOnly("Node needs none: a promise cannot be cancelled"),
+        "with_timeout" => Op::AsyncioOnly("Node offers Promise.race with a timer promise"),
+        "current_task" => Op::AsyncioOnly("Node has no task objects"),
         "queue" | "event" | "lock" | "semaphore" => {
-            Op::AsyncioOnly("no such class: build it from promises")
+            Op::AsyncioOnly("Node has no such class: build one from promises")
         }
         "Promise" => {
             let mut statics = Map::default();
@@ -1036,7 +1036,7 @@ impl Js {
                 return Err(Thrown::error(
                     "TypeError",
                     &format!(
-                        "{}() is asyncio's (CPython); Node has no counterpart here: use {instead}",
+                        "{}() is asyncio's (CPython), not available under js: {instead}",
                         primitive.name
                     ),
                 ));
