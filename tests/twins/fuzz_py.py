@@ -107,6 +107,8 @@ def py(s, ind):
         for x in s[1]: out += py(x, ind + 1)
         out += [f'{p}finally:', f'{p}    print("{s[2]}")']
         return out
+# What python's type(e).__name__ prints: a thrown string stands for Exception("E").
+KIND = '(type_of(e) == "error" && e.kind) || "Exception"'
 def lab(s, ind):
     p = '    ' * ind; k = s[0]
     if k == 'log': return [f'{p}print("{s[1]}");']
@@ -124,13 +126,13 @@ def lab(s, ind):
     if k == 'spawn_cancel':
         return [f'{p}let t = spawn co{s[1]}();', f'{p}await sleep({s[2]});', f'{p}print("{s[3]}", t.cancel());']
     if k == 'qput':
-        return [f'{p}try {{ await wait_for(q.put("{s[1]}"), 45); print("{s[1]} put", q.qsize()); }} catch e {{ print("{s[1]}", e.kind); }}']
+        return [f'{p}try {{ await wait_for(q.put("{s[1]}"), 45); print("{s[1]} put", q.qsize()); }} catch e {{ print("{s[1]}", {KIND}); }}']
     if k == 'qget':
-        return [f'{p}try {{ print("{s[1]}", await wait_for(q.get(), {s[2]})); }} catch e {{ print("{s[1]}", e.kind); }}']
+        return [f'{p}try {{ print("{s[1]}", await wait_for(q.get(), {s[2]})); }} catch e {{ print("{s[1]}", {KIND}); }}']
     if k == 'qput_nowait':
-        return [f'{p}try {{ q.put_nowait("{s[1]}"); }} catch e {{ print("{s[1]}", e.kind); }}']
+        return [f'{p}try {{ q.put_nowait("{s[1]}"); }} catch e {{ print("{s[1]}", {KIND}); }}']
     if k == 'wait_for':
-        return [f'{p}try {{ print("{s[3]}", await wait_for(co{s[1]}(), {s[2]})); }} catch e {{ print("{s[3]}", e.kind); }}']
+        return [f'{p}try {{ print("{s[3]}", await wait_for(co{s[1]}(), {s[2]})); }} catch e {{ print("{s[3]}", {KIND}); }}']
     if k == 'shield':
         return [f'{p}print("{s[2]}", await shield(co{s[1]}()));']
     if k == 'self_cancel':
