@@ -318,6 +318,8 @@ enum Handler {
     DoneCallback(Value, F),
     /// `wait`'s `_on_completion`.
     Wait(Rc<WaitState>),
+    /// `TaskGroup._on_task_done`.
+    GroupTaskDone(Rc<TaskGroup>, F),
     /// `as_completed`'s `_on_completion`: put the future in the queue.
     AsCompleted(Rc<AsyncQueue>, F),
 }
@@ -518,6 +520,36 @@ handle!(Loop, "loop", |_l, out| out.push_str("<asyncio event loop>"));
 
 handle!(WaitState, "wait", |_w, out| out.push_str("<wait>"));
 
+/// `asyncio.TaskGroup()`.
+struct TaskGroup {
+    parent: F,
+    exiting: Cell<bool>,
+    aborting: Cell<bool>,
+    parent_cancel_requested: Cell<bool>,
+    /// Its tasks not done yet, in creation order (CPython's is a set).
+    tasks: RefCell<Vec<F>>,
+    errors: RefCell<Vec<Value>>,
+    on_completed: RefCell<Option<F>>,
+    /// `propagate_cancellation_error`.
+    propagate: RefCell<Option<Thrown>>,
+}
+
+handle!(TaskGroup, "task_group", |g, out| {
+    out.push_str("<TaskGroup");
+    let (tasks, errors) = (g.tasks.borrow().len(), g.errors.borrow().len());
+    if tasks > 0 {
+        out.push_str(&format!(" tasks={tasks}"));
+    }
+    if errors > 0 {
+        out.push_str(&format!(" errors={errors}"));
+    }
+    out.push_str(if g.aborting.get() {
+        " cancelling>"
+    } else {
+        " entered>"
+    });
+});
+
 /// `asyncio.timeout(d)`'s `Timeout` object.
 struct TimeoutState {
     task: F,
@@ -657,6 +689,31 @@ async fn with_timeout(rt, delay, body) {
     if how == "error" { throw err; }
     return result;
 }
+async fn task_group(rt, body) {
+    let g = rt.group_enter();
+    let how = "cancelled";
+    let err = nil;
+    let result = nil;
+    try {
+        try { result = await body(g); how = "ok"; } catch e { how = "error"; err = e; }
+    } finally {
+        if how == "cancelled" {
+            await rt.group_exit(g, how, nil);
+            return result;
+        }
+    }
+    await rt.group_exit(g, how, err);
+    return result;
+}
+async fn group_exit(g, how, err) {
+    g._exiting(how);
+    while g._has_tasks() {
+        let r = await g._completed();
+        if g._is_cancel(r) { g._cancelled_while_waiting(r); }
+        g._clear_completed();
+    }
+    g._finish(how, err);
+}
 async fn wait_for_one(rt, done) {
     let f = await done.get();
     return f.result();
@@ -738,6 +795,7 @@ enum Op {
     AsCompleted,
     GatherSettled,
     Shield,
+    TaskGroup,
     WithTimeout,
     CurrentTask,
     NewQueue,
@@ -789,6 +847,7 @@ fn global(name: &str) -> Option<Value> {
         "as_completed" => Op::AsCompleted,
         "gather_settled" => Op::GatherSettled,
         "shield" => Op::Shield,
+        "task_group" => Op::TaskGroup,
         "with_timeout" => Op::WithTimeout,
         "current_task" => Op::CurrentTask,
         "queue" => Op::NewQueue,
@@ -1779,6 +1838,10 @@ impl Asyncio {
                 }
                 None
             }
+            Handler::GroupTaskDone(group, task) => {
+                self.group_task_done(vm, &group, &task);
+                None
+            }
             Handler::AsCompleted(queue, future) => {
                 let _ = self.queue_put_nowait(&queue, Value::Handle(future));
                 None
@@ -1889,6 +1952,9 @@ impl Asyncio {
         }
         if let Some(s) = downcast::<AsyncSemaphore>(receiver) {
             return self.semaphore_method(&s, this, name, args);
+        }
+        if let Some(g) = downcast::<TaskGroup>(receiver) {
+            return self.group_method(vm, &g, name, args);
         }
         if downcast::<Loop>(receiver).is_some() {
             return self.loop_method(vm, name, args);
@@ -2125,6 +2191,17 @@ impl Asyncio {
                 )
             }
             Op::Wait => self.wait_primitive(&args)?,
+            Op::TaskGroup => {
+                if !arg(0).is_callable() {
+                    return Err(Thrown::error(
+                        "TypeError",
+                        "task_group(body) needs a function to run: task_group(async fn(g) { g.create_task(…); })",
+                    ));
+                }
+                let rt = Value::Handle(Rc::new(Loop));
+                self.prelude
+                    .coroutine("task_group", "task_group", vec![rt, arg(0)])
+            }
             Op::WithTimeout => {
                 if !arg(1).is_callable() {
                     return Err(Thrown::error(
@@ -2760,6 +2837,32 @@ impl Asyncio {
             }
             "wait_start" => self.wait_start(args)?,
             "timeout_enter" => self.timeout_enter(&arg(0))?,
+            "group_enter" => {
+                let Some(parent) = self
+                    .current
+                    .and_then(|u| self.future_of(u))
+                    .filter(|t| t.is_task())
+                else {
+                    return Err(Thrown::error(
+                        "RuntimeError",
+                        "TaskGroup <TaskGroup> cannot determine the parent task",
+                    ));
+                };
+                Value::Handle(Rc::new(TaskGroup {
+                    parent,
+                    exiting: Cell::new(false),
+                    aborting: Cell::new(false),
+                    parent_cancel_requested: Cell::new(false),
+                    tasks: RefCell::new(Vec::new()),
+                    errors: RefCell::new(Vec::new()),
+                    on_completed: RefCell::new(None),
+                    propagate: RefCell::new(None),
+                }))
+            }
+            "group_exit" => {
+                self.prelude
+                    .coroutine("TaskGroup.__aexit__", "group_exit", args.to_vec())
+            }
             "timeout_exit" => {
                 let Some(tm) = handle_of::<TimeoutState>(&arg(0)) else {
                     return Ok(Value::Nil);
@@ -3039,6 +3142,157 @@ impl Asyncio {
                 *job = Job::Skip;
             }
         }
+    }
+}
+
+impl Asyncio {
+    /// `TaskGroup._abort`.
+    fn group_abort(&mut self, g: &TaskGroup) {
+        g.aborting.set(true);
+        let tasks = g.tasks.borrow().clone();
+        for t in tasks {
+            if t.is_pending() {
+                self.cancel_task(&t, None);
+            }
+        }
+    }
+
+    /// `TaskGroup._on_task_done`.
+    fn group_task_done(&mut self, vm: &mut Vm, g: &TaskGroup, task: &F) {
+        g.tasks.borrow_mut().retain(|t| !Rc::ptr_eq(t, task));
+        let completed = g.on_completed.borrow().clone();
+        if let Some(fut) = completed
+            && g.tasks.borrow().is_empty()
+        {
+            self.complete(&fut, Some(Ok(Value::Bool(true))));
+        }
+        let FState::Failed(thrown) = task.state() else {
+            return;
+        };
+        task.handled.set(true);
+        g.errors.borrow_mut().push(thrown.value.clone());
+        if !g.parent.is_pending() {
+            report_uncaught(
+                vm,
+                &thrown,
+                "a TaskGroup task has errored out but its parent task is already completed",
+                self.config.color,
+            );
+            return;
+        }
+        if !g.aborting.get() && !g.parent_cancel_requested.get() {
+            self.group_abort(g);
+            g.parent_cancel_requested.set(true);
+            let parent = g.parent.clone();
+            self.cancel_task(&parent, None);
+        }
+    }
+
+    fn group_method(
+        &mut self,
+        vm: &mut Vm,
+        g: &Rc<TaskGroup>,
+        name: &str,
+        args: &[Value],
+    ) -> Result<Value, Thrown> {
+        let arg = |i: usize| args.get(i).cloned().unwrap_or(Value::Nil);
+        Ok(match name {
+            "create_task" => {
+                let mut shown = String::new();
+                g.describe(&mut shown);
+                if g.exiting.get() && g.tasks.borrow().is_empty() {
+                    return Err(Thrown::error(
+                        "RuntimeError",
+                        &format!("TaskGroup {shown} is finished"),
+                    ));
+                }
+                if g.aborting.get() {
+                    return Err(Thrown::error(
+                        "RuntimeError",
+                        &format!("TaskGroup {shown} is shutting down"),
+                    ));
+                }
+                let Some(c) = handle_of::<Coroutine>(&arg(0)) else {
+                    return Err(Thrown::error(
+                        "TypeError",
+                        &format!("a coroutine was expected, got a {}", arg(0).type_name()),
+                    ));
+                };
+                let task = self.create_task(vm, &c)?;
+                let handler = Handler::GroupTaskDone(g.clone(), task.clone());
+                self.then(&task, handler.clone(), handler, None);
+                g.tasks.borrow_mut().push(task.clone());
+                Value::Handle(task)
+            }
+            "_exiting" => {
+                g.exiting.set(true);
+                let how = arg(0).display(Flavor::Python);
+                if how == "cancelled" {
+                    *g.propagate.borrow_mut() = Some(cancelled_error(None));
+                }
+                if g.parent_cancel_requested.get()
+                    && let Some(info) = &g.parent.task
+                {
+                    let n = info.cancels_requested.get().saturating_sub(1);
+                    info.cancels_requested.set(n);
+                    if n == 0 {
+                        g.propagate.borrow_mut().take();
+                    }
+                }
+                if how != "ok" && !g.aborting.get() {
+                    self.group_abort(g);
+                }
+                Value::Nil
+            }
+            "_has_tasks" => Value::Bool(!g.tasks.borrow().is_empty()),
+            "_completed" => {
+                let existing = g.on_completed.borrow().clone();
+                let fut = existing.unwrap_or_else(|| {
+                    let fut = Future::new();
+                    *g.on_completed.borrow_mut() = Some(fut.clone());
+                    fut
+                });
+                Value::Handle(Rc::new(Guard(fut)))
+            }
+            "_is_cancel" => Value::Bool(arg(0).is_uncatchable()),
+            "_cancelled_while_waiting" => {
+                if !g.aborting.get() {
+                    *g.propagate.borrow_mut() = Some(Thrown::new(arg(0)));
+                    self.group_abort(g);
+                }
+                Value::Nil
+            }
+            "_clear_completed" => {
+                g.on_completed.borrow_mut().take();
+                Value::Nil
+            }
+            "_finish" => {
+                let propagate = g.propagate.borrow_mut().take();
+                if let Some(cancel) = propagate
+                    && g.errors.borrow().is_empty()
+                {
+                    return Err(cancel);
+                }
+                if arg(0).display(Flavor::Python) == "error" {
+                    g.errors.borrow_mut().push(arg(1));
+                }
+                let errors = std::mem::take(&mut *g.errors.borrow_mut());
+                if !errors.is_empty() {
+                    let n = errors.len();
+                    let plural = if n == 1 { "" } else { "s" };
+                    return Err(Thrown::new(Value::Error(Rc::new(ErrorValue {
+                        kind: Rc::from("ExceptionGroup"),
+                        message: Rc::from(format!(
+                            "unhandled errors in a TaskGroup ({n} sub-exception{plural})"
+                        )),
+                        errors: Value::list(errors),
+                        cancellation: false,
+                    }))));
+                }
+                Value::Nil
+            }
+            _ => return Err(no_method("task group", name, "create_task")),
+        })
     }
 }
 

@@ -242,6 +242,7 @@ fn global(name: &str) -> Option<Value> {
         "as_completed" => Op::AsyncioOnly("Node offers a .then on each promise, or Promise.race"),
         "gather_settled" => Op::AsyncioOnly("Node offers Promise.allSettled"),
         "shield" => Op::AsyncioOnly("Node needs none: a promise cannot be cancelled"),
+        "task_group" => Op::AsyncioOnly("Node offers Promise.all, or Promise.allSettled"),
         "with_timeout" => Op::AsyncioOnly("Node offers Promise.race with a timer promise"),
         "current_task" => Op::AsyncioOnly("Node has no task objects"),
         "queue" | "event" | "lock" | "semaphore" => {

@@ -151,6 +151,7 @@ pub const PRIMITIVES: &[&str] = &[
     "as_completed",
     "gather_settled",
     "shield",
+    "task_group",
     "with_timeout",
     "current_task",
     "queue",
