@@ -48,7 +48,7 @@ use super::{
     Policy, PolicyInfo, RunConfig, Step, downcast, duration_ns, handle_of, install_globals,
     report_uncaught, step_limit_error,
 };
-use crate::value::{Closure, ErrorValue, Flavor, Handle, Map, Value};
+use crate::value::{Closure, ErrorValue, Flavor, Handle, Map, Native, Value};
 use crate::vm::{Globals, Halt, ResumeWith, Slice, Thrown, UnitId, Vm};
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -1662,17 +1662,32 @@ impl Asyncio {
                 let coroutine = coroutine(name, Body::Call(c, args));
                 Ok(Value::Handle(self.create_task(vm, &coroutine)?))
             }
-            // `spawn sleep(d)`: the primitive makes a coroutine.
+            // `spawn sleep(d)`, `spawn q.get()`: the primitive or the
+            // method makes a coroutine.
             Value::Handle(h) if downcast::<Primitive>(&h).is_some() => {
                 match self.call_handle(vm, &h, args)? {
-                    Outcome::Value(v) if handle_of::<Coroutine>(&v).is_some() => {
-                        Ok(Value::Handle(self.ensure_future(vm, &v, "spawn")?))
-                    }
-                    _ => Err(Thrown::error(
-                        "TypeError",
-                        "a coroutine was expected: under asyncio, spawn (create_task) needs a coroutine",
-                    )),
+                    Outcome::Value(v) => self.spawn_coroutine(vm, v),
+                    Outcome::Executor { .. } => self.spawn_coroutine(vm, Value::Nil),
                 }
+            }
+            Value::Native(n)
+                if matches!(
+                    &*n,
+                    Native::Method {
+                        receiver: Value::Handle(_),
+                        ..
+                    }
+                ) =>
+            {
+                let Native::Method {
+                    receiver: Value::Handle(h),
+                    name,
+                } = &*n
+                else {
+                    return self.spawn_coroutine(vm, Value::Nil);
+                };
+                let v = self.method(vm, h, name, &args)?;
+                self.spawn_coroutine(vm, v)
             }
             other => Err(Thrown::error(
                 "TypeError",
@@ -1684,6 +1699,19 @@ impl Asyncio {
         }
     }
 
+    fn spawn_coroutine(&mut self, vm: &mut Vm, v: Value) -> Result<Value, Thrown> {
+        if handle_of::<Coroutine>(&v).is_some() {
+            return Ok(Value::Handle(self.ensure_future(vm, &v, "spawn")?));
+        }
+        Err(Thrown::error(
+            "TypeError",
+            &format!(
+                "a coroutine was expected, got a {}: under asyncio, spawn (create_task) needs a coroutine",
+                v.type_name()
+            ),
+        ))
+    }
+
     /// Calls a built-in or primitive outside any task (from the ready
     /// queue). `None` when the call needs a task (a promise executor).
     fn call_now(
@@ -1693,7 +1721,14 @@ impl Asyncio {
         args: Vec<Value>,
     ) -> Result<Option<Value>, Thrown> {
         match function {
-            Value::Native(native) => vm.call_native(native, args).map(Some),
+            // A policy object's method (`set_timeout(q.put_nowait, 0, x)`).
+            Value::Native(native) => match &**native {
+                Native::Method {
+                    receiver: Value::Handle(h),
+                    name,
+                } => self.method(vm, h, name, &args).map(Some),
+                _ => vm.call_native(native, args).map(Some),
+            },
             Value::Handle(h) => match self.call_handle(vm, h, args)? {
                 Outcome::Value(v) => Ok(Some(v)),
                 Outcome::Executor { .. } => Ok(None),
@@ -2515,7 +2550,10 @@ fn future_arg(args: &[Value], i: usize, what: &str) -> Result<F, Thrown> {
 fn no_method(kind: &str, name: &str, has: &str) -> Thrown {
     Thrown::error(
         "TypeError",
-        &format!("a {kind} has no method `{name}` (it has {has})"),
+        &format!(
+            "{} {kind} has no method `{name}` (it has {has})",
+            if kind.starts_with('e') { "an" } else { "a" }
+        ),
     )
 }
 

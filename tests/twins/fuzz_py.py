@@ -17,8 +17,10 @@ not a mismatch. Rerun a saved twin a few times before trusting it.
 The programs use call_soon/call_later callbacks (some raising), tasks,
 sleeps, gather, try/except/finally, cancellation, and asyncio's library: a
 shared `Queue` (unbounded or bounded: put/get under wait_for, put_nowait),
-`wait_for` (0, 15 and 45 ms), `shield`, and self-cancellation
-(`current_task().cancel()`, seen through finally and `cancelling()`).
+`wait_for` (0, 15 and 45 ms), `shield`, self-cancellation
+(`current_task().cancel()`, seen through finally and `cancelling()`), a shared
+`Lock` (acquire / finally release) and `Event` (wait under wait_for, set), and
+`TaskGroup` (as `task_group`).
 """
 import os, random, subprocess, sys, tempfile
 seed = int(sys.argv[1]); count = int(sys.argv[2])
@@ -37,7 +39,7 @@ class G:
         if r < 0.45: return ('soon', self.cb(depth))
         if r < 0.55: return ('later', self.cb(depth), self.rng.choice([0, 0, 30, 60]))
         if r < 0.7 and self.coros: return ('task', self.rng.randrange(len(self.coros)))
-        if in_coro and self.rng.random() < 0.25:
+        if in_coro and self.rng.random() < 0.35:
             # asyncio's library: a shared queue (bounded or not), wait_for,
             # self-cancellation (seen through finally: catching by kind is
             # not in the language yet).
@@ -48,6 +50,13 @@ class G:
             if r3 < 0.8 and self.coros: return ('wait_for', self.rng.randrange(len(self.coros)), self.rng.choice([0, 15, 45]), self.label())
             if r3 < 0.9: return ('self_cancel', self.block(depth + 1, True), self.label())
             if self.coros: return ('shield', self.rng.randrange(len(self.coros)), self.label())
+        if in_coro and self.rng.random() < 0.3:
+            # A shared lock and event, and a task group.
+            r4 = self.rng.random()
+            if r4 < 0.3: return ('locked', self.block(depth + 1, True), self.label())
+            if r4 < 0.55: return ('ev_wait', self.label())
+            if r4 < 0.75: return ('ev_set', self.label())
+            if len(self.coros) >= 2: return ('group', self.rng.sample(range(len(self.coros)), 2), self.label())
         if in_coro:
             r2 = self.rng.random()
             if r2 < 0.3: return ('sleep', self.rng.choice([0, 0, 30]))
@@ -97,6 +106,18 @@ def py(s, ind):
                 f'{p}except Exception as e:', f'{p}    print("{s[3]}", type(e).__name__)']
     if k == 'shield':
         return [f'{p}print("{s[2]}", await asyncio.shield(co{s[1]}()))']
+    if k == 'locked':
+        out = [f'{p}await lk.acquire()', f'{p}try:']
+        for x in s[1]: out += py(x, ind + 1)
+        out += [f'{p}finally:', f'{p}    lk.release()', f'{p}    print("{s[2]}", lk.locked())']
+        return out
+    if k == 'ev_wait':
+        return [f'{p}try:', f'{p}    print("{s[1]}", await asyncio.wait_for(ev.wait(), 0.015))',
+                f'{p}except Exception as e:', f'{p}    print("{s[1]}", type(e).__name__)']
+    if k == 'ev_set': return [f'{p}print("{s[1]}", ev.is_set())', f'{p}ev.set()']
+    if k == 'group':
+        return [f'{p}try:', f'{p}    async with asyncio.TaskGroup() as g:', f'{p}        g.create_task(co{s[1][0]}())', f'{p}        g.create_task(co{s[1][1]}())',
+                f'{p}    print("{s[2]}")', f'{p}except Exception as e:', f'{p}    print("{s[2]}", type(e).__name__)']
     if k == 'self_cancel':
         out = [f'{p}asyncio.current_task().cancel()', f'{p}try:']
         for x in s[1]: out += py(x, ind + 1)
@@ -135,6 +156,17 @@ def lab(s, ind):
         return [f'{p}try {{ print("{s[3]}", await wait_for(co{s[1]}(), {s[2]})); }} catch e {{ print("{s[3]}", {KIND}); }}']
     if k == 'shield':
         return [f'{p}print("{s[2]}", await shield(co{s[1]}()));']
+    if k == 'locked':
+        out = [f'{p}await lk.acquire();', f'{p}try {{']
+        for x in s[1]: out += lab(x, ind + 1)
+        out += [f'{p}}} finally {{', f'{p}    lk.release();', f'{p}    print("{s[2]}", lk.locked());', f'{p}}}']
+        return out
+    if k == 'ev_wait':
+        return [f'{p}try {{ print("{s[1]}", await wait_for(ev.wait(), 15)); }} catch e {{ print("{s[1]}", {KIND}); }}']
+    if k == 'ev_set': return [f'{p}print("{s[1]}", ev.is_set());', f'{p}ev.set();']
+    if k == 'group':
+        return [f'{p}try {{', f'{p}    await task_group(async fn(g) {{ g.create_task(co{s[1][0]}()); g.create_task(co{s[1][1]}()); }});',
+                f'{p}    print("{s[2]}");', f'{p}}} catch e {{ print("{s[2]}", {KIND}); }}']
     if k == 'self_cancel':
         out = [f'{p}current_task().cancel();', f'{p}try {{']
         for x in s[1]: out += lab(x, ind + 1)
@@ -155,8 +187,8 @@ for case in range(count):
     main = g.block(0, True) + [('task', i) for i in range(len(g.coros)) if rng.random() < 0.5]
     rng.shuffle(main)
     maxsize = rng.choice([0, 1, 2])
-    P = ['import asyncio', 'loop = None', 'q = None']
-    L = [f'let q = queue({maxsize});']
+    P = ['import asyncio', 'loop = None', 'q = None', 'lk = None', 'ev = None']
+    L = [f'let q = queue({maxsize});', 'let lk = lock();', 'let ev = event();']
     for k, body in enumerate(g.cbs):
         P.append(f'def cb{k}():'); L.append(f'fn cb{k}() {{')
         for x in body: P += py(x, 1); L += lab(x, 1)
@@ -165,7 +197,8 @@ for case in range(count):
         P.append(f'async def co{k}():'); L.append(f'async fn co{k}() {{')
         for x in body: P += py(x, 1); L += lab(x, 1)
         L.append('}')
-    P += ['async def main():', '    global loop, q', '    loop = asyncio.get_running_loop()', f'    q = asyncio.Queue({maxsize})']
+    P += ['async def main():', '    global loop, q, lk, ev', '    loop = asyncio.get_running_loop()', f'    q = asyncio.Queue({maxsize})',
+          '    lk = asyncio.Lock()', '    ev = asyncio.Event()']
     for x in main: P += py(x, 1); L += lab(x, 0)
     P.append('asyncio.run(main())')
     open(f'{WORK}/c.py', 'w').write('\n'.join(P) + '\n'); open(f'{WORK}/c2.lab', 'w').write('\n'.join(L) + '\n')
