@@ -40,7 +40,7 @@ async def main():
         await asyncio.sleep(ms / 1000)
         print(name, "out")
         s.release()
-    await asyncio.gather(limited("x", 10), limited("y", 20), limited("z", 10))
+    await asyncio.gather(limited("x", 10), limited("y", 40), limited("z", 10))
     print("semaphore locked:", s.locked())
 
 asyncio.run(main())

@@ -14,15 +14,15 @@ async def fails(ms, why):
 
 async def main():
     async with asyncio.TaskGroup() as g:
-        a = g.create_task(job("a", 20))
+        a = g.create_task(job("a", 40))
         b = g.create_task(job("b", 10))
         print("body ends")
     print("results:", a.result(), b.result())
     try:
         async with asyncio.TaskGroup() as g:
             g.create_task(job("slow", 50))
-            g.create_task(fails(10, "first"))
-            g.create_task(fails(10, "second"))
+            g.create_task(fails(0, "first"))
+            g.create_task(fails(0, "second"))
             await asyncio.sleep(0.030)
             print("body never gets here")
     except Exception as e:

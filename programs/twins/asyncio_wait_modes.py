@@ -10,15 +10,15 @@ async def fails(ms):
     raise ValueError("boom")
 
 async def main():
-    a = asyncio.create_task(job("a", 10))
-    b = asyncio.create_task(fails(20))
-    c = asyncio.create_task(job("c", 30))
+    a = asyncio.create_task(job("a", 20))
+    b = asyncio.create_task(fails(80))
+    c = asyncio.create_task(job("c", 200))
     d, p = await asyncio.wait([a, b, c], return_when=asyncio.FIRST_COMPLETED)
     print("first completed:", len(d), len(p), list(d)[0].result())
     d, p = await asyncio.wait([a, b, c], return_when=asyncio.FIRST_EXCEPTION)
     print("first exception:", len(d), len(p))
-    d, p = await asyncio.wait([a, b, c], return_when=asyncio.ALL_COMPLETED, timeout=0.005)
-    print("timeout 5:", len(d), len(p))
+    d, p = await asyncio.wait([a, b, c], return_when=asyncio.ALL_COMPLETED, timeout=0.030)
+    print("timeout 30:", len(d), len(p))
     d, p = await asyncio.wait([a, b, c])
     print("all:", len(d), len(p))
     try:
@@ -29,7 +29,7 @@ async def main():
         await asyncio.wait([a], return_when="SOME")
     except Exception as e:
         print(type(e).__name__, e)
-    for aw in asyncio.as_completed([job("x", 30), job("y", 10), job("z", 20)]):
+    for aw in asyncio.as_completed([job("x", 90), job("y", 10), job("z", 50)]):
         print("as_completed:", await aw)
     print(await asyncio.gather(job("p", 5), fails(1), return_exceptions=True))
 
