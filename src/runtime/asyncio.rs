@@ -1313,6 +1313,8 @@ impl Asyncio {
     // ---- running ----
 
     fn run_job(&mut self, vm: &mut Vm, job: Job) {
+        // No task runs until a unit does (`current_task()` from a callback).
+        self.current = None;
         let uncaught = match job {
             Job::Callback {
                 handler,
