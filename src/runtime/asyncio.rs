@@ -316,8 +316,8 @@ enum Handler {
     ShieldOuter(F, Rc<Cell<bool>>),
     /// `fut.add_done_callback(f)`: call `f(fut)`.
     DoneCallback(Value, F),
-    /// `wait`'s `_on_completion`.
-    Wait(Rc<WaitState>),
+    /// `wait`'s `_on_completion` for one of its futures.
+    Wait(Rc<WaitState>, F),
     /// `TaskGroup._on_task_done`.
     GroupTaskDone(Rc<TaskGroup>, F),
     /// `as_completed`'s `_on_completion`: put the future in the queue.
@@ -1860,10 +1860,14 @@ impl Asyncio {
             Handler::DoneCallback(function, future) => {
                 self.invoke(vm, &function, vec![Value::Handle(future)], None)
             }
-            Handler::Wait(state) => {
+            Handler::Wait(state, future) => {
                 let left = state.counter.get().saturating_sub(1);
                 state.counter.set(left);
                 let failed = matches!(&outcome, Err(t) if !t.is_uncatchable());
+                // `f.exception()` is asked (so retrieved) only here.
+                if left > 0 && state.mode == WaitMode::FirstException && !future.cancelled.get() {
+                    future.handled.set(true);
+                }
                 if left == 0
                     || state.mode == WaitMode::FirstCompleted
                     || (state.mode == WaitMode::FirstException && failed)
@@ -3060,7 +3064,7 @@ impl Asyncio {
             state.timer.set(Some(timer));
         }
         for (f, live) in fs.iter().zip(live) {
-            let handler = Handler::Wait(state.clone());
+            let handler = Handler::Wait(state.clone(), f.clone());
             self.add_callback(f, handler.clone(), handler, None, Some(live));
         }
         Ok(Value::Handle(state))
