@@ -905,6 +905,17 @@ fn same(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// A method bound to one of the policy's objects (`q.put_nowait`).
+fn handle_method(native: &Native) -> Option<(Rc<dyn Handle>, Rc<str>)> {
+    match native {
+        Native::Method {
+            receiver: Value::Handle(h),
+            name,
+        } => Some((h.clone(), name.clone())),
+        _ => None,
+    }
+}
+
 /// What awaiting a value comes to.
 enum Awaited {
     Ready(Value),
@@ -1658,38 +1669,27 @@ impl Asyncio {
 
     /// `spawn f(args)`: `create_task(f(args))`.
     fn spawn(&mut self, vm: &mut Vm, callee: Value, args: Vec<Value>) -> Result<Value, Thrown> {
+        // `spawn q.get()`: the method makes a coroutine.
+        if let Value::Native(n) = &callee
+            && let Some((h, name)) = handle_method(n)
+        {
+            let v = self.method(vm, &h, &name, &args)?;
+            return self.spawn_coroutine(vm, v);
+        }
         match callee {
             Value::Closure(c) if c.function.is_async => {
                 let name = c.function.name.clone();
                 let coroutine = coroutine(name, Body::Call(c, args));
                 Ok(Value::Handle(self.create_task(vm, &coroutine)?))
             }
-            // `spawn sleep(d)`, `spawn q.get()`: the primitive or the
-            // method makes a coroutine.
+            // `spawn sleep(d)`: the primitive makes a coroutine.
             Value::Handle(h) if downcast::<Primitive>(&h).is_some() => {
                 match self.call_handle(vm, &h, args)? {
                     Outcome::Value(v) => self.spawn_coroutine(vm, v),
-                    Outcome::Executor { .. } => self.spawn_coroutine(vm, Value::Nil),
-                }
-            }
-            Value::Native(n)
-                if matches!(
-                    &*n,
-                    Native::Method {
-                        receiver: Value::Handle(_),
-                        ..
+                    Outcome::Executor { future, .. } => {
+                        self.spawn_coroutine(vm, Value::Handle(future))
                     }
-                ) =>
-            {
-                let Native::Method {
-                    receiver: Value::Handle(h),
-                    name,
-                } = &*n
-                else {
-                    return self.spawn_coroutine(vm, Value::Nil);
-                };
-                let v = self.method(vm, h, name, &args)?;
-                self.spawn_coroutine(vm, v)
+                }
             }
             other => Err(Thrown::error(
                 "TypeError",
@@ -1724,12 +1724,9 @@ impl Asyncio {
     ) -> Result<Option<Value>, Thrown> {
         match function {
             // A policy object's method (`set_timeout(q.put_nowait, 0, x)`).
-            Value::Native(native) => match &**native {
-                Native::Method {
-                    receiver: Value::Handle(h),
-                    name,
-                } => self.method(vm, h, name, &args).map(Some),
-                _ => vm.call_native(native, args).map(Some),
+            Value::Native(native) => match handle_method(native) {
+                Some((h, name)) => self.method(vm, &h, &name, &args).map(Some),
+                None => vm.call_native(native, args).map(Some),
             },
             Value::Handle(h) => match self.call_handle(vm, h, args)? {
                 Outcome::Value(v) => Ok(Some(v)),
