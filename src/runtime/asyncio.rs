@@ -3098,14 +3098,19 @@ impl Asyncio {
         }
         let rt = Value::Handle(Rc::new(Loop));
         let queue = Value::Handle(done);
+        // CPython's generator makes each `_wait_for_one()` only when the
+        // loop asks for it: ones never reached are not "never awaited".
         let coroutines = todo
             .iter()
             .map(|_| {
-                self.prelude.coroutine(
-                    "_wait_for_one",
-                    "wait_for_one",
-                    vec![rt.clone(), queue.clone()],
-                )
+                Value::Handle(Rc::new(Coroutine {
+                    name: Rc::from("_wait_for_one"),
+                    body: RefCell::new(Some(Body::Call(
+                        self.prelude.closure("wait_for_one"),
+                        vec![rt.clone(), queue.clone()],
+                    ))),
+                    quiet: true,
+                }))
             })
             .collect();
         Ok(Value::list(coroutines))
