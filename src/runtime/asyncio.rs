@@ -983,6 +983,8 @@ pub struct Asyncio {
     prelude: Prelude,
     /// The unit running now (for `current_task()`).
     current: Option<UnitId>,
+    /// The loop is closed: tasks are being destroyed.
+    closed: bool,
     /// Last, so it is dropped after the queues: the program's globals.
     globals: Globals,
 }
@@ -1058,6 +1060,7 @@ impl Asyncio {
             chooser: Box::new(FirstCandidate),
             prelude: Prelude::new(),
             current: None,
+            closed: false,
             globals: Globals::default(),
         }
     }
@@ -1502,8 +1505,22 @@ impl Asyncio {
                 Halt::Preempted => continue,
                 Halt::StepLimit(at) => return Ended::Limit(step_limit_error(vm, at)),
             };
+            let with = self.check_closed(with);
             vm.resume(unit, with);
         }
+    }
+
+    /// After the loop closed (a destroyed task's `finally` runs), whatever
+    /// tried to schedule something (`call_soon` by `set_result`, a timer, a
+    /// task) raised CPython's "Event loop is closed"; the state it changed
+    /// stays changed, as in CPython.
+    fn check_closed(&mut self, with: ResumeWith) -> ResumeWith {
+        if !self.closed || (self.ready.is_empty() && self.timers.is_empty()) {
+            return with;
+        }
+        self.ready.clear();
+        self.timers.clear();
+        ResumeWith::Raise(Thrown::error("RuntimeError", "Event loop is closed"))
     }
 
     fn take_mark(&mut self, mark: u32) -> Option<F> {
@@ -2256,6 +2273,9 @@ impl Asyncio {
             }
             Op::AsCompleted => self.as_completed(vm, &arg(0))?,
             Op::Shield => Value::Handle(self.shield(vm, &arg(0))?),
+            Op::CurrentTask if self.closed => {
+                return Err(Thrown::error("RuntimeError", "no running event loop"));
+            }
             Op::CurrentTask => match self.current.and_then(|u| self.future_of(u)) {
                 Some(task) if task.is_task() => Value::Handle(task),
                 _ => Value::Nil,
@@ -2521,6 +2541,7 @@ impl Asyncio {
     /// and closing the coroutine raises GeneratorExit at its `await`, so its
     /// `finally` blocks run (and print) then. In creation order.
     fn destroy_pending_tasks(&mut self, vm: &mut Vm) {
+        self.closed = true;
         for task in self.pending_tasks() {
             let Some(info) = &task.task else { continue };
             vm.eprint(&format!(
