@@ -2558,9 +2558,11 @@ impl Asyncio {
             // A `finally` that awaits again is abandoned, as CPython does
             // ("coroutine ignored GeneratorExit").
             let _ = self.run_unit(vm, info.unit);
+            // Closing a coroutine leaves its task pending: whatever its end
+            // scheduled never happens.
+            self.ready.clear();
+            self.timers.clear();
         }
-        self.ready.clear();
-        self.timers.clear();
     }
 }
 
