@@ -321,7 +321,7 @@ enum Handler {
     /// `TaskGroup._on_task_done`.
     GroupTaskDone(Rc<TaskGroup>, F),
     /// `as_completed`'s `_on_completion`: put the future in the queue.
-    AsCompleted(Rc<AsyncQueue>, F),
+    AsCompleted(Rc<AsCompletedState>, F),
 }
 
 struct Callback {
@@ -330,6 +330,14 @@ struct Callback {
     derived: Option<F>,
     /// Cleared by `remove_done_callback`: the callback is not scheduled.
     live: Option<Rc<Cell<bool>>>,
+}
+
+/// `as_completed`'s closure: the queue of done futures, the ones still
+/// to come (`todo`, with their callbacks' flags) and the timeout handle.
+struct AsCompletedState {
+    done: Rc<AsyncQueue>,
+    todo: RefCell<Vec<(F, Rc<Cell<bool>>)>>,
+    timer: Cell<Option<u64>>,
 }
 
 /// `asyncio.wait`'s bookkeeping for one call.
@@ -389,6 +397,11 @@ enum Job {
     OnTimeout {
         state: Rc<TimeoutState>,
         timer: Option<u64>,
+    },
+    /// `as_completed`'s `_on_timeout`.
+    AsCompletedTimeout {
+        state: Rc<AsCompletedState>,
+        timer: u64,
     },
     /// A cancelled handle: `_run_once` skips it.
     Skip,
@@ -716,6 +729,7 @@ async fn group_exit(g, how, err) {
 }
 async fn wait_for_one(rt, done) {
     let f = await done.get();
+    if f == nil { rt.raise_timeout(); }
     return f.result();
 }
 "#;
@@ -1316,6 +1330,7 @@ impl Asyncio {
                 Job::WakeTask { timer, .. } => *timer == id,
                 Job::Release { timer, .. } => *timer == Some(id),
                 Job::OnTimeout { timer, .. } => *timer == Some(id),
+                Job::AsCompletedTimeout { timer, .. } => *timer == id,
                 _ => false,
             };
             if hit {
@@ -1341,6 +1356,15 @@ impl Asyncio {
                 None
             }
             Job::Skip => None,
+            Job::AsCompletedTimeout { state, .. } => {
+                state.timer.set(None);
+                let todo = std::mem::take(&mut *state.todo.borrow_mut());
+                for (_, live) in todo {
+                    live.set(false);
+                    let _ = self.queue_put_nowait(&state.done, Value::Nil);
+                }
+                None
+            }
             Job::OnTimeout { state, .. } => {
                 // `Timeout._on_timeout`: cancel the task, mark it expiring.
                 state.scheduled.set(false);
@@ -1897,8 +1921,21 @@ impl Asyncio {
                 self.group_task_done(vm, &group, &task);
                 None
             }
-            Handler::AsCompleted(queue, future) => {
-                let _ = self.queue_put_nowait(&queue, Value::Handle(future));
+            Handler::AsCompleted(state, future) => {
+                // `_on_completion`.
+                if state.todo.borrow().is_empty() {
+                    return None;
+                }
+                state
+                    .todo
+                    .borrow_mut()
+                    .retain(|(f, _)| !Rc::ptr_eq(f, &future));
+                let _ = self.queue_put_nowait(&state.done, Value::Handle(future));
+                if state.todo.borrow().is_empty()
+                    && let Some(timer) = state.timer.take()
+                {
+                    self.cancel_timer(timer);
+                }
                 None
             }
         }
@@ -2271,7 +2308,7 @@ impl Asyncio {
                 self.prelude
                     .coroutine("with_timeout", "with_timeout", vec![rt, arg(0), arg(1)])
             }
-            Op::AsCompleted => self.as_completed(vm, &arg(0))?,
+            Op::AsCompleted => self.as_completed(vm, &arg(0), &arg(1))?,
             Op::Shield => Value::Handle(self.shield(vm, &arg(0))?),
             Op::CurrentTask if self.closed => {
                 return Err(Thrown::error("RuntimeError", "no running event loop"));
@@ -2900,6 +2937,7 @@ impl Asyncio {
                 }
             }
             "wait_start" => self.wait_start(args)?,
+            "raise_timeout" => return Err(Thrown::error("TimeoutError", "")),
             "timeout_enter" => self.timeout_enter(&arg(0))?,
             "group_enter" => {
                 let Some(parent) = self
@@ -3092,7 +3130,12 @@ impl Asyncio {
 
     /// `as_completed(fs)`: a list of coroutines; the k-th awaited gives the
     /// k-th result to come (CPython yields them one by one).
-    fn as_completed(&mut self, vm: &mut Vm, list: &Value) -> Result<Value, Thrown> {
+    fn as_completed(
+        &mut self,
+        vm: &mut Vm,
+        list: &Value,
+        timeout: &Value,
+    ) -> Result<Value, Thrown> {
         let Value::List(items) = list else {
             return Err(Thrown::error(
                 "TypeError",
@@ -3115,9 +3158,31 @@ impl Asyncio {
                 todo.push(f);
             }
         }
+        let delay = match timeout {
+            Value::Nil => None,
+            d => Some(delay_ns(d, "as_completed()")?),
+        };
+        let state = Rc::new(AsCompletedState {
+            done: done.clone(),
+            todo: RefCell::new(Vec::new()),
+            timer: Cell::new(None),
+        });
         for f in &todo {
-            let handler = Handler::AsCompleted(done.clone(), f.clone());
-            self.then(f, handler.clone(), handler, None);
+            let live = Rc::new(Cell::new(true));
+            let handler = Handler::AsCompleted(state.clone(), f.clone());
+            self.add_callback(f, handler.clone(), handler, None, Some(live.clone()));
+            state.todo.borrow_mut().push((f.clone(), live));
+        }
+        if let Some(delay) = delay
+            && !todo.is_empty()
+        {
+            let due = self.due(delay);
+            let handle = state.clone();
+            let timer = self.add_timer(due, |timer| Job::AsCompletedTimeout {
+                state: handle,
+                timer,
+            });
+            state.timer.set(Some(timer));
         }
         let rt = Value::Handle(Rc::new(Loop));
         let queue = Value::Handle(done);
