@@ -9,7 +9,7 @@
 
 use crate::ast::*;
 use crate::bytecode::{Function, Op, UpvalueSource};
-use crate::diagnostic::{Diagnostic, SourceFile};
+use crate::diagnostic::{Diagnostic, SourceFile, closest};
 use crate::lexer::Span;
 use crate::value::{Closure, Value};
 use std::collections::{HashMap, HashSet};
@@ -1506,34 +1506,4 @@ fn find_local(state: &FnState, name: &str) -> Option<(u32, bool)> {
         .rev()
         .find(|l| l.name == name)
         .map(|l| (l.slot, l.is_cell))
-}
-
-/// The candidate closest to `name` by edit distance, if close enough.
-pub fn closest<'a>(name: &str, candidates: &'a [String]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .filter(|c| !c.is_empty() && c.as_str() != name)
-        .map(|c| (edit_distance(name, c), c))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 3) && *d < c.len().max(name.len()))
-        // Ties go to the alphabetically first name: candidates come from
-        // hash sets, and the same program must always get the same hint.
-        .min_by(|(da, a), (db, b)| da.cmp(db).then_with(|| a.cmp(b)))
-        .map(|(_, c)| c.as_str())
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let next = (row[j + 1] + 1)
-                .min(row[j] + 1)
-                .min(prev + usize::from(ca != *cb));
-            prev = row[j + 1];
-            row[j + 1] = next;
-        }
-    }
-    row[b.len()]
 }

@@ -8,7 +8,7 @@ use crate::diagnostic::{Diagnostic, SourceFile, render};
 use crate::habits;
 use crate::lexer::{self, Span, Token};
 use crate::parser;
-use crate::runtime::{PolicyKind, RunConfig};
+use crate::runtime::{Library, PolicyKind, RunConfig};
 use crate::value::Closure;
 use crate::vm::Vm;
 use std::collections::HashSet;
@@ -481,10 +481,17 @@ pub fn prelude() -> Vec<Rc<Closure>> {
 }
 
 fn compile_prelude() -> Vec<Rc<Closure>> {
-    let source = SourceFile::new("<prelude>", crate::vm::PRELUDE_SOURCE.to_string());
+    compile_library("<prelude>", crate::vm::PRELUDE_SOURCE)
+}
+
+/// Compiles a library written in looplab (the VM's prelude, a policy's
+/// library): its top-level functions, which use no globals and capture
+/// nothing. A library that does not compile is a bug in looplab.
+fn compile_library(name: &str, text: &str) -> Vec<Rc<Closure>> {
+    let source = SourceFile::new(name, text.to_string());
     let compiled = compile_source(&source, &mut Globals::default()).unwrap_or_else(|d| {
         panic!(
-            "the prelude does not compile: {}",
+            "{name} does not compile: {}",
             render_all(&d, &source, false)
         )
     });
@@ -497,6 +504,27 @@ fn compile_prelude() -> Vec<Rc<Closure>> {
             _ => None,
         })
         .collect()
+}
+
+/// A fresh policy of `kind`, with its library (written in looplab)
+/// compiled once per thread and handed to it.
+pub fn make_policy(kind: PolicyKind, config: RunConfig) -> Box<dyn crate::runtime::Policy> {
+    thread_local! {
+        static LIBRARIES: std::cell::RefCell<Vec<(&'static str, Library)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let name = kind.name();
+    let library = LIBRARIES.with(|libraries| {
+        let mut libraries = libraries.borrow_mut();
+        if let Some((_, library)) = libraries.iter().find(|(n, _)| *n == name) {
+            return library.clone();
+        }
+        let source = kind.info().library;
+        let library = Library::new(compile_library(&format!("<{name} library>"), source));
+        libraries.push((name, library.clone()));
+        library
+    });
+    kind.make(config, library)
 }
 
 /// Options of one run.
@@ -606,7 +634,7 @@ pub fn run_compiled(
         function: main,
         upvalues: Box::new([]),
     });
-    let mut policy = kind.make(config);
+    let mut policy = make_policy(kind, config);
     policy.load(vm, global_names, main);
     let status = policy.run_to_end(vm);
     drop(policy);

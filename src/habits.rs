@@ -142,7 +142,7 @@ pub fn promise_static_habit(member: &str, span: Span) -> Option<Diagnostic> {
         .iter()
         .find(|s| s.to_ascii_lowercase() == lower)
         .copied()
-        .or_else(|| crate::compiler::closest(member, &candidates));
+        .or_else(|| crate::diagnostic::closest(member, &candidates));
     let hint = match best {
         Some(best) => format!("did you mean `Promise.{best}`?"),
         None => format!(

@@ -745,7 +745,7 @@ fn fresh(
         record_events: true,
         ..options.config.clone()
     };
-    let mut policy = kind.make(config);
+    let mut policy = crate::driver::make_policy(kind, config);
     policy.set_interrupt(interrupt.clone());
     (vm, policy)
 }

@@ -23,6 +23,16 @@
 //! 5. Remaining tasks are cancelled in the order the chooser picks (CPython
 //!    iterates a WeakSet, whose order is not defined; the default is
 //!    creation order, which is deterministic).
+//! 6. Cancelled handles stay where they are and are skipped: a timer
+//!    cleared after it moved to the ready queue never runs. Delays may be
+//!    negative (due in the past). A task's cancellation follows
+//!    `Task.cancel` / `__step` (`_must_cancel`, the waiter cancelled,
+//!    a self-cancelled task that returns ends cancelled).
+//! 7. asyncio's library (`Queue`, `Event`, `Lock`, `Semaphore`, `wait_for`,
+//!    `wait`, `as_completed`, `shield`, …): the objects are this module's
+//!    handles, and the coroutines are CPython's own, transcribed into
+//!    looplab (the `PRELUDE`, compiled once), so they take CPython's
+//!    iterations; they reach the loop through `rt`, a `Loop` handle.
 //!
 //! How the loop is driven: `step` does one thing — runs one callback of the
 //! current iteration, starts the next iteration (moving the clock to the
@@ -38,7 +48,7 @@ use super::{
     Policy, PolicyInfo, RunConfig, Step, downcast, duration_ns, handle_of, install_globals,
     report_uncaught, step_limit_error,
 };
-use crate::value::{Closure, Flavor, Handle, Map, Value};
+use crate::value::{Closure, ErrorValue, Flavor, Handle, Map, Native, Value};
 use crate::vm::{Globals, Halt, ResumeWith, Thrown, UnitId, Vm};
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -49,7 +59,8 @@ pub const INFO: PolicyInfo = PolicyInfo {
     name: "asyncio",
     about: "CPython 3.11's asyncio: one ready queue, tasks and futures, asyncio.run()",
     dialect: &super::python::DIALECT,
-    make: |config| Box::new(Asyncio::new(config)),
+    library: PRELUDE,
+    make: |config, library| Box::new(Asyncio::new(config, library)),
 };
 
 // ---- futures, tasks, coroutines ----
@@ -63,6 +74,14 @@ pub struct Future {
     handled: Cell<bool>,
     /// Report an exception nobody retrieved when collected.
     loud: Cell<bool>,
+    /// `add_done_callback(f)`'s callbacks, for `remove_done_callback(f)`.
+    done_callbacks: RefCell<Vec<(Value, Rc<Cell<bool>>)>>,
+    /// What a cancelled future raises: the CancelledError its task raised,
+    /// or one made with `cancel(msg)`'s message (`_make_cancelled_error`).
+    cancel_error: RefCell<Option<Thrown>>,
+    /// `_cancel_message`: `Future.cancel(msg)`'s msg (a task cancelled by
+    /// its coroutine's CancelledError has none); `gather_settled` shows it.
+    cancel_message: RefCell<Option<Rc<str>>>,
     task: Option<Box<TaskInfo>>,
 }
 
@@ -73,6 +92,14 @@ struct TaskInfo {
     name: Rc<str>,
     number: u64,
     must_cancel: Cell<bool>,
+    /// `cancel(msg)`'s message, for a cancellation delivered later.
+    cancel_msg: RefCell<Option<Rc<str>>>,
+    /// `cancelling()`: cancellations requested and not `uncancel()`ed.
+    cancels_requested: Cell<u32>,
+    /// The task waits in a policy-internal `await` that takes a
+    /// cancellation as a value (the `except CancelledError:` of
+    /// `wait_for`, queues and locks).
+    guarded: Cell<bool>,
     waiting_on: RefCell<Option<F>>,
     /// The timer of the `sleep` the task waits in, if it sleeps.
     sleep_timer: Cell<Option<u64>>,
@@ -96,6 +123,9 @@ impl Future {
             cancelled: Cell::new(false),
             handled: Cell::new(false),
             loud: Cell::new(false),
+            cancel_error: RefCell::new(None),
+            cancel_message: RefCell::new(None),
+            done_callbacks: RefCell::new(Vec::new()),
             task,
         })
     }
@@ -107,6 +137,9 @@ impl Future {
                 name,
                 number,
                 must_cancel: Cell::new(false),
+                cancel_msg: RefCell::new(None),
+                cancels_requested: Cell::new(0),
+                guarded: Cell::new(false),
                 waiting_on: RefCell::new(None),
                 sleep_timer: Cell::new(None),
             })),
@@ -218,12 +251,16 @@ impl Drop for Future {
 pub struct Coroutine {
     name: Rc<str>,
     body: RefCell<Option<Body>>,
+    /// Inside a task made for a coroutine of the policy's own (`spawn
+    /// sleep(d)`): if the task is cancelled before it starts, CPython's
+    /// coroutine was thrown into, not left unawaited.
+    quiet: bool,
 }
 
 enum Body {
     Call(Rc<Closure>, Vec<Value>),
-    /// `asyncio.sleep(ms)`
-    Sleep(f64),
+    /// `asyncio.sleep(ms, result)`
+    Sleep(f64, Value),
 }
 
 impl Handle for Coroutine {
@@ -243,7 +280,7 @@ impl Handle for Coroutine {
 
 impl Drop for Coroutine {
     fn drop(&mut self) {
-        if self.body.borrow().is_some() {
+        if self.body.borrow().is_some() && !self.quiet {
             super::warn(format!(
                 "RuntimeWarning: coroutine '{}' was never awaited\n",
                 self.name
@@ -256,6 +293,7 @@ fn coroutine(name: Rc<str>, body: Body) -> Rc<Coroutine> {
     Rc::new(Coroutine {
         name,
         body: RefCell::new(Some(body)),
+        quiet: false,
     })
 }
 
@@ -271,12 +309,53 @@ enum Handler {
     GatherChild(Rc<GatherState>, usize),
     /// The future `run_until_complete` waits for is done: stop the loop.
     StopLoop,
+    /// `_release_waiter(waiter)`: set the waiter's result unless done.
+    Release(F),
+    /// `shield`'s `_inner_done_callback`: pass the outcome to `outer`.
+    ShieldInner(F),
+    /// `shield`'s `_outer_done_callback`: forget the inner callback.
+    ShieldOuter(F, Rc<Cell<bool>>),
+    /// `fut.add_done_callback(f)`: call `f(fut)`.
+    DoneCallback(Value, F),
+    /// `wait`'s `_on_completion` for one of its futures.
+    Wait(Rc<WaitState>, F),
+    /// `TaskGroup._on_task_done`.
+    GroupTaskDone(Rc<TaskGroup>, F),
+    /// `as_completed`'s `_on_completion`: put the future in the queue.
+    AsCompleted(Rc<AsCompletedState>, F),
 }
 
 struct Callback {
     on_fulfilled: Handler,
     on_rejected: Handler,
     derived: Option<F>,
+    /// Cleared by `remove_done_callback`: the callback is not scheduled.
+    live: Option<Rc<Cell<bool>>>,
+}
+
+/// `as_completed`'s closure: the queue of done futures, the ones still
+/// to come (`todo`, with their callbacks' flags) and the timeout handle.
+struct AsCompletedState {
+    done: Rc<AsyncQueue>,
+    todo: RefCell<Vec<(F, Rc<Cell<bool>>)>>,
+    timer: Cell<Option<u64>>,
+}
+
+/// `asyncio.wait`'s bookkeeping for one call.
+struct WaitState {
+    waiter: F,
+    counter: Cell<usize>,
+    mode: WaitMode,
+    timer: Cell<Option<u64>>,
+    /// The `_on_completion` callbacks, removed when the wait ends.
+    live: Vec<Rc<Cell<bool>>>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WaitMode {
+    FirstCompleted,
+    FirstException,
+    AllCompleted,
 }
 
 struct GatherState {
@@ -296,15 +375,386 @@ enum Job {
         derived: Option<F>,
         outcome: Result<Value, Thrown>,
     },
-    /// Call a function (`call_soon`, `call_later`).
-    Call { function: Value, args: Vec<Value> },
+    /// Call a function (`call_soon`, `call_later`: then `timer` is its id).
+    Call {
+        function: Value,
+        args: Vec<Value>,
+        timer: Option<u64>,
+    },
     /// A task step (`Task.__step`) with what the task receives.
     Resume { unit: UnitId, with: ResumeWith },
     /// `fut.set_result(value)`.
     Settle { future: F, value: Value },
     /// A sleeping task's timer fired; like `sleep`'s
     /// `_set_result_unless_cancelled`, it schedules the task's wake-up.
-    WakeTask { unit: UnitId },
+    WakeTask {
+        unit: UnitId,
+        timer: u64,
+        value: Value,
+    },
+    /// `_release_waiter(waiter)` from a timer (`wait_for`, `wait`).
+    Release { waiter: F, timer: Option<u64> },
+    /// `Timeout._on_timeout` (from `call_soon`, or a timer: `timer`).
+    OnTimeout {
+        state: Rc<TimeoutState>,
+        timer: Option<u64>,
+    },
+    /// `as_completed`'s `_on_timeout`.
+    AsCompletedTimeout {
+        state: Rc<AsCompletedState>,
+        timer: u64,
+    },
+    /// A cancelled handle: `_run_once` skips it.
+    Skip,
+}
+
+// ---- queues, events, locks, semaphores (asyncio.queues, asyncio.locks) ----
+
+/// Implements `Handle` for a policy object shown by `describe`.
+macro_rules! handle {
+    ($type:ty, $name:literal, |$this:ident, $out:ident| $describe:expr) => {
+        impl Handle for $type {
+            fn type_name(&self) -> &'static str {
+                $name
+            }
+            fn describe(&self, $out: &mut String) {
+                let $this = self;
+                $describe
+            }
+            fn as_any(&self) -> &dyn Any {
+                self
+            }
+            fn into_any(self: Rc<Self>) -> Rc<dyn Any> {
+                self
+            }
+        }
+    };
+}
+
+/// `asyncio.Queue(maxsize)`.
+struct AsyncQueue {
+    items: RefCell<VecDeque<Value>>,
+    maxsize: i64,
+    getters: RefCell<VecDeque<F>>,
+    putters: RefCell<VecDeque<F>>,
+    unfinished: Cell<i64>,
+    finished: Rc<AsyncEvent>,
+}
+
+handle!(AsyncQueue, "queue", |q, out| {
+    out.push_str(&format!("<Queue maxsize={}", q.maxsize));
+    let items = q.items.borrow();
+    if !items.is_empty() {
+        let shown: Vec<String> = items.iter().map(|v| v.repr(Flavor::Python)).collect();
+        out.push_str(&format!(" _queue=[{}]", shown.join(", ")));
+    }
+    let (getters, putters) = (q.getters.borrow().len(), q.putters.borrow().len());
+    if getters > 0 {
+        out.push_str(&format!(" _getters[{getters}]"));
+    }
+    if putters > 0 {
+        out.push_str(&format!(" _putters[{putters}]"));
+    }
+    if q.unfinished.get() > 0 {
+        out.push_str(&format!(" tasks={}", q.unfinished.get()));
+    }
+    out.push('>');
+});
+
+impl AsyncQueue {
+    fn full(&self) -> bool {
+        self.maxsize > 0 && self.items.borrow().len() as i64 >= self.maxsize
+    }
+}
+
+/// `asyncio.Event()`.
+struct AsyncEvent {
+    value: Cell<bool>,
+    waiters: RefCell<Vec<F>>,
+}
+
+handle!(AsyncEvent, "event", |e, out| {
+    let state = if e.value.get() { "set" } else { "unset" };
+    out.push_str(&format!(
+        "<asyncio.locks.Event object [{state}{}]>",
+        waiters(e.waiters.borrow().len())
+    ));
+});
+
+/// `asyncio.Lock()`.
+struct AsyncLock {
+    locked: Cell<bool>,
+    waiters: RefCell<VecDeque<F>>,
+}
+
+handle!(AsyncLock, "lock", |l, out| {
+    let state = if l.locked.get() { "locked" } else { "unlocked" };
+    out.push_str(&format!(
+        "<asyncio.locks.Lock object [{state}{}]>",
+        waiters(l.waiters.borrow().len())
+    ));
+});
+
+/// `asyncio.Semaphore(value)`.
+struct AsyncSemaphore {
+    value: Cell<i64>,
+    waiters: RefCell<VecDeque<F>>,
+}
+
+handle!(AsyncSemaphore, "semaphore", |s, out| {
+    let state = if s.locked() {
+        "locked".to_string()
+    } else {
+        format!("unlocked, value:{}", s.value.get())
+    };
+    out.push_str(&format!(
+        "<asyncio.locks.Semaphore object [{state}{}]>",
+        waiters(s.waiters.borrow().len())
+    ));
+});
+
+impl AsyncSemaphore {
+    fn locked(&self) -> bool {
+        self.value.get() == 0 || self.waiters.borrow().iter().any(|w| !w.cancelled.get())
+    }
+}
+
+fn waiters(n: usize) -> String {
+    if n > 0 {
+        format!(", waiters:{n}")
+    } else {
+        String::new()
+    }
+}
+
+/// The loop as the prelude sees it (`rt`): loop operations as methods.
+struct Loop;
+
+handle!(Loop, "loop", |_l, out| out.push_str("<asyncio event loop>"));
+
+handle!(WaitState, "wait", |_w, out| out.push_str("<wait>"));
+
+/// `asyncio.TaskGroup()`.
+struct TaskGroup {
+    parent: F,
+    exiting: Cell<bool>,
+    aborting: Cell<bool>,
+    parent_cancel_requested: Cell<bool>,
+    /// Its tasks not done yet, in creation order (CPython's is a set).
+    tasks: RefCell<Vec<F>>,
+    errors: RefCell<Vec<Value>>,
+    on_completed: RefCell<Option<F>>,
+    /// `propagate_cancellation_error`.
+    propagate: RefCell<Option<Thrown>>,
+}
+
+handle!(TaskGroup, "task_group", |g, out| {
+    out.push_str("<TaskGroup");
+    let (tasks, errors) = (g.tasks.borrow().len(), g.errors.borrow().len());
+    if tasks > 0 {
+        out.push_str(&format!(" tasks={tasks}"));
+    }
+    if errors > 0 {
+        out.push_str(&format!(" errors={errors}"));
+    }
+    out.push_str(if g.aborting.get() {
+        " cancelling>"
+    } else {
+        " entered>"
+    });
+});
+
+/// `asyncio.timeout(d)`'s `Timeout` object.
+struct TimeoutState {
+    task: F,
+    /// `task.cancelling()` on entry.
+    cancelling: u32,
+    state: Cell<TimeoutStage>,
+    /// The `_on_timeout` handle is still scheduled.
+    scheduled: Cell<bool>,
+    timer: Cell<Option<u64>>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TimeoutStage {
+    Entered,
+    Expiring,
+    Expired,
+    Exited,
+}
+
+handle!(TimeoutState, "timeout", |t, out| {
+    let stage = match t.state.get() {
+        TimeoutStage::Entered => "active",
+        TimeoutStage::Expiring => "expiring",
+        TimeoutStage::Expired => "expired",
+        TimeoutStage::Exited => "finished",
+    };
+    out.push_str(&format!("<Timeout [{stage}]>"));
+});
+
+/// `await rt.guard(f)`: awaits `f`, a cancellation comes back as a value.
+struct Guard(F);
+
+handle!(Guard, "future", |g, out| g.0.describe(out));
+
+/// A done-callback `rt.release_when_done` added (for its removal).
+struct CallbackToken(Rc<Cell<bool>>);
+
+handle!(CallbackToken, "callback", |_t, out| out
+    .push_str("<callback>"));
+
+// ---- the prelude: CPython's own coroutines, in looplab ----
+
+/// `asyncio`'s library coroutines (queues' `get`/`put`, locks' `acquire`,
+/// `wait_for`, …) written in looplab after CPython 3.11's Lib/asyncio, so
+/// they take exactly CPython's iterations. They use no globals: the policy
+/// hands them their objects, and `rt` (the `Loop` handle) for loop
+/// operations. `await rt.guard(f)` is `try: await f / except
+/// CancelledError` (the cancellation comes back as a value).
+const PRELUDE: &str = r#"
+async fn run(c) { return await c; }
+async fn get(q) {
+    while q._empty() {
+        let getter = q._getter();
+        let ok = false;
+        try { await getter; ok = true; } finally { if !ok { q._getter_failed(getter); } }
+    }
+    return q.get_nowait();
+}
+async fn put(q, item) {
+    while q._full() {
+        let putter = q._putter();
+        let ok = false;
+        try { await putter; ok = true; } finally { if !ok { q._putter_failed(putter); } }
+    }
+    return q.put_nowait(item);
+}
+async fn join(q) {
+    if q._unfinished() > 0 { await q._finished().wait(); }
+}
+async fn wait(e) {
+    if e.is_set() { return true; }
+    let fut = e._waiter();
+    try { await fut; return true; } finally { e._remove(fut); }
+}
+async fn acquire(l) {
+    if l._free() { return l._take(); }
+    let fut = l._waiter();
+    let ok = false;
+    try { await fut; ok = true; } finally { l._remove(fut); if !ok { l._cancelled(fut); } }
+    return l._take();
+}
+async fn acquire_semaphore(s) {
+    if !s.locked() { return s._take(); }
+    let fut = s._waiter();
+    let ok = false;
+    try { await fut; ok = true; } finally { s._remove(fut); if !ok { s._cancelled(fut); } }
+    return s._acquired();
+}
+async fn cancel_and_wait(rt, fut) {
+    let waiter = rt.future();
+    let cb = rt.release_when_done(fut, waiter);
+    try { fut.cancel(); await waiter; } finally { rt.remove_done_callback(fut, cb); }
+}
+async fn wait_for(rt, fut, timeout) {
+    if timeout == nil { return await fut; }
+    if timeout <= 0 {
+        fut = rt.ensure_future(fut);
+        if fut.done() { return fut.result(); }
+        await rt.cancel_and_wait(fut);
+        return rt.result_or_timeout(fut);
+    }
+    let waiter = rt.future();
+    let handle = rt.release_later(timeout, waiter);
+    fut = rt.ensure_future(fut);
+    let cb = rt.release_when_done(fut, waiter);
+    try {
+        let r = await rt.guard(waiter);
+        if rt.is_cancel(r) {
+            if fut.done() { return fut.result(); }
+            rt.remove_done_callback(fut, cb);
+            await rt.cancel_and_wait(fut);
+            throw r;
+        }
+        if fut.done() { return fut.result(); }
+        rt.remove_done_callback(fut, cb);
+        await rt.cancel_and_wait(fut);
+        return rt.result_or_timeout(fut);
+    } finally { rt.cancel_timer(handle); }
+}
+async fn wait_futures(rt, fs, mode, timeout) {
+    let waiter = rt.future();
+    let state = rt.wait_start(fs, waiter, mode, timeout);
+    try { await waiter; } finally { rt.wait_end(state); }
+    return rt.wait_split(fs);
+}
+async fn with_timeout(rt, delay, body) {
+    let tm = rt.timeout_enter(delay);
+    let how = "cancelled";
+    let result = nil;
+    let err = nil;
+    try {
+        try { result = await body(); how = "ok"; } catch e { how = "error"; err = e; }
+    } finally {
+        if how == "cancelled" { rt.timeout_exit(tm, true); }
+    }
+    rt.timeout_exit(tm, false);
+    if how == "error" { throw err; }
+    return result;
+}
+async fn task_group(rt, body) {
+    let g = rt.group_enter();
+    let how = "cancelled";
+    let err = nil;
+    let result = nil;
+    try {
+        try { result = await body(g); how = "ok"; } catch e { how = "error"; err = e; }
+    } finally {
+        if how == "cancelled" {
+            await rt.group_exit(g, how, nil);
+            return result;
+        }
+    }
+    await rt.group_exit(g, how, err);
+    return result;
+}
+async fn group_exit(g, how, err) {
+    g._exiting(how);
+    while g._has_tasks() {
+        let r = await g._completed();
+        if g._is_cancel(r) { g._cancelled_while_waiting(r); }
+        g._clear_completed();
+    }
+    g._finish(how, err);
+}
+async fn wait_for_one(rt, done) {
+    let f = await done.get();
+    if f == nil { rt.raise_timeout(); }
+    return f.result();
+}
+"#;
+
+/// The prelude's functions, compiled once.
+struct Prelude {
+    library: super::Library,
+}
+
+impl Prelude {
+    fn closure(&self, name: &str) -> Rc<Closure> {
+        self.library
+            .get(name)
+            .unwrap_or_else(|| panic!("the asyncio prelude has no `{name}`"))
+    }
+
+    /// A coroutine of the prelude's function `function`, named as CPython
+    /// names it (`Queue.get`).
+    fn coroutine(&self, name: &str, function: &str, args: Vec<Value>) -> Value {
+        Value::Handle(coroutine(
+            Rc::from(name),
+            Body::Call(self.closure(function), args),
+        ))
+    }
 }
 
 // ---- primitives ----
@@ -332,6 +782,18 @@ enum Op {
     /// A Node-only primitive (`set_interval`, `set_immediate`, …): an error
     /// naming what asyncio offers instead.
     NodeOnly(&'static str),
+    WaitFor,
+    Wait,
+    AsCompleted,
+    GatherSettled,
+    Shield,
+    TaskGroup,
+    WithTimeout,
+    CurrentTask,
+    NewQueue,
+    NewEvent,
+    NewLock,
+    NewSemaphore,
     Resolver {
         future: F,
         reject: bool,
@@ -384,6 +846,18 @@ fn global(name: &str) -> Option<Value> {
         ),
         "promise" => Op::NewPromise,
         "gather" => Op::Gather,
+        "wait_for" => Op::WaitFor,
+        "wait" => Op::Wait,
+        "as_completed" => Op::AsCompleted,
+        "gather_settled" => Op::GatherSettled,
+        "shield" => Op::Shield,
+        "task_group" => Op::TaskGroup,
+        "with_timeout" => Op::WithTimeout,
+        "current_task" => Op::CurrentTask,
+        "queue" => Op::NewQueue,
+        "event" => Op::NewEvent,
+        "lock" => Op::NewLock,
+        "semaphore" => Op::NewSemaphore,
         "Promise" => {
             let mut statics = Map::default();
             for (key, op) in [
@@ -402,6 +876,48 @@ fn global(name: &str) -> Option<Value> {
     };
     let name = super::PRIMITIVES.iter().find(|n| **n == name)?;
     Some(primitive(name, op))
+}
+
+fn new_event(set: bool) -> Rc<AsyncEvent> {
+    Rc::new(AsyncEvent {
+        value: Cell::new(set),
+        waiters: RefCell::new(Vec::new()),
+    })
+}
+
+/// Refuses what cannot be awaited, as `ensure_future` does.
+fn awaitable(value: &Value, what: &str) -> Result<(), Thrown> {
+    if handle_of::<Coroutine>(value).is_some() || handle_of::<Future>(value).is_some() {
+        return Ok(());
+    }
+    Err(Thrown::error(
+        "TypeError",
+        &format!(
+            "An asyncio.Future, a coroutine or an awaitable is required ({what} got a {})",
+            value.type_name()
+        ),
+    ))
+}
+
+/// The same function (identity, as `remove_done_callback` compares).
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Closure(x), Value::Closure(y)) => Rc::ptr_eq(x, y),
+        (Value::Native(x), Value::Native(y)) => Rc::ptr_eq(x, y),
+        (Value::Handle(x), Value::Handle(y)) => std::ptr::addr_eq(Rc::as_ptr(x), Rc::as_ptr(y)),
+        _ => false,
+    }
+}
+
+/// A method bound to one of the policy's objects (`q.put_nowait`).
+fn handle_method(native: &Native) -> Option<(Rc<dyn Handle>, Rc<str>)> {
+    match native {
+        Native::Method {
+            receiver: Value::Handle(h),
+            name,
+        } => Some((h.clone(), name.clone())),
+        _ => None,
+    }
 }
 
 /// What awaiting a value comes to.
@@ -448,6 +964,8 @@ pub struct Asyncio {
     clock: Clock,
     ready: VecDeque<Job>,
     timers: Timers<Job>,
+    /// Timers added so far (the next timer's id is one more).
+    timers_added: u64,
     tasks: Vec<F>,
     task_count: u64,
     /// Callbacks of the current `_run_once` iteration still to run.
@@ -473,6 +991,11 @@ pub struct Asyncio {
     entry: Option<F>,
     /// Ctrl-C in a session (none in a program run).
     interrupt: super::Interrupt,
+    prelude: Prelude,
+    /// The unit running now (for `current_task()`).
+    current: Option<UnitId>,
+    /// The loop is closed: tasks are being destroyed.
+    closed: bool,
     /// Last, so it is dropped after the queues: the program's globals.
     globals: Globals,
 }
@@ -481,18 +1004,59 @@ fn gather_key(future: &F) -> usize {
     Rc::as_ptr(future) as usize
 }
 
-fn cancelled_error() -> Thrown {
-    Thrown::new(Value::uncatchable_error("CancelledError"))
+/// A CancelledError; `cancel(msg)`'s message is its `message`.
+fn cancelled_error(msg: Option<Rc<str>>) -> Thrown {
+    match msg {
+        None => Thrown::new(Value::uncatchable_error("CancelledError")),
+        Some(message) => Thrown::new(Value::Error(Rc::new(ErrorValue {
+            kind: Rc::from("CancelledError"),
+            message,
+            errors: Value::Nil,
+            cancellation: true,
+        }))),
+    }
+}
+
+/// What a cancelled future raises when awaited or asked for its result.
+fn cancel_error_of(p: &Future) -> Thrown {
+    p.cancel_error
+        .borrow()
+        .clone()
+        .unwrap_or_else(|| cancelled_error(None))
+}
+
+/// Delays may be negative under asyncio (`call_later(-5, f)` is due 5 ms
+/// ago, before a 0 ms timer set earlier); timers are kept this far above
+/// the clock so a due time in the past is still a plain number.
+const TIMER_BASE: u64 = 1 << 50;
+
+/// A delay in ns, negative allowed (clamped far in the past).
+fn delay_ns(value: &Value, what: &str) -> Result<i64, Thrown> {
+    let negative = match value {
+        Value::Int(n) => *n < 0,
+        Value::Float(x) => x.is_finite() && *x < 0.0,
+        _ => false,
+    };
+    if negative {
+        let ms = match value {
+            Value::Int(n) => *n as f64,
+            Value::Float(x) => *x,
+            _ => 0.0,
+        };
+        return Ok(((ms * 1_000_000.0).round() as i64).max(-(TIMER_BASE as i64) / 2));
+    }
+    Ok(duration_ns(value, what)? as i64)
 }
 
 impl Asyncio {
-    pub fn new(config: RunConfig) -> Asyncio {
+    pub fn new(config: RunConfig, library: super::Library) -> Asyncio {
         Asyncio {
             clock: Clock::new(config.instruction_cost_ns),
             events: EventLog::new(config.record_events),
             config,
             ready: VecDeque::new(),
             timers: Timers::default(),
+            timers_added: 0,
             tasks: Vec::new(),
             task_count: 0,
             iteration_left: 0,
@@ -508,8 +1072,26 @@ impl Asyncio {
             session: false,
             entry: None,
             interrupt: super::Interrupt::default(),
+            prelude: Prelude { library },
+            current: None,
+            closed: false,
             globals: Globals::default(),
         }
+    }
+
+    /// Adds a timer whose job knows its own id (to find it in the ready
+    /// queue when it is cancelled there). Ids are the heap's, in sequence.
+    fn add_timer(&mut self, due: u64, make: impl FnOnce(u64) -> Job) -> u64 {
+        let id = self.timers_added + 1;
+        let got = self.timers.add(due, make(id));
+        debug_assert_eq!(got, id, "timer ids are sequential");
+        self.timers_added = got;
+        got
+    }
+
+    /// The heap time of a timer `delay` ns from now (may be in the past).
+    fn due(&self, delay: i64) -> u64 {
+        (TIMER_BASE + self.clock.now_ns()).saturating_add_signed(delay)
     }
 
     fn record(&mut self, unit: Option<UnitId>, kind: impl FnOnce() -> EventKind) {
@@ -537,12 +1119,15 @@ impl Asyncio {
         let body = coroutine.body.borrow_mut().take();
         let (closure, args) = match body {
             Some(Body::Call(closure, args)) => (closure, args),
-            Some(Body::Sleep(ms)) => {
-                *coroutine.body.borrow_mut() = Some(Body::Sleep(ms));
-                return Err(Thrown::error(
-                    "TypeError",
-                    "spawn of sleep(...) directly is not supported; spawn an async fn that awaits sleep",
-                ));
+            Some(body @ Body::Sleep(..)) => {
+                // A coroutine of the policy's own (`sleep`): the task runs
+                // a one-line coroutine that awaits it.
+                let inner = Rc::new(Coroutine {
+                    name: coroutine.name.clone(),
+                    body: RefCell::new(Some(body)),
+                    quiet: true,
+                });
+                (self.prelude.closure("run"), vec![Value::Handle(inner)])
             }
             None => {
                 return Err(Thrown::error(
@@ -552,7 +1137,7 @@ impl Asyncio {
             }
         };
         self.task_count += 1;
-        let name = closure.function.name.clone();
+        let name = coroutine.name.clone();
         let unit = vm.new_unit(closure, args);
         let task = Future::new_task(unit, name.clone(), self.task_count);
         self.set_future(unit, Some(task.clone()));
@@ -577,7 +1162,8 @@ impl Asyncio {
             Some(Err(t)) => (State::Rejected(t.clone()), Err(t)),
             None => {
                 p.cancelled.set(true);
-                (State::Rejected(cancelled_error()), Err(cancelled_error()))
+                let error = cancel_error_of(p);
+                (State::Rejected(error.clone()), Err(error))
             }
         };
         for callback in p.core.settle(state) {
@@ -588,12 +1174,20 @@ impl Asyncio {
     /// Completes a future with a unit's result (a cancellation cancels it).
     fn settle(&mut self, p: &F, result: Result<Value, Thrown>) {
         match result {
-            Err(t) if t.is_uncatchable() => self.complete(p, None),
+            Err(t) if t.is_uncatchable() => {
+                *p.cancel_error.borrow_mut() = Some(t);
+                self.complete(p, None)
+            }
             other => self.complete(p, Some(other)),
         }
     }
 
     fn schedule_callback(&mut self, callback: Callback, outcome: Result<Value, Thrown>) {
+        if let Some(live) = &callback.live
+            && !live.get()
+        {
+            return;
+        }
         let handler = if outcome.is_ok() {
             callback.on_fulfilled
         } else {
@@ -612,17 +1206,40 @@ impl Asyncio {
         match p.state() {
             FState::Finished(v) => Ok(v),
             FState::Failed(t) => Err(t),
-            FState::Cancelled => Err(cancelled_error()),
+            FState::Cancelled => Err(cancel_error_of(p)),
             FState::Pending => Ok(Value::Nil),
         }
     }
 
+    /// `add_done_callback(handler)`, removable: clearing the flag it
+    /// returns is `remove_done_callback`.
+    fn add_removable(&mut self, p: &F, handler: Handler) -> Rc<Cell<bool>> {
+        let live = Rc::new(Cell::new(true));
+        self.add_callback(p, handler.clone(), handler, None, Some(live.clone()));
+        live
+    }
+
     /// `add_done_callback` (and `.then`).
     fn then(&mut self, p: &F, on_fulfilled: Handler, on_rejected: Handler, derived: Option<F>) {
+        self.add_callback(p, on_fulfilled, on_rejected, derived, None);
+    }
+
+    fn add_callback(
+        &mut self,
+        p: &F,
+        on_fulfilled: Handler,
+        on_rejected: Handler,
+        derived: Option<F>,
+        live: Option<Rc<Cell<bool>>>,
+    ) {
         // A real rejection handler retrieves the exception when it runs.
         if matches!(
             on_rejected,
-            Handler::Call(_) | Handler::Finally(_) | Handler::Resume(_) | Handler::GatherChild(..)
+            Handler::Call(_)
+                | Handler::Finally(_)
+                | Handler::Resume(_)
+                | Handler::GatherChild(..)
+                | Handler::ShieldInner(_)
         ) {
             p.handled.set(true);
         }
@@ -630,6 +1247,7 @@ impl Asyncio {
             on_fulfilled,
             on_rejected,
             derived,
+            live,
         };
         match p.state() {
             FState::Pending => p.core.add_reaction(callback),
@@ -638,50 +1256,54 @@ impl Asyncio {
                 p.handled.set(true);
                 self.schedule_callback(callback, Err(t))
             }
-            FState::Cancelled => self.schedule_callback(callback, Err(cancelled_error())),
+            FState::Cancelled => self.schedule_callback(callback, Err(cancel_error_of(p))),
         }
     }
 
-    /// `fut.cancel()` for any future: a task, a gathering future (which
+    /// `fut.cancel(msg)` for any future: a task, a gathering future (which
     /// cancels its children, as `_GatheringFuture.cancel` does), or a plain
     /// future. Returns whether anything was cancelled.
-    fn cancel_future(&mut self, future: &F) -> bool {
+    fn cancel_future(&mut self, future: &F, msg: Option<Rc<str>>) -> bool {
         if !future.is_pending() {
             return false;
         }
         if future.is_task() {
-            return self.cancel_task(future);
+            return self.cancel_task(future, msg);
         }
         if let Some(state) = self.gathers.get(&gather_key(future)).cloned() {
             let mut cancelled_any = false;
             for child in &state.children {
-                cancelled_any |= self.cancel_future(child);
+                cancelled_any |= self.cancel_future(child, msg.clone());
             }
             if cancelled_any {
                 state.cancel_requested.set(true);
             }
             return cancelled_any;
         }
+        *future.cancel_error.borrow_mut() = Some(cancelled_error(msg.clone()));
+        *future.cancel_message.borrow_mut() = msg;
         self.complete(future, None);
         true
     }
 
-    /// `Task.cancel()`: cancel what the task waits on; if that cannot be
+    /// `Task.cancel(msg)`: cancel what the task waits on; if that cannot be
     /// cancelled, the task's next step raises CancelledError.
-    fn cancel_task(&mut self, task: &F) -> bool {
+    fn cancel_task(&mut self, task: &F, msg: Option<Rc<str>>) -> bool {
         if !task.is_pending() {
             return false;
         }
         let Some(info) = task.task.as_deref() else {
-            return self.cancel_future(task);
+            return self.cancel_future(task, msg);
         };
+        info.cancels_requested.set(info.cancels_requested.get() + 1);
         if let Some(timer) = info.sleep_timer.take() {
             // Cancelling the sleep's future schedules the wake-up, which
-            // raises CancelledError at the task's `await`.
-            self.timers.cancel(timer);
+            // raises CancelledError at the task's `await`; its timer does
+            // nothing any more, even if already moved to the ready queue.
+            self.cancel_timer(timer);
             self.ready.push_back(Job::Resume {
                 unit: info.unit,
-                with: ResumeWith::Throw(cancelled_error()),
+                with: ResumeWith::Throw(cancelled_error(msg)),
             });
             return true;
         }
@@ -689,30 +1311,74 @@ impl Asyncio {
         // may have to be cancelled again.
         let waiter = info.waiting_on.borrow().clone();
         if let Some(waiter) = waiter
-            && self.cancel_future(&waiter)
+            && self.cancel_future(&waiter, msg.clone())
         {
             return true;
         }
         info.must_cancel.set(true);
+        *info.cancel_msg.borrow_mut() = msg;
         true
+    }
+
+    /// `TimerHandle.cancel()`: the timer never runs, also when it is already
+    /// in the ready queue (`_run_once` skips a cancelled handle).
+    fn cancel_timer(&mut self, id: u64) {
+        self.timers.cancel(id);
+        for job in self.ready.iter_mut() {
+            let hit = match job {
+                Job::Call { timer, .. } => *timer == Some(id),
+                Job::WakeTask { timer, .. } => *timer == id,
+                Job::Release { timer, .. } => *timer == Some(id),
+                Job::OnTimeout { timer, .. } => *timer == Some(id),
+                Job::AsCompletedTimeout { timer, .. } => *timer == id,
+                _ => false,
+            };
+            if hit {
+                *job = Job::Skip;
+            }
+        }
     }
 
     // ---- running ----
 
     fn run_job(&mut self, vm: &mut Vm, job: Job) {
+        // No task runs until a unit does (`current_task()` from a callback).
+        self.current = None;
         let uncaught = match job {
             Job::Callback {
                 handler,
                 derived,
                 outcome,
             } => self.run_callback(vm, handler, derived, outcome),
-            Job::Call { function, args } => self.invoke(vm, &function, args, None),
+            Job::Call { function, args, .. } => self.invoke(vm, &function, args, None),
+            Job::Release { waiter, .. } => {
+                self.complete(&waiter, Some(Ok(Value::Nil)));
+                None
+            }
+            Job::Skip => None,
+            Job::AsCompletedTimeout { state, .. } => {
+                state.timer.set(None);
+                let todo = std::mem::take(&mut *state.todo.borrow_mut());
+                for (_, live) in todo {
+                    live.set(false);
+                    let _ = self.queue_put_nowait(&state.done, Value::Nil);
+                }
+                None
+            }
+            Job::OnTimeout { state, .. } => {
+                // `Timeout._on_timeout`: cancel the task, mark it expiring.
+                state.scheduled.set(false);
+                state.timer.set(None);
+                self.cancel_task(&state.task, None);
+                state.state.set(TimeoutStage::Expiring);
+                None
+            }
             Job::Resume { unit, with } => self.task_step(vm, unit, with),
             Job::Settle { future, value } => {
                 self.complete(&future, Some(Ok(value)));
                 None
             }
-            Job::WakeTask { unit } => {
+            Job::WakeTask { unit, value, .. } => {
                 if let Some(task) = vm.is_alive(unit).then(|| self.future_of(unit)).flatten()
                     && let Some(info) = &task.task
                 {
@@ -720,7 +1386,7 @@ impl Asyncio {
                 }
                 self.ready.push_back(Job::Resume {
                     unit,
-                    with: ResumeWith::Value(Value::Nil),
+                    with: ResumeWith::Value(value),
                 });
                 None
             }
@@ -749,7 +1415,18 @@ impl Asyncio {
         {
             info.waiting_on.borrow_mut().take();
             if info.must_cancel.replace(false) {
-                with = ResumeWith::Throw(cancelled_error());
+                let is_cancellation = matches!(&with, ResumeWith::Throw(t) if t.is_uncatchable());
+                if !is_cancellation {
+                    let msg = info.cancel_msg.borrow().clone();
+                    with = ResumeWith::Throw(cancelled_error(msg));
+                }
+            }
+            // An internal `except CancelledError:` gets the error as a value.
+            if info.guarded.replace(false)
+                && let ResumeWith::Throw(t) = &with
+                && t.is_uncatchable()
+            {
+                with = ResumeWith::Value(t.value.clone());
             }
         }
         self.record(Some(unit), || EventKind::Resumed);
@@ -764,6 +1441,7 @@ impl Asyncio {
     /// policy's own loop over the VM's halts.
     fn run_unit(&mut self, vm: &mut Vm, unit: UnitId) -> Ended {
         loop {
+            self.current = Some(unit);
             let stop = vm.run(unit, &mut self.globals, self.interrupt.slice());
             self.clock.charge_steps(stop.steps);
             self.record(Some(unit), || EventKind::Ran { steps: stop.steps });
@@ -771,7 +1449,18 @@ impl Asyncio {
                 Halt::Finished(value) => {
                     self.record(Some(unit), || EventKind::Finished);
                     if let Some(p) = self.take_future(unit) {
-                        self.settle(&p, Ok(value));
+                        // A task that cancelled itself and returned ends
+                        // cancelled (`super().cancel(msg=...)`).
+                        if let Some(info) = &p.task
+                            && info.must_cancel.replace(false)
+                        {
+                            let msg = info.cancel_msg.borrow().clone();
+                            *p.cancel_error.borrow_mut() = Some(cancelled_error(msg.clone()));
+                            *p.cancel_message.borrow_mut() = msg;
+                            self.complete(&p, None);
+                        } else {
+                            self.settle(&p, Ok(value));
+                        }
                     }
                     return Ended::Done;
                 }
@@ -824,7 +1513,7 @@ impl Asyncio {
                     receiver,
                     name,
                     args,
-                } => match self.method(&receiver, &name, &args) {
+                } => match self.method(vm, &receiver, &name, &args) {
                     Ok(v) => ResumeWith::Value(v),
                     Err(thrown) => ResumeWith::Raise(thrown),
                 },
@@ -845,8 +1534,22 @@ impl Asyncio {
                 },
                 Halt::StepLimit(at) => return Ended::Limit(step_limit_error(vm, at)),
             };
+            let with = self.check_closed(with);
             vm.resume(unit, with);
         }
+    }
+
+    /// After the loop closed (a destroyed task's `finally` runs), whatever
+    /// tried to schedule something (`call_soon` by `set_result`, a timer, a
+    /// task) raised CPython's "Event loop is closed"; the state it changed
+    /// stays changed, as in CPython.
+    fn check_closed(&mut self, with: ResumeWith) -> ResumeWith {
+        if !self.closed || (self.ready.is_empty() && self.timers.is_empty()) {
+            return with;
+        }
+        self.ready.clear();
+        self.timers.clear();
+        ResumeWith::Raise(Thrown::error("RuntimeError", "Event loop is closed"))
     }
 
     fn take_mark(&mut self, mark: u32) -> Option<F> {
@@ -901,27 +1604,42 @@ impl Asyncio {
 
     /// What `await value` means in `unit`.
     fn await_value(&mut self, unit: UnitId, value: Value) -> Result<Awaited, Thrown> {
-        let task = self.future_of(unit);
+        let task = self.future_of(unit).filter(|t| t.is_task());
+        let info = task.as_ref().and_then(|t| t.task.as_deref());
         if let Some(c) = handle_of::<Coroutine>(&value) {
             return match c.body.borrow_mut().take() {
                 Some(Body::Call(closure, args)) => Ok(Awaited::Inline(closure, args)),
-                Some(Body::Sleep(ms)) if ms <= 0.0 => {
+                Some(Body::Sleep(ms, result)) if ms <= 0.0 => {
                     // `yield` once: the task's next step is a plain call_soon.
                     self.ready.push_back(Job::Resume {
                         unit,
-                        with: ResumeWith::Value(Value::Nil),
+                        with: ResumeWith::Value(result),
                     });
                     Ok(Awaited::Suspend)
                 }
-                Some(Body::Sleep(ms)) => {
-                    let Some(info) = task.as_ref().and_then(|t| t.task.as_deref()) else {
+                Some(Body::Sleep(ms, result)) => {
+                    let Some(info) = info else {
                         return Err(Thrown::error(
                             "TypeError",
                             "await of sleep() outside a task",
                         ));
                     };
-                    let due = self.clock.now_ns() + duration_ns(&Value::Float(ms), "sleep()")?;
-                    let timer = self.timers.add(due, Job::WakeTask { unit });
+                    if info.must_cancel.replace(false) {
+                        // The sleep's future is cancelled as soon as it is
+                        // awaited: the task wakes with CancelledError.
+                        let msg = info.cancel_msg.borrow().clone();
+                        self.ready.push_back(Job::Resume {
+                            unit,
+                            with: ResumeWith::Throw(cancelled_error(msg)),
+                        });
+                        return Ok(Awaited::Suspend);
+                    }
+                    let due = self.due(duration_ns(&Value::Float(ms), "sleep()")? as i64);
+                    let timer = self.add_timer(due, |timer| Job::WakeTask {
+                        unit,
+                        timer,
+                        value: result,
+                    });
                     info.sleep_timer.set(Some(timer));
                     Ok(Awaited::Suspend)
                 }
@@ -931,27 +1649,52 @@ impl Asyncio {
                 )),
             };
         }
-        if let Some(p) = handle_of::<Future>(&value) {
+        let guarded = handle_of::<Guard>(&value);
+        let future = match &guarded {
+            Some(guard) => Some(guard.0.clone()),
+            None => handle_of::<Future>(&value),
+        };
+        if let Some(p) = future {
             if let Some(t) = &task
                 && Rc::ptr_eq(t, &p)
             {
-                return Err(Thrown::error("RuntimeError", "Task cannot await on itself"));
+                // `Task.__step` throws this in at the next step.
+                let mut repr = String::new();
+                t.describe(&mut repr);
+                self.ready.push_back(Job::Resume {
+                    unit,
+                    with: ResumeWith::Throw(Thrown::error(
+                        "RuntimeError",
+                        &format!("Task cannot await on itself: {repr}"),
+                    )),
+                });
+                return Ok(Awaited::Suspend);
             }
             if !p.is_pending() {
-                return Self::result_of(&p).map(Awaited::Ready);
+                return match Self::result_of(&p) {
+                    Err(t) if guarded.is_some() && t.is_uncatchable() => {
+                        Ok(Awaited::Ready(t.value))
+                    }
+                    other => other.map(Awaited::Ready),
+                };
             }
-            let Some(task) = task.filter(|t| t.is_task()) else {
+            let Some(info) = info else {
                 return Err(Thrown::error(
                     "TypeError",
                     "await of a pending future outside a task",
                 ));
             };
-            if let Some(info) = &task.task {
-                *info.waiting_on.borrow_mut() = Some(p.clone());
-            }
+            *info.waiting_on.borrow_mut() = Some(p.clone());
+            info.guarded.set(guarded.is_some());
             self.then(&p, Handler::Resume(unit), Handler::Resume(unit), None);
             // Awaiting marks the exception as retrieved once it is delivered.
             p.handled.set(true);
+            if info.must_cancel.get() {
+                let msg = info.cancel_msg.borrow().clone();
+                if self.cancel_future(&p, msg) {
+                    info.must_cancel.set(false);
+                }
+            }
             return Ok(Awaited::Suspend);
         }
         let type_name = match &value {
@@ -972,11 +1715,27 @@ impl Asyncio {
 
     /// `spawn f(args)`: `create_task(f(args))`.
     fn spawn(&mut self, vm: &mut Vm, callee: Value, args: Vec<Value>) -> Result<Value, Thrown> {
+        // `spawn q.get()`: the method makes a coroutine.
+        if let Value::Native(n) = &callee
+            && let Some((h, name)) = handle_method(n)
+        {
+            let v = self.method(vm, &h, &name, &args)?;
+            return self.spawn_coroutine(vm, v);
+        }
         match callee {
             Value::Closure(c) if c.function.is_async => {
                 let name = c.function.name.clone();
                 let coroutine = coroutine(name, Body::Call(c, args));
                 Ok(Value::Handle(self.create_task(vm, &coroutine)?))
+            }
+            // `spawn sleep(d)`: the primitive makes a coroutine.
+            Value::Handle(h) if downcast::<Primitive>(&h).is_some() => {
+                match self.call_handle(vm, &h, args)? {
+                    Outcome::Value(v) => self.spawn_coroutine(vm, v),
+                    Outcome::Executor { future, .. } => {
+                        self.spawn_coroutine(vm, Value::Handle(future))
+                    }
+                }
             }
             other => Err(Thrown::error(
                 "TypeError",
@@ -988,6 +1747,19 @@ impl Asyncio {
         }
     }
 
+    fn spawn_coroutine(&mut self, vm: &mut Vm, v: Value) -> Result<Value, Thrown> {
+        if handle_of::<Coroutine>(&v).is_some() {
+            return Ok(Value::Handle(self.ensure_future(vm, &v, "spawn")?));
+        }
+        Err(Thrown::error(
+            "TypeError",
+            &format!(
+                "a coroutine was expected, got a {}: under asyncio, spawn (create_task) needs a coroutine",
+                v.type_name()
+            ),
+        ))
+    }
+
     /// Calls a built-in or primitive outside any task (from the ready
     /// queue). `None` when the call needs a task (a promise executor).
     fn call_now(
@@ -997,7 +1769,11 @@ impl Asyncio {
         args: Vec<Value>,
     ) -> Result<Option<Value>, Thrown> {
         match function {
-            Value::Native(native) => vm.call_native(native, args).map(Some),
+            // A policy object's method (`set_timeout(q.put_nowait, 0, x)`).
+            Value::Native(native) => match handle_method(native) {
+                Some((h, name)) => self.method(vm, &h, &name, &args).map(Some),
+                None => vm.call_native(native, args).map(Some),
+            },
             Value::Handle(h) => match self.call_handle(vm, h, args)? {
                 Outcome::Value(v) => Ok(Some(v)),
                 Outcome::Executor { .. } => Ok(None),
@@ -1106,6 +1882,69 @@ impl Asyncio {
                 self.stopping = true;
                 None
             }
+            Handler::Release(waiter) => {
+                self.complete(&waiter, Some(Ok(Value::Nil)));
+                None
+            }
+            Handler::ShieldInner(outer) => {
+                if outer.cancelled.get() {
+                    return None;
+                }
+                match outcome {
+                    Err(t) if t.is_uncatchable() => self.complete(&outer, None),
+                    other => self.complete(&outer, Some(other)),
+                }
+                None
+            }
+            Handler::ShieldOuter(inner, live) => {
+                if inner.is_pending() {
+                    live.set(false);
+                }
+                None
+            }
+            Handler::DoneCallback(function, future) => {
+                self.invoke(vm, &function, vec![Value::Handle(future)], None)
+            }
+            Handler::Wait(state, future) => {
+                let left = state.counter.get().saturating_sub(1);
+                state.counter.set(left);
+                let failed = matches!(&outcome, Err(t) if !t.is_uncatchable());
+                // `f.exception()` is asked (so retrieved) only here.
+                if left > 0 && state.mode == WaitMode::FirstException && !future.cancelled.get() {
+                    future.handled.set(true);
+                }
+                if left == 0
+                    || state.mode == WaitMode::FirstCompleted
+                    || (state.mode == WaitMode::FirstException && failed)
+                {
+                    if let Some(timer) = state.timer.take() {
+                        self.cancel_timer(timer);
+                    }
+                    self.complete(&state.waiter, Some(Ok(Value::Nil)));
+                }
+                None
+            }
+            Handler::GroupTaskDone(group, task) => {
+                self.group_task_done(vm, &group, &task);
+                None
+            }
+            Handler::AsCompleted(state, future) => {
+                // `_on_completion`.
+                if state.todo.borrow().is_empty() {
+                    return None;
+                }
+                state
+                    .todo
+                    .borrow_mut()
+                    .retain(|(f, _)| !Rc::ptr_eq(f, &future));
+                let _ = self.queue_put_nowait(&state.done, Value::Handle(future));
+                if state.todo.borrow().is_empty()
+                    && let Some(timer) = state.timer.take()
+                {
+                    self.cancel_timer(timer);
+                }
+                None
+            }
         }
     }
 
@@ -1119,12 +1958,12 @@ impl Asyncio {
         }
         let all_done = state.finished.get() == state.children.len();
         let outcome = match child.state() {
-            FState::Cancelled if !state.return_exceptions => Some(Err(cancelled_error())),
+            FState::Cancelled if !state.return_exceptions => Some(Err(cancel_error_of(child))),
             FState::Failed(t) if !state.return_exceptions => {
                 child.handled.set(true);
                 Some(Err(t))
             }
-            _ if all_done && state.cancel_requested.get() => Some(Err(cancelled_error())),
+            _ if all_done && state.cancel_requested.get() => Some(Err(cancel_error_of(child))),
             _ if all_done => {
                 let results = state
                     .children
@@ -1134,7 +1973,7 @@ impl Asyncio {
                         match c.state() {
                             FState::Finished(v) => v,
                             FState::Failed(t) => t.value,
-                            _ => cancelled_error().value,
+                            _ => cancelled_error(c.cancel_message.borrow().clone()).value,
                         }
                     })
                     .collect();
@@ -1195,10 +2034,30 @@ impl Asyncio {
     /// `cancelled`, `result`.
     fn method(
         &mut self,
+        vm: &mut Vm,
         receiver: &Rc<dyn Handle>,
         name: &str,
         args: &[Value],
     ) -> Result<Value, Thrown> {
+        let this = Value::Handle(receiver.clone());
+        if let Some(q) = downcast::<AsyncQueue>(receiver) {
+            return self.queue_method(&q, this, name, args);
+        }
+        if let Some(e) = downcast::<AsyncEvent>(receiver) {
+            return self.event_method(&e, this, name, args);
+        }
+        if let Some(l) = downcast::<AsyncLock>(receiver) {
+            return self.lock_method(&l, this, name, args);
+        }
+        if let Some(s) = downcast::<AsyncSemaphore>(receiver) {
+            return self.semaphore_method(&s, this, name, args);
+        }
+        if let Some(g) = downcast::<TaskGroup>(receiver) {
+            return self.group_method(vm, &g, name, args);
+        }
+        if downcast::<Loop>(receiver).is_some() {
+            return self.loop_method(vm, name, args);
+        }
         let Some(p) = downcast::<Future>(receiver) else {
             return Err(Thrown::error(
                 "TypeError",
@@ -1224,7 +2083,52 @@ impl Asyncio {
             return Ok(Value::Handle(derived));
         }
         Ok(match name {
-            "cancel" => Value::Bool(self.cancel_future(&p)),
+            "cancel" => {
+                let msg = match args.first() {
+                    None | Some(Value::Nil) => None,
+                    Some(Value::Str(s)) => Some(Rc::from(s.as_str())),
+                    Some(other) => Some(Rc::from(other.display(Flavor::Python).as_str())),
+                };
+                Value::Bool(self.cancel_future(&p, msg))
+            }
+            "cancelling" | "uncancel" => {
+                let Some(info) = &p.task else {
+                    return Err(Thrown::error(
+                        "TypeError",
+                        &format!("a future has no method `{name}` (a task has)"),
+                    ));
+                };
+                let n = info.cancels_requested.get();
+                if name == "uncancel" && n > 0 {
+                    info.cancels_requested.set(n - 1);
+                }
+                Value::Int(info.cancels_requested.get() as i64)
+            }
+            "add_done_callback" => {
+                let f = args.first().cloned().unwrap_or(Value::Nil);
+                if !f.is_callable() {
+                    return Err(Thrown::error(
+                        "TypeError",
+                        "add_done_callback needs a function to call",
+                    ));
+                }
+                let live = self.add_removable(&p, Handler::DoneCallback(f.clone(), p.clone()));
+                p.done_callbacks.borrow_mut().push((f, live));
+                Value::Nil
+            }
+            "remove_done_callback" => {
+                let f = args.first().cloned().unwrap_or(Value::Nil);
+                let mut removed = 0;
+                p.done_callbacks.borrow_mut().retain(|(g, live)| {
+                    if same(g, &f) {
+                        removed += i64::from(live.replace(false));
+                        false
+                    } else {
+                        true
+                    }
+                });
+                Value::Int(removed)
+            }
             "done" => Value::Bool(!p.is_pending()),
             "cancelled" => Value::Bool(matches!(p.state(), FState::Cancelled)),
             "result" => match p.state() {
@@ -1237,7 +2141,13 @@ impl Asyncio {
                 return Err(Thrown::error(
                     "TypeError",
                     &format!(
-                        "a future has no method `{name}` (it has then, catch, finally, cancel, done, cancelled, result)"
+                        "a {} has no method `{name}` (it has then, catch, finally, cancel, done, cancelled, result, add_done_callback, remove_done_callback{})",
+                        receiver.type_name(),
+                        if p.is_task() {
+                            ", cancelling, uncancel"
+                        } else {
+                            ""
+                        }
                     ),
                 ));
             }
@@ -1260,10 +2170,10 @@ impl Asyncio {
         let arg = |i: usize| args.get(i).cloned().unwrap_or(Value::Nil);
         let value = match &prim.op {
             Op::Sleep => {
-                let ns = duration_ns(&arg(0), "sleep()")?;
+                let ns = delay_ns(&arg(0), "sleep()")?;
                 Value::Handle(coroutine(
                     Rc::from("sleep"),
-                    Body::Sleep(ns as f64 / 1_000_000.0),
+                    Body::Sleep(ns as f64 / 1_000_000.0, arg(1)),
                 ))
             }
             Op::Work => {
@@ -1280,19 +2190,19 @@ impl Asyncio {
                         "set_timeout (call_later) needs a function to call",
                     ));
                 }
-                let due = self.clock.now_ns() + duration_ns(&arg(1), "set_timeout()")?;
+                let due = self.due(delay_ns(&arg(1), "set_timeout()")?);
                 let extra = args.get(2..).map(|a| a.to_vec()).unwrap_or_default();
-                Value::Int(self.timers.add(
-                    due,
-                    Job::Call {
-                        function,
-                        args: extra,
-                    },
-                ) as i64)
+                Value::Int(self.add_timer(due, |id| Job::Call {
+                    function,
+                    args: extra,
+                    timer: Some(id),
+                }) as i64)
             }
             Op::ClearTimeout => {
-                if let Value::Int(id) = arg(0) {
-                    self.timers.cancel(id as u64);
+                if let Value::Int(id) = arg(0)
+                    && id > 0
+                {
+                    self.cancel_timer(id as u64);
                 }
                 Value::Nil
             }
@@ -1307,6 +2217,7 @@ impl Asyncio {
                 self.ready.push_back(Job::Call {
                     function,
                     args: args.get(1..).map(|a| a.to_vec()).unwrap_or_default(),
+                    timer: None,
                 });
                 Value::Nil
             }
@@ -1366,6 +2277,101 @@ impl Asyncio {
             },
             Op::Gather => Value::Handle(self.gather(vm, args, false)?),
             Op::NodeOnly(message) => return Err(Thrown::error("TypeError", message)),
+            Op::GatherSettled => Value::Handle(self.gather(vm, args, true)?),
+            Op::WaitFor => {
+                awaitable(&arg(0), "wait_for")?;
+                let timeout = match arg(1) {
+                    Value::Nil => Value::Nil,
+                    d => Value::Float(delay_ns(&d, "wait_for()")? as f64 / 1_000_000.0),
+                };
+                self.prelude.coroutine(
+                    "wait_for",
+                    "wait_for",
+                    vec![Value::Handle(Rc::new(Loop)), arg(0), timeout],
+                )
+            }
+            Op::Wait => self.wait_primitive(&args)?,
+            Op::TaskGroup => {
+                if !arg(0).is_callable() {
+                    return Err(Thrown::error(
+                        "TypeError",
+                        "task_group(body) needs a function to run: task_group(async fn(g) { g.create_task(…); })",
+                    ));
+                }
+                let rt = Value::Handle(Rc::new(Loop));
+                self.prelude
+                    .coroutine("task_group", "task_group", vec![rt, arg(0)])
+            }
+            Op::WithTimeout => {
+                if !arg(1).is_callable() {
+                    return Err(Thrown::error(
+                        "TypeError",
+                        "with_timeout(d, body) needs a function to run: with_timeout(d, async fn() { … })",
+                    ));
+                }
+                if !matches!(arg(0), Value::Nil) {
+                    delay_ns(&arg(0), "with_timeout()")?;
+                }
+                let rt = Value::Handle(Rc::new(Loop));
+                self.prelude
+                    .coroutine("with_timeout", "with_timeout", vec![rt, arg(0), arg(1)])
+            }
+            Op::AsCompleted => self.as_completed(vm, &arg(0), &arg(1))?,
+            Op::Shield => Value::Handle(self.shield(vm, &arg(0))?),
+            Op::CurrentTask if self.closed => {
+                return Err(Thrown::error("RuntimeError", "no running event loop"));
+            }
+            Op::CurrentTask => match self.current.and_then(|u| self.future_of(u)) {
+                Some(task) if task.is_task() => Value::Handle(task),
+                _ => Value::Nil,
+            },
+            Op::NewQueue => {
+                let maxsize = match arg(0) {
+                    Value::Nil => 0,
+                    Value::Int(n) => n,
+                    other => {
+                        return Err(Thrown::error(
+                            "TypeError",
+                            &format!("queue(maxsize) needs an int, not a {}", other.type_name()),
+                        ));
+                    }
+                };
+                Value::Handle(Rc::new(AsyncQueue {
+                    items: RefCell::new(VecDeque::new()),
+                    maxsize,
+                    getters: RefCell::new(VecDeque::new()),
+                    putters: RefCell::new(VecDeque::new()),
+                    unfinished: Cell::new(0),
+                    finished: new_event(true),
+                }))
+            }
+            Op::NewEvent => Value::Handle(new_event(false)),
+            Op::NewLock => Value::Handle(Rc::new(AsyncLock {
+                locked: Cell::new(false),
+                waiters: RefCell::new(VecDeque::new()),
+            })),
+            Op::NewSemaphore => {
+                let value = match arg(0) {
+                    Value::Nil => 1,
+                    Value::Int(n) if n >= 0 => n,
+                    Value::Int(_) => {
+                        return Err(Thrown::error(
+                            "ValueError",
+                            "Semaphore initial value must be >= 0",
+                        ));
+                    }
+                    other => {
+                        return Err(Thrown::error(
+                            "TypeError",
+                            &format!("semaphore(value) needs an int, not a {}", other.type_name()),
+                        ));
+                    }
+                };
+                Value::Handle(Rc::new(AsyncSemaphore {
+                    value: Cell::new(value),
+                    waiters: RefCell::new(VecDeque::new()),
+                }))
+            }
             Op::NoCounterpart => {
                 return Err(Thrown::error(
                     "TypeError",
@@ -1410,6 +2416,7 @@ impl Asyncio {
             let Some(when) = self.timers.next_due() else {
                 return false;
             };
+            let when = when.saturating_sub(TIMER_BASE);
             if when > self.clock.now_ns() {
                 let wake = when + self.config.wake_latency_ns;
                 if self.config.time_limit_ns > 0 && wake > self.config.time_limit_ns {
@@ -1423,7 +2430,7 @@ impl Asyncio {
             }
         }
         let now = self.clock.now_ns();
-        while let Some(job) = self.timers.pop_due(now) {
+        while let Some(job) = self.timers.pop_due(now + TIMER_BASE) {
             self.record(None, || EventKind::TimerDue);
             self.ready.push_back(job);
         }
@@ -1509,7 +2516,7 @@ impl Asyncio {
             to_cancel.push(pending.remove(pick));
         }
         for task in &to_cancel {
-            self.cancel_task(task);
+            self.cancel_task(task, None);
         }
         let items = to_cancel.iter().map(|t| Value::Handle(t.clone())).collect();
         match self.gather(vm, items, true) {
@@ -1579,6 +2586,7 @@ impl Asyncio {
     /// and closing the coroutine raises GeneratorExit at its `await`, so its
     /// `finally` blocks run (and print) then. In creation order.
     fn destroy_pending_tasks(&mut self, vm: &mut Vm) {
+        self.closed = true;
         for task in self.pending_tasks() {
             let Some(info) = &task.task else { continue };
             vm.eprint(&format!(
@@ -1595,9 +2603,838 @@ impl Asyncio {
             // A `finally` that awaits again is abandoned, as CPython does
             // ("coroutine ignored GeneratorExit").
             let _ = self.run_unit(vm, info.unit);
+            // Closing a coroutine leaves its task pending: whatever its end
+            // scheduled never happens.
+            self.ready.clear();
+            self.timers.clear();
         }
-        self.ready.clear();
-        self.timers.clear();
+    }
+}
+
+/// An argument that must be a future (the prelude's own calls).
+fn future_arg(args: &[Value], i: usize, what: &str) -> Result<F, Thrown> {
+    args.get(i)
+        .and_then(handle_of::<Future>)
+        .ok_or_else(|| Thrown::error("TypeError", &format!("{what} needs a future")))
+}
+
+fn no_method(kind: &str, name: &str, has: &str) -> Thrown {
+    Thrown::error(
+        "TypeError",
+        &format!(
+            "{} {kind} has no method `{name}` (it has {has})",
+            if kind.starts_with('e') { "an" } else { "a" }
+        ),
+    )
+}
+
+/// Wakes the first waiter not done yet (`Queue._wakeup_next`).
+impl Asyncio {
+    fn wakeup_next(&mut self, waiters: &RefCell<VecDeque<F>>) {
+        loop {
+            let Some(waiter) = waiters.borrow_mut().pop_front() else {
+                return;
+            };
+            if waiter.is_pending() {
+                self.complete(&waiter, Some(Ok(Value::Nil)));
+                return;
+            }
+        }
+    }
+
+    fn queue_put_nowait(&mut self, q: &AsyncQueue, item: Value) -> Result<Value, Thrown> {
+        if q.full() {
+            return Err(Thrown::error("QueueFull", ""));
+        }
+        q.items.borrow_mut().push_back(item);
+        q.unfinished.set(q.unfinished.get() + 1);
+        q.finished.value.set(false);
+        self.wakeup_next(&q.getters);
+        Ok(Value::Nil)
+    }
+
+    fn queue_method(
+        &mut self,
+        q: &Rc<AsyncQueue>,
+        this: Value,
+        name: &str,
+        args: &[Value],
+    ) -> Result<Value, Thrown> {
+        let arg = |i: usize| args.get(i).cloned().unwrap_or(Value::Nil);
+        Ok(match name {
+            "put" => self
+                .prelude
+                .coroutine("Queue.put", "put", vec![this, arg(0)]),
+            "get" => self.prelude.coroutine("Queue.get", "get", vec![this]),
+            "join" => self.prelude.coroutine("Queue.join", "join", vec![this]),
+            "put_nowait" => self.queue_put_nowait(q, arg(0))?,
+            "get_nowait" => {
+                let Some(item) = q.items.borrow_mut().pop_front() else {
+                    return Err(Thrown::error("QueueEmpty", ""));
+                };
+                self.wakeup_next(&q.putters);
+                item
+            }
+            "qsize" => Value::Int(q.items.borrow().len() as i64),
+            "empty" | "_empty" => Value::Bool(q.items.borrow().is_empty()),
+            "full" | "_full" => Value::Bool(q.full()),
+            "maxsize" => Value::Int(q.maxsize),
+            "task_done" => {
+                if q.unfinished.get() <= 0 {
+                    return Err(Thrown::error(
+                        "ValueError",
+                        "task_done() called too many times",
+                    ));
+                }
+                q.unfinished.set(q.unfinished.get() - 1);
+                if q.unfinished.get() == 0 {
+                    self.event_set(&q.finished);
+                }
+                Value::Nil
+            }
+            "_getter" | "_putter" => {
+                let waiter = Future::new();
+                let list = if name == "_getter" {
+                    &q.getters
+                } else {
+                    &q.putters
+                };
+                list.borrow_mut().push_back(waiter.clone());
+                Value::Handle(waiter)
+            }
+            "_getter_failed" | "_putter_failed" => {
+                let waiter = future_arg(args, 0, name)?;
+                self.cancel_future(&waiter, None);
+                let getter = name == "_getter_failed";
+                let list = if getter { &q.getters } else { &q.putters };
+                list.borrow_mut().retain(|w| !Rc::ptr_eq(w, &waiter));
+                let room = if getter {
+                    !q.items.borrow().is_empty()
+                } else {
+                    !q.full()
+                };
+                if room && !waiter.cancelled.get() {
+                    self.wakeup_next(list);
+                }
+                Value::Nil
+            }
+            "_unfinished" => Value::Int(q.unfinished.get()),
+            "_finished" => Value::Handle(q.finished.clone()),
+            _ => {
+                return Err(no_method(
+                    "queue",
+                    name,
+                    "put, get, put_nowait, get_nowait, qsize, empty, full, maxsize, task_done, join",
+                ));
+            }
+        })
+    }
+
+    fn event_set(&mut self, e: &AsyncEvent) {
+        if !e.value.replace(true) {
+            let waiters = e.waiters.borrow().clone();
+            for waiter in waiters {
+                self.complete(&waiter, Some(Ok(Value::Bool(true))));
+            }
+        }
+    }
+
+    fn event_method(
+        &mut self,
+        e: &Rc<AsyncEvent>,
+        this: Value,
+        name: &str,
+        args: &[Value],
+    ) -> Result<Value, Thrown> {
+        Ok(match name {
+            "set" => {
+                self.event_set(e);
+                Value::Nil
+            }
+            "clear" => {
+                e.value.set(false);
+                Value::Nil
+            }
+            "is_set" => Value::Bool(e.value.get()),
+            "wait" => self.prelude.coroutine("Event.wait", "wait", vec![this]),
+            "_waiter" => {
+                let waiter = Future::new();
+                e.waiters.borrow_mut().push(waiter.clone());
+                Value::Handle(waiter)
+            }
+            "_remove" => {
+                let waiter = future_arg(args, 0, name)?;
+                e.waiters.borrow_mut().retain(|w| !Rc::ptr_eq(w, &waiter));
+                Value::Nil
+            }
+            _ => return Err(no_method("event", name, "set, clear, is_set, wait")),
+        })
+    }
+
+    fn lock_method(
+        &mut self,
+        l: &Rc<AsyncLock>,
+        this: Value,
+        name: &str,
+        args: &[Value],
+    ) -> Result<Value, Thrown> {
+        Ok(match name {
+            "acquire" => self
+                .prelude
+                .coroutine("Lock.acquire", "acquire", vec![this]),
+            "release" => {
+                if !l.locked.replace(false) {
+                    return Err(Thrown::error("RuntimeError", "Lock is not acquired."));
+                }
+                self.wake_up_first(l);
+                Value::Nil
+            }
+            "locked" => Value::Bool(l.locked.get()),
+            "_free" => {
+                Value::Bool(!l.locked.get() && l.waiters.borrow().iter().all(|w| w.cancelled.get()))
+            }
+            "_take" => {
+                l.locked.set(true);
+                Value::Bool(true)
+            }
+            "_waiter" => {
+                let waiter = Future::new();
+                l.waiters.borrow_mut().push_back(waiter.clone());
+                Value::Handle(waiter)
+            }
+            "_remove" => {
+                let waiter = future_arg(args, 0, name)?;
+                l.waiters.borrow_mut().retain(|w| !Rc::ptr_eq(w, &waiter));
+                Value::Nil
+            }
+            "_cancelled" => {
+                if !l.locked.get() {
+                    self.wake_up_first(l);
+                }
+                Value::Nil
+            }
+            _ => return Err(no_method("lock", name, "acquire, release, locked")),
+        })
+    }
+
+    fn wake_up_first(&mut self, l: &AsyncLock) {
+        let first = l.waiters.borrow().front().cloned();
+        if let Some(fut) = first
+            && fut.is_pending()
+        {
+            self.complete(&fut, Some(Ok(Value::Bool(true))));
+        }
+    }
+
+    fn wake_up_next(&mut self, s: &AsyncSemaphore) {
+        let next = s.waiters.borrow().iter().find(|w| w.is_pending()).cloned();
+        if let Some(fut) = next {
+            s.value.set(s.value.get() - 1);
+            self.complete(&fut, Some(Ok(Value::Bool(true))));
+        }
+    }
+
+    fn semaphore_method(
+        &mut self,
+        s: &Rc<AsyncSemaphore>,
+        this: Value,
+        name: &str,
+        args: &[Value],
+    ) -> Result<Value, Thrown> {
+        Ok(match name {
+            "acquire" => {
+                self.prelude
+                    .coroutine("Semaphore.acquire", "acquire_semaphore", vec![this])
+            }
+            "release" => {
+                s.value.set(s.value.get() + 1);
+                self.wake_up_next(s);
+                Value::Nil
+            }
+            "locked" => Value::Bool(s.locked()),
+            "_take" => {
+                s.value.set(s.value.get() - 1);
+                Value::Bool(true)
+            }
+            "_waiter" => {
+                let waiter = Future::new();
+                s.waiters.borrow_mut().push_back(waiter.clone());
+                Value::Handle(waiter)
+            }
+            "_remove" => {
+                let waiter = future_arg(args, 0, name)?;
+                s.waiters.borrow_mut().retain(|w| !Rc::ptr_eq(w, &waiter));
+                Value::Nil
+            }
+            "_cancelled" => {
+                let waiter = future_arg(args, 0, name)?;
+                if !waiter.cancelled.get() {
+                    s.value.set(s.value.get() + 1);
+                    self.wake_up_next(s);
+                }
+                Value::Nil
+            }
+            "_acquired" => {
+                if s.value.get() > 0 {
+                    self.wake_up_next(s);
+                }
+                Value::Bool(true)
+            }
+            _ => return Err(no_method("semaphore", name, "acquire, release, locked")),
+        })
+    }
+
+    /// `ensure_future(aw)`: a coroutine becomes a task; a future is itself.
+    fn ensure_future(&mut self, vm: &mut Vm, value: &Value, what: &str) -> Result<F, Thrown> {
+        if let Some(c) = handle_of::<Coroutine>(value) {
+            return self.create_task(vm, &c);
+        }
+        if let Some(f) = handle_of::<Future>(value) {
+            return Ok(f);
+        }
+        awaitable(value, what).map(|()| Future::new())
+    }
+
+    /// The loop operations the prelude uses (`rt.…`).
+    fn loop_method(&mut self, vm: &mut Vm, name: &str, args: &[Value]) -> Result<Value, Thrown> {
+        let arg = |i: usize| args.get(i).cloned().unwrap_or(Value::Nil);
+        Ok(match name {
+            "future" => Value::Handle(Future::new()),
+            "ensure_future" => Value::Handle(self.ensure_future(vm, &arg(0), "wait_for")?),
+            "guard" => Value::Handle(Rc::new(Guard(future_arg(args, 0, name)?))),
+            "is_cancel" => Value::Bool(arg(0).is_uncatchable()),
+            "release_later" => {
+                let waiter = future_arg(args, 1, name)?;
+                let due = self.due(delay_ns(&arg(0), "wait_for()")?);
+                let id = self.add_timer(due, |id| Job::Release {
+                    waiter,
+                    timer: Some(id),
+                });
+                Value::Int(id as i64)
+            }
+            "cancel_timer" => {
+                if let Value::Int(id) = arg(0) {
+                    self.cancel_timer(id as u64);
+                }
+                Value::Nil
+            }
+            "release_when_done" => {
+                let fut = future_arg(args, 0, name)?;
+                let waiter = future_arg(args, 1, name)?;
+                let live = self.add_removable(&fut, Handler::Release(waiter));
+                Value::Handle(Rc::new(CallbackToken(live)))
+            }
+            "remove_done_callback" => {
+                if let Some(token) = handle_of::<CallbackToken>(&arg(1)) {
+                    token.0.set(false);
+                }
+                Value::Nil
+            }
+            "cancel_and_wait" => {
+                let rt = Value::Handle(Rc::new(Loop));
+                self.prelude
+                    .coroutine("_cancel_and_wait", "cancel_and_wait", vec![rt, arg(0)])
+            }
+            "result_or_timeout" => {
+                let fut = future_arg(args, 0, name)?;
+                match Self::result_of(&fut) {
+                    Err(t) if t.is_uncatchable() => {
+                        return Err(Thrown::error("TimeoutError", ""));
+                    }
+                    other => other?,
+                }
+            }
+            "wait_start" => self.wait_start(args)?,
+            "raise_timeout" => return Err(Thrown::error("TimeoutError", "")),
+            "timeout_enter" => self.timeout_enter(&arg(0))?,
+            "group_enter" => {
+                let Some(parent) = self
+                    .current
+                    .and_then(|u| self.future_of(u))
+                    .filter(|t| t.is_task())
+                else {
+                    return Err(Thrown::error(
+                        "RuntimeError",
+                        "TaskGroup <TaskGroup> cannot determine the parent task",
+                    ));
+                };
+                Value::Handle(Rc::new(TaskGroup {
+                    parent,
+                    exiting: Cell::new(false),
+                    aborting: Cell::new(false),
+                    parent_cancel_requested: Cell::new(false),
+                    tasks: RefCell::new(Vec::new()),
+                    errors: RefCell::new(Vec::new()),
+                    on_completed: RefCell::new(None),
+                    propagate: RefCell::new(None),
+                }))
+            }
+            "group_exit" => {
+                self.prelude
+                    .coroutine("TaskGroup.__aexit__", "group_exit", args.to_vec())
+            }
+            "timeout_exit" => {
+                let Some(tm) = handle_of::<TimeoutState>(&arg(0)) else {
+                    return Ok(Value::Nil);
+                };
+                self.cancel_timeout_handler(&tm);
+                match tm.state.get() {
+                    TimeoutStage::Expiring => {
+                        tm.state.set(TimeoutStage::Expired);
+                        let mut n = 0;
+                        if let Some(info) = &tm.task.task {
+                            n = info.cancels_requested.get().saturating_sub(1);
+                            info.cancels_requested.set(n);
+                        }
+                        if n <= tm.cancelling && matches!(arg(1), Value::Bool(true)) {
+                            return Err(Thrown::error("TimeoutError", ""));
+                        }
+                    }
+                    TimeoutStage::Entered => tm.state.set(TimeoutStage::Exited),
+                    _ => {}
+                }
+                Value::Nil
+            }
+            "wait_end" => {
+                if let Some(state) = handle_of::<WaitState>(&arg(0)) {
+                    if let Some(timer) = state.timer.take() {
+                        self.cancel_timer(timer);
+                    }
+                    for live in &state.live {
+                        live.set(false);
+                    }
+                }
+                Value::Nil
+            }
+            "wait_split" => {
+                let (mut done, mut pending) = (Vec::new(), Vec::new());
+                if let Value::List(fs) = arg(0) {
+                    for f in fs.borrow().iter() {
+                        let is_done = handle_of::<Future>(f).is_some_and(|f| !f.is_pending());
+                        if is_done {
+                            done.push(f.clone())
+                        } else {
+                            pending.push(f.clone())
+                        }
+                    }
+                }
+                Value::list(vec![Value::list(done), Value::list(pending)])
+            }
+            _ => return Err(no_method("loop", name, "nothing a program calls")),
+        })
+    }
+}
+
+impl Asyncio {
+    /// `asyncio.wait(fs, return_when=mode, timeout=t)`, checked as CPython
+    /// checks it; the waiting is the prelude's `wait_futures`.
+    fn wait_primitive(&mut self, args: &[Value]) -> Result<Value, Thrown> {
+        let arg = |i: usize| args.get(i).cloned().unwrap_or(Value::Nil);
+        let items = match arg(0) {
+            Value::List(items) => items.borrow().clone(),
+            other => {
+                return Err(Thrown::error(
+                    "TypeError",
+                    &format!("expect a list of futures, not {}", other.type_name()),
+                ));
+            }
+        };
+        if items.is_empty() {
+            return Err(Thrown::error(
+                "ValueError",
+                "Set of Tasks/Futures is empty.",
+            ));
+        }
+        let mode = match arg(1) {
+            Value::Nil => "ALL_COMPLETED".to_string(),
+            Value::Str(m)
+                if ["FIRST_COMPLETED", "FIRST_EXCEPTION", "ALL_COMPLETED"]
+                    .contains(&m.as_str()) =>
+            {
+                m.to_string()
+            }
+            other => {
+                return Err(Thrown::error(
+                    "ValueError",
+                    &format!(
+                        "Invalid return_when value: {}",
+                        other.display(Flavor::Python)
+                    ),
+                ));
+            }
+        };
+        let mut fs: Vec<Value> = Vec::new();
+        for item in items {
+            if handle_of::<Coroutine>(&item).is_some() {
+                return Err(Thrown::error(
+                    "TypeError",
+                    "Passing coroutines is forbidden, use tasks explicitly.",
+                ));
+            }
+            let Some(f) = handle_of::<Future>(&item) else {
+                return Err(Thrown::error(
+                    "TypeError",
+                    &format!("wait() needs tasks or futures, not a {}", item.type_name()),
+                ));
+            };
+            // `set(fs)`: each future once.
+            if !fs
+                .iter()
+                .any(|g| handle_of::<Future>(g).is_some_and(|g| Rc::ptr_eq(&g, &f)))
+            {
+                fs.push(item);
+            }
+        }
+        let timeout = match arg(2) {
+            Value::Nil => Value::Nil,
+            d => Value::Float(delay_ns(&d, "wait()")? as f64 / 1_000_000.0),
+        };
+        let rt = Value::Handle(Rc::new(Loop));
+        Ok(self.prelude.coroutine(
+            "wait",
+            "wait_futures",
+            vec![rt, Value::list(fs), Value::str(&mode), timeout],
+        ))
+    }
+
+    /// `_wait`'s set-up: the timeout and an `_on_completion` per future.
+    fn wait_start(&mut self, args: &[Value]) -> Result<Value, Thrown> {
+        let fs: Vec<F> = match args.first() {
+            Some(Value::List(items)) => items
+                .borrow()
+                .iter()
+                .filter_map(handle_of::<Future>)
+                .collect(),
+            _ => Vec::new(),
+        };
+        let waiter = future_arg(args, 1, "wait")?;
+        let mode = match args.get(2) {
+            Some(Value::Str(m)) if m.as_str() == "FIRST_COMPLETED" => WaitMode::FirstCompleted,
+            Some(Value::Str(m)) if m.as_str() == "FIRST_EXCEPTION" => WaitMode::FirstException,
+            _ => WaitMode::AllCompleted,
+        };
+        let live: Vec<Rc<Cell<bool>>> = fs.iter().map(|_| Rc::new(Cell::new(true))).collect();
+        let state = Rc::new(WaitState {
+            waiter: waiter.clone(),
+            counter: Cell::new(fs.len()),
+            mode,
+            timer: Cell::new(None),
+            live: live.clone(),
+        });
+        if let Some(d) = args.get(3).filter(|d| !matches!(d, Value::Nil)) {
+            let due = self.due(delay_ns(d, "wait()")?);
+            let timer = self.add_timer(due, |id| Job::Release {
+                waiter,
+                timer: Some(id),
+            });
+            state.timer.set(Some(timer));
+        }
+        for (f, live) in fs.iter().zip(live) {
+            let handler = Handler::Wait(state.clone(), f.clone());
+            self.add_callback(f, handler.clone(), handler, None, Some(live));
+        }
+        Ok(Value::Handle(state))
+    }
+
+    /// `as_completed(fs)`: a list of coroutines; the k-th awaited gives the
+    /// k-th result to come (CPython yields them one by one).
+    fn as_completed(
+        &mut self,
+        vm: &mut Vm,
+        list: &Value,
+        timeout: &Value,
+    ) -> Result<Value, Thrown> {
+        let Value::List(items) = list else {
+            return Err(Thrown::error(
+                "TypeError",
+                &format!("expect an iterable of futures, not {}", list.type_name()),
+            ));
+        };
+        let items = items.borrow().clone();
+        let done = Rc::new(AsyncQueue {
+            items: RefCell::new(VecDeque::new()),
+            maxsize: 0,
+            getters: RefCell::new(VecDeque::new()),
+            putters: RefCell::new(VecDeque::new()),
+            unfinished: Cell::new(0),
+            finished: new_event(true),
+        });
+        let mut todo: Vec<F> = Vec::new();
+        for item in &items {
+            let f = self.ensure_future(vm, item, "as_completed")?;
+            if !todo.iter().any(|g| Rc::ptr_eq(g, &f)) {
+                todo.push(f);
+            }
+        }
+        let delay = match timeout {
+            Value::Nil => None,
+            d => Some(delay_ns(d, "as_completed()")?),
+        };
+        let state = Rc::new(AsCompletedState {
+            done: done.clone(),
+            todo: RefCell::new(Vec::new()),
+            timer: Cell::new(None),
+        });
+        for f in &todo {
+            let live = Rc::new(Cell::new(true));
+            let handler = Handler::AsCompleted(state.clone(), f.clone());
+            self.add_callback(f, handler.clone(), handler, None, Some(live.clone()));
+            state.todo.borrow_mut().push((f.clone(), live));
+        }
+        if let Some(delay) = delay
+            && !todo.is_empty()
+        {
+            let due = self.due(delay);
+            let handle = state.clone();
+            let timer = self.add_timer(due, |timer| Job::AsCompletedTimeout {
+                state: handle,
+                timer,
+            });
+            state.timer.set(Some(timer));
+        }
+        let rt = Value::Handle(Rc::new(Loop));
+        let queue = Value::Handle(done);
+        // CPython's generator makes each `_wait_for_one()` only when the
+        // loop asks for it: ones never reached are not "never awaited".
+        let coroutines = todo
+            .iter()
+            .map(|_| {
+                Value::Handle(Rc::new(Coroutine {
+                    name: Rc::from("_wait_for_one"),
+                    body: RefCell::new(Some(Body::Call(
+                        self.prelude.closure("wait_for_one"),
+                        vec![rt.clone(), queue.clone()],
+                    ))),
+                    quiet: true,
+                }))
+            })
+            .collect();
+        Ok(Value::list(coroutines))
+    }
+
+    /// `shield(aw)`.
+    fn shield(&mut self, vm: &mut Vm, aw: &Value) -> Result<F, Thrown> {
+        let inner = self.ensure_future(vm, aw, "shield")?;
+        if !inner.is_pending() {
+            return Ok(inner);
+        }
+        let outer = Future::new();
+        let live = self.add_removable(&inner, Handler::ShieldInner(outer.clone()));
+        let on_outer = Handler::ShieldOuter(inner, live);
+        self.then(&outer, on_outer.clone(), on_outer, None);
+        Ok(outer)
+    }
+}
+
+impl Asyncio {
+    /// `Timeout.__aenter__` and `reschedule(when)`.
+    fn timeout_enter(&mut self, delay: &Value) -> Result<Value, Thrown> {
+        let Some(task) = self
+            .current
+            .and_then(|u| self.future_of(u))
+            .filter(|t| t.is_task())
+        else {
+            return Err(Thrown::error(
+                "RuntimeError",
+                "Timeout should be used inside a task",
+            ));
+        };
+        let cancelling = task.task.as_ref().map_or(0, |i| i.cancels_requested.get());
+        let state = Rc::new(TimeoutState {
+            task,
+            cancelling,
+            state: Cell::new(TimeoutStage::Entered),
+            scheduled: Cell::new(false),
+            timer: Cell::new(None),
+        });
+        if !matches!(delay, Value::Nil) {
+            let delay = delay_ns(delay, "with_timeout()")?;
+            state.scheduled.set(true);
+            if delay <= 0 {
+                self.ready.push_back(Job::OnTimeout {
+                    state: state.clone(),
+                    timer: None,
+                });
+            } else {
+                let due = self.due(delay);
+                let handle = state.clone();
+                let id = self.add_timer(due, |id| Job::OnTimeout {
+                    state: handle,
+                    timer: Some(id),
+                });
+                state.timer.set(Some(id));
+            }
+        }
+        Ok(Value::Handle(state))
+    }
+
+    /// `self._timeout_handler.cancel()`.
+    fn cancel_timeout_handler(&mut self, tm: &Rc<TimeoutState>) {
+        if !tm.scheduled.replace(false) {
+            return;
+        }
+        if let Some(id) = tm.timer.take() {
+            self.cancel_timer(id);
+            return;
+        }
+        for job in self.ready.iter_mut() {
+            if let Job::OnTimeout { state, .. } = job
+                && Rc::ptr_eq(state, tm)
+            {
+                *job = Job::Skip;
+            }
+        }
+    }
+}
+
+impl Asyncio {
+    /// `TaskGroup._abort`.
+    fn group_abort(&mut self, g: &TaskGroup) {
+        g.aborting.set(true);
+        let tasks = g.tasks.borrow().clone();
+        for t in tasks {
+            if t.is_pending() {
+                self.cancel_task(&t, None);
+            }
+        }
+    }
+
+    /// `TaskGroup._on_task_done`.
+    fn group_task_done(&mut self, vm: &mut Vm, g: &TaskGroup, task: &F) {
+        g.tasks.borrow_mut().retain(|t| !Rc::ptr_eq(t, task));
+        let completed = g.on_completed.borrow().clone();
+        if let Some(fut) = completed
+            && g.tasks.borrow().is_empty()
+        {
+            self.complete(&fut, Some(Ok(Value::Bool(true))));
+        }
+        let FState::Failed(thrown) = task.state() else {
+            return;
+        };
+        task.handled.set(true);
+        g.errors.borrow_mut().push(thrown.value.clone());
+        if !g.parent.is_pending() {
+            report_uncaught(
+                vm,
+                &thrown,
+                "a TaskGroup task has errored out but its parent task is already completed",
+                self.config.color,
+            );
+            return;
+        }
+        if !g.aborting.get() && !g.parent_cancel_requested.get() {
+            self.group_abort(g);
+            g.parent_cancel_requested.set(true);
+            let parent = g.parent.clone();
+            self.cancel_task(&parent, None);
+        }
+    }
+
+    fn group_method(
+        &mut self,
+        vm: &mut Vm,
+        g: &Rc<TaskGroup>,
+        name: &str,
+        args: &[Value],
+    ) -> Result<Value, Thrown> {
+        let arg = |i: usize| args.get(i).cloned().unwrap_or(Value::Nil);
+        Ok(match name {
+            "create_task" => {
+                let mut shown = String::new();
+                g.describe(&mut shown);
+                if g.exiting.get() && g.tasks.borrow().is_empty() {
+                    return Err(Thrown::error(
+                        "RuntimeError",
+                        &format!("TaskGroup {shown} is finished"),
+                    ));
+                }
+                if g.aborting.get() {
+                    return Err(Thrown::error(
+                        "RuntimeError",
+                        &format!("TaskGroup {shown} is shutting down"),
+                    ));
+                }
+                let Some(c) = handle_of::<Coroutine>(&arg(0)) else {
+                    return Err(Thrown::error(
+                        "TypeError",
+                        &format!("a coroutine was expected, got a {}", arg(0).type_name()),
+                    ));
+                };
+                let task = self.create_task(vm, &c)?;
+                let handler = Handler::GroupTaskDone(g.clone(), task.clone());
+                self.then(&task, handler.clone(), handler, None);
+                g.tasks.borrow_mut().push(task.clone());
+                Value::Handle(task)
+            }
+            "_exiting" => {
+                g.exiting.set(true);
+                let how = arg(0).display(Flavor::Python);
+                if how == "cancelled" {
+                    *g.propagate.borrow_mut() = Some(cancelled_error(None));
+                }
+                if g.parent_cancel_requested.get()
+                    && let Some(info) = &g.parent.task
+                {
+                    let n = info.cancels_requested.get().saturating_sub(1);
+                    info.cancels_requested.set(n);
+                    if n == 0 {
+                        g.propagate.borrow_mut().take();
+                    }
+                }
+                if how != "ok" && !g.aborting.get() {
+                    self.group_abort(g);
+                }
+                Value::Nil
+            }
+            "_has_tasks" => Value::Bool(!g.tasks.borrow().is_empty()),
+            "_completed" => {
+                let existing = g.on_completed.borrow().clone();
+                let fut = existing.unwrap_or_else(|| {
+                    let fut = Future::new();
+                    *g.on_completed.borrow_mut() = Some(fut.clone());
+                    fut
+                });
+                Value::Handle(Rc::new(Guard(fut)))
+            }
+            "_is_cancel" => Value::Bool(arg(0).is_uncatchable()),
+            "_cancelled_while_waiting" => {
+                if !g.aborting.get() {
+                    *g.propagate.borrow_mut() = Some(Thrown::new(arg(0)));
+                    self.group_abort(g);
+                }
+                Value::Nil
+            }
+            "_clear_completed" => {
+                g.on_completed.borrow_mut().take();
+                Value::Nil
+            }
+            "_finish" => {
+                let propagate = g.propagate.borrow_mut().take();
+                if let Some(cancel) = propagate
+                    && g.errors.borrow().is_empty()
+                {
+                    return Err(cancel);
+                }
+                if arg(0).display(Flavor::Python) == "error" {
+                    g.errors.borrow_mut().push(arg(1));
+                }
+                let errors = std::mem::take(&mut *g.errors.borrow_mut());
+                if !errors.is_empty() {
+                    let n = errors.len();
+                    let plural = if n == 1 { "" } else { "s" };
+                    return Err(Thrown::new(Value::Error(Rc::new(ErrorValue {
+                        kind: Rc::from("ExceptionGroup"),
+                        message: Rc::from(format!(
+                            "unhandled errors in a TaskGroup ({n} sub-exception{plural})"
+                        )),
+                        errors: Value::list(errors),
+                        cancellation: false,
+                    }))));
+                }
+                Value::Nil
+            }
+            _ => return Err(no_method("task group", name, "create_task")),
+        })
     }
 }
 
@@ -1686,7 +3523,7 @@ impl Policy for Asyncio {
             FState::Pending => return None,
             FState::Finished(v) => Ok(v),
             FState::Failed(t) => Err(t),
-            FState::Cancelled => Err(cancelled_error()),
+            FState::Cancelled => Err(cancelled_error(None)),
         };
         self.entry = None;
         Some(outcome)
@@ -1711,7 +3548,7 @@ impl Policy for Asyncio {
             .timers
             .pending()
             .into_iter()
-            .map(|(due, job)| (due, describe(job)))
+            .map(|(due, job)| (due.saturating_sub(TIMER_BASE), describe(job)))
             .collect();
         super::Queues {
             queues: vec![("ready", ready)],
@@ -1753,10 +3590,22 @@ fn describe_job(job: &Job, vm: &Vm) -> String {
             Handler::Resume(unit) => format!("wake task `{}`", vm.unit_name(*unit)),
             Handler::GatherChild(..) => "gather: a child is done".into(),
             Handler::StopLoop => "stop the loop (run_until_complete is done)".into(),
+            Handler::Release(_) => "release a waiter (wait_for, wait)".into(),
+            Handler::ShieldInner(_) | Handler::ShieldOuter(..) => {
+                "shield: pass the outcome on".into()
+            }
+            Handler::DoneCallback(f, _) => format!("done-callback {}", callee(f)),
+            Handler::Wait(..) => "wait: a future is done".into(),
+            Handler::GroupTaskDone(..) => "task group: a task is done".into(),
+            Handler::AsCompleted(..) => "as_completed: a future is done".into(),
         },
         Job::Call { function, .. } => format!("call {}", callee(function)),
         Job::Resume { unit, .. } => format!("step task `{}`", vm.unit_name(*unit)),
         Job::Settle { .. } => "complete a future".into(),
-        Job::WakeTask { unit } => format!("wake `{}` from sleep", vm.unit_name(*unit)),
+        Job::WakeTask { unit, .. } => format!("wake `{}` from sleep", vm.unit_name(*unit)),
+        Job::Release { .. } => "release a waiter at its deadline (wait_for, wait)".into(),
+        Job::OnTimeout { .. } => "a timeout's deadline (with_timeout)".into(),
+        Job::AsCompletedTimeout { .. } => "as_completed's deadline".into(),
+        Job::Skip => "a cancelled handle (skipped)".into(),
     }
 }

@@ -62,7 +62,8 @@ pub const INFO: PolicyInfo = PolicyInfo {
     name: "js",
     about: "Node.js's event loop: nextTick and microtask queues, whole-millisecond timers",
     dialect: &DIALECT,
-    make: |config| Box::new(Js::new(config)),
+    library: "",
+    make: |config, _| Box::new(Js::new(config)),
 };
 
 /// JavaScript's answers: `[]` is true, `1 / 0` is `Infinity`, `-7 % 2` is
@@ -265,6 +266,8 @@ enum Op {
     /// `.finally` helpers: return / throw a saved value.
     ReturnValue(Value),
     ThrowValue(Value),
+    /// A name of asyncio's: a TypeError saying what Node offers instead.
+    AsyncioOnly(&'static str),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -321,6 +324,17 @@ fn global(name: &str) -> Option<Value> {
         "next_tick" => Op::NextTick,
         "promise" => Op::NewPromise,
         "gather" => Op::Gather,
+        "wait_for" => Op::AsyncioOnly("Node offers Promise.race with a timer promise"),
+        "wait" => Op::AsyncioOnly("Node offers Promise.race and Promise.allSettled"),
+        "as_completed" => Op::AsyncioOnly("Node offers a .then on each promise, or Promise.race"),
+        "gather_settled" => Op::AsyncioOnly("Node offers Promise.allSettled"),
+        "shield" => Op::AsyncioOnly("Node needs none: a promise cannot be cancelled"),
+        "task_group" => Op::AsyncioOnly("Node offers Promise.all, or Promise.allSettled"),
+        "with_timeout" => Op::AsyncioOnly("Node offers Promise.race with a timer promise"),
+        "current_task" => Op::AsyncioOnly("Node has no task objects"),
+        "queue" | "event" | "lock" | "semaphore" => {
+            Op::AsyncioOnly("Node has no such class: build one from promises")
+        }
         "Promise" => {
             let mut statics = Map::default();
             for (key, op) in [
@@ -1403,6 +1417,15 @@ impl Js {
                     self.check_batch.retain(|i| i.id != id);
                 }
                 Value::Nil
+            }
+            Op::AsyncioOnly(instead) => {
+                return Err(Thrown::error(
+                    "TypeError",
+                    &format!(
+                        "{}() is asyncio's (CPython), not available under js: {instead}",
+                        primitive.name
+                    ),
+                ));
             }
             Op::QueueMicrotask | Op::NextTick => {
                 let tick = matches!(primitive.op, Op::NextTick);

@@ -40,7 +40,34 @@ pub struct PolicyInfo {
     pub name: &'static str,
     pub about: &'static str,
     pub dialect: &'static Dialect,
-    pub make: fn(RunConfig) -> Box<dyn Policy>,
+    /// Functions the policy writes in looplab (CPython's own coroutines for
+    /// asyncio's library, say): source the driver compiles once and hands
+    /// to `make` as a `Library`. Empty for none.
+    pub library: &'static str,
+    pub make: fn(RunConfig, Library) -> Box<dyn Policy>,
+}
+
+/// A policy's library: the top-level functions of its `library` source,
+/// compiled, by name.
+#[derive(Clone, Default)]
+pub struct Library {
+    functions: std::collections::HashMap<Rc<str>, Rc<Closure>>,
+}
+
+impl Library {
+    pub fn new(functions: Vec<Rc<Closure>>) -> Library {
+        Library {
+            functions: functions
+                .into_iter()
+                .map(|f| (f.function.name.clone(), f))
+                .collect(),
+        }
+    }
+
+    /// The library's function `name`.
+    pub fn get(&self, name: &str) -> Option<Rc<Closure>> {
+        self.functions.get(name).cloned()
+    }
 }
 
 pub const POLICIES: &[PolicyInfo] = &[js::INFO, asyncio::INFO];
@@ -69,8 +96,9 @@ impl PolicyKind {
     pub fn dialect(self) -> &'static Dialect {
         self.info().dialect
     }
-    pub fn make(self, config: RunConfig) -> Box<dyn Policy> {
-        (self.info().make)(config)
+    /// A fresh policy (`driver::make_policy` compiles its library).
+    pub fn make(self, config: RunConfig, library: Library) -> Box<dyn Policy> {
+        (self.info().make)(config, library)
     }
 }
 
@@ -247,6 +275,19 @@ pub const PRIMITIVES: &[&str] = &[
     "promise",
     "gather",
     "Promise",
+    // asyncio's (js gives each a function saying what Node offers instead)
+    "wait_for",
+    "wait",
+    "as_completed",
+    "gather_settled",
+    "shield",
+    "task_group",
+    "with_timeout",
+    "current_task",
+    "queue",
+    "event",
+    "lock",
+    "semaphore",
 ];
 
 /// True for a name every program can use without defining it.

@@ -133,6 +133,9 @@ pub fn call_builtin(vm: &mut Vm, id: u8, args: Vec<Value>) -> NativeResult {
                 format!("float() cannot convert {}", other.repr(flavor)),
             )),
         },
+        Builtin::Round if dialect.round_halves == RoundHalves::ToEven => {
+            python_round(&arg(&args, 0), &arg(&args, 1))
+        }
         Builtin::Round | Builtin::Floor | Builtin::Ceil => {
             let x = number(&arg(&args, 0), "round/floor/ceil")?;
             let digits = match arg(&args, 1) {
@@ -195,6 +198,80 @@ pub fn call_builtin(vm: &mut Vm, id: u8, args: Vec<Value>) -> NativeResult {
                 _ => "Error".into(),
             };
             ok(Value::error(&kind, &message))
+        }
+    }
+}
+
+/// Python's `round(x)` / `round(x, n)`: halves to even, on the exact
+/// binary value (`round(2.675, 2)` is 2.67, as the float is a little below);
+/// an int stays an int (`round(5, 2)` is 5, `round(1250, -2)` is 1200).
+fn python_round(x: &Value, digits: &Value) -> Result<Value, Thrown> {
+    let digits = match digits {
+        Value::Nil => None,
+        Value::Int(d) => Some(*d),
+        other => {
+            return Err(error(
+                "TypeError",
+                format!(
+                    "round(): the number of digits must be an int, not {}",
+                    other.repr(Flavor::Python)
+                ),
+            ));
+        }
+    };
+    match (x, digits) {
+        (Value::Int(n), None) => Ok(Value::Int(*n)),
+        (Value::Int(n), Some(d)) if d >= 0 => Ok(Value::Int(*n)),
+        (Value::Int(n), Some(d)) => {
+            // Round to a multiple of 10^-d, halves to even (in i128: no overflow).
+            let Some(unit) = 10i128.checked_pow((-d).min(38) as u32) else {
+                return Ok(Value::Int(0));
+            };
+            let n = *n as i128;
+            let (q, r) = (n.div_euclid(unit), n.rem_euclid(unit));
+            let q = match (2 * r).cmp(&unit) {
+                std::cmp::Ordering::Greater => q + 1,
+                std::cmp::Ordering::Equal if q % 2 != 0 => q + 1,
+                _ => q,
+            };
+            i64::try_from(q * unit)
+                .map(Value::Int)
+                .map_err(|_| error("OverflowError", "integer overflow in round()".into()))
+        }
+        (x, None) => {
+            let x = number(x, "round")?;
+            if !x.is_finite() {
+                return Err(error(
+                    "ValueError",
+                    format!(
+                        "cannot convert float {} to integer",
+                        Value::Float(x).repr(Flavor::Python)
+                    ),
+                ));
+            }
+            let r = x.round_ties_even();
+            if r.abs() < 9.2e18 {
+                Ok(Value::Int(r as i64))
+            } else {
+                Err(error("OverflowError", "integer overflow in round()".into()))
+            }
+        }
+        (x, Some(d)) => {
+            let x = number(x, "round")?;
+            if !x.is_finite() || d > 330 {
+                return Ok(Value::Float(x));
+            }
+            if d >= 0 {
+                // Formatting rounds the exact binary value, halves to even,
+                // as CPython's dtoa does.
+                let text = format!("{x:.*}", d as usize);
+                return Ok(Value::Float(text.parse().unwrap_or(x)));
+            }
+            if d < -330 {
+                return Ok(Value::Float(0.0 * x));
+            }
+            let unit = 10f64.powi((-d) as i32);
+            Ok(Value::Float((x / unit).round_ties_even() * unit))
         }
     }
 }
