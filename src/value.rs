@@ -63,6 +63,10 @@ pub trait Handle: Any {
     fn type_name(&self) -> &'static str;
     /// How `print` shows it (the policy knows its own style).
     fn describe(&self, out: &mut String);
+    /// The type's name with its article, as messages say it (`a task`).
+    fn a_type(&self) -> String {
+        with_article(self.type_name())
+    }
     /// A primitive the program can call (the VM halts to let the policy do it).
     fn is_callable(&self) -> bool {
         false
@@ -250,11 +254,17 @@ impl Value {
         }
     }
 
+    /// The type's name with its article, as messages say it: `an int`,
+    /// `a list`.
+    pub fn a_type(&self) -> String {
+        with_article(self.type_name())
+    }
+
     /// An error value of `kind` (`TypeError`, …) with a message.
     pub fn error(kind: &str, message: &str) -> Value {
         Value::Error(Rc::new(ErrorValue {
             kind: Rc::from(kind),
-            message: Rc::from(fix_articles(message).as_str()),
+            message: Rc::from(message),
             errors: Value::Nil,
             cancellation: false,
         }))
@@ -304,17 +314,17 @@ impl Value {
     }
 }
 
-/// "a int" → "an int", "a error" → "an error" in generated messages.
-fn fix_articles(message: &str) -> String {
-    let mut out = message
-        .replace(" a int", " an int")
-        .replace(" a error", " an error");
-    for (wrong, right) in [("a int", "an int"), ("a error", "an error")] {
-        if out.starts_with(wrong) {
-            out.replace_range(..wrong.len(), right);
-        }
+/// `a list`, `an int`, `an error`: a noun with its indefinite article.
+pub fn with_article(noun: &str) -> String {
+    let vowel = noun
+        .chars()
+        .next()
+        .is_some_and(|c| matches!(c.to_ascii_lowercase(), 'a' | 'e' | 'i' | 'o' | 'u'));
+    if vowel {
+        format!("an {noun}")
+    } else {
+        format!("a {noun}")
     }
-    out
 }
 
 /// `Value::deep_copy`'s state: every container already copied, by address,
@@ -334,8 +344,8 @@ impl Copier {
             let Some(key) = container_key(&v) else {
                 if let Value::Handle(h) = &v {
                     return Err(format!(
-                        "a {} cannot be copied to another process",
-                        h.type_name()
+                        "{} cannot be copied to another process",
+                        h.a_type()
                     ));
                 }
                 continue;

@@ -893,8 +893,8 @@ fn awaitable(value: &Value, what: &str) -> Result<(), Thrown> {
     Err(Thrown::error(
         "TypeError",
         &format!(
-            "An asyncio.Future, a coroutine or an awaitable is required ({what} got a {})",
-            value.type_name()
+            "An asyncio.Future, a coroutine or an awaitable is required ({what} got {})",
+            value.a_type()
         ),
     ))
 }
@@ -1740,8 +1740,8 @@ impl Asyncio {
             other => Err(Thrown::error(
                 "TypeError",
                 &format!(
-                    "a coroutine was expected, got a {}: under asyncio, spawn (create_task) needs an async fn",
-                    other.type_name()
+                    "a coroutine was expected, got {}: under asyncio, spawn (create_task) needs an async fn",
+                    other.a_type()
                 ),
             )),
         }
@@ -1754,8 +1754,8 @@ impl Asyncio {
         Err(Thrown::error(
             "TypeError",
             &format!(
-                "a coroutine was expected, got a {}: under asyncio, spawn (create_task) needs a coroutine",
-                v.type_name()
+                "a coroutine was expected, got {}: under asyncio, spawn (create_task) needs a coroutine",
+                v.a_type()
             ),
         ))
     }
@@ -1780,7 +1780,7 @@ impl Asyncio {
             },
             other => Err(Thrown::error(
                 "TypeError",
-                &format!("cannot call a {} as a callback", other.type_name()),
+                &format!("cannot call {} as a callback", other.a_type()),
             )),
         }
     }
@@ -2003,8 +2003,8 @@ impl Asyncio {
                 return Err(Thrown::error(
                     "TypeError",
                     &format!(
-                        "An asyncio.Future, a coroutine or an awaitable is required (gather got a {})",
-                        item.type_name()
+                        "An asyncio.Future, a coroutine or an awaitable is required (gather got {})",
+                        item.a_type()
                     ),
                 ));
             };
@@ -2061,7 +2061,7 @@ impl Asyncio {
         let Some(p) = downcast::<Future>(receiver) else {
             return Err(Thrown::error(
                 "TypeError",
-                &format!("a {} has no method `{name}`", receiver.type_name()),
+                &format!("{} has no method `{name}`", receiver.a_type()),
             ));
         };
         let handler = |v: Option<&Value>| match v {
@@ -2141,8 +2141,8 @@ impl Asyncio {
                 return Err(Thrown::error(
                     "TypeError",
                     &format!(
-                        "a {} has no method `{name}` (it has then, catch, finally, cancel, done, cancelled, result, add_done_callback, remove_done_callback{})",
-                        receiver.type_name(),
+                        "{} has no method `{name}` (it has then, catch, finally, cancel, done, cancelled, result, add_done_callback, remove_done_callback{})",
+                        receiver.a_type(),
                         if p.is_task() {
                             ", cancelling, uncancel"
                         } else {
@@ -2164,7 +2164,7 @@ impl Asyncio {
         let Some(prim) = downcast::<Primitive>(callee) else {
             return Err(Thrown::error(
                 "TypeError",
-                &format!("cannot call a {}", callee.type_name()),
+                &format!("cannot call {}", callee.a_type()),
             ));
         };
         let arg = |i: usize| args.get(i).cloned().unwrap_or(Value::Nil);
@@ -2271,7 +2271,7 @@ impl Asyncio {
                 other => {
                     return Err(Thrown::error(
                         "TypeError",
-                        &format!("Promise.all needs a list, not a {}", other.type_name()),
+                        &format!("Promise.all needs a list, not {}", other.a_type()),
                     ));
                 }
             },
@@ -2332,7 +2332,7 @@ impl Asyncio {
                     other => {
                         return Err(Thrown::error(
                             "TypeError",
-                            &format!("queue(maxsize) needs an int, not a {}", other.type_name()),
+                            &format!("queue(maxsize) needs an int, not {}", other.a_type()),
                         ));
                     }
                 };
@@ -2363,7 +2363,7 @@ impl Asyncio {
                     other => {
                         return Err(Thrown::error(
                             "TypeError",
-                            &format!("semaphore(value) needs an int, not a {}", other.type_name()),
+                            &format!("semaphore(value) needs an int, not {}", other.a_type()),
                         ));
                     }
                 };
@@ -3074,7 +3074,7 @@ impl Asyncio {
             let Some(f) = handle_of::<Future>(&item) else {
                 return Err(Thrown::error(
                     "TypeError",
-                    &format!("wait() needs tasks or futures, not a {}", item.type_name()),
+                    &format!("wait() needs tasks or futures, not {}", item.a_type()),
                 ));
             };
             // `set(fs)`: each future once.
@@ -3357,7 +3357,7 @@ impl Asyncio {
                 let Some(c) = handle_of::<Coroutine>(&arg(0)) else {
                     return Err(Thrown::error(
                         "TypeError",
-                        &format!("a coroutine was expected, got a {}", arg(0).type_name()),
+                        &format!("a coroutine was expected, got {}", arg(0).a_type()),
                     ));
                 };
                 let task = self.create_task(vm, &c)?;

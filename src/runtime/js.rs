@@ -858,7 +858,7 @@ impl Js {
                         top,
                         ResumeWith::Raise(Thrown::error(
                             "TypeError",
-                            &format!("spawn needs a function, not a {}", other.type_name()),
+                            &format!("spawn needs a function, not {}", other.a_type()),
                         )),
                     ),
                 },
@@ -867,7 +867,7 @@ impl Js {
                         Some(p) => self.call_primitive(&p, args, Some((&*vm, top))),
                         None => Err(Thrown::error(
                             "TypeError",
-                            &format!("cannot call a {}", primitive.type_name()),
+                            &format!("cannot call {}", primitive.a_type()),
                         )),
                     };
                     match result {
@@ -887,7 +887,7 @@ impl Js {
                         Some(p) => self.promise_method(&p, &name, &args),
                         None => Err(Thrown::error(
                             "TypeError",
-                            &format!("a {} has no method `{name}`", receiver.type_name()),
+                            &format!("{} has no method `{name}`", receiver.a_type()),
                         )),
                     };
                     match result {
@@ -1027,12 +1027,12 @@ impl Js {
                 },
                 None => Err(Thrown::error(
                     "TypeError",
-                    &format!("cannot call a {}", h.type_name()),
+                    &format!("cannot call {}", h.a_type()),
                 )),
             },
             other => Err(Thrown::error(
                 "TypeError",
-                &format!("cannot call a {} as a callback", other.type_name()),
+                &format!("cannot call {} as a callback", other.a_type()),
             )),
         }
     }
@@ -1614,7 +1614,7 @@ fn node_delay(value: &Value, what: &str) -> Result<f64, Thrown> {
         other => {
             return Err(Thrown::error(
                 "TypeError",
-                &format!("{what} needs a delay in ms, not a {}", other.type_name()),
+                &format!("{what} needs a delay in ms, not {}", other.a_type()),
             ));
         }
     };

@@ -337,7 +337,7 @@ pub fn duration_ns(value: &Value, what: &str) -> Result<u64, Thrown> {
         other => {
             return Err(Thrown::error(
                 "TypeError",
-                &format!("{what} needs a duration, not a {}", other.type_name()),
+                &format!("{what} needs a duration, not {}", other.a_type()),
             ));
         }
     };

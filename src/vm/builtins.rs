@@ -290,7 +290,7 @@ fn number(v: &Value, what: &str) -> Result<f64, Thrown> {
         Value::Float(x) => Ok(*x),
         other => Err(error(
             "TypeError",
-            format!("{what}() needs a number, not a {}", other.type_name()),
+            format!("{what}() needs a number, not {}", other.a_type()),
         )),
     }
 }
@@ -303,7 +303,7 @@ fn length(v: &Value) -> Result<i64, Thrown> {
         other => {
             return Err(error(
                 "TypeError",
-                format!("a {} has no length", other.type_name()),
+                format!("{} has no length", other.a_type()),
             ));
         }
     })
@@ -332,7 +332,7 @@ pub fn call_method(
         )),
         other => Err(error(
             "TypeError",
-            format!("a {} has no method `{name}`", other.type_name()),
+            format!("{} has no method `{name}`", other.a_type()),
         )),
     })
 }
@@ -357,7 +357,7 @@ fn index_arg(v: &Value, len: usize, what: &str) -> Result<usize, Thrown> {
         Value::Nil => Ok(len),
         other => Err(error(
             "TypeError",
-            format!("{what} needs an integer, not a {}", other.type_name()),
+            format!("{what} needs an integer, not {}", other.a_type()),
         )),
     }
 }
@@ -447,7 +447,7 @@ fn list_method(
             }
             other => Err(error(
                 "TypeError",
-                format!("concat needs a list, not a {}", other.type_name()),
+                format!("concat needs a list, not {}", other.a_type()),
             )),
         },
         "copy" => ok(Value::list(xs.borrow().clone())),
@@ -472,7 +472,7 @@ fn check_sortable(list: &[Value]) -> Result<(), Thrown> {
         return Ok(());
     };
     let what = match class(odd) {
-        None => format!("not a {}", odd.type_name()),
+        None => format!("not {}", odd.a_type()),
         Some(_) => format!("not a mix ({} and {})", first.type_name(), odd.type_name()),
     };
     Err(error(
@@ -557,7 +557,7 @@ fn string_method(s: &str, name: &str, args: Vec<Value>, flavor: Flavor) -> Nativ
         Value::Str(t) => Ok(t),
         other => Err(error(
             "TypeError",
-            format!("`{name}` needs a string, not a {}", other.type_name()),
+            format!("`{name}` needs a string, not {}", other.a_type()),
         )),
     };
     match name {
@@ -575,7 +575,7 @@ fn string_method(s: &str, name: &str, args: Vec<Value>, flavor: Flavor) -> Nativ
                 other => {
                     return Err(error(
                         "TypeError",
-                        format!("split needs a string, not a {}", other.type_name()),
+                        format!("split needs a string, not {}", other.a_type()),
                     ));
                 }
             };

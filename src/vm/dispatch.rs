@@ -307,7 +307,7 @@ impl Vm {
                             None => error!("OverflowError", "integer overflow in unary `-`"),
                         },
                         Value::Float(x) => fiber.stack.push(Value::Float(-x)),
-                        other => error!("TypeError", "cannot negate a {}", other.type_name()),
+                        other => error!("TypeError", "cannot negate {}", other.a_type()),
                     }
                 }
                 Op::Not => {
@@ -386,8 +386,8 @@ impl Vm {
                         if let Some(value) = field.as_ref().filter(|f| !f.is_callable()) {
                             error!(
                                 "TypeError",
-                                "`.{name}` of this map is a {} ({}), not a function",
-                                value.type_name(),
+                                "`.{name}` of this map is {} ({}), not a function",
+                                value.a_type(),
                                 value.repr(self.dialect.style)
                             );
                         }
@@ -510,8 +510,8 @@ impl Vm {
                         Value::Map(m) => m.borrow_mut().set(name, value),
                         other => error!(
                             "TypeError",
-                            "cannot set field `{name}` on a {}",
-                            other.type_name()
+                            "cannot set field `{name}` on {}",
+                            other.a_type()
                         ),
                     }
                 }
@@ -527,8 +527,8 @@ impl Vm {
                         )),
                         other => error!(
                             "TypeError",
-                            "cannot loop over a {} (use a list, a map, a string or a range)",
-                            other.type_name()
+                            "cannot loop over {} (use a list, a map, a string or a range)",
+                            other.a_type()
                         ),
                     };
                     if let Some(p) = prepared {
@@ -638,8 +638,8 @@ impl Vm {
                     }
                     other => error!(
                         "TypeError",
-                        "cannot destructure a {} with a list pattern `[…]`",
-                        other.type_name()
+                        "cannot destructure {} with a list pattern `[…]`",
+                        other.a_type()
                     ),
                 },
                 Op::TakeField(name) => {
@@ -655,8 +655,8 @@ impl Vm {
                         }
                         other => error!(
                             "TypeError",
-                            "cannot destructure a {} with a map pattern `{{…}}`",
-                            other.type_name()
+                            "cannot destructure {} with a map pattern `{{…}}`",
+                            other.a_type()
                         ),
                     }
                 }
@@ -705,8 +705,8 @@ impl Vm {
             return Err(Thrown::error(
                 "TypeError",
                 &format!(
-                    "cannot call a {} (`{}`)",
-                    callee.type_name(),
+                    "cannot call {} (`{}`)",
+                    callee.a_type(),
                     callee.repr(self.dialect.style)
                 ),
             ));
@@ -751,7 +751,7 @@ impl Vm {
             Some(result) => result.map(CallStep::Value),
             None => Err(Thrown::error(
                 "TypeError",
-                &format!("a {} has no method `{name}`", receiver.type_name()),
+                &format!("{} has no method `{name}`", receiver.a_type()),
             )),
         }
     }

@@ -177,8 +177,8 @@ impl Vm {
             return Err(Thrown::error(
                 "TypeError",
                 &format!(
-                    "`{name}` needs a function, not a {} (`{}`)",
-                    callback.type_name(),
+                    "`{name}` needs a function, not {} (`{}`)",
+                    callback.a_type(),
                     callback.repr(self.dialect.style)
                 ),
             ));
@@ -389,8 +389,8 @@ impl Vm {
                     Err(Thrown::error(
                         "TypeError",
                         &format!(
-                            "`{name}` of a {} cannot be called from here",
-                            receiver.type_name()
+                            "`{name}` of {} cannot be called from here",
+                            receiver.a_type()
                         ),
                     ))
                 }),

@@ -97,7 +97,7 @@ pub fn get_field(object: &Value, name: &str, dialect: &Dialect) -> Result<Value,
         )),
         other => Err(error(
             "TypeError",
-            format!("a {} has no field `{name}`", other.type_name()),
+            format!("{} has no field `{name}`", other.a_type()),
         )),
     }
 }
@@ -145,8 +145,8 @@ pub fn index(object: &Value, index: &Value, dialect: &Dialect) -> Result<Value, 
         (target, other) => Err(error(
             "TypeError",
             format!(
-                "cannot index a {} with {}",
-                target.type_name(),
+                "cannot index {} with {}",
+                target.a_type(),
                 other.repr(flavor)
             ),
         )),
@@ -188,8 +188,8 @@ pub fn set_index(object: &Value, index: &Value, value: Value) -> Result<(), Thro
         (target, other) => Err(error(
             "TypeError",
             format!(
-                "cannot set an element of a {} at {}",
-                target.type_name(),
+                "cannot set an element of {} at {}",
+                target.a_type(),
                 other.type_name()
             ),
         )),
@@ -208,11 +208,7 @@ pub fn compare(a: &Value, b: &Value) -> Result<std::cmp::Ordering, Thrown> {
         _ => {
             return Err(error(
                 "TypeError",
-                format!(
-                    "cannot compare a {} with a {}",
-                    a.type_name(),
-                    b.type_name()
-                ),
+                format!("cannot compare {} with {}", a.a_type(), b.a_type()),
             ));
         }
     })
