@@ -26,7 +26,7 @@ pub enum Value {
     Int(i64),
     Float(f64),
     Str(Rc<String>),
-    List(Rc<RefCell<Vec<Value>>>),
+    List(Rc<ListCell>),
     Map(Rc<RefCell<Map>>),
     Closure(Rc<Closure>),
     /// A function the VM computes itself, or a method bound to its receiver.
@@ -42,9 +42,103 @@ pub enum Value {
     Uninit,
 }
 
+/// A list's storage: the `Vec` behind a `RefCell` (it derefs to it, so
+/// `xs.borrow()` works), in a type of its own so that dropping it is
+/// iterative (see `drop_children`).
+#[derive(Default)]
+pub struct ListCell(pub RefCell<Vec<Value>>);
+
+impl std::ops::Deref for ListCell {
+    type Target = RefCell<Vec<Value>>;
+    fn deref(&self) -> &RefCell<Vec<Value>> {
+        &self.0
+    }
+}
+
+impl Drop for ListCell {
+    fn drop(&mut self) {
+        drop_children(std::mem::take(self.0.get_mut()));
+    }
+}
+
+thread_local! {
+    /// Values whose drop was deferred by a container being dropped, and
+    /// whether a drop loop is draining them (see `drop_children`).
+    static DROPPING: RefCell<(bool, Vec<Value>)> = const { RefCell::new((false, Vec::new())) };
+}
+
+/// True for a value whose drop may drop further values (and so recurse).
+fn holds_values(v: &Value) -> bool {
+    matches!(
+        v,
+        Value::List(_)
+            | Value::Map(_)
+            | Value::Closure(_)
+            | Value::Native(_)
+            | Value::Handle(_)
+            | Value::Error(_)
+            | Value::Cell(_)
+    )
+}
+
+/// Drops a container's children without recursing in Rust: a value nested
+/// millions deep (a list in a list in a list…, a chain of closures) is
+/// dropped by a loop over a work list, not by one Rust frame per level.
+/// The outermost container's drop runs the loop; a container dropped by
+/// the loop only moves its children onto the work list.
+fn drop_children(children: impl IntoIterator<Item = Value>) {
+    let mut children = children.into_iter().filter(holds_values).peekable();
+    if children.peek().is_none() {
+        return;
+    }
+    let run_loop = DROPPING.try_with(|d| {
+        let mut d = d.borrow_mut();
+        d.1.extend(children.by_ref());
+        !std::mem::replace(&mut d.0, true)
+    });
+    match run_loop {
+        Ok(true) => {}
+        Ok(false) => return,
+        // Thread-local storage is being torn down: drop in place.
+        Err(_) => {
+            children.for_each(drop);
+            return;
+        }
+    }
+    loop {
+        let next = DROPPING.with(|d| {
+            let mut d = d.borrow_mut();
+            let next = d.1.pop();
+            if next.is_none() {
+                d.0 = false;
+                d.1 = Vec::new();
+            }
+            next
+        });
+        match next {
+            Some(value) => drop(value),
+            None => break,
+        }
+    }
+}
+
 pub struct Closure {
     pub function: Rc<Function>,
     pub upvalues: Box<[Rc<RefCell<Value>>]>,
+}
+
+impl Drop for Closure {
+    fn drop(&mut self) {
+        // A captured variable only this closure holds goes with it.
+        let upvalues = std::mem::take(&mut self.upvalues);
+        drop_children(
+            upvalues
+                .into_vec()
+                .into_iter()
+                .filter_map(|cell| Rc::try_unwrap(cell).ok())
+                .map(RefCell::into_inner),
+        );
+    }
 }
 
 pub struct ErrorValue {
@@ -56,13 +150,22 @@ pub struct ErrorValue {
     pub cancellation: bool,
 }
 
+impl Drop for ErrorValue {
+    fn drop(&mut self) {
+        drop_children([std::mem::take(&mut self.errors)]);
+    }
+}
+
 /// An object a runtime policy made. The policy downcasts it (`as_any`) to
 /// its own type; everyone else sees only what this trait says.
 pub trait Handle: Any {
     /// What `type_of` answers (`promise`, `task`, `coroutine`, `function`).
     fn type_name(&self) -> &'static str;
-    /// How `print` shows it (the policy knows its own style).
-    fn describe(&self, out: &mut String);
+    /// How `print` shows it (the policy knows its own style). Values the
+    /// handle holds (a promise's result) are written with `inner`: the
+    /// caller's printer, which keeps track of cycles and depth, so a handle
+    /// that (through its values) holds itself prints as a cycle.
+    fn describe(&self, out: &mut String, inner: &mut dyn FnMut(&mut String, &Value));
     /// A primitive the program can call (the VM halts to let the policy do it).
     fn is_callable(&self) -> bool {
         false
@@ -147,6 +250,12 @@ impl Map {
     }
 }
 
+impl Drop for Map {
+    fn drop(&mut self) {
+        drop_children(std::mem::take(&mut self.values));
+    }
+}
+
 /// FxHash-style hasher: maps are keyed by short strings, SipHash is overkill.
 #[derive(Default, Clone, Copy)]
 pub struct FastHash;
@@ -184,7 +293,7 @@ impl Value {
         Value::Str(Rc::new(s.to_string()))
     }
     pub fn list(items: Vec<Value>) -> Value {
-        Value::List(Rc::new(RefCell::new(items)))
+        Value::List(Rc::new(ListCell(RefCell::new(items))))
     }
     pub fn map(map: Map) -> Value {
         Value::Map(Rc::new(RefCell::new(map)))
@@ -469,6 +578,11 @@ struct Printer {
     flavor: Flavor,
     /// Containers being printed, outermost first (for cycle detection).
     seen: Vec<*const ()>,
+    /// Runtime handles being printed (a subset of `seen` under js).
+    handles: Vec<*const ()>,
+    /// Python: the length of `seen` put aside while a handle prints its
+    /// values (so nesting through handles stays bounded too).
+    stashed: usize,
     /// Containers found to be the target of a cycle, with their `*N` label.
     circular: Vec<(*const (), usize)>,
     /// Printing inside a container (strings get quoted, errors get a repr).
@@ -494,6 +608,8 @@ impl Printer {
         Printer {
             flavor,
             seen: Vec::new(),
+            handles: Vec::new(),
+            stashed: 0,
             circular: Vec::new(),
             inside,
             budget: PRINT_BUDGET,
@@ -565,7 +681,7 @@ impl Printer {
                     let _ = write!(out, "<built-in function {name}>");
                 }
             }
-            Value::Handle(h) => h.describe(out),
+            Value::Handle(h) => self.handle(out, h, indent),
             Value::Error(e) => match (js, self.inside) {
                 (true, _) => {
                     let _ = write!(out, "{}: {}", e.kind, e.message);
@@ -600,15 +716,7 @@ impl Printer {
         let js = self.flavor == Flavor::Js;
         if self.seen.contains(&ptr) {
             if js {
-                let label = match self.circular.iter().find(|(p, _)| *p == ptr) {
-                    Some((_, n)) => *n,
-                    None => {
-                        let n = self.circular.len() + 1;
-                        self.circular.push((ptr, n));
-                        n
-                    }
-                };
-                let _ = write!(out, "[Circular *{label}]");
+                let _ = write!(out, "[Circular *{}]", self.label(ptr));
             } else {
                 out.push_str(if is_list { "[...]" } else { "{...}" });
             }
@@ -629,7 +737,7 @@ impl Printer {
             out.push_str(if is_list { "[Array]" } else { "[Object]" });
             return;
         }
-        if !js && depth > PYTHON_MAX_DEPTH {
+        if depth + self.stashed > PYTHON_MAX_DEPTH {
             out.push_str(if is_list { "[...]" } else { "{...}" });
             return;
         }
@@ -656,6 +764,62 @@ impl Printer {
             indent,
             is_list.then_some(all_numbers),
         );
+    }
+
+    /// Prints a runtime handle; the values it holds go through this printer,
+    /// so a cycle through a promise or a task prints as a cycle: Node's
+    /// `<ref *1> … [Circular *1]`; CPython's `reprlib.recursive_repr` `...`
+    /// (its futures show their result with a fresh `reprlib`, so only
+    /// handles count there, not the containers around them).
+    fn handle(&mut self, out: &mut String, h: &Rc<dyn Handle>, indent: usize) {
+        let ptr = Rc::as_ptr(h) as *const ();
+        let js = self.flavor == Flavor::Js;
+        if self.handles.contains(&ptr) {
+            if js {
+                let _ = write!(out, "[Circular *{}]", self.label(ptr));
+            } else {
+                out.push_str("...");
+            }
+            return;
+        }
+        if self.handles.len() + self.seen.len() + self.stashed > PYTHON_MAX_DEPTH {
+            out.push_str("...");
+            return;
+        }
+        self.handles.push(ptr);
+        self.seen.push(ptr);
+        let outer = if js {
+            Vec::new()
+        } else {
+            std::mem::take(&mut self.seen)
+        };
+        self.stashed += outer.len();
+        let inside = std::mem::replace(&mut self.inside, true);
+        let mut text = String::new();
+        h.describe(&mut text, &mut |o, v| self.write(o, v, indent));
+        self.inside = inside;
+        self.stashed -= outer.len();
+        if !js {
+            self.seen = outer;
+        }
+        self.seen.pop();
+        self.handles.pop();
+        if let Some((_, n)) = self.circular.iter().find(|(p, _)| *p == ptr) {
+            let _ = write!(out, "<ref *{n}> ");
+        }
+        out.push_str(&text);
+    }
+
+    /// The `*N` label of a cycle's target (numbered as first found).
+    fn label(&mut self, ptr: *const ()) -> usize {
+        match self.circular.iter().find(|(p, _)| *p == ptr) {
+            Some((_, n)) => *n,
+            None => {
+                let n = self.circular.len() + 1;
+                self.circular.push((ptr, n));
+                n
+            }
+        }
     }
 
     fn part(&mut self, value: &Value, indent: usize) -> String {
@@ -916,6 +1080,109 @@ mod tests {
         assert!(items[2].equals(&copy), "the cycle points at the copy");
     }
 
+    /// Runs `f` on a thread with a small stack: a drop that recursed once
+    /// per level would overflow it.
+    fn on_small_stack(f: impl FnOnce() + Send + 'static) {
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(f)
+            .expect("thread")
+            .join()
+            .expect("no stack overflow");
+    }
+
+    #[test]
+    fn dropping_deeply_nested_lists_does_not_recurse() {
+        on_small_stack(|| {
+            let mut v = Value::list(Vec::new());
+            for _ in 0..200_000 {
+                v = Value::list(vec![Value::Int(1), v]);
+            }
+            drop(v);
+        });
+    }
+
+    #[test]
+    fn dropping_deeply_nested_maps_and_errors_does_not_recurse() {
+        on_small_stack(|| {
+            let mut v = Value::Nil;
+            for i in 0..200_000 {
+                let mut m = Map::default();
+                m.set("x", v);
+                v = Value::map(m);
+                if i % 2 == 0 {
+                    v = Value::Error(Rc::new(ErrorValue {
+                        kind: Rc::from("Error"),
+                        message: Rc::from(""),
+                        errors: v,
+                        cancellation: false,
+                    }));
+                }
+            }
+            drop(v);
+        });
+    }
+
+    #[test]
+    fn dropping_a_long_closure_chain_does_not_recurse() {
+        on_small_stack(|| {
+            let function = Rc::new(Function {
+                name: Rc::from("f"),
+                arity: 0,
+                is_async: false,
+                code: Vec::new(),
+                spans: Vec::new(),
+                constants: Vec::new(),
+                num_slots: 0,
+                upvalues: Vec::new(),
+                source: crate::diagnostic::SourceFile::new("t", String::new()),
+                is_main: false,
+            });
+            let mut v = Value::Nil;
+            for _ in 0..200_000 {
+                v = Value::Closure(Rc::new(Closure {
+                    function: function.clone(),
+                    upvalues: Box::new([Rc::new(RefCell::new(v))]),
+                }));
+            }
+            drop(v);
+        });
+    }
+
+    #[test]
+    fn a_cycle_through_a_handle_prints_as_a_cycle() {
+        struct Boxed(RefCell<Value>);
+        impl Handle for Boxed {
+            fn type_name(&self) -> &'static str {
+                "box"
+            }
+            fn describe(&self, out: &mut String, inner: &mut dyn FnMut(&mut String, &Value)) {
+                out.push_str("Box { ");
+                inner(out, &self.0.borrow());
+                out.push_str(" }");
+            }
+            fn as_any(&self) -> &dyn Any {
+                self
+            }
+            fn into_any(self: Rc<Self>) -> Rc<dyn Any> {
+                self
+            }
+        }
+        let b = Rc::new(Boxed(RefCell::new(Value::Nil)));
+        let list = Value::list(vec![Value::Handle(b.clone())]);
+        *b.0.borrow_mut() = list.clone();
+        assert_eq!(
+            list.display(Flavor::Js),
+            "<ref *1> [ Box { [Circular *1] } ]"
+        );
+        assert_eq!(
+            Value::Handle(b.clone()).display(Flavor::Js),
+            "<ref *1> Box { [ [Circular *1] ] }"
+        );
+        assert_eq!(list.display(Flavor::Python), "[Box { [...] }]");
+        *b.0.borrow_mut() = Value::Nil; // break the cycle
+    }
+
     #[test]
     fn deep_copy_refuses_handles() {
         struct Lock;
@@ -923,7 +1190,7 @@ mod tests {
             fn type_name(&self) -> &'static str {
                 "lock"
             }
-            fn describe(&self, out: &mut String) {
+            fn describe(&self, out: &mut String, _: &mut dyn FnMut(&mut String, &Value)) {
                 out.push_str("<lock>");
             }
             fn as_any(&self) -> &dyn Any {

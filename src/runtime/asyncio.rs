@@ -134,41 +134,43 @@ impl Handle for Future {
     fn type_name(&self) -> &'static str {
         if self.is_task() { "task" } else { "future" }
     }
-    fn describe(&self, out: &mut String) {
+    fn describe(&self, out: &mut String, inner: &mut dyn FnMut(&mut String, &Value)) {
         let state = self.state();
+        let status = match (&state, &self.task) {
+            (FState::Pending, _) => "pending",
+            (FState::Cancelled, _) => "cancelled",
+            _ => "finished",
+        };
         match &self.task {
             Some(task) => {
-                let (status, done, tail) = match &state {
-                    FState::Pending => ("pending", "", String::new()),
-                    FState::Finished(v) => (
-                        "finished",
-                        " done",
-                        format!(" result={}", v.repr(Flavor::Python)),
-                    ),
-                    FState::Failed(t) => (
-                        "finished",
-                        " done",
-                        format!(" exception={}", exception_repr(&t.value)),
-                    ),
-                    FState::Cancelled => ("cancelled", " done", String::new()),
+                let done = if matches!(state, FState::Pending) {
+                    ""
+                } else {
+                    " done"
                 };
                 out.push_str(&format!(
-                    "<Task {status} name='Task-{}' coro=<{}(){done}>{tail}>",
+                    "<Task {status} name='Task-{}' coro=<{}(){done}>",
                     task.number, task.name
                 ));
             }
-            None => {
-                let status = match &state {
-                    FState::Pending => "pending".to_string(),
-                    FState::Finished(v) => format!("finished result={}", v.repr(Flavor::Python)),
-                    FState::Failed(t) => {
-                        format!("finished exception={}", t.value.repr(Flavor::Python))
-                    }
-                    FState::Cancelled => "cancelled".to_string(),
-                };
-                out.push_str(&format!("<Future {status}>"));
-            }
+            None => out.push_str(&format!("<Future {status}")),
         }
+        match &state {
+            FState::Finished(v) => {
+                out.push_str(" result=");
+                inner(out, v);
+            }
+            FState::Failed(t) if self.task.is_some() => {
+                out.push_str(" exception=");
+                write_exception(out, &t.value, inner);
+            }
+            FState::Failed(t) => {
+                out.push_str(" exception=");
+                inner(out, &t.value);
+            }
+            _ => {}
+        }
+        out.push('>');
     }
     fn as_any(&self) -> &dyn Any {
         self
@@ -180,14 +182,26 @@ impl Handle for Future {
 
 /// How CPython shows an exception object: `Exception('boom')`.
 fn exception_repr(value: &Value) -> String {
+    let mut out = String::new();
+    write_exception(&mut out, value, &mut |o, v| {
+        o.push_str(&v.repr(Flavor::Python))
+    });
+    out
+}
+
+/// `exception_repr`, writing held values with `inner` (a printer's).
+fn write_exception(out: &mut String, value: &Value, inner: &mut dyn FnMut(&mut String, &Value)) {
     match value {
-        Value::Error(e) => format!(
-            "{}({})",
-            e.kind,
-            Value::str(&e.message).repr(Flavor::Python)
-        ),
-        other => format!("Exception({})", other.repr(Flavor::Python)),
+        Value::Error(e) => {
+            out.push_str(&format!("{}(", e.kind));
+            inner(out, &Value::str(&e.message));
+        }
+        other => {
+            out.push_str("Exception(");
+            inner(out, other);
+        }
     }
+    out.push(')');
 }
 
 impl Drop for Future {
@@ -230,7 +244,7 @@ impl Handle for Coroutine {
     fn type_name(&self) -> &'static str {
         "coroutine"
     }
-    fn describe(&self, out: &mut String) {
+    fn describe(&self, out: &mut String, _: &mut dyn FnMut(&mut String, &Value)) {
         out.push_str(&format!("<coroutine object {}>", self.name));
     }
     fn as_any(&self) -> &dyn Any {
@@ -340,7 +354,7 @@ impl Handle for Primitive {
     fn type_name(&self) -> &'static str {
         "function"
     }
-    fn describe(&self, out: &mut String) {
+    fn describe(&self, out: &mut String, _: &mut dyn FnMut(&mut String, &Value)) {
         out.push_str(&format!("<built-in function {}>", self.name));
     }
     fn is_callable(&self) -> bool {

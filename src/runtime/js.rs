@@ -95,13 +95,17 @@ impl Handle for Promise {
     fn type_name(&self) -> &'static str {
         "promise"
     }
-    fn describe(&self, out: &mut String) {
-        let inner = self.core.with(|state| match state {
-            State::Pending => "<pending>".to_string(),
-            State::Fulfilled(v) => v.repr(Flavor::Js),
-            State::Rejected(t) => format!("<rejected> {}", t.value.repr(Flavor::Js)),
-        });
-        out.push_str(&format!("Promise {{ {inner} }}"));
+    fn describe(&self, out: &mut String, inner: &mut dyn FnMut(&mut String, &Value)) {
+        out.push_str("Promise { ");
+        match self.core.state() {
+            State::Pending => out.push_str("<pending>"),
+            State::Fulfilled(v) => inner(out, &v),
+            State::Rejected(t) => {
+                out.push_str("<rejected> ");
+                inner(out, &t.value);
+            }
+        }
+        out.push_str(" }");
     }
     fn as_any(&self) -> &dyn Any {
         self
@@ -205,7 +209,7 @@ impl Handle for Primitive {
     fn type_name(&self) -> &'static str {
         "function"
     }
-    fn describe(&self, out: &mut String) {
+    fn describe(&self, out: &mut String, _: &mut dyn FnMut(&mut String, &Value)) {
         out.push_str(&format!("[Function: {}]", self.name));
     }
     fn is_callable(&self) -> bool {

@@ -286,7 +286,7 @@ fn index_arg(v: &Value, len: usize, what: &str) -> Result<usize, Thrown> {
 }
 
 fn list_method(
-    xs: &Rc<std::cell::RefCell<Vec<Value>>>,
+    xs: &Rc<crate::value::ListCell>,
     name: &str,
     args: Vec<Value>,
     flavor: Flavor,
@@ -355,16 +355,14 @@ fn list_method(
                 ));
             }
             let mut list = xs.borrow().clone();
-            let mut failure = None;
-            list.sort_by(|a, b| {
-                compare(a, b).unwrap_or_else(|e| {
-                    failure = Some(e);
-                    std::cmp::Ordering::Equal
-                })
-            });
-            if let Some(e) = failure {
-                return Err(e);
+            // Every pair must compare (all numbers or all strings) before
+            // sorting: an error met halfway would leave an inconsistent order.
+            if let Some(first) = list.first() {
+                for item in &list {
+                    super::ops::sort_order(item, first)?;
+                }
             }
+            list.sort_by(|a, b| super::ops::sort_order(a, b).unwrap_or(std::cmp::Ordering::Equal));
             *xs.borrow_mut() = list;
             ok(Value::Nil)
         }

@@ -181,6 +181,26 @@ pub fn compare(a: &Value, b: &Value) -> Result<std::cmp::Ordering, Thrown> {
     })
 }
 
+/// The order `sort()` uses: `compare`, made total — NaN sorts after every
+/// other number (and equal to itself), so a list holding NaN sorts, and
+/// the order stays consistent (Rust's sort requires it).
+pub fn sort_order(a: &Value, b: &Value) -> Result<std::cmp::Ordering, Thrown> {
+    let nan = |v: &Value| matches!(v, Value::Float(x) if x.is_nan());
+    match (nan(a), nan(b)) {
+        (false, false) => compare(a, b),
+        (true, true) => Ok(std::cmp::Ordering::Equal),
+        (a_nan, _) => {
+            // Still a type error against a non-number.
+            compare(a, b)?;
+            Ok(if a_nan {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Less
+            })
+        }
+    }
+}
+
 fn as_f64(v: &Value) -> f64 {
     match v {
         Value::Int(n) => *n as f64,
