@@ -205,6 +205,11 @@ pub fn render_all(diagnostics: &[Diagnostic], source: &SourceFile, color: bool) 
         .collect()
 }
 
+/// The default of `--max-steps`: VM instructions a run may execute (about
+/// two seconds of a tight loop in a release build; the benchmarks in
+/// `programs/bench/` need at most half of it).
+pub const DEFAULT_MAX_STEPS: u64 = 200_000_000;
+
 /// Options of one run.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -212,15 +217,19 @@ pub struct RunOptions {
     pub max_steps: u64,
     pub instruction_cost_ns: u64,
     pub config: RunConfig,
+    /// Write output as the program makes it (the CLI) instead of
+    /// collecting it into the `RunResult` (tests, `looplab test`).
+    pub stream: bool,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             runtime: None,
-            max_steps: 1_000_000_000,
+            max_steps: DEFAULT_MAX_STEPS,
             instruction_cost_ns: 10,
             config: RunConfig::default(),
+            stream: false,
         }
     }
 }
@@ -283,11 +292,20 @@ pub fn run_source(source: &Rc<SourceFile>, options: &RunOptions) -> RunResult {
         options.max_steps
     };
     vm.echo_output = options.config.real_time;
+    if options.stream {
+        use std::io::IsTerminal;
+        vm.output = crate::vm::Output::Stream {
+            line_buffered: std::io::stdout().is_terminal(),
+        };
+    }
     let config = RunConfig {
         instruction_cost_ns: options.instruction_cost_ns,
         ..options.config.clone()
     };
     let status = run_compiled(&mut vm, kind, config, &globals.names, compiled.main);
+    if options.stream {
+        vm.flush();
+    }
     RunResult {
         stdout: std::mem::take(&mut vm.out),
         stderr: std::mem::take(&mut vm.err),
@@ -304,6 +322,7 @@ pub fn run_compiled(
     main: Rc<crate::bytecode::Function>,
 ) -> i32 {
     crate::runtime::start_clock();
+    crate::memory::set_budget(config.memory_limit);
     let main = Rc::new(Closure {
         function: main,
         upvalues: Box::new([]),

@@ -12,6 +12,7 @@
 //! - `value`: values and how they print; runtime objects are `Handle`s
 //! - `diagnostic`: every error, rendered through one ariadne renderer
 //! - `driver`: the pipeline end to end; `cli`: the command line
+//! - `memory`: the heap budget (a counting global allocator)
 //! - `golden`: golden-output tests of programs (`looplab test`, tests/golden.rs)
 pub mod ast;
 pub mod bytecode;
@@ -21,6 +22,7 @@ pub mod diagnostic;
 pub mod driver;
 pub mod golden;
 pub mod lexer;
+pub mod memory;
 pub mod parser;
 pub mod runtime;
 pub mod value;

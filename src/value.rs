@@ -67,6 +67,14 @@ thread_local! {
     static DROPPING: RefCell<(bool, Vec<Value>)> = const { RefCell::new((false, Vec::new())) };
 }
 
+/// Drops values later, from the loop that is dropping a container now (or
+/// now, if none is): for a runtime object's `Drop` whose parts chain on
+/// (a promise's reactions hold the promises derived from it), so a chain
+/// of millions drops without recursing in Rust.
+pub fn drop_later(values: impl IntoIterator<Item = Value>) {
+    drop_children(values);
+}
+
 /// True for a value whose drop may drop further values (and so recurse).
 fn holds_values(v: &Value) -> bool {
     matches!(
@@ -405,6 +413,21 @@ impl Value {
         }
     }
 
+    /// `display`, refused (with the size it would have) when the text
+    /// would pass `MAX_TEXT_BYTES`: a list of big strings shown whole.
+    pub fn display_checked(&self, flavor: Flavor) -> Result<String, usize> {
+        if let Value::Str(s) = self {
+            return Ok(s.to_string());
+        }
+        let mut out = String::new();
+        let mut printer = Printer::new(flavor, false);
+        printer.write(&mut out, self, 0);
+        match printer.text_bytes > MAX_TEXT_BYTES {
+            true => Err(printer.text_bytes),
+            false => Ok(out),
+        }
+    }
+
     /// How a value shows inside a container (strings quoted).
     pub fn repr(&self, flavor: Flavor) -> String {
         let mut out = String::new();
@@ -580,6 +603,8 @@ struct Printer {
     seen: Vec<*const ()>,
     /// Runtime handles being printed (a subset of `seen` under js).
     handles: Vec<*const ()>,
+    /// Bytes of strings written so far (bounded by `MAX_TEXT_BYTES`).
+    text_bytes: usize,
     /// Python: the length of `seen` put aside while a handle prints its
     /// values (so nesting through handles stays bounded too).
     stashed: usize,
@@ -591,6 +616,10 @@ struct Printer {
     /// as an enormous text; past the budget, containers print as `...`.
     budget: usize,
 }
+
+/// The longest text a program may build (bytes): strings, and what
+/// `print`/`str` make of a value. Past it, printing elides strings.
+pub const MAX_TEXT_BYTES: usize = 1 << 28;
 
 /// At most this many container entries are printed for one value.
 const PRINT_BUDGET: usize = 1_000_000;
@@ -610,6 +639,7 @@ impl Printer {
             seen: Vec::new(),
             handles: Vec::new(),
             stashed: 0,
+            text_bytes: 0,
             circular: Vec::new(),
             inside,
             budget: PRINT_BUDGET,
@@ -630,8 +660,19 @@ impl Printer {
                 let _ = write!(out, "{n}");
             }
             Value::Float(x) => out.push_str(&format_float(*x, self.flavor)),
-            Value::Str(s) if self.inside => quote(out, s, self.flavor),
-            Value::Str(s) => out.push_str(s),
+            Value::Str(s) if self.text_bytes + s.len() > MAX_TEXT_BYTES => {
+                // Too much text: counted (for `display_checked`), not written.
+                self.text_bytes += s.len();
+                out.push_str("...");
+            }
+            Value::Str(s) if self.inside => {
+                self.text_bytes += s.len();
+                quote(out, s, self.flavor)
+            }
+            Value::Str(s) => {
+                self.text_bytes += s.len();
+                out.push_str(s)
+            }
             Value::List(items) => {
                 let items = items.borrow();
                 self.container(out, value, indent, |p, indent| {

@@ -39,7 +39,7 @@ use super::{
     report_uncaught, step_limit_error,
 };
 use crate::value::{Closure, Flavor, Handle, Map, Value};
-use crate::vm::{Globals, Halt, ResumeWith, Slice, Thrown, UnitId, Vm};
+use crate::vm::{Globals, Halt, ResumeWith, Thrown, UnitId, Vm};
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -208,6 +208,13 @@ impl Drop for Future {
     /// CPython logs a task's or future's exception nobody retrieved when the
     /// object is collected; so do we (futures become `loud` once completed).
     fn drop(&mut self) {
+        // A chain of callbacks' derived futures drops link by link.
+        let callbacks = self.core.take_reactions();
+        crate::value::drop_later(
+            callbacks
+                .into_iter()
+                .filter_map(|c| c.derived.map(|d| Value::Handle(d))),
+        );
         if self.cancelled.get() || self.handled.get() {
             return;
         }
@@ -545,6 +552,11 @@ impl Asyncio {
         let unit = vm.new_unit(closure, args);
         let task = Future::new_task(unit, name.clone(), self.task_count);
         self.set_future(unit, Some(task.clone()));
+        // Done tasks leave the list now and then (CPython keeps a WeakSet):
+        // endless spawns do not keep every task ever made.
+        if self.tasks.len() >= 1024 && self.tasks.len().is_power_of_two() {
+            self.tasks.retain(|t| t.is_pending());
+        }
         self.tasks.push(task.clone());
         self.record(Some(unit), || EventKind::Created { name });
         self.ready.push_back(Job::Resume {
@@ -715,11 +727,9 @@ impl Asyncio {
             }
         };
         if let Some(thrown) = uncaught {
-            if let Value::Error(e) = &thrown.value
-                && &*e.kind == "StepLimit"
-            {
+            if super::is_stop(&thrown) {
                 report_uncaught(vm, &thrown, "stopped", self.config.color);
-                self.fatal = Some(1);
+                self.fatal = Some(super::stop_status(&thrown));
                 return;
             }
             report_uncaught(vm, &thrown, "Exception in callback", self.config.color);
@@ -751,7 +761,7 @@ impl Asyncio {
     /// policy's own loop over the VM's halts.
     fn run_unit(&mut self, vm: &mut Vm, unit: UnitId) -> Ended {
         loop {
-            let stop = vm.run(unit, &mut self.globals, Slice::UNBOUNDED);
+            let stop = vm.run(unit, &mut self.globals, super::SLICE);
             self.clock.charge_steps(stop.steps);
             self.record(Some(unit), || EventKind::Ran { steps: stop.steps });
             let with = match stop.halt {
@@ -796,6 +806,9 @@ impl Asyncio {
                 },
                 Halt::Primitive { primitive, args } => match self.call_handle(vm, &primitive, args)
                 {
+                    Err(thrown) if super::is_stop(&thrown) => {
+                        return Ended::Limit(super::locate(vm, Some(unit), thrown));
+                    }
                     Ok(Outcome::Value(v)) => ResumeWith::Value(v),
                     Ok(Outcome::Executor {
                         executor,
@@ -826,7 +839,13 @@ impl Asyncio {
                     }
                     None => ResumeWith::Throw(thrown),
                 },
-                Halt::Preempted => continue,
+                Halt::Preempted => {
+                    match super::check(vm, Some(unit), &self.config, self.clock.now_ns()) {
+                        super::Check::Go => continue,
+                        super::Check::Raise(thrown) => ResumeWith::Raise(thrown),
+                        super::Check::Stop(thrown) => return Ended::Limit(thrown),
+                    }
+                }
                 Halt::StepLimit(at) => return Ended::Limit(step_limit_error(vm, at)),
             };
             vm.resume(unit, with);
@@ -904,7 +923,11 @@ impl Asyncio {
                             "await of sleep() outside a task",
                         ));
                     };
-                    let due = self.clock.now_ns() + duration_ns(&Value::Float(ms), "sleep()")?;
+                    super::memory_check()?;
+                    let due = self
+                        .clock
+                        .now_ns()
+                        .saturating_add(duration_ns(&Value::Float(ms), "sleep()")?);
                     let timer = self.timers.add(due, Job::WakeTask { unit });
                     info.sleep_timer.set(Some(timer));
                     Ok(Awaited::Suspend)
@@ -1251,6 +1274,12 @@ impl Asyncio {
             Op::Work => {
                 let ns = duration_ns(&arg(0), "work()")?;
                 self.clock.charge(ns);
+                let now = self.clock.now_ns();
+                if super::past_time_limit(&self.config, now) {
+                    return Err(super::time_limit_error(&self.config, now));
+                }
+                // `--real-time`: `work(d)` takes d of wall time.
+                super::pace(vm, &self.config, now);
                 Value::Nil
             }
             Op::Now => Value::Int((self.clock.now_ns() / 1_000_000) as i64),
@@ -1262,7 +1291,11 @@ impl Asyncio {
                         "set_timeout (call_later) needs a function to call",
                     ));
                 }
-                let due = self.clock.now_ns() + duration_ns(&arg(1), "set_timeout()")?;
+                super::memory_check()?;
+                let due = self
+                    .clock
+                    .now_ns()
+                    .saturating_add(duration_ns(&arg(1), "set_timeout()")?);
                 let extra = args.get(2..).map(|a| a.to_vec()).unwrap_or_default();
                 Value::Int(self.timers.add(
                     due,
@@ -1286,6 +1319,7 @@ impl Asyncio {
                         "queue_microtask (call_soon) needs a function",
                     ));
                 }
+                super::memory_check()?;
                 self.ready.push_back(Job::Call {
                     function,
                     args: args.get(1..).map(|a| a.to_vec()).unwrap_or_default(),
@@ -1392,9 +1426,11 @@ impl Asyncio {
                 return false;
             };
             if when > self.clock.now_ns() {
-                let wake = when + self.config.wake_latency_ns;
-                if self.config.time_limit_ns > 0 && wake > self.config.time_limit_ns {
-                    vm.eprint("error: stopped: virtual time passed the time limit (raise it with --max-time, or 0 for none)\n");
+                let wake = when.saturating_add(self.config.wake_latency_ns);
+                if super::past_time_limit(&self.config, wake) {
+                    let thrown =
+                        super::locate(vm, None, super::time_limit_error(&self.config, wake));
+                    report_uncaught(vm, &thrown, "stopped", self.config.color);
                     self.fatal = Some(1);
                     return true;
                 }
@@ -1626,6 +1662,14 @@ impl Policy for Asyncio {
 
     fn events(&self) -> &EventLog {
         &self.events
+    }
+
+    fn config(&self) -> &RunConfig {
+        &self.config
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.clock.now_ns()
     }
 
     fn clear_globals(&mut self) {

@@ -36,8 +36,8 @@ use super::{
 };
 use crate::value::{Closure, Flavor, Handle, Map, Value};
 use crate::vm::{
-    Dialect, Globals, Halt, MAX_FRAMES, ModuloSign, ResumeWith, RoundHalves, Slice, Thrown, UnitId,
-    Vm, ZeroDivision,
+    Dialect, Globals, Halt, MAX_FRAMES, ModuloSign, ResumeWith, RoundHalves, Thrown, UnitId, Vm,
+    ZeroDivision,
 };
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -112,6 +112,19 @@ impl Handle for Promise {
     }
     fn into_any(self: Rc<Self>) -> Rc<dyn Any> {
         self
+    }
+}
+
+impl Drop for Promise {
+    /// A chain of `then`s (each promise's reaction holds the next) drops
+    /// link by link, not by recursion.
+    fn drop(&mut self) {
+        let reactions = self.core.take_reactions();
+        crate::value::drop_later(
+            reactions
+                .into_iter()
+                .filter_map(|r| r.derived.map(|d| Value::Handle(d))),
+        );
     }
 }
 
@@ -356,7 +369,8 @@ impl Js {
         } else {
             1
         };
-        let due = self.now_ms() + ms;
+        super::memory_check()?;
+        let due = self.now_ms().saturating_add(ms);
         Ok(self.timers.add(due, job))
     }
 
@@ -516,6 +530,7 @@ impl Js {
                 ));
             }
         };
+        super::memory_check()?;
         let derived = Promise::new();
         self.then(p, on_fulfilled, on_rejected, Some(derived.clone()));
         Ok(Value::Handle(derived))
@@ -528,7 +543,7 @@ impl Js {
     fn run_chain(&mut self, vm: &mut Vm, unit: UnitId) -> Ended {
         let mut chain: Vec<UnitId> = vec![unit];
         while let Some(&top) = chain.last() {
-            let stop = vm.run(top, &mut self.globals, Slice::UNBOUNDED);
+            let stop = vm.run(top, &mut self.globals, super::SLICE);
             self.clock.charge_steps(stop.steps);
             self.record(Some(top), || EventKind::Ran { steps: stop.steps });
             match stop.halt {
@@ -603,7 +618,12 @@ impl Js {
                             &format!("cannot call a {}", primitive.type_name()),
                         )),
                     };
+                    // `--real-time`: `work(d)` takes d of wall time.
+                    super::pace(vm, &self.config, self.clock.now_ns());
                     match result {
+                        Err(thrown) if super::is_stop(&thrown) => {
+                            return Ended::Limit(super::locate(vm, Some(top), thrown));
+                        }
                         Ok(Outcome::Value(v)) => vm.resume(top, ResumeWith::Value(v)),
                         Ok(Outcome::Call { callee, args, then }) => {
                             self.call_in_unit(vm, &mut chain, callee, args, then)
@@ -643,7 +663,13 @@ impl Js {
                     }
                     _ => vm.resume(top, ResumeWith::Throw(thrown)),
                 },
-                Halt::Preempted => {}
+                Halt::Preempted => {
+                    match super::check(vm, Some(top), &self.config, self.clock.now_ns()) {
+                        super::Check::Go => {}
+                        super::Check::Raise(thrown) => vm.resume(top, ResumeWith::Raise(thrown)),
+                        super::Check::Stop(thrown) => return Ended::Limit(thrown),
+                    }
+                }
                 Halt::StepLimit(at) => return Ended::Limit(step_limit_error(vm, at)),
             }
         }
@@ -914,7 +940,7 @@ impl Js {
             return;
         }
         report_uncaught(vm, thrown, headline, self.config.color);
-        self.fatal = Some(1);
+        self.fatal = Some(super::stop_status(thrown));
     }
 
     /// Node's processPromiseRejections: the first rejection still
@@ -1000,6 +1026,11 @@ impl Js {
             Op::Work => {
                 let ns = duration_ns(&arg(0), "work()")?;
                 self.clock.charge(ns);
+                let now = self.clock.now_ns();
+                if super::past_time_limit(&self.config, now) {
+                    // Located by the caller (`run_chain`), which stops the run.
+                    return Err(super::time_limit_error(&self.config, now));
+                }
                 Value::Nil
             }
             Op::Now => Value::Int((self.clock.now_ns() / NS_PER_MS) as i64),
@@ -1042,6 +1073,7 @@ impl Js {
                     function,
                     args: extra,
                 };
+                super::memory_check()?;
                 if tick {
                     self.next_ticks.push_back(job);
                 } else {
@@ -1255,9 +1287,11 @@ impl Policy for Js {
         // 4. Idle: sleep until the next timer, or end.
         match self.timers.next_due() {
             Some(due) => {
-                let target = due * NS_PER_MS;
-                if self.config.time_limit_ns > 0 && target > self.config.time_limit_ns {
-                    vm.eprint("error: stopped: virtual time passed the time limit (raise it with --max-time, or 0 for none)\n");
+                let target = due.saturating_mul(NS_PER_MS);
+                if super::past_time_limit(&self.config, target) {
+                    let thrown =
+                        super::locate(vm, None, super::time_limit_error(&self.config, target));
+                    report_uncaught(vm, &thrown, "stopped", self.config.color);
                     self.fatal = Some(1);
                     return Step::Finished(1);
                 }
@@ -1272,6 +1306,14 @@ impl Policy for Js {
 
     fn events(&self) -> &EventLog {
         &self.events
+    }
+
+    fn config(&self) -> &RunConfig {
+        &self.config
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.clock.now_ns()
     }
 
     fn clear_globals(&mut self) {

@@ -57,6 +57,11 @@ impl<R> Core<R> {
     }
 
     /// Settles the promise and returns the reactions to schedule, in order.
+    /// The reactions still waiting (for a drop that must not recurse).
+    pub fn take_reactions(&self) -> Vec<R> {
+        std::mem::take(&mut *self.reactions.borrow_mut())
+    }
+
     pub fn settle(&self, state: State) -> Vec<R> {
         *self.state.borrow_mut() = state;
         std::mem::take(&mut *self.reactions.borrow_mut())
