@@ -14,7 +14,6 @@ struct Ran {
     stdout: String,
     stderr: String,
     status: Option<i32>,
-    #[allow(dead_code)]
     took: Duration,
 }
 
@@ -147,4 +146,231 @@ await main();
         "{}",
         js.stdout
     );
+}
+
+#[test]
+fn a_long_then_chain_drops_without_overflowing_the_stack() {
+    let source = "let p = promise(fn(resolve, reject) {});\nlet q = p;\nfor i in 0..1000000 { q = q.then(fn(x) { return x; }); }\nprint(\"built\");\n";
+    let js = run(
+        "then-chain",
+        source,
+        &["--runtime", "js", "--max-steps", "0"],
+    );
+    assert_eq!(js.status, Some(0), "{}", js.stderr);
+    assert_eq!(js.stdout, "built\n");
+}
+
+// ---- time: limits that bite ----
+
+/// Asserts a run stopped at a limit: status 1, the message, a location.
+fn assert_stopped(ran: &Ran, message: &str, line: &str) {
+    assert_eq!(ran.status, Some(1), "stderr: {}", ran.stderr);
+    assert!(ran.stderr.contains(message), "stderr: {}", ran.stderr);
+    assert!(ran.stderr.contains(line), "stderr: {}", ran.stderr);
+}
+
+#[test]
+fn an_async_loop_of_sleep_0_stops_at_the_event_limit() {
+    let source = "async fn main() {\n  while true { await sleep(0); }\n}\nawait main();\n";
+    for ran in both("sleep0-loop", source, &["--max-events", "20000"]) {
+        assert_stopped(&ran, "stopped after 20000 scheduler events", "--max-events");
+    }
+}
+
+#[test]
+fn a_callback_that_requeues_itself_stops_at_the_event_limit() {
+    let microtask = "fn again() { queue_microtask(again); }\nagain();\nawait sleep(1);\n";
+    for ran in both("microtask-loop", microtask, &["--max-events", "20000"]) {
+        assert_stopped(&ran, "scheduler events", "the event limit");
+    }
+    let tick = "fn again() { next_tick(again); }\nagain();\n";
+    let js = run(
+        "tick-loop",
+        tick,
+        &["--runtime", "js", "--max-events", "20000"],
+    );
+    assert_stopped(&js, "scheduler events", "the event limit");
+    let timer = "fn again() { set_timeout(again, 0); }\nagain();\nawait sleep(1);\n";
+    for ran in both("timer-loop", timer, &["--max-events", "20000"]) {
+        assert_stopped(&ran, "scheduler events", "the event limit");
+    }
+}
+
+#[test]
+fn a_throw_catch_loop_deep_in_recursion_pays_for_its_unwinding() {
+    // Each throw records a call stack 3,000 frames deep: that walk counts,
+    // so the step limit stops the loop after a few hundred throws, not
+    // after 200,000 (five instructions each).
+    let source = "let n = 0;\nfn deep(d) {\n  if d == 0 {\n    while true {\n      try { throw error(\"x\"); } catch e { n = n + 1; if n % 1000 == 0 { print(n); } }\n    }\n  }\n  return deep(d - 1);\n}\ndeep(3000);\n";
+    for ran in both("throw-deep", source, &["--max-steps", "1000000"]) {
+        assert_stopped(&ran, "stopped after 1000000 instructions", "the step limit");
+        assert!(!ran.stdout.contains("2000"), "stdout: {}", ran.stdout);
+    }
+}
+
+#[test]
+fn work_past_the_time_limit_stops_there_with_a_location() {
+    let source = "print(\"before\");\nwork(7200000);\nprint(\"after 2h\");\n";
+    for ran in both("work-2h", source, &["--max-time", "1h"]) {
+        assert_stopped(&ran, "past the time limit of 1h", "work-2h");
+        assert!(ran.stderr.contains(":2:1"), "stderr: {}", ran.stderr);
+        assert_eq!(ran.stdout, "before\n");
+    }
+    let source = "work(90000000);\nprint(\"after 25h\");\n";
+    for ran in both("work-25h", source, &[]) {
+        assert_stopped(&ran, "past the time limit of 24h", "--max-time");
+        assert_eq!(ran.stdout, "");
+    }
+}
+
+#[test]
+fn a_loop_charging_time_stops_at_the_time_limit() {
+    let source = "let i = 0;\nwhile true { i = i + 1; }\n";
+    for ran in both(
+        "time-loop",
+        source,
+        &[
+            "--max-steps",
+            "0",
+            "--instr-cost",
+            "1ms",
+            "--max-time",
+            "10s",
+        ],
+    ) {
+        assert_stopped(&ran, "past the time limit of 10s", ":2:");
+        assert!(ran.took < HANG);
+    }
+}
+
+#[test]
+fn the_virtual_clock_does_not_saturate_silently() {
+    let source = "for i in 0..19 { work(1000000000000); }\nawait sleep(0);\nprint(now());\n";
+    for ran in both("clock-end", source, &["--max-time", "0"]) {
+        assert_stopped(&ran, "end of looplab's clock", ":1:");
+        assert_eq!(ran.stdout, "");
+    }
+}
+
+// ---- memory ----
+
+#[test]
+fn copying_a_big_list_in_a_loop_is_a_memory_error() {
+    let source = "let xs = [];\nfor i in 0..200000 { xs.push(i); }\nlet keep = [];\ntry {\n  while true { keep.push(xs.copy()); }\n} catch e { print(e.kind); }\nkeep = [];\nlet m = {};\nlet i = 0;\ntry { while true { m[str(i)] = i; i = i + 1; } } catch e { print(e.kind); }\nprint(\"still running\");\n";
+    for ran in both(
+        "memory-copies",
+        source,
+        &["--max-memory", "48MB", "--max-steps", "0"],
+    ) {
+        assert_eq!(ran.status, Some(0), "stderr: {}", ran.stderr);
+        assert_eq!(ran.stdout, "MemoryError\nMemoryError\nstill running\n");
+    }
+}
+
+#[test]
+fn building_a_huge_string_is_refused_before_it_is_built() {
+    let source = r#"let big = "xxxxxxxxxx".repeat(500000);
+let parts = [big, big, big, big, big, big, big, big, big, big];
+try { print(len(parts.join(""))); } catch e { print(e.kind); }
+try { print(len(str(parts))); } catch e { print(e.kind); }
+try { print(len(big.replace("x", "yyyyyyyyyy"))); } catch e { print(e.kind); }
+try { print(len(big.replace("", "yyyyyyyyyy"))); } catch e { print(e.kind); }
+try { print(len(big.split(""))); } catch e { print(e.kind); }
+try { print(len(",".repeat(1000000).split(","))); } catch e { print(e.kind); }
+"#;
+    let js = run(
+        "memory-strings",
+        source,
+        &["--runtime", "js", "--max-memory", "40MB"],
+    );
+    assert_eq!(js.status, Some(0), "stderr: {}", js.stderr);
+    assert_eq!(js.stdout, "MemoryError\n".repeat(6));
+}
+
+#[test]
+fn endless_timers_and_spawns_stop_before_the_machine_does() {
+    let timers = "let i = 0;\nwhile true { set_timeout(fn() {}, 100000); i = i + 1; }\n";
+    for ran in both(
+        "memory-timers",
+        timers,
+        &["--max-memory", "64MB", "--max-steps", "0"],
+    ) {
+        assert_eq!(ran.status, Some(1), "stderr: {}", ran.stderr);
+        assert!(ran.stderr.contains("MemoryError"), "stderr: {}", ran.stderr);
+    }
+}
+
+// ---- output as it happens ----
+
+/// Runs with stdout and stderr into one pipe (as a terminal shows them).
+fn run_merged(name: &str, source: &str, flags: &[&str]) -> (String, Option<i32>) {
+    let path = scratch(name, source);
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("\"$0\" run {} \"$1\" 2>&1", flags.join(" ")))
+        .arg(env!("CARGO_BIN_EXE_looplab"))
+        .arg(&path)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("sh runs");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        out.status.code(),
+    )
+}
+
+#[test]
+fn stdout_and_stderr_lines_come_in_the_order_they_were_made() {
+    let source = "print(\"before\");\nset_timeout(fn() { throw error(\"boom\"); }, 0);\nawait sleep(5);\nprint(\"after\");\n";
+    let (text, status) = run_merged("order-callback", source, &["--runtime", "asyncio"]);
+    assert_eq!(status, Some(0), "{text}");
+    let before = text.find("before").expect("before");
+    let report = text.find("Exception in callback").expect("report");
+    let after = text.find("after").expect("after");
+    assert!(before < report && report < after, "{text}");
+}
+
+#[test]
+fn a_never_awaited_warning_comes_where_the_coroutine_is_dropped() {
+    let source = "async fn f() { return 1; }\nasync fn main() {\n  print(\"one\");\n  f();\n  print(\"two\");\n  await sleep(1);\n  print(\"three\");\n}\nawait main();\n";
+    let (text, status) = run_merged("order-never-awaited", source, &["--runtime", "asyncio"]);
+    assert_eq!(status, Some(0), "{text}");
+    let warning = text.find("was never awaited").expect("warning");
+    assert!(text.find("one").expect("one") < warning, "{text}");
+    assert!(warning < text.find("three").expect("three"), "{text}");
+}
+
+// ---- Ctrl-C ----
+
+#[test]
+fn ctrl_c_stops_a_tight_loop_with_status_130_and_a_note() {
+    let path = scratch(
+        "ctrl-c",
+        "print(\"started\");\nlet i = 0;\nwhile true { i = i + 1; }\n",
+    );
+    let child = Command::new(env!("CARGO_BIN_EXE_looplab"))
+        .args(["run", "--max-steps", "0"])
+        .arg(&path)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("looplab runs");
+    std::thread::sleep(Duration::from_millis(700));
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let start = Instant::now();
+    let out = child.wait_with_output().expect("wait");
+    assert!(start.elapsed() < Duration::from_secs(5), "stopped at once");
+    assert_eq!(out.status.code(), Some(130));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "started\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("interrupted (Ctrl-C) at virtual time"),
+        "{err}"
+    );
+    assert!(err.contains(":3:"), "{err}");
 }
