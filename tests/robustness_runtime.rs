@@ -182,6 +182,9 @@ fn a_callback_that_requeues_itself_stops_at_the_event_limit() {
     let microtask = "fn again() { queue_microtask(again); }\nagain();\nawait sleep(1);\n";
     for ran in both("microtask-loop", microtask, &["--max-events", "20000"]) {
         assert_stopped(&ran, "scheduler events", "the event limit");
+        // Located in the callback, even between events.
+        assert!(ran.stderr.contains("microtask-loop"), "{}", ran.stderr);
+        assert!(ran.stderr.contains("`again`"), "{}", ran.stderr);
     }
     let tick = "fn again() { next_tick(again); }\nagain();\n";
     let js = run(

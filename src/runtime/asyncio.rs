@@ -530,6 +530,7 @@ impl Asyncio {
 
     /// `loop.create_task(coro)`.
     fn create_task(&mut self, vm: &mut Vm, coroutine: &Coroutine) -> Result<F, Thrown> {
+        super::memory_check()?;
         let body = coroutine.body.borrow_mut().take();
         let (closure, args) = match body {
             Some(Body::Call(closure, args)) => (closure, args),
@@ -1224,6 +1225,7 @@ impl Asyncio {
             _ => None,
         };
         if let Some((on_fulfilled, on_rejected)) = chained {
+            super::memory_check()?;
             let derived = Future::new();
             self.then(&p, on_fulfilled, on_rejected, Some(derived.clone()));
             return Ok(Value::Handle(derived));

@@ -142,7 +142,9 @@ pub fn is_stop(thrown: &Thrown) -> bool {
 pub fn stop_error(vm: &Vm, unit: Option<UnitId>, kind: &str, message: &str) -> Thrown {
     Thrown {
         value: Value::error(kind, message),
-        origin: unit.or(vm.last_unit).and_then(|u| vm.origin_of(u)),
+        origin: unit
+            .and_then(|u| vm.origin_of(u))
+            .or_else(|| vm.last_place()),
     }
 }
 
@@ -164,7 +166,9 @@ pub fn time_limit_error(config: &RunConfig, now_ns: u64) -> Thrown {
 /// has a place already.
 pub fn locate(vm: &Vm, unit: Option<UnitId>, mut thrown: Thrown) -> Thrown {
     if thrown.origin.is_none() {
-        thrown.origin = unit.or(vm.last_unit).and_then(|u| vm.origin_of(u));
+        thrown.origin = unit
+            .and_then(|u| vm.origin_of(u))
+            .or_else(|| vm.last_place());
     }
     thrown
 }

@@ -169,8 +169,10 @@ pub struct Vm {
     pub output: Output,
     /// Write every line out at once (`--real-time`: lines at their time).
     pub echo_output: bool,
-    /// The unit run last (where a report made between runs points).
+    /// The unit run last (where a report made between runs points), and
+    /// its entry function (for when that unit is over).
     pub last_unit: Option<UnitId>,
+    last_entry: Option<Rc<Function>>,
     /// The last error a handler caught: re-throwing the same value (from a
     /// `finally`, or `catch e { throw e; }`) keeps its original throw site.
     last_caught: Option<Thrown>,
@@ -189,6 +191,7 @@ impl Vm {
             output: Output::Capture,
             echo_output: false,
             last_unit: None,
+            last_entry: None,
             last_caught: None,
         }
     }
@@ -365,6 +368,9 @@ impl Vm {
         let before = self.steps;
         self.last_unit = Some(id);
         let mut fiber = std::mem::take(&mut self.fibers[id as usize]);
+        if let Some(entry) = fiber.frames.first() {
+            self.last_entry = Some(entry.closure.function.clone());
+        }
         let halt = match fiber.pending.take() {
             Some(ResumeWith::Throw(thrown)) => self.unwind(&mut fiber, thrown),
             Some(ResumeWith::Raise(mut thrown)) => {
@@ -498,6 +504,22 @@ impl Vm {
     pub fn origin_of(&self, unit: UnitId) -> Option<Rc<Origin>> {
         let fiber = self.fibers.get(unit as usize)?;
         (fiber.alive && !fiber.frames.is_empty()).then(|| self.origin_here(fiber))
+    }
+
+    /// Where the program was last: the unit run last, where it stands, or
+    /// (if it is over) its function.
+    pub fn last_place(&self) -> Option<Rc<Origin>> {
+        if let Some(origin) = self.last_unit.and_then(|u| self.origin_of(u)) {
+            return Some(origin);
+        }
+        let function = self.last_entry.as_ref()?;
+        Some(Rc::new(Origin {
+            span: *function.spans.first()?,
+            source: function.source.clone(),
+            stack: vec![(function.name.clone(), 1)],
+            omitted: 0,
+            unit: function.name.clone(),
+        }))
     }
 }
 
