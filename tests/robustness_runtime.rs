@@ -377,3 +377,17 @@ fn ctrl_c_stops_a_tight_loop_with_status_130_and_a_note() {
     );
     assert!(err.contains(":3:"), "{err}");
 }
+
+#[test]
+fn a_rejection_made_deep_in_the_stack_stays_small() {
+    // Each rejection keeps where it was thrown; 5,000 frames of call stack
+    // each would be ~80 MB for these 1,000 promises, over the budget.
+    let source = "fn deep(n) {\n  if n == 0 { return promise(fn(resolve, reject) { throw error(\"x\"); }); }\n  return deep(n - 1);\n}\nlet keep = [];\nfor i in 0..1000 {\n  let p = deep(5000);\n  p.catch(fn(e) { return nil; });\n  keep.push(p);\n}\nprint(len(keep));\n";
+    let js = run(
+        "deep-rejections",
+        source,
+        &["--runtime", "js", "--max-memory", "40MB"],
+    );
+    assert_eq!(js.status, Some(0), "stderr: {}", js.stderr);
+    assert_eq!(js.stdout, "1000\n");
+}
