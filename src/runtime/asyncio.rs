@@ -1280,8 +1280,12 @@ impl Asyncio {
                 if super::past_time_limit(&self.config, now) {
                     return Err(super::time_limit_error(&self.config, now));
                 }
-                // `--real-time`: `work(d)` takes d of wall time.
+                // `--real-time`: `work(d)` takes d of wall time, and
+                // Ctrl-C meanwhile stops the run there.
                 super::pace(vm, &self.config, now);
+                if let Some(stop) = super::interrupt_check(vm, None, now) {
+                    return Err(stop);
+                }
                 Value::Nil
             }
             Op::Now => Value::Int((self.clock.now_ns() / 1_000_000) as i64),

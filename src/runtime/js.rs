@@ -618,8 +618,15 @@ impl Js {
                             &format!("cannot call a {}", primitive.type_name()),
                         )),
                     };
-                    // `--real-time`: `work(d)` takes d of wall time.
-                    super::pace(vm, &self.config, self.clock.now_ns());
+                    // `--real-time`: `work(d)` takes d of wall time, and
+                    // Ctrl-C meanwhile stops the run there.
+                    if self.config.real_time {
+                        super::pace(vm, &self.config, self.clock.now_ns());
+                        let now = self.clock.now_ns();
+                        if let Some(stop) = super::interrupt_check(vm, Some(top), now) {
+                            return Ended::Limit(stop);
+                        }
+                    }
                     match result {
                         Err(thrown) if super::is_stop(&thrown) => {
                             return Ended::Limit(super::locate(vm, Some(top), thrown));

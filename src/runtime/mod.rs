@@ -242,6 +242,12 @@ fn take_interrupt() -> bool {
     taken
 }
 
+/// The stop Ctrl-C makes, if Ctrl-C was pressed (after a wait, e.g. a
+/// `work(d)` paced against the wall clock), located at `unit`.
+pub fn interrupt_check(vm: &Vm, unit: Option<UnitId>, now_ns: u64) -> Option<Thrown> {
+    take_interrupt().then(|| interrupted_error(vm, unit, now_ns))
+}
+
 /// The stop Ctrl-C makes, located where `unit` (or the last unit) stands.
 fn interrupted_error(vm: &Vm, unit: Option<UnitId>, now_ns: u64) -> Thrown {
     let message = format!("interrupted (Ctrl-C) at virtual time {}", format_ns(now_ns));
