@@ -407,3 +407,33 @@ fn ctrl_c_stops_a_tight_loop_with_status_130_and_a_note() {
     );
     assert!(err.contains(":3:"), "{err}");
 }
+
+#[test]
+fn with_real_time_lines_reach_a_pipe_when_printed() {
+    use std::io::BufRead;
+    let path = scratch(
+        "real-time-lines",
+        "print(\"a\");\nwork(1500);\nprint(\"b\");\n",
+    );
+    for runtime in ["js", "asyncio"] {
+        let start = Instant::now();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_looplab"))
+            .args(["run", "--runtime", runtime, "--real-time"])
+            .arg(&path)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("looplab runs");
+        let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let first = lines.next().expect("a line").expect("text");
+        let first_at = start.elapsed();
+        let second = lines.next().expect("a line").expect("text");
+        let second_at = start.elapsed();
+        assert_eq!((first.as_str(), second.as_str()), ("a", "b"));
+        assert!(first_at < Duration::from_millis(1200), "{first_at:?}");
+        assert!(
+            second_at >= Duration::from_millis(1500),
+            "work(1500) took {second_at:?}"
+        );
+        assert_eq!(child.wait().expect("wait").code(), Some(0));
+    }
+}
