@@ -437,3 +437,22 @@ fn with_real_time_lines_reach_a_pipe_when_printed() {
         assert_eq!(child.wait().expect("wait").code(), Some(0));
     }
 }
+
+#[test]
+fn a_closed_stdout_pipe_stops_an_endless_printer() {
+    let path = scratch(
+        "closed-pipe",
+        "let i = 0;\nwhile true { print(i); i = i + 1; }\n",
+    );
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("\"$0\" run --max-steps 0 \"$1\" | head -2")
+        .arg(env!("CARGO_BIN_EXE_looplab"))
+        .arg(&path)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("sh runs");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "0\n1\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("standard output was closed"), "{err}");
+}

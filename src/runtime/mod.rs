@@ -131,7 +131,23 @@ pub enum Check {
 }
 
 /// Error kinds that stop a run (reported as "stopped", never caught).
-const STOPS: &[&str] = &["StepLimit", "EventLimit", "TimeLimit", "Interrupted"];
+const STOPS: &[&str] = &[
+    "StepLimit",
+    "EventLimit",
+    "TimeLimit",
+    "Interrupted",
+    "OutputClosed",
+];
+
+/// The stop when stdout is closed (`looplab run f.lab | head -1`).
+fn output_closed_error(vm: &Vm, unit: Option<UnitId>) -> Thrown {
+    stop_error(
+        vm,
+        unit,
+        "OutputClosed",
+        "stopped: standard output was closed (broken pipe)",
+    )
+}
 
 /// True for an error that stops the run (a limit, an interrupt).
 pub fn is_stop(thrown: &Thrown) -> bool {
@@ -204,6 +220,9 @@ pub fn format_ns(ns: u64) -> String {
 pub fn check(vm: &Vm, unit: Option<UnitId>, config: &RunConfig, now_ns: u64) -> Check {
     if take_interrupt() {
         return Check::Stop(interrupted_error(vm, unit, now_ns));
+    }
+    if vm.output_closed {
+        return Check::Stop(output_closed_error(vm, unit));
     }
     if past_time_limit(config, now_ns) {
         return Check::Stop(locate(vm, unit, time_limit_error(config, now_ns)));
@@ -300,7 +319,11 @@ pub trait Policy {
             } else {
                 // (The policies check the time limit where time moves, and
                 // the heap budget where memory grows.)
-                take_interrupt().then(|| interrupted_error(vm, None, self.now_ns()))
+                if vm.output_closed {
+                    Some(output_closed_error(vm, None))
+                } else {
+                    take_interrupt().then(|| interrupted_error(vm, None, self.now_ns()))
+                }
             };
             if let Some(thrown) = stop {
                 let color = config.color;

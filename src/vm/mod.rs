@@ -169,6 +169,9 @@ pub struct Vm {
     pub output: Output,
     /// Write every line out at once (`--real-time`: lines at their time).
     pub echo_output: bool,
+    /// Writing to stdout failed (a closed pipe): output is dropped, and the
+    /// policy stops the run at its next check.
+    pub output_closed: bool,
     /// The unit run last (where a report made between runs points), and
     /// its entry function (for when that unit is over).
     pub last_unit: Option<UnitId>,
@@ -190,6 +193,7 @@ impl Vm {
             err: String::new(),
             output: Output::Capture,
             echo_output: false,
+            output_closed: false,
             last_unit: None,
             last_entry: None,
             last_caught: None,
@@ -249,9 +253,16 @@ impl Vm {
     pub fn flush(&mut self) {
         use std::io::Write;
         if !self.out.is_empty() {
-            let mut stdout = std::io::stdout().lock();
-            let _ = stdout.write_all(self.out.as_bytes());
-            let _ = stdout.flush();
+            if !self.output_closed {
+                let mut stdout = std::io::stdout().lock();
+                let written = stdout
+                    .write_all(self.out.as_bytes())
+                    .and_then(|_| stdout.flush());
+                // A closed pipe (`| head`): the run is told (`output_closed`).
+                if written.is_err() {
+                    self.output_closed = true;
+                }
+            }
             self.out.clear();
         }
         if !self.err.is_empty() {
