@@ -1190,25 +1190,33 @@ mod tests {
         });
     }
 
+    struct Boxed(RefCell<Value>);
+
+    impl Drop for Boxed {
+        fn drop(&mut self) {
+            drop_later([self.0.take()]);
+        }
+    }
+
+    impl Handle for Boxed {
+        fn type_name(&self) -> &'static str {
+            "box"
+        }
+        fn describe(&self, out: &mut String, inner: &mut dyn FnMut(&mut String, &Value)) {
+            out.push_str("Box { ");
+            inner(out, &self.0.borrow());
+            out.push_str(" }");
+        }
+        fn as_any(&self) -> &dyn Any {
+            self
+        }
+        fn into_any(self: Rc<Self>) -> Rc<dyn Any> {
+            self
+        }
+    }
+
     #[test]
     fn a_cycle_through_a_handle_prints_as_a_cycle() {
-        struct Boxed(RefCell<Value>);
-        impl Handle for Boxed {
-            fn type_name(&self) -> &'static str {
-                "box"
-            }
-            fn describe(&self, out: &mut String, inner: &mut dyn FnMut(&mut String, &Value)) {
-                out.push_str("Box { ");
-                inner(out, &self.0.borrow());
-                out.push_str(" }");
-            }
-            fn as_any(&self) -> &dyn Any {
-                self
-            }
-            fn into_any(self: Rc<Self>) -> Rc<dyn Any> {
-                self
-            }
-        }
         let b = Rc::new(Boxed(RefCell::new(Value::Nil)));
         let list = Value::list(vec![Value::Handle(b.clone())]);
         *b.0.borrow_mut() = list.clone();
@@ -1222,6 +1230,24 @@ mod tests {
         );
         assert_eq!(list.display(Flavor::Python), "[Box { [...] }]");
         *b.0.borrow_mut() = Value::Nil; // break the cycle
+
+        // A chain of handles a million deep prints with bounded nesting.
+        std::thread::Builder::new()
+            .stack_size(8 << 20)
+            .spawn(|| {
+                let mut v = Value::Nil;
+                for _ in 0..1_000_000 {
+                    v = Value::Handle(Rc::new(Boxed(RefCell::new(v))));
+                }
+                for flavor in [Flavor::Js, Flavor::Python] {
+                    let text = v.display(flavor);
+                    assert!(text.starts_with("Box { Box { "), "{flavor:?}");
+                    assert!(text.contains("..."), "{flavor:?}");
+                }
+            })
+            .expect("thread")
+            .join()
+            .expect("no stack overflow");
     }
 
     #[test]

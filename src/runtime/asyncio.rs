@@ -208,13 +208,21 @@ impl Drop for Future {
     /// CPython logs a task's or future's exception nobody retrieved when the
     /// object is collected; so do we (futures become `loud` once completed).
     fn drop(&mut self) {
-        // A chain of callbacks' derived futures drops link by link.
+        self.report_unretrieved();
+        // A chain of futures (callbacks' derived futures, a result that is
+        // a future) drops link by link, not by recursion.
         let callbacks = self.core.take_reactions();
         crate::value::drop_later(
             callbacks
                 .into_iter()
-                .filter_map(|c| c.derived.map(|d| Value::Handle(d))),
+                .filter_map(|c| c.derived.map(|d| Value::Handle(d)))
+                .chain([self.core.take_value()]),
         );
+    }
+}
+
+impl Future {
+    fn report_unretrieved(&self) {
         if self.cancelled.get() || self.handled.get() {
             return;
         }

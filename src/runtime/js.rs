@@ -123,7 +123,8 @@ impl Drop for Promise {
         crate::value::drop_later(
             reactions
                 .into_iter()
-                .filter_map(|r| r.derived.map(|d| Value::Handle(d))),
+                .filter_map(|r| r.derived.map(|d| Value::Handle(d)))
+                .chain([self.core.take_value()]),
         );
     }
 }
