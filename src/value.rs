@@ -72,7 +72,10 @@ thread_local! {
 /// (a promise's reactions hold the promises derived from it), so a chain
 /// of millions drops without recursing in Rust.
 pub fn drop_later(values: impl IntoIterator<Item = Value>) {
-    drop_children(values);
+    let values: Vec<Value> = values.into_iter().filter(holds_values).collect();
+    if !values.is_empty() {
+        drop_children(values);
+    }
 }
 
 /// True for a value whose drop may drop further values (and so recurse).
@@ -94,22 +97,27 @@ fn holds_values(v: &Value) -> bool {
 /// dropped by a loop over a work list, not by one Rust frame per level.
 /// The outermost container's drop runs the loop; a container dropped by
 /// the loop only moves its children onto the work list.
-fn drop_children(children: impl IntoIterator<Item = Value>) {
-    let mut children = children.into_iter().filter(holds_values).peekable();
-    if children.peek().is_none() {
+fn drop_children(mut children: Vec<Value>) {
+    // Sorted out before the work list is borrowed: what is dropped on the
+    // way may run a container's drop, which comes back here.
+    children.retain(holds_values);
+    if children.is_empty() {
         return;
     }
-    let run_loop = DROPPING.try_with(|d| {
-        let mut d = d.borrow_mut();
-        d.1.extend(children.by_ref());
-        !std::mem::replace(&mut d.0, true)
+    let run_loop = DROPPING.try_with(|d| match d.try_borrow_mut() {
+        Ok(mut d) => {
+            d.1.append(&mut children);
+            Some(!std::mem::replace(&mut d.0, true))
+        }
+        Err(_) => None,
     });
     match run_loop {
-        Ok(true) => {}
-        Ok(false) => return,
-        // Thread-local storage is being torn down: drop in place.
-        Err(_) => {
-            children.for_each(drop);
+        Ok(Some(true)) => {}
+        Ok(Some(false)) => return,
+        // Thread-local storage is being torn down (or, never expected,
+        // busy): drop in place.
+        _ => {
+            drop(children);
             return;
         }
     }
@@ -139,12 +147,16 @@ impl Drop for Closure {
     fn drop(&mut self) {
         // A captured variable only this closure holds goes with it.
         let upvalues = std::mem::take(&mut self.upvalues);
+        if upvalues.is_empty() {
+            return;
+        }
         drop_children(
             upvalues
                 .into_vec()
                 .into_iter()
                 .filter_map(|cell| Rc::try_unwrap(cell).ok())
-                .map(RefCell::into_inner),
+                .map(RefCell::into_inner)
+                .collect(),
         );
     }
 }
@@ -160,7 +172,9 @@ pub struct ErrorValue {
 
 impl Drop for ErrorValue {
     fn drop(&mut self) {
-        drop_children([std::mem::take(&mut self.errors)]);
+        if holds_values(&self.errors) {
+            drop_children(vec![std::mem::take(&mut self.errors)]);
+        }
     }
 }
 
