@@ -452,6 +452,9 @@ pub fn report_uncaught(vm: &mut Vm, thrown: &Thrown, headline: &str, color: bool
             let mut diagnostic = if stopped {
                 let label = match &thrown.value {
                     Value::Error(e) if &*e.kind == "Interrupted" => "running here when interrupted",
+                    Value::Error(e) if &*e.kind == "OutputClosed" => {
+                        "running here when its output was closed"
+                    }
                     _ => "running here when the limit was reached",
                 };
                 let message = match &thrown.value {
