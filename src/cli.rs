@@ -118,8 +118,15 @@ pub struct RunArgs {
     #[arg(long, value_enum)]
     pub runtime: Option<RuntimeChoice>,
     /// Stop after this many VM instructions (0: no limit).
-    #[arg(long, default_value_t = 1_000_000_000)]
+    #[arg(long, default_value_t = driver::DEFAULT_MAX_STEPS)]
     pub max_steps: u64,
+    /// Stop after this many scheduler events: jobs, callbacks, task steps,
+    /// timers firing (0: no limit).
+    #[arg(long, default_value_t = crate::runtime::DEFAULT_MAX_EVENTS)]
+    pub max_events: u64,
+    /// The heap budget: past it, a MemoryError (e.g. 512MB, 4GB; 0: none).
+    #[arg(long, default_value = "2GB", value_parser = parse_bytes)]
+    pub max_memory: u64,
     /// Stop when virtual time passes this duration (0: no limit).
     #[arg(long, default_value = "24h", value_parser = parse_duration_ns)]
     pub max_time: u64,
@@ -249,6 +256,31 @@ pub fn parse_duration_ns(text: &str) -> Result<u64, String> {
         return Err(format!("`{text}` is out of range"));
     }
     Ok(ns.round() as u64)
+}
+
+/// Parses a size: `512MB`, `2GB`, `1.5G`, `100K`, or a bare number of bytes
+/// (binary units: 1 MB is 2^20 bytes).
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (try 512MB or 2GB)"))?;
+    let scale = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 1.0,
+        "K" | "KB" | "KIB" => 1024.0,
+        "M" | "MB" | "MIB" => 1024.0 * 1024.0,
+        "G" | "GB" | "GIB" => 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(format!("unknown unit `{unit}` (use KB, MB or GB)")),
+    };
+    let bytes = value * scale;
+    if !bytes.is_finite() || !(0.0..=1e18).contains(&bytes) {
+        return Err(format!("`{text}` is out of range"));
+    }
+    Ok(bytes.round() as u64)
 }
 
 fn read_source(file: &str) -> Result<Rc<SourceFile>, String> {
@@ -417,6 +449,8 @@ pub fn run_options(args: &RunArgs, color: bool) -> RunOptions {
     };
     options.config.color = color;
     options.config.time_limit_ns = args.max_time;
+    options.config.event_limit = args.max_events;
+    options.config.memory_limit = args.max_memory;
     options.config.wake_latency_ns = args.wake_latency;
     options.config.real_time = args.real_time;
     options
@@ -467,9 +501,15 @@ fn run(args: &RunArgs) -> i32 {
             return 2;
         }
     };
-    let options = run_options(args, args.color.enabled());
+    let mut options = run_options(args, args.color.enabled());
+    options.stream = true;
     let result = driver::run_source(&source, &options);
-    let written = write_stdout(result.stdout.as_bytes());
+    // Streamed output failed during the run (it stopped there), or what is
+    // left of it fails now.
+    let written = match result.output_error {
+        Some(e) => Err(e),
+        None => write_stdout(result.stdout.as_bytes()),
+    };
     write_stderr(&result.stderr);
     after_output(written, result.status)
 }

@@ -527,6 +527,11 @@ pub fn make_policy(kind: PolicyKind, config: RunConfig) -> Box<dyn crate::runtim
     kind.make(config, library)
 }
 
+/// The default of `--max-steps`: VM instructions a run may execute (about
+/// two seconds of a tight loop in a release build; the benchmarks in
+/// `programs/bench/` need at most half of it).
+pub const DEFAULT_MAX_STEPS: u64 = 200_000_000;
+
 /// Options of one run.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -534,15 +539,19 @@ pub struct RunOptions {
     pub max_steps: u64,
     pub instruction_cost_ns: u64,
     pub config: RunConfig,
+    /// Write output as the program makes it (the CLI) instead of
+    /// collecting it into the `RunResult` (tests, `looplab test`).
+    pub stream: bool,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             runtime: None,
-            max_steps: 1_000_000_000,
+            max_steps: DEFAULT_MAX_STEPS,
             instruction_cost_ns: 10,
             config: RunConfig::default(),
+            stream: false,
         }
     }
 }
@@ -552,6 +561,8 @@ pub struct RunResult {
     pub stdout: String,
     pub stderr: String,
     pub status: i32,
+    /// Streamed output could not be written (why the run stopped early).
+    pub output_error: Option<std::io::Error>,
 }
 
 /// The runtime named by a directive, if any (validated by the compiler).
@@ -587,6 +598,7 @@ pub fn run_source(source: &Rc<SourceFile>, options: &RunOptions) -> RunResult {
                 stdout: String::new(),
                 stderr: render_all(&diagnostics, source, color),
                 status: 2,
+                output_error: None,
             };
         }
     };
@@ -598,6 +610,7 @@ pub fn run_source(source: &Rc<SourceFile>, options: &RunOptions) -> RunResult {
                 stdout: String::new(),
                 stderr: render(&d, source, color),
                 status: 2,
+                output_error: None,
             };
         }
     };
@@ -608,15 +621,25 @@ pub fn run_source(source: &Rc<SourceFile>, options: &RunOptions) -> RunResult {
         options.max_steps
     };
     vm.echo_output = options.config.real_time;
+    if options.stream {
+        use std::io::IsTerminal;
+        vm.output = crate::vm::Output::Stream {
+            line_buffered: std::io::stdout().is_terminal(),
+        };
+    }
     let config = RunConfig {
         instruction_cost_ns: options.instruction_cost_ns,
         ..options.config.clone()
     };
     let status = run_compiled(&mut vm, kind, config, &globals.names, compiled.main);
+    if options.stream {
+        vm.flush();
+    }
     RunResult {
         stdout: std::mem::take(&mut vm.out),
         stderr: std::mem::take(&mut vm.err),
         status,
+        output_error: vm.output_error.take(),
     }
 }
 
@@ -630,6 +653,8 @@ pub fn run_compiled(
 ) -> i32 {
     crate::runtime::start_clock();
     vm.set_prelude(prelude());
+
+    crate::memory::set_budget(config.memory_limit);
     let main = Rc::new(Closure {
         function: main,
         upvalues: Box::new([]),

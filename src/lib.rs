@@ -14,6 +14,7 @@
 //! - `habits`: JavaScript and Python spellings, each told its looplab one
 //! - `driver`: the pipeline end to end; `cli`: the command line
 //! - `repl`: the interactive session (`looplab repl`), entry after entry
+//! - `memory`: the heap budget (a counting global allocator)
 //! - `golden`: golden-output tests of programs (`looplab test`, tests/golden.rs)
 pub mod ast;
 pub mod bytecode;
@@ -24,6 +25,7 @@ pub mod driver;
 pub mod golden;
 pub mod habits;
 pub mod lexer;
+pub mod memory;
 pub mod parser;
 pub mod repl;
 pub mod runtime;

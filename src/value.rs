@@ -26,7 +26,7 @@ pub enum Value {
     Int(i64),
     Float(f64),
     Str(Rc<String>),
-    List(Rc<RefCell<Vec<Value>>>),
+    List(Rc<ListCell>),
     Map(Rc<RefCell<Map>>),
     Closure(Rc<Closure>),
     /// A function the VM computes itself, or a method bound to its receiver.
@@ -42,9 +42,123 @@ pub enum Value {
     Uninit,
 }
 
+/// A list's storage: the `Vec` behind a `RefCell` (it derefs to it, so
+/// `xs.borrow()` works), in a type of its own so that dropping it is
+/// iterative (see `drop_children`).
+#[derive(Default)]
+pub struct ListCell(pub RefCell<Vec<Value>>);
+
+impl std::ops::Deref for ListCell {
+    type Target = RefCell<Vec<Value>>;
+    fn deref(&self) -> &RefCell<Vec<Value>> {
+        &self.0
+    }
+}
+
+impl Drop for ListCell {
+    fn drop(&mut self) {
+        drop_children(std::mem::take(self.0.get_mut()));
+    }
+}
+
+thread_local! {
+    /// Values whose drop was deferred by a container being dropped, and
+    /// whether a drop loop is draining them (see `drop_children`).
+    static DROPPING: RefCell<(bool, Vec<Value>)> = const { RefCell::new((false, Vec::new())) };
+}
+
+/// Drops values later, from the loop that is dropping a container now (or
+/// now, if none is): for a runtime object's `Drop` whose parts chain on
+/// (a promise's reactions hold the promises derived from it), so a chain
+/// of millions drops without recursing in Rust.
+pub fn drop_later(values: impl IntoIterator<Item = Value>) {
+    let values: Vec<Value> = values.into_iter().filter(holds_values).collect();
+    if !values.is_empty() {
+        drop_children(values);
+    }
+}
+
+/// True for a value whose drop may drop further values (and so recurse).
+fn holds_values(v: &Value) -> bool {
+    matches!(
+        v,
+        Value::List(_)
+            | Value::Map(_)
+            | Value::Closure(_)
+            | Value::Native(_)
+            | Value::Handle(_)
+            | Value::Error(_)
+            | Value::Cell(_)
+    )
+}
+
+/// Drops a container's children without recursing in Rust: a value nested
+/// millions deep (a list in a list in a list…, a chain of closures) is
+/// dropped by a loop over a work list, not by one Rust frame per level.
+/// The outermost container's drop runs the loop; a container dropped by
+/// the loop only moves its children onto the work list.
+fn drop_children(mut children: Vec<Value>) {
+    // Sorted out before the work list is borrowed: what is dropped on the
+    // way may run a container's drop, which comes back here.
+    children.retain(holds_values);
+    if children.is_empty() {
+        return;
+    }
+    let run_loop = DROPPING.try_with(|d| match d.try_borrow_mut() {
+        Ok(mut d) => {
+            d.1.append(&mut children);
+            Some(!std::mem::replace(&mut d.0, true))
+        }
+        Err(_) => None,
+    });
+    match run_loop {
+        Ok(Some(true)) => {}
+        Ok(Some(false)) => return,
+        // Thread-local storage is being torn down (or, never expected,
+        // busy): drop in place.
+        _ => {
+            drop(children);
+            return;
+        }
+    }
+    loop {
+        let next = DROPPING.with(|d| {
+            let mut d = d.borrow_mut();
+            let next = d.1.pop();
+            if next.is_none() {
+                d.0 = false;
+                d.1 = Vec::new();
+            }
+            next
+        });
+        match next {
+            Some(value) => drop(value),
+            None => break,
+        }
+    }
+}
+
 pub struct Closure {
     pub function: Rc<Function>,
     pub upvalues: Box<[Rc<RefCell<Value>>]>,
+}
+
+impl Drop for Closure {
+    fn drop(&mut self) {
+        // A captured variable only this closure holds goes with it.
+        let upvalues = std::mem::take(&mut self.upvalues);
+        if upvalues.is_empty() {
+            return;
+        }
+        drop_children(
+            upvalues
+                .into_vec()
+                .into_iter()
+                .filter_map(|cell| Rc::try_unwrap(cell).ok())
+                .map(RefCell::into_inner)
+                .collect(),
+        );
+    }
 }
 
 pub struct ErrorValue {
@@ -56,13 +170,24 @@ pub struct ErrorValue {
     pub cancellation: bool,
 }
 
+impl Drop for ErrorValue {
+    fn drop(&mut self) {
+        if holds_values(&self.errors) {
+            drop_children(vec![std::mem::take(&mut self.errors)]);
+        }
+    }
+}
+
 /// An object a runtime policy made. The policy downcasts it (`as_any`) to
 /// its own type; everyone else sees only what this trait says.
 pub trait Handle: Any {
     /// What `type_of` answers (`promise`, `task`, `coroutine`, `function`).
     fn type_name(&self) -> &'static str;
-    /// How `print` shows it (the policy knows its own style).
-    fn describe(&self, out: &mut String);
+    /// How `print` shows it (the policy knows its own style). Values the
+    /// handle holds (a promise's result) are written with `inner`: the
+    /// caller's printer, which keeps track of cycles and depth, so a handle
+    /// that (through its values) holds itself prints as a cycle.
+    fn describe(&self, out: &mut String, inner: &mut dyn FnMut(&mut String, &Value));
     /// The type's name with its article, as messages say it (`a task`).
     fn a_type(&self) -> String {
         with_article(self.type_name())
@@ -151,6 +276,12 @@ impl Map {
     }
 }
 
+impl Drop for Map {
+    fn drop(&mut self) {
+        drop_children(std::mem::take(&mut self.values));
+    }
+}
+
 /// FxHash-style hasher: maps are keyed by short strings, SipHash is overkill.
 #[derive(Default, Clone, Copy)]
 pub struct FastHash;
@@ -188,7 +319,7 @@ impl Value {
         Value::Str(Rc::new(s.to_string()))
     }
     pub fn list(items: Vec<Value>) -> Value {
-        Value::List(Rc::new(RefCell::new(items)))
+        Value::List(Rc::new(ListCell(RefCell::new(items))))
     }
     pub fn map(map: Map) -> Value {
         Value::Map(Rc::new(RefCell::new(map)))
@@ -303,6 +434,21 @@ impl Value {
                 Printer::new(flavor, false).write(&mut out, self, 0);
                 out
             }
+        }
+    }
+
+    /// `display`, refused (with the size it would have) when the text
+    /// would pass `MAX_TEXT_BYTES`: a list of big strings shown whole.
+    pub fn display_checked(&self, flavor: Flavor) -> Result<String, usize> {
+        if let Value::Str(s) = self {
+            return Ok(s.to_string());
+        }
+        let mut out = String::new();
+        let mut printer = Printer::new(flavor, false);
+        printer.write(&mut out, self, 0);
+        match printer.text_bytes > MAX_TEXT_BYTES {
+            true => Err(printer.text_bytes),
+            false => Ok(out),
         }
     }
 
@@ -479,6 +625,13 @@ struct Printer {
     flavor: Flavor,
     /// Containers being printed, outermost first (for cycle detection).
     seen: Vec<*const ()>,
+    /// Runtime handles being printed (a subset of `seen` under js).
+    handles: Vec<*const ()>,
+    /// Bytes of strings written so far (bounded by `MAX_TEXT_BYTES`).
+    text_bytes: usize,
+    /// Python: the length of `seen` put aside while a handle prints its
+    /// values (so nesting through handles stays bounded too).
+    stashed: usize,
     /// Containers found to be the target of a cycle, with their `*N` label.
     circular: Vec<(*const (), usize)>,
     /// Printing inside a container (strings get quoted, errors get a repr).
@@ -487,6 +640,10 @@ struct Printer {
     /// as an enormous text; past the budget, containers print as `...`.
     budget: usize,
 }
+
+/// The longest text a program may build (bytes): strings, and what
+/// `print`/`str` make of a value. Past it, printing elides strings.
+pub const MAX_TEXT_BYTES: usize = 1 << 28;
 
 /// At most this many container entries are printed for one value.
 const PRINT_BUDGET: usize = 1_000_000;
@@ -504,6 +661,9 @@ impl Printer {
         Printer {
             flavor,
             seen: Vec::new(),
+            handles: Vec::new(),
+            stashed: 0,
+            text_bytes: 0,
             circular: Vec::new(),
             inside,
             budget: PRINT_BUDGET,
@@ -524,8 +684,19 @@ impl Printer {
                 let _ = write!(out, "{n}");
             }
             Value::Float(x) => out.push_str(&format_float(*x, self.flavor)),
-            Value::Str(s) if self.inside => quote(out, s, self.flavor),
-            Value::Str(s) => out.push_str(s),
+            Value::Str(s) if self.text_bytes + s.len() > MAX_TEXT_BYTES => {
+                // Too much text: counted (for `display_checked`), not written.
+                self.text_bytes += s.len();
+                out.push_str("...");
+            }
+            Value::Str(s) if self.inside => {
+                self.text_bytes += s.len();
+                quote(out, s, self.flavor)
+            }
+            Value::Str(s) => {
+                self.text_bytes += s.len();
+                out.push_str(s)
+            }
             Value::List(items) => {
                 let items = items.borrow();
                 self.container(out, value, indent, |p, indent| {
@@ -575,7 +746,7 @@ impl Printer {
                     let _ = write!(out, "<built-in function {name}>");
                 }
             }
-            Value::Handle(h) => h.describe(out),
+            Value::Handle(h) => self.handle(out, h, indent),
             Value::Error(e) => match (js, self.inside) {
                 (true, _) => {
                     let _ = write!(out, "{}: {}", e.kind, e.message);
@@ -610,15 +781,7 @@ impl Printer {
         let js = self.flavor == Flavor::Js;
         if self.seen.contains(&ptr) {
             if js {
-                let label = match self.circular.iter().find(|(p, _)| *p == ptr) {
-                    Some((_, n)) => *n,
-                    None => {
-                        let n = self.circular.len() + 1;
-                        self.circular.push((ptr, n));
-                        n
-                    }
-                };
-                let _ = write!(out, "[Circular *{label}]");
+                let _ = write!(out, "[Circular *{}]", self.label(ptr));
             } else {
                 out.push_str(if is_list { "[...]" } else { "{...}" });
             }
@@ -639,7 +802,7 @@ impl Printer {
             out.push_str(if is_list { "[Array]" } else { "[Object]" });
             return;
         }
-        if !js && depth > PYTHON_MAX_DEPTH {
+        if depth + self.stashed > PYTHON_MAX_DEPTH {
             out.push_str(if is_list { "[...]" } else { "{...}" });
             return;
         }
@@ -666,6 +829,62 @@ impl Printer {
             indent,
             is_list.then_some(all_numbers),
         );
+    }
+
+    /// Prints a runtime handle; the values it holds go through this printer,
+    /// so a cycle through a promise or a task prints as a cycle: Node's
+    /// `<ref *1> … [Circular *1]`; CPython's `reprlib.recursive_repr` `...`
+    /// (its futures show their result with a fresh `reprlib`, so only
+    /// handles count there, not the containers around them).
+    fn handle(&mut self, out: &mut String, h: &Rc<dyn Handle>, indent: usize) {
+        let ptr = Rc::as_ptr(h) as *const ();
+        let js = self.flavor == Flavor::Js;
+        if self.handles.contains(&ptr) {
+            if js {
+                let _ = write!(out, "[Circular *{}]", self.label(ptr));
+            } else {
+                out.push_str("...");
+            }
+            return;
+        }
+        if self.handles.len() + self.seen.len() + self.stashed > PYTHON_MAX_DEPTH {
+            out.push_str("...");
+            return;
+        }
+        self.handles.push(ptr);
+        self.seen.push(ptr);
+        let outer = if js {
+            Vec::new()
+        } else {
+            std::mem::take(&mut self.seen)
+        };
+        self.stashed += outer.len();
+        let inside = std::mem::replace(&mut self.inside, true);
+        let mut text = String::new();
+        h.describe(&mut text, &mut |o, v| self.write(o, v, indent));
+        self.inside = inside;
+        self.stashed -= outer.len();
+        if !js {
+            self.seen = outer;
+        }
+        self.seen.pop();
+        self.handles.pop();
+        if let Some((_, n)) = self.circular.iter().find(|(p, _)| *p == ptr) {
+            let _ = write!(out, "<ref *{n}> ");
+        }
+        out.push_str(&text);
+    }
+
+    /// The `*N` label of a cycle's target (numbered as first found).
+    fn label(&mut self, ptr: *const ()) -> usize {
+        match self.circular.iter().find(|(p, _)| *p == ptr) {
+            Some((_, n)) => *n,
+            None => {
+                let n = self.circular.len() + 1;
+                self.circular.push((ptr, n));
+                n
+            }
+        }
     }
 
     fn part(&mut self, value: &Value, indent: usize) -> String {
@@ -926,6 +1145,135 @@ mod tests {
         assert!(items[2].equals(&copy), "the cycle points at the copy");
     }
 
+    /// Runs `f` on a thread with a small stack: a drop that recursed once
+    /// per level would overflow it.
+    fn on_small_stack(f: impl FnOnce() + Send + 'static) {
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(f)
+            .expect("thread")
+            .join()
+            .expect("no stack overflow");
+    }
+
+    #[test]
+    fn dropping_deeply_nested_lists_does_not_recurse() {
+        on_small_stack(|| {
+            let mut v = Value::list(Vec::new());
+            for _ in 0..200_000 {
+                v = Value::list(vec![Value::Int(1), v]);
+            }
+            drop(v);
+        });
+    }
+
+    #[test]
+    fn dropping_deeply_nested_maps_and_errors_does_not_recurse() {
+        on_small_stack(|| {
+            let mut v = Value::Nil;
+            for i in 0..200_000 {
+                let mut m = Map::default();
+                m.set("x", v);
+                v = Value::map(m);
+                if i % 2 == 0 {
+                    v = Value::Error(Rc::new(ErrorValue {
+                        kind: Rc::from("Error"),
+                        message: Rc::from(""),
+                        errors: v,
+                        cancellation: false,
+                    }));
+                }
+            }
+            drop(v);
+        });
+    }
+
+    #[test]
+    fn dropping_a_long_closure_chain_does_not_recurse() {
+        on_small_stack(|| {
+            let function = Rc::new(Function {
+                name: Rc::from("f"),
+                arity: 0,
+                is_async: false,
+                code: Vec::new(),
+                spans: Vec::new(),
+                constants: Vec::new(),
+                num_slots: 0,
+                upvalues: Vec::new(),
+                source: crate::diagnostic::SourceFile::new("t", String::new()),
+                is_main: false,
+            });
+            let mut v = Value::Nil;
+            for _ in 0..200_000 {
+                v = Value::Closure(Rc::new(Closure {
+                    function: function.clone(),
+                    upvalues: Box::new([Rc::new(RefCell::new(v))]),
+                }));
+            }
+            drop(v);
+        });
+    }
+
+    struct Boxed(RefCell<Value>);
+
+    impl Drop for Boxed {
+        fn drop(&mut self) {
+            drop_later([self.0.take()]);
+        }
+    }
+
+    impl Handle for Boxed {
+        fn type_name(&self) -> &'static str {
+            "box"
+        }
+        fn describe(&self, out: &mut String, inner: &mut dyn FnMut(&mut String, &Value)) {
+            out.push_str("Box { ");
+            inner(out, &self.0.borrow());
+            out.push_str(" }");
+        }
+        fn as_any(&self) -> &dyn Any {
+            self
+        }
+        fn into_any(self: Rc<Self>) -> Rc<dyn Any> {
+            self
+        }
+    }
+
+    #[test]
+    fn a_cycle_through_a_handle_prints_as_a_cycle() {
+        let b = Rc::new(Boxed(RefCell::new(Value::Nil)));
+        let list = Value::list(vec![Value::Handle(b.clone())]);
+        *b.0.borrow_mut() = list.clone();
+        assert_eq!(
+            list.display(Flavor::Js),
+            "<ref *1> [ Box { [Circular *1] } ]"
+        );
+        assert_eq!(
+            Value::Handle(b.clone()).display(Flavor::Js),
+            "<ref *1> Box { [ [Circular *1] ] }"
+        );
+        assert_eq!(list.display(Flavor::Python), "[Box { [...] }]");
+        *b.0.borrow_mut() = Value::Nil; // break the cycle
+
+        // A chain of handles a million deep prints with bounded nesting.
+        std::thread::Builder::new()
+            .stack_size(8 << 20)
+            .spawn(|| {
+                let mut v = Value::Nil;
+                for _ in 0..1_000_000 {
+                    v = Value::Handle(Rc::new(Boxed(RefCell::new(v))));
+                }
+                for flavor in [Flavor::Js, Flavor::Python] {
+                    let text = v.display(flavor);
+                    assert!(text.starts_with("Box { Box { "), "{flavor:?}");
+                    assert!(text.contains("..."), "{flavor:?}");
+                }
+            })
+            .expect("thread")
+            .join()
+            .expect("no stack overflow");
+    }
+
     #[test]
     fn deep_copy_refuses_handles() {
         struct Lock;
@@ -933,7 +1281,7 @@ mod tests {
             fn type_name(&self) -> &'static str {
                 "lock"
             }
-            fn describe(&self, out: &mut String) {
+            fn describe(&self, out: &mut String, _: &mut dyn FnMut(&mut String, &Value)) {
                 out.push_str("<lock>");
             }
             fn as_any(&self) -> &dyn Any {

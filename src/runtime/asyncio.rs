@@ -167,41 +167,43 @@ impl Handle for Future {
     fn type_name(&self) -> &'static str {
         if self.is_task() { "task" } else { "future" }
     }
-    fn describe(&self, out: &mut String) {
+    fn describe(&self, out: &mut String, inner: &mut dyn FnMut(&mut String, &Value)) {
         let state = self.state();
+        let status = match (&state, &self.task) {
+            (FState::Pending, _) => "pending",
+            (FState::Cancelled, _) => "cancelled",
+            _ => "finished",
+        };
         match &self.task {
             Some(task) => {
-                let (status, done, tail) = match &state {
-                    FState::Pending => ("pending", "", String::new()),
-                    FState::Finished(v) => (
-                        "finished",
-                        " done",
-                        format!(" result={}", v.repr(Flavor::Python)),
-                    ),
-                    FState::Failed(t) => (
-                        "finished",
-                        " done",
-                        format!(" exception={}", exception_repr(&t.value)),
-                    ),
-                    FState::Cancelled => ("cancelled", " done", String::new()),
+                let done = if matches!(state, FState::Pending) {
+                    ""
+                } else {
+                    " done"
                 };
                 out.push_str(&format!(
-                    "<Task {status} name='Task-{}' coro=<{}(){done}>{tail}>",
+                    "<Task {status} name='Task-{}' coro=<{}(){done}>",
                     task.number, task.name
                 ));
             }
-            None => {
-                let status = match &state {
-                    FState::Pending => "pending".to_string(),
-                    FState::Finished(v) => format!("finished result={}", v.repr(Flavor::Python)),
-                    FState::Failed(t) => {
-                        format!("finished exception={}", t.value.repr(Flavor::Python))
-                    }
-                    FState::Cancelled => "cancelled".to_string(),
-                };
-                out.push_str(&format!("<Future {status}>"));
-            }
+            None => out.push_str(&format!("<Future {status}")),
         }
+        match &state {
+            FState::Finished(v) => {
+                out.push_str(" result=");
+                inner(out, v);
+            }
+            FState::Failed(t) if self.task.is_some() => {
+                out.push_str(" exception=");
+                write_exception(out, &t.value, inner);
+            }
+            FState::Failed(t) => {
+                out.push_str(" exception=");
+                inner(out, &t.value);
+            }
+            _ => {}
+        }
+        out.push('>');
     }
     fn as_any(&self) -> &dyn Any {
         self
@@ -213,20 +215,47 @@ impl Handle for Future {
 
 /// How CPython shows an exception object: `Exception('boom')`.
 fn exception_repr(value: &Value) -> String {
+    let mut out = String::new();
+    write_exception(&mut out, value, &mut |o, v| {
+        o.push_str(&v.repr(Flavor::Python))
+    });
+    out
+}
+
+/// `exception_repr`, writing held values with `inner` (a printer's).
+fn write_exception(out: &mut String, value: &Value, inner: &mut dyn FnMut(&mut String, &Value)) {
     match value {
-        Value::Error(e) => format!(
-            "{}({})",
-            e.kind,
-            Value::str(&e.message).repr(Flavor::Python)
-        ),
-        other => format!("Exception({})", other.repr(Flavor::Python)),
+        Value::Error(e) => {
+            out.push_str(&format!("{}(", e.kind));
+            inner(out, &Value::str(&e.message));
+        }
+        other => {
+            out.push_str("Exception(");
+            inner(out, other);
+        }
     }
+    out.push(')');
 }
 
 impl Drop for Future {
     /// CPython logs a task's or future's exception nobody retrieved when the
     /// object is collected; so do we (futures become `loud` once completed).
     fn drop(&mut self) {
+        self.report_unretrieved();
+        // A chain of futures (callbacks' derived futures, a result that is
+        // a future) drops link by link, not by recursion.
+        let callbacks = self.core.take_reactions();
+        crate::value::drop_later(
+            callbacks
+                .into_iter()
+                .filter_map(|c| c.derived.map(|d| Value::Handle(d)))
+                .chain([self.core.take_value()]),
+        );
+    }
+}
+
+impl Future {
+    fn report_unretrieved(&self) {
         if self.cancelled.get() || self.handled.get() {
             return;
         }
@@ -267,7 +296,7 @@ impl Handle for Coroutine {
     fn type_name(&self) -> &'static str {
         "coroutine"
     }
-    fn describe(&self, out: &mut String) {
+    fn describe(&self, out: &mut String, _: &mut dyn FnMut(&mut String, &Value)) {
         out.push_str(&format!("<coroutine object {}>", self.name));
     }
     fn as_any(&self) -> &dyn Any {
@@ -417,7 +446,7 @@ macro_rules! handle {
             fn type_name(&self) -> &'static str {
                 $name
             }
-            fn describe(&self, $out: &mut String) {
+            fn describe(&self, $out: &mut String, _inner: &mut dyn FnMut(&mut String, &Value)) {
                 let $this = self;
                 $describe
             }
@@ -596,7 +625,20 @@ handle!(TimeoutState, "timeout", |t, out| {
 /// `await rt.guard(f)`: awaits `f`, a cancellation comes back as a value.
 struct Guard(F);
 
-handle!(Guard, "future", |g, out| g.0.describe(out));
+impl Handle for Guard {
+    fn type_name(&self) -> &'static str {
+        "future"
+    }
+    fn describe(&self, out: &mut String, inner: &mut dyn FnMut(&mut String, &Value)) {
+        self.0.describe(out, inner)
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn into_any(self: Rc<Self>) -> Rc<dyn Any> {
+        self
+    }
+}
 
 /// A done-callback `rt.release_when_done` added (for its removal).
 struct CallbackToken(Rc<Cell<bool>>);
@@ -805,7 +847,7 @@ impl Handle for Primitive {
     fn type_name(&self) -> &'static str {
         "function"
     }
-    fn describe(&self, out: &mut String) {
+    fn describe(&self, out: &mut String, _: &mut dyn FnMut(&mut String, &Value)) {
         out.push_str(&format!("<built-in function {}>", self.name));
     }
     fn is_callable(&self) -> bool {
@@ -1116,6 +1158,7 @@ impl Asyncio {
 
     /// `loop.create_task(coro)`.
     fn create_task(&mut self, vm: &mut Vm, coroutine: &Coroutine) -> Result<F, Thrown> {
+        super::memory_check()?;
         let body = coroutine.body.borrow_mut().take();
         let (closure, args) = match body {
             Some(Body::Call(closure, args)) => (closure, args),
@@ -1141,6 +1184,11 @@ impl Asyncio {
         let unit = vm.new_unit(closure, args);
         let task = Future::new_task(unit, name.clone(), self.task_count);
         self.set_future(unit, Some(task.clone()));
+        // Done tasks leave the list now and then (CPython keeps a WeakSet):
+        // endless spawns do not keep every task ever made.
+        if self.tasks.len() >= 1024 && self.tasks.len().is_power_of_two() {
+            self.tasks.retain(|t| t.is_pending());
+        }
         self.tasks.push(task.clone());
         self.record(Some(unit), || EventKind::Created { name });
         self.ready.push_back(Job::Resume {
@@ -1392,12 +1440,10 @@ impl Asyncio {
             }
         };
         if let Some(thrown) = uncaught {
-            if let Value::Error(e) = &thrown.value
-                && &*e.kind == "StepLimit"
-            {
+            if super::is_stop(&thrown) {
                 report_uncaught(vm, &thrown, "stopped", self.config.color);
                 if !self.session {
-                    self.fatal = Some(1);
+                    self.fatal = Some(super::stop_status(&thrown));
                 }
                 return;
             }
@@ -1442,7 +1488,7 @@ impl Asyncio {
     fn run_unit(&mut self, vm: &mut Vm, unit: UnitId) -> Ended {
         loop {
             self.current = Some(unit);
-            let stop = vm.run(unit, &mut self.globals, self.interrupt.slice());
+            let stop = vm.run(unit, &mut self.globals, super::SLICE);
             self.clock.charge_steps(stop.steps);
             self.record(Some(unit), || EventKind::Ran { steps: stop.steps });
             let with = match stop.halt {
@@ -1498,6 +1544,9 @@ impl Asyncio {
                 },
                 Halt::Primitive { primitive, args } => match self.call_handle(vm, &primitive, args)
                 {
+                    Err(thrown) if super::is_stop(&thrown) => {
+                        return Ended::Limit(super::locate(vm, Some(unit), thrown));
+                    }
                     Ok(Outcome::Value(v)) => ResumeWith::Value(v),
                     Ok(Outcome::Executor {
                         executor,
@@ -1530,7 +1579,11 @@ impl Asyncio {
                 },
                 Halt::Preempted => match self.interrupt.raised() {
                     Some(thrown) => ResumeWith::Raise(thrown),
-                    None => continue,
+                    None => match super::check(vm, Some(unit), &self.config, self.clock.now_ns()) {
+                        super::Check::Go => continue,
+                        super::Check::Raise(thrown) => ResumeWith::Raise(thrown),
+                        super::Check::Stop(thrown) => return Ended::Limit(thrown),
+                    },
                 },
                 Halt::StepLimit(at) => return Ended::Limit(step_limit_error(vm, at)),
             };
@@ -1634,6 +1687,7 @@ impl Asyncio {
                         });
                         return Ok(Awaited::Suspend);
                     }
+                    super::memory_check()?;
                     let due = self.due(duration_ns(&Value::Float(ms), "sleep()")? as i64);
                     let timer = self.add_timer(due, |timer| Job::WakeTask {
                         unit,
@@ -1660,7 +1714,9 @@ impl Asyncio {
             {
                 // `Task.__step` throws this in at the next step.
                 let mut repr = String::new();
-                t.describe(&mut repr);
+                t.describe(&mut repr, &mut |out, v| {
+                    out.push_str(&v.repr(Flavor::Python))
+                });
                 self.ready.push_back(Job::Resume {
                     unit,
                     with: ResumeWith::Throw(Thrown::error(
@@ -2078,6 +2134,7 @@ impl Asyncio {
             _ => None,
         };
         if let Some((on_fulfilled, on_rejected)) = chained {
+            super::memory_check()?;
             let derived = Future::new();
             self.then(&p, on_fulfilled, on_rejected, Some(derived.clone()));
             return Ok(Value::Handle(derived));
@@ -2179,6 +2236,16 @@ impl Asyncio {
             Op::Work => {
                 let ns = duration_ns(&arg(0), "work()")?;
                 self.clock.charge(ns);
+                let now = self.clock.now_ns();
+                if super::past_time_limit(&self.config, now) {
+                    return Err(super::time_limit_error(&self.config, now));
+                }
+                // `--real-time`: `work(d)` takes d of wall time, and
+                // Ctrl-C meanwhile stops the run there.
+                super::pace(vm, &self.config, now);
+                if let Some(stop) = super::interrupt_check(vm, None, now) {
+                    return Err(stop);
+                }
                 Value::Nil
             }
             Op::Now => Value::Int((self.clock.now_ns() / 1_000_000) as i64),
@@ -2190,6 +2257,7 @@ impl Asyncio {
                         "set_timeout (call_later) needs a function to call",
                     ));
                 }
+                super::memory_check()?;
                 let due = self.due(delay_ns(&arg(1), "set_timeout()")?);
                 let extra = args.get(2..).map(|a| a.to_vec()).unwrap_or_default();
                 Value::Int(self.add_timer(due, |id| Job::Call {
@@ -2214,6 +2282,7 @@ impl Asyncio {
                         "queue_microtask (call_soon) needs a function",
                     ));
                 }
+                super::memory_check()?;
                 self.ready.push_back(Job::Call {
                     function,
                     args: args.get(1..).map(|a| a.to_vec()).unwrap_or_default(),
@@ -2418,9 +2487,11 @@ impl Asyncio {
             };
             let when = when.saturating_sub(TIMER_BASE);
             if when > self.clock.now_ns() {
-                let wake = when + self.config.wake_latency_ns;
-                if self.config.time_limit_ns > 0 && wake > self.config.time_limit_ns {
-                    vm.eprint("error: stopped: virtual time passed the time limit (raise it with --max-time, or 0 for none)\n");
+                let wake = when.saturating_add(self.config.wake_latency_ns);
+                if super::past_time_limit(&self.config, wake) {
+                    let thrown =
+                        super::locate(vm, None, super::time_limit_error(&self.config, wake));
+                    report_uncaught(vm, &thrown, "stopped", self.config.color);
                     self.fatal = Some(1);
                     return true;
                 }
@@ -3341,7 +3412,9 @@ impl Asyncio {
         Ok(match name {
             "create_task" => {
                 let mut shown = String::new();
-                g.describe(&mut shown);
+                g.describe(&mut shown, &mut |out, v| {
+                    out.push_str(&v.repr(Flavor::Python))
+                });
                 if g.exiting.get() && g.tasks.borrow().is_empty() {
                     return Err(Thrown::error(
                         "RuntimeError",
@@ -3487,6 +3560,14 @@ impl Policy for Asyncio {
         &self.events
     }
 
+    fn config(&self) -> &RunConfig {
+        &self.config
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.clock.now_ns()
+    }
+
     fn clear_globals(&mut self) {
         self.globals.clear();
     }
@@ -3562,10 +3643,6 @@ impl Policy for Asyncio {
 
     fn events_mut(&mut self) -> &mut EventLog {
         &mut self.events
-    }
-
-    fn now_ns(&self) -> u64 {
-        self.clock.now_ns()
     }
 
     fn set_interrupt(&mut self, flag: std::sync::Arc<std::sync::atomic::AtomicBool>) {

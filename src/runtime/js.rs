@@ -112,19 +112,37 @@ impl Handle for Promise {
     fn type_name(&self) -> &'static str {
         "promise"
     }
-    fn describe(&self, out: &mut String) {
-        let inner = self.core.with(|state| match state {
-            State::Pending => "<pending>".to_string(),
-            State::Fulfilled(v) => v.repr(Flavor::Js),
-            State::Rejected(t) => format!("<rejected> {}", t.value.repr(Flavor::Js)),
-        });
-        out.push_str(&format!("Promise {{ {inner} }}"));
+    fn describe(&self, out: &mut String, inner: &mut dyn FnMut(&mut String, &Value)) {
+        out.push_str("Promise { ");
+        match self.core.state() {
+            State::Pending => out.push_str("<pending>"),
+            State::Fulfilled(v) => inner(out, &v),
+            State::Rejected(t) => {
+                out.push_str("<rejected> ");
+                inner(out, &t.value);
+            }
+        }
+        out.push_str(" }");
     }
     fn as_any(&self) -> &dyn Any {
         self
     }
     fn into_any(self: Rc<Self>) -> Rc<dyn Any> {
         self
+    }
+}
+
+impl Drop for Promise {
+    /// A chain of `then`s (each promise's reaction holds the next) drops
+    /// link by link, not by recursion.
+    fn drop(&mut self) {
+        let reactions = self.core.take_reactions();
+        crate::value::drop_later(
+            reactions
+                .into_iter()
+                .filter_map(|r| r.derived.map(|d| Value::Handle(d)))
+                .chain([self.core.take_value()]),
+        );
     }
 }
 
@@ -291,7 +309,7 @@ impl Handle for Primitive {
     fn type_name(&self) -> &'static str {
         "function"
     }
-    fn describe(&self, out: &mut String) {
+    fn describe(&self, out: &mut String, _: &mut dyn FnMut(&mut String, &Value)) {
         out.push_str(&format!("[Function: {}]", self.name));
     }
     fn is_callable(&self) -> bool {
@@ -502,6 +520,7 @@ impl Js {
         action: TimerAction,
     ) -> Result<u64, Thrown> {
         let delay = node_delay(delay, what)?;
+        super::memory_check()?;
         let id = self.new_id();
         // getLibuvNow() updates libuv's clock.
         let start = self.now_ms();
@@ -780,6 +799,7 @@ impl Js {
                 ));
             }
         };
+        super::memory_check()?;
         let derived = Promise::new();
         self.then(p, on_fulfilled, on_rejected, Some(derived.clone()));
         Ok(Value::Handle(derived))
@@ -792,7 +812,7 @@ impl Js {
     fn run_chain(&mut self, vm: &mut Vm, unit: UnitId) -> Ended {
         let mut chain: Vec<UnitId> = vec![unit];
         while let Some(&top) = chain.last() {
-            let stop = vm.run(top, &mut self.globals, self.interrupt.slice());
+            let stop = vm.run(top, &mut self.globals, super::SLICE);
             self.clock.charge_steps(stop.steps);
             self.record(Some(top), || EventKind::Ran { steps: stop.steps });
             match stop.halt {
@@ -870,7 +890,19 @@ impl Js {
                             &format!("cannot call {}", primitive.a_type()),
                         )),
                     };
+                    // `--real-time`: `work(d)` takes d of wall time, and
+                    // Ctrl-C meanwhile stops the run there.
+                    if self.config.real_time {
+                        super::pace(vm, &self.config, self.clock.now_ns());
+                        let now = self.clock.now_ns();
+                        if let Some(stop) = super::interrupt_check(vm, Some(top), now) {
+                            return Ended::Limit(stop);
+                        }
+                    }
                     match result {
+                        Err(thrown) if super::is_stop(&thrown) => {
+                            return Ended::Limit(super::locate(vm, Some(top), thrown));
+                        }
                         Ok(Outcome::Value(v)) => vm.resume(top, ResumeWith::Value(v)),
                         Ok(Outcome::Call { callee, args, then }) => {
                             self.call_in_unit(vm, &mut chain, callee, args, then)
@@ -918,6 +950,14 @@ impl Js {
                 Halt::Preempted => {
                     if let Some(thrown) = self.interrupt.raised() {
                         vm.resume(top, ResumeWith::Raise(thrown));
+                    } else {
+                        match super::check(vm, Some(top), &self.config, self.clock.now_ns()) {
+                            super::Check::Go => {}
+                            super::Check::Raise(thrown) => {
+                                vm.resume(top, ResumeWith::Raise(thrown))
+                            }
+                            super::Check::Stop(thrown) => return Ended::Limit(thrown),
+                        }
                     }
                 }
                 Halt::StepLimit(at) => return Ended::Limit(step_limit_error(vm, at)),
@@ -1268,7 +1308,7 @@ impl Js {
         }
         report_uncaught(vm, thrown, headline, self.config.color);
         if !self.session {
-            self.fatal = Some(1);
+            self.fatal = Some(super::stop_status(thrown));
         }
     }
 
@@ -1358,7 +1398,7 @@ impl Js {
         let arg = |i: usize| args.get(i).cloned().unwrap_or(Value::Nil);
         let rejection = |value: Value| Thrown {
             value,
-            origin: at.map(|(vm, unit)| vm.origin_of(unit)),
+            origin: at.and_then(|(vm, unit)| vm.origin_of(unit)),
         };
         let value = match &primitive.op {
             Op::Sleep => {
@@ -1369,6 +1409,11 @@ impl Js {
             Op::Work => {
                 let ns = duration_ns(&arg(0), "work()")?;
                 self.clock.charge(ns);
+                let now = self.clock.now_ns();
+                if super::past_time_limit(&self.config, now) {
+                    // Located by the caller (`run_chain`), which stops the run.
+                    return Err(super::time_limit_error(&self.config, now));
+                }
                 Value::Nil
             }
             Op::Now => Value::Int((self.clock.now_ns() / NS_PER_MS) as i64),
@@ -1445,6 +1490,7 @@ impl Js {
                     function,
                     args: extra,
                 };
+                super::memory_check()?;
                 if tick {
                     self.next_ticks.push_back(job);
                 } else {
@@ -1719,8 +1765,13 @@ impl Policy for Js {
                         };
                         let target = due * NS_PER_MS;
                         if target > self.clock.now_ns() {
-                            if self.config.time_limit_ns > 0 && target > self.config.time_limit_ns {
-                                vm.eprint("error: stopped: virtual time passed the time limit (raise it with --max-time, or 0 for none)\n");
+                            if super::past_time_limit(&self.config, target) {
+                                let thrown = super::locate(
+                                    vm,
+                                    None,
+                                    super::time_limit_error(&self.config, target),
+                                );
+                                report_uncaught(vm, &thrown, "stopped", self.config.color);
                                 self.fatal = Some(1);
                                 return Step::Finished(1);
                             }
@@ -1751,6 +1802,14 @@ impl Policy for Js {
 
     fn events(&self) -> &EventLog {
         &self.events
+    }
+
+    fn config(&self) -> &RunConfig {
+        &self.config
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.clock.now_ns()
     }
 
     fn clear_globals(&mut self) {
@@ -1811,10 +1870,6 @@ impl Policy for Js {
 
     fn events_mut(&mut self) -> &mut EventLog {
         &mut self.events
-    }
-
-    fn now_ns(&self) -> u64 {
-        self.clock.now_ns()
     }
 
     fn set_interrupt(&mut self, flag: std::sync::Arc<std::sync::atomic::AtomicBool>) {

@@ -27,9 +27,8 @@ pub mod python;
 
 use crate::diagnostic::{Diagnostic, render};
 use crate::value::{Closure, Handle, Value};
-use crate::vm::{Dialect, Globals, Origin, Preempt, Slice, Thrown, Vm};
+use crate::vm::{Dialect, Globals, Origin, Preempt, Slice, Thrown, UnitId, Vm};
 use std::any::Any;
-use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -110,8 +109,13 @@ pub struct RunConfig {
     pub instruction_cost_ns: u64,
     /// asyncio: how late an idle loop wakes after its timer is due.
     pub wake_latency_ns: u64,
-    /// Stop when virtual time passes this (0: never).
+    /// Stop when virtual time passes this (0: never; the clock's own end,
+    /// about 584 years, is a limit all the same).
     pub time_limit_ns: u64,
+    /// Stop after this many scheduler events (0: no limit): `--max-events`.
+    pub event_limit: u64,
+    /// The heap budget in bytes (0: none): `--max-memory`.
+    pub memory_limit: u64,
     /// Pace the virtual clock against the wall clock.
     pub real_time: bool,
     /// Record scheduler events (for the views).
@@ -125,9 +129,186 @@ impl Default for RunConfig {
             instruction_cost_ns: 10,
             wake_latency_ns: 50_000,
             time_limit_ns: 24 * 3_600_000_000_000,
+            event_limit: DEFAULT_MAX_EVENTS,
+            memory_limit: crate::memory::DEFAULT_BUDGET,
             real_time: false,
             record_events: false,
         }
+    }
+}
+
+/// The default of `--max-events`: scheduler events (a job, a callback, a
+/// task step, a timer firing, the clock moving) a run may take. A million
+/// sleeping tasks take about 5 million; a runaway of `sleep(0)` or of a
+/// callback re-queueing itself reaches this within seconds.
+pub const DEFAULT_MAX_EVENTS: u64 = 10_000_000;
+
+/// The slice every unit runs with: it lets a long-running unit be checked
+/// (interrupt, time, memory) every million instructions, and it does
+/// not change what runs (the policy resumes the same unit at once).
+pub const SLICE: Slice = Slice {
+    budget: 1 << 20,
+    preempt: Preempt::Anywhere,
+};
+
+/// What a check made between slices or events found.
+pub enum Check {
+    Go,
+    /// Raise this (catchable) error in the unit: a `MemoryError`.
+    Raise(Thrown),
+    /// Stop the run with this report (a limit, an interrupt).
+    Stop(Thrown),
+}
+
+/// Error kinds that stop a run (reported as "stopped", never caught).
+const STOPS: &[&str] = &[
+    "StepLimit",
+    "EventLimit",
+    "TimeLimit",
+    "Interrupted",
+    "OutputClosed",
+];
+
+/// The stop when stdout is closed (`looplab run f.lab | head -1`).
+fn output_closed_error(vm: &Vm, unit: Option<UnitId>) -> Thrown {
+    stop_error(
+        vm,
+        unit,
+        "OutputClosed",
+        "stopped: standard output was closed (broken pipe)",
+    )
+}
+
+/// True for an error that stops the run (a limit, an interrupt).
+pub fn is_stop(thrown: &Thrown) -> bool {
+    matches!(&thrown.value, Value::Error(e) if STOPS.contains(&&*e.kind))
+}
+
+/// A stop of `kind`, located where `unit` (or the unit run last) stands.
+pub fn stop_error(vm: &Vm, unit: Option<UnitId>, kind: &str, message: &str) -> Thrown {
+    Thrown {
+        value: Value::error(kind, message),
+        origin: unit
+            .and_then(|u| vm.origin_of(u))
+            .or_else(|| vm.last_place()),
+    }
+}
+
+/// The stop at the time limit (or the clock's end), not yet located.
+pub fn time_limit_error(config: &RunConfig, now_ns: u64) -> Thrown {
+    let message = if config.time_limit_ns == 0 {
+        "stopped: virtual time reached the end of looplab's clock (about 584 years)".to_string()
+    } else {
+        format!(
+            "stopped at virtual time {}: past the time limit of {} (raise it with --max-time, or 0 for none)",
+            format_ns(now_ns),
+            format_ns(config.time_limit_ns)
+        )
+    };
+    Thrown::error("TimeLimit", &message)
+}
+
+/// Locates an error where `unit` (or the unit run last) stands, unless it
+/// has a place already.
+pub fn locate(vm: &Vm, unit: Option<UnitId>, mut thrown: Thrown) -> Thrown {
+    if thrown.origin.is_none() {
+        thrown.origin = unit
+            .and_then(|u| vm.origin_of(u))
+            .or_else(|| vm.last_place());
+    }
+    thrown
+}
+
+/// True when virtual time `now_ns` is past the run's time limit (or the
+/// clock saturated: time arithmetic never wraps, and its end is a limit).
+pub fn past_time_limit(config: &RunConfig, now_ns: u64) -> bool {
+    now_ns == u64::MAX || (config.time_limit_ns > 0 && now_ns > config.time_limit_ns)
+}
+
+/// A duration for a report: `1.5s`, `2h`, `250ms`.
+pub fn format_ns(ns: u64) -> String {
+    let units = [
+        (3_600_000_000_000u64, "h"),
+        (60_000_000_000, "m"),
+        (1_000_000_000, "s"),
+        (1_000_000, "ms"),
+        (1_000, "us"),
+    ];
+    for (scale, unit) in units {
+        if ns >= scale {
+            let value = ns as f64 / scale as f64;
+            let text = format!("{value:.3}");
+            let text = text.trim_end_matches('0').trim_end_matches('.');
+            return format!("{text}{unit}");
+        }
+    }
+    format!("{ns}ns")
+}
+
+/// The check a policy makes when a unit's slice ends (`Halt::Preempted`)
+/// and between scheduler events: Ctrl-C, the time limit, the heap budget.
+pub fn check(vm: &Vm, unit: Option<UnitId>, config: &RunConfig, now_ns: u64) -> Check {
+    if take_interrupt() {
+        return Check::Stop(interrupted_error(vm, unit, now_ns));
+    }
+    if vm.output_closed {
+        return Check::Stop(output_closed_error(vm, unit));
+    }
+    if past_time_limit(config, now_ns) {
+        return Check::Stop(locate(vm, unit, time_limit_error(config, now_ns)));
+    }
+    match crate::memory::check(0) {
+        Ok(()) => Check::Go,
+        Err(message) => Check::Raise(Thrown::error("MemoryError", &message)),
+    }
+}
+
+/// A `MemoryError` if the heap is over its budget (for the policies'
+/// allocation points: a timer, a reaction, a task made).
+pub fn memory_check() -> Result<(), Thrown> {
+    crate::memory::check(0).map_err(|m| Thrown::error("MemoryError", &m))
+}
+
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static INTERRUPTS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Records an interrupt (Ctrl-C): the run stops at its next check.
+/// Async-signal-safe (atomics only). Returns true if an earlier interrupt
+/// was not taken yet (the run does not answer: the caller may give up).
+pub fn interrupt() -> bool {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::Relaxed);
+    INTERRUPTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0
+        && INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// True (once) when the run was interrupted: the one who takes it reports.
+fn take_interrupt() -> bool {
+    let taken = INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed)
+        && INTERRUPTED.swap(false, std::sync::atomic::Ordering::Relaxed);
+    if taken {
+        INTERRUPTS.store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+    taken
+}
+
+/// The stop Ctrl-C makes, if Ctrl-C was pressed (after a wait, e.g. a
+/// `work(d)` paced against the wall clock), located at `unit`.
+pub fn interrupt_check(vm: &Vm, unit: Option<UnitId>, now_ns: u64) -> Option<Thrown> {
+    take_interrupt().then(|| interrupted_error(vm, unit, now_ns))
+}
+
+/// The stop Ctrl-C makes, located where `unit` (or the last unit) stands.
+fn interrupted_error(vm: &Vm, unit: Option<UnitId>, now_ns: u64) -> Thrown {
+    let message = format!("interrupted (Ctrl-C) at virtual time {}", format_ns(now_ns));
+    stop_error(vm, unit, "Interrupted", &message)
+}
+
+/// The exit status of a run stopped by `thrown` (130 for Ctrl-C, as a
+/// shell reports SIGINT; 1 for a limit).
+pub fn stop_status(thrown: &Thrown) -> i32 {
+    match &thrown.value {
+        Value::Error(e) if &*e.kind == "Interrupted" => 130,
+        _ => 1,
     }
 }
 
@@ -152,14 +333,43 @@ pub trait Policy {
     fn load(&mut self, vm: &mut Vm, global_names: &[Rc<str>], main: Rc<Closure>);
     /// Advances the program by one scheduler event.
     fn step(&mut self, vm: &mut Vm) -> Step;
-    /// Runs the program to the end; returns the exit status.
+    /// Runs the program to the end; returns the exit status. Between
+    /// events it holds the run to its limits (`--max-events`, the time
+    /// limit, the heap budget, Ctrl-C) and passes warnings on.
     fn run_to_end(&mut self, vm: &mut Vm) -> i32 {
+        let mut events = 0u64;
         loop {
             if let Step::Finished(status) = self.step(vm) {
                 return status;
             }
+            flush_warnings(vm);
+            events += 1;
+            let config = self.config();
+            let stop = if config.event_limit > 0 && events >= config.event_limit {
+                let message = format!(
+                    "stopped after {events} scheduler events: the event limit (raise it with --max-events N, or 0 for no limit)"
+                );
+                Some(stop_error(vm, None, "EventLimit", &message))
+            } else {
+                // (The policies check the time limit where time moves, and
+                // the heap budget where memory grows.)
+                if vm.output_closed {
+                    Some(output_closed_error(vm, None))
+                } else {
+                    take_interrupt().then(|| interrupted_error(vm, None, self.now_ns()))
+                }
+            };
+            if let Some(thrown) = stop {
+                let color = config.color;
+                report_uncaught(vm, &thrown, "stopped", color);
+                return stop_status(&thrown);
+            }
         }
     }
+    /// The settings the run was made with.
+    fn config(&self) -> &RunConfig;
+    /// The virtual time now.
+    fn now_ns(&self) -> u64;
     /// The scheduler events recorded so far.
     fn events(&self) -> &events::EventLog;
     /// Drops the program's globals (at shutdown, before the units go).
@@ -188,8 +398,6 @@ pub trait Policy {
     fn globals_mut(&mut self) -> &mut Globals;
     /// The event log, to clear it (the REPL keeps one entry's events).
     fn events_mut(&mut self) -> &mut events::EventLog;
-    /// The virtual clock's time.
-    fn now_ns(&self) -> u64;
     /// Ctrl-C for a session (see `Interrupt`).
     fn set_interrupt(&mut self, flag: Arc<AtomicBool>);
     /// Drops every queued job and pending timer (after an interrupted or
@@ -358,43 +566,52 @@ pub fn duration_ns(value: &Value, what: &str) -> Result<u64, Thrown> {
 
 thread_local! {
     static WALL_START: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
-    static WARNINGS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Records a warning to print on stderr (callable from `Drop`).
+/// Records a warning to print on stderr (callable from `Drop`): it goes
+/// out before the next line the program prints (see `vm::warn`).
 pub fn warn(message: String) {
-    WARNINGS.with(|w| w.borrow_mut().push(message));
+    crate::vm::warn(message);
 }
 
 /// Moves recorded warnings to the VM's stderr.
 pub fn flush_warnings(vm: &mut Vm) {
-    let warnings = WARNINGS.with(|w| std::mem::take(&mut *w.borrow_mut()));
-    for w in warnings {
-        vm.eprint(&w);
-    }
+    vm.flush_warnings();
 }
 
 /// Writes the report of an uncaught error to stderr.
 pub fn report_uncaught(vm: &mut Vm, thrown: &Thrown, headline: &str, color: bool) {
+    // Output that could not be written is the command line's to report
+    // (quietly for a closed pipe); a note on stderr would only add noise.
+    if matches!(&thrown.value, Value::Error(e) if &*e.kind == "OutputClosed") {
+        return;
+    }
     let shown = thrown.value.repr(vm.dialect.style);
     let shown = match &thrown.value {
         Value::Str(s) => s.to_string(),
         Value::Error(e) => format!("{}: {}", e.kind, e.message),
         _ => shown,
     };
-    let stopped = matches!(&thrown.value, Value::Error(e) if &*e.kind == "StepLimit");
+    let stopped = is_stop(thrown);
     match &thrown.origin {
         Some(origin) => {
             let mut diagnostic = if stopped {
-                Diagnostic::new(
-                    shown.trim_start_matches("StepLimit: "),
-                    origin.span,
-                    "running here when the limit was reached",
-                )
+                let label = match &thrown.value {
+                    Value::Error(e) if &*e.kind == "Interrupted" => "running here when interrupted",
+                    Value::Error(e) if &*e.kind == "OutputClosed" => {
+                        "running here when its output was closed"
+                    }
+                    _ => "running here when the limit was reached",
+                };
+                let message = match &thrown.value {
+                    Value::Error(e) => e.message.to_string(),
+                    _ => shown.clone(),
+                };
+                Diagnostic::new(message, origin.span, label)
             } else {
                 Diagnostic::new(format!("{headline}: {shown}"), origin.span, "thrown here")
             };
-            let stack = collapse_stack(&origin.stack);
+            let stack = collapse_stack(&origin.stack, origin.omitted);
             let unit = if &*origin.unit == "<main>" {
                 "the main program".to_string()
             } else {
@@ -404,26 +621,39 @@ pub fn report_uncaught(vm: &mut Vm, thrown: &Thrown, headline: &str, color: bool
             let text = render(&diagnostic, &origin.source, color);
             vm.eprint(&text);
         }
+        None if stopped => {
+            let message = match &thrown.value {
+                Value::Error(e) => e.message.to_string(),
+                _ => shown,
+            };
+            vm.eprint(&format!("error: {message}\n"))
+        }
         None => vm.eprint(&format!("error: {headline}: {shown}\n")),
     }
 }
 
 /// Joins a call stack innermost first, folding runs of one name:
 /// `forever ×9999 ← <main>`.
-fn collapse_stack(stack: &[Rc<str>]) -> String {
+fn collapse_stack(stack: &[(Rc<str>, u32)], omitted: u32) -> String {
     let mut parts: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < stack.len() {
-        let run = stack[i..].iter().take_while(|s| **s == stack[i]).count();
-        parts.push(if run > 2 {
-            format!("{} ×{run}", stack[i])
-        } else {
-            stack[i].to_string()
-        });
-        if run == 2 {
-            parts.push(stack[i].to_string());
+    let outer = if omitted > 0 {
+        crate::vm::ORIGIN_OUTER_RUNS
+    } else {
+        0
+    };
+    let inner = stack.len().saturating_sub(outer);
+    for (i, (name, run)) in stack.iter().enumerate() {
+        if i == inner && omitted > 0 {
+            parts.push(format!("… {omitted} more frames …"));
         }
-        i += run;
+        match run {
+            1 => parts.push(name.to_string()),
+            2 => {
+                parts.push(name.to_string());
+                parts.push(name.to_string());
+            }
+            n => parts.push(format!("{name} ×{n}")),
+        }
     }
     parts.join(" ← ")
 }
@@ -453,9 +683,13 @@ pub fn pace(vm: &mut Vm, config: &RunConfig, target_ns: u64) {
     vm.flush();
     if let Some(start) = WALL_START.with(|s| s.get()) {
         let due = start + std::time::Duration::from_nanos(target_ns);
-        let now = std::time::Instant::now();
-        if due > now {
-            std::thread::sleep(due - now);
+        // In steps, so that Ctrl-C is heeded while waiting.
+        loop {
+            let now = std::time::Instant::now();
+            if due <= now || INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) {
+                break;
+            }
+            std::thread::sleep((due - now).min(std::time::Duration::from_millis(20)));
         }
     }
 }

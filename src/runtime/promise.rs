@@ -59,6 +59,21 @@ impl<R> Core<R> {
     }
 
     /// Settles the promise and returns the reactions to schedule, in order.
+    /// The reactions still waiting (for a drop that must not recurse).
+    pub fn take_reactions(&self) -> Vec<R> {
+        std::mem::take(&mut *self.reactions.borrow_mut())
+    }
+
+    /// The value a settled promise holds, taken out (for a drop that must
+    /// not recurse: a future whose result is a future whose result is …).
+    pub fn take_value(&self) -> Value {
+        match std::mem::replace(&mut *self.state.borrow_mut(), State::Pending) {
+            State::Pending => Value::Nil,
+            State::Fulfilled(v) => v,
+            State::Rejected(t) => t.value,
+        }
+    }
+
     pub fn settle(&self, state: State) -> Vec<R> {
         *self.state.borrow_mut() = state;
         std::mem::take(&mut *self.reactions.borrow_mut())

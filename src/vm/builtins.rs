@@ -5,7 +5,10 @@
 //! are not here: they are the policy's (see `runtime`).
 
 use super::dialect::{Dialect, RoundHalves};
-use super::ops::{LIST_METHODS, STRING_METHODS, check_list_size, compare, error};
+use super::ops::{
+    LIST_METHODS, STRING_METHODS, check_list_size, check_memory, check_string_size, compare,
+    display, error,
+};
 use super::{Thrown, Vm};
 use crate::value::{Flavor, Map, Native, Value};
 use std::rc::Rc;
@@ -85,16 +88,20 @@ pub fn call_builtin(vm: &mut Vm, id: u8, args: Vec<Value>) -> NativeResult {
     };
     match builtin {
         Builtin::Print => {
-            let mut line = args
-                .iter()
-                .map(|v| v.display(flavor))
-                .collect::<Vec<_>>()
-                .join(" ");
+            let mut line = String::new();
+            for (i, v) in args.iter().enumerate() {
+                let text = display(v, flavor)?;
+                check_string_size(line.len() + text.len() + 1)?;
+                if i > 0 {
+                    line.push(' ');
+                }
+                line.push_str(&text);
+            }
             line.push('\n');
             vm.print(&line);
             ok(Value::Nil)
         }
-        Builtin::Str => ok(Value::str(&arg(&args, 0).display(flavor))),
+        Builtin::Str => ok(Value::str(&display(&arg(&args, 0), flavor)?)),
         Builtin::Int => match arg(&args, 0) {
             Value::Int(n) => ok(Value::Int(n)),
             Value::Float(x) if x.is_finite() && x.abs() < 9.2e18 => {
@@ -192,7 +199,7 @@ pub fn call_builtin(vm: &mut Vm, id: u8, args: Vec<Value>) -> NativeResult {
         Builtin::Len => ok(Value::Int(length(&arg(&args, 0))?)),
         Builtin::TypeOf => ok(Value::str(arg(&args, 0).type_name())),
         Builtin::Error => {
-            let message = arg(&args, 0).display(flavor);
+            let message = display(&arg(&args, 0), flavor)?;
             let kind = match arg(&args, 1) {
                 Value::Str(k) => k.to_string(),
                 _ => "Error".into(),
@@ -363,7 +370,7 @@ fn index_arg(v: &Value, len: usize, what: &str) -> Result<usize, Thrown> {
 }
 
 fn list_method(
-    xs: &Rc<std::cell::RefCell<Vec<Value>>>,
+    xs: &Rc<crate::value::ListCell>,
     name: &str,
     args: Vec<Value>,
     flavor: Flavor,
@@ -388,6 +395,7 @@ fn list_method(
         "insert" => {
             let mut list = xs.borrow_mut();
             let at = index_arg(&arg(&args, 0), list.len(), "insert")?;
+            check_list_size(list.len() + 1)?;
             list.insert(at, arg(&args, 1));
             ok(Value::Nil)
         }
@@ -404,20 +412,25 @@ fn list_method(
             let sep = match arg(&args, 0) {
                 Value::Str(s) => s.to_string(),
                 Value::Nil => ",".into(),
-                other => other.display(flavor),
+                other => display(&other, flavor)?,
             };
-            ok(Value::str(
-                &xs.borrow()
-                    .iter()
-                    .map(|v| v.display(flavor))
-                    .collect::<Vec<_>>()
-                    .join(&sep),
-            ))
+            // The result's size is checked as it grows: never more than
+            // the limit is asked for.
+            let mut joined = String::new();
+            for (i, v) in xs.borrow().iter().enumerate() {
+                let text = display(v, flavor)?;
+                let sep = if i > 0 { sep.as_str() } else { "" };
+                check_string_size(joined.len() + sep.len() + text.len())?;
+                joined.push_str(sep);
+                joined.push_str(&text);
+            }
+            ok(Value::str(&joined))
         }
         "slice" => {
             let list = xs.borrow();
             let start = index_arg(&arg(&args, 0), list.len(), "slice")?;
             let end = index_arg(&arg(&args, 1), list.len(), "slice")?;
+            check_list_size(end.saturating_sub(start))?;
             ok(Value::list(list[start..end.max(start)].to_vec()))
         }
         "reverse" => {
@@ -450,7 +463,10 @@ fn list_method(
                 format!("concat needs a list, not {}", other.a_type()),
             )),
         },
-        "copy" => ok(Value::list(xs.borrow().clone())),
+        "copy" => {
+            check_list_size(xs.borrow().len())?;
+            ok(Value::list(xs.borrow().clone()))
+        }
         _ => Err(unknown_method("list", name, LIST_METHODS)),
     }
 }
@@ -528,10 +544,17 @@ fn map_method(
     };
     match name {
         "len" => ok(Value::Int(m.borrow().len() as i64)),
-        "keys" => ok(Value::list(
-            m.borrow().keys().iter().map(|k| Value::str(k)).collect(),
-        )),
-        "values" => ok(Value::list(m.borrow().values().to_vec())),
+        "keys" => {
+            check_list_size(m.borrow().len())?;
+            check_memory(m.borrow().len().saturating_mul(48))?;
+            ok(Value::list(
+                m.borrow().keys().iter().map(|k| Value::str(k)).collect(),
+            ))
+        }
+        "values" => {
+            check_list_size(m.borrow().len())?;
+            ok(Value::list(m.borrow().values().to_vec()))
+        }
         "contains" | "has" => ok(Value::Bool(m.borrow().get(&key(0)?).is_some())),
         "get" => ok(m
             .borrow()
@@ -539,11 +562,15 @@ fn map_method(
             .cloned()
             .unwrap_or_else(|| arg(&args, 1))),
         "set" => {
+            super::ops::check_heap()?;
             m.borrow_mut().set(&key(0)?, arg(&args, 1));
             ok(Value::Nil)
         }
         "remove" => ok(m.borrow_mut().remove(&key(0)?).unwrap_or(Value::Nil)),
-        "copy" => ok(Value::map(m.borrow().clone())),
+        "copy" => {
+            check_memory(m.borrow().len().saturating_mul(64))?;
+            ok(Value::map(m.borrow().clone()))
+        }
         _ => Err(unknown_method(
             "map",
             name,
@@ -567,11 +594,26 @@ fn string_method(s: &str, name: &str, args: Vec<Value>, flavor: Flavor) -> Nativ
         "trim" => ok(Value::str(s.trim())),
         "split" => {
             let parts: Vec<Value> = match arg(&args, 0) {
-                Value::Nil => s.split_whitespace().map(Value::str).collect(),
+                Value::Nil => {
+                    let n = s.split_whitespace().count();
+                    check_list_size(n)?;
+                    check_memory(n.saturating_mul(56))?;
+                    s.split_whitespace().map(Value::str).collect()
+                }
                 Value::Str(sep) if sep.is_empty() => {
+                    // One string per character: ~16 bytes in the list and
+                    // ~40 for each string.
+                    let n = s.chars().count();
+                    check_list_size(n)?;
+                    check_memory(n.saturating_mul(56))?;
                     s.chars().map(|c| Value::str(&c.to_string())).collect()
                 }
-                Value::Str(sep) => s.split(&*sep).map(Value::str).collect(),
+                Value::Str(sep) => {
+                    let n = s.matches(sep.as_str()).count() + 1;
+                    check_list_size(n)?;
+                    check_memory(n.saturating_mul(56))?;
+                    s.split(&*sep).map(Value::str).collect()
+                }
                 other => {
                     return Err(error(
                         "TypeError",
@@ -584,7 +626,17 @@ fn string_method(s: &str, name: &str, args: Vec<Value>, flavor: Flavor) -> Nativ
         "contains" => ok(Value::Bool(s.contains(&*text(0)?))),
         "starts_with" => ok(Value::Bool(s.starts_with(&*text(0)?))),
         "ends_with" => ok(Value::Bool(s.ends_with(&*text(0)?))),
-        "replace" => ok(Value::str(&s.replace(&*text(0)?, &text(1)?))),
+        "replace" => {
+            let (from, to) = (text(0)?, text(1)?);
+            // The result's size, before building it: each match (an empty
+            // pattern matches between every character) grows it by the
+            // difference.
+            let matches = s.matches(from.as_str()).count();
+            let size = (s.len() - matches.saturating_mul(from.len()))
+                .saturating_add(matches.saturating_mul(to.len()));
+            check_string_size(size)?;
+            ok(Value::str(&s.replace(&*from, &to)))
+        }
         "index_of" => {
             let needle = text(0)?;
             ok(Value::Int(

@@ -70,10 +70,14 @@ impl Vm {
                 if thrown.origin.is_none() {
                     let span = function.spans[ip.saturating_sub(1)];
                     thrown.origin = Some(self.origin(fiber, span, &function.source));
+                    // Recording the call stack walks every frame: work too.
+                    self.steps += (fiber.frames.len() / 4) as u64;
                 }
                 match self.throw_into(fiber, thrown) {
                     Unwind::Caught => {
                         reload!();
+                        // Unwinding counted the frames it popped.
+                        steps = self.steps;
                         continue;
                     }
                     Unwind::PastMark(mark, thrown) => return Halt::Unwound { mark, thrown },
@@ -185,7 +189,10 @@ impl Vm {
                             if let Some(buffer) = Rc::get_mut(s) {
                                 match r {
                                     Value::Str(t) => buffer.push_str(t),
-                                    other => buffer.push_str(&other.display(self.dialect.style)),
+                                    other => match ops::display(other, self.dialect.style) {
+                                        Ok(text) => buffer.push_str(&text),
+                                        Err(thrown) => throw!(thrown),
+                                    },
                                 }
                             }
                             discard(right);

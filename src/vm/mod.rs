@@ -38,6 +38,31 @@ use crate::lexer::Span;
 use crate::value::{Closure, Native, Value};
 use std::rc::Rc;
 
+/// Where a run's output goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Kept in `Vm::out` / `Vm::err` for the caller (tests, `looplab test`).
+    Capture,
+    /// Written as the program runs: stdout line-buffered (on a terminal) or
+    /// in blocks (into a pipe or file), flushed before anything goes to
+    /// stderr and at exit; stderr at once.
+    Stream { line_buffered: bool },
+}
+
+/// A streamed stdout is written out when this much is pending.
+const STREAM_BUFFER: usize = 1 << 16;
+
+thread_local! {
+    static WARNINGS: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Records a warning for stderr, made where no `Vm` is at hand (a `Drop`,
+/// as CPython reports from its GC): it goes out before the next thing the
+/// program prints, so it lands where it was made.
+pub fn warn(message: String) {
+    let _ = WARNINGS.try_with(|w| w.borrow_mut().push(message));
+}
+
 /// Frames deeper than this are a "stack overflow" error.
 pub const MAX_FRAMES: usize = 10_000;
 
@@ -45,8 +70,41 @@ pub const MAX_FRAMES: usize = 10_000;
 pub struct Origin {
     pub span: Span,
     pub source: Rc<SourceFile>,
-    pub stack: Vec<Rc<str>>,
+    /// The call stack, innermost first, as runs of one function (recursion
+    /// is one entry with its count), bounded: at most `ORIGIN_RUNS` runs
+    /// are kept (the innermost and the outermost), so an error made deep
+    /// in the stack stays small (every rejected promise keeps one).
+    pub stack: Vec<(Rc<str>, u32)>,
+    /// Frames left out between the innermost and the outermost runs.
+    pub omitted: u32,
     pub unit: Rc<str>,
+}
+
+/// At most this many runs of an error's call stack are kept.
+pub const ORIGIN_RUNS: usize = 50;
+/// Of which this many are the outermost.
+pub const ORIGIN_OUTER_RUNS: usize = 10;
+
+/// The compact call stack of an origin: runs of one function, innermost
+/// first, bounded (see `Origin`).
+fn compact_stack<'a>(names: impl Iterator<Item = &'a Rc<str>>) -> (Vec<(Rc<str>, u32)>, u32) {
+    let mut runs: Vec<(Rc<str>, u32)> = Vec::new();
+    let mut omitted = 0u32;
+    for name in names {
+        match runs.last_mut() {
+            Some((last, n)) if Rc::ptr_eq(last, name) || **last == **name => *n += 1,
+            _ => {
+                runs.push((name.clone(), 1));
+                // Keep the innermost runs and a window of the latest
+                // (outermost so far); drop from the middle.
+                if runs.len() > ORIGIN_RUNS {
+                    let (_, n) = runs.remove(ORIGIN_RUNS - ORIGIN_OUTER_RUNS);
+                    omitted += n;
+                }
+            }
+        }
+    }
+    (runs, omitted)
 }
 
 /// A thrown value in flight, with where it came from.
@@ -109,11 +167,25 @@ pub struct Vm {
     /// The runaway guard: a run stops for good after this many instructions.
     pub step_limit: u64,
     pub dialect: &'static Dialect,
+    /// Captured output (`Output::Capture`), or stdout not yet written.
     pub out: String,
     pub err: String,
+    /// Where output goes (see `Output`).
+    pub output: Output,
+    /// Write every line out at once (`--real-time`: lines at their time).
     pub echo_output: bool,
     /// The current slice's budget is spent: stop at the next switch point.
     breaker: bool,
+    /// Writing to stdout failed (a closed pipe): output is dropped, and the
+    /// policy stops the run at its next check.
+    pub output_closed: bool,
+    /// Why it failed (a closed pipe, a full disk): the command line reports
+    /// it once the run has stopped.
+    pub output_error: Option<std::io::Error>,
+    /// The unit run last (where a report made between runs points), and
+    /// its entry function (for when that unit is over).
+    pub last_unit: Option<UnitId>,
+    last_entry: Option<Rc<Function>>,
     /// The last error a handler caught: re-throwing the same value (from a
     /// `finally`, or `catch e { throw e; }`) keeps its original throw site.
     last_caught: Option<Thrown>,
@@ -136,8 +208,13 @@ impl Vm {
             dialect,
             out: String::new(),
             err: String::new(),
+            output: Output::Capture,
             echo_output: false,
             breaker: false,
+            output_closed: false,
+            output_error: None,
+            last_unit: None,
+            last_entry: None,
             last_caught: None,
             prelude: Vec::new(),
         }
@@ -217,25 +294,62 @@ impl Vm {
     }
 
     pub fn print(&mut self, text: &str) {
+        self.take_warnings();
         self.out.push_str(text);
-        if self.echo_output {
-            self.flush();
+        match self.output {
+            Output::Capture if self.echo_output => self.flush(),
+            Output::Capture => {}
+            Output::Stream { line_buffered } => {
+                let line_done = line_buffered && text.contains('\n');
+                if line_done || self.echo_output || self.out.len() >= STREAM_BUFFER {
+                    self.flush();
+                }
+            }
         }
     }
 
     pub fn eprint(&mut self, text: &str) {
+        self.take_warnings();
         self.err.push_str(text);
-        if self.echo_output {
+        if self.echo_output || matches!(self.output, Output::Stream { .. }) {
             self.flush();
         }
     }
 
+    /// Moves warnings recorded by drops (see `warn`) to stderr, in order
+    /// with what is printed.
+    fn take_warnings(&mut self) {
+        let warnings = WARNINGS.with(|w| std::mem::take(&mut *w.borrow_mut()));
+        for w in warnings {
+            self.err.push_str(&w);
+        }
+    }
+
+    /// Writes pending warnings out now (after a scheduler event).
+    pub fn flush_warnings(&mut self) {
+        self.take_warnings();
+        if !self.err.is_empty() && matches!(self.output, Output::Stream { .. }) {
+            self.flush();
+        }
+    }
+
+    /// Writes what is pending: stdout first, then stderr (the order the
+    /// program made them in, as each `eprint` flushes what came before).
     pub fn flush(&mut self) {
         use std::io::Write;
         if !self.out.is_empty() {
-            let mut stdout = std::io::stdout().lock();
-            let _ = stdout.write_all(self.out.as_bytes());
-            let _ = stdout.flush();
+            if !self.output_closed {
+                let mut stdout = std::io::stdout().lock();
+                let written = stdout
+                    .write_all(self.out.as_bytes())
+                    .and_then(|_| stdout.flush());
+                // A closed pipe (`| head`), a full disk: the run is told
+                // (`output_closed`) and stops; the command line reports why.
+                if let Err(e) = written {
+                    self.output_closed = true;
+                    self.output_error.get_or_insert(e);
+                }
+            }
             self.out.clear();
         }
         if !self.err.is_empty() {
@@ -350,7 +464,11 @@ impl Vm {
     /// Runs one unit for a slice, against `globals`, until it halts.
     pub fn run(&mut self, id: UnitId, globals: &mut Globals, slice: Slice) -> Stop {
         let before = self.steps;
+        self.last_unit = Some(id);
         let mut fiber = std::mem::take(&mut self.fibers[id as usize]);
+        if let Some(entry) = fiber.frames.first() {
+            self.last_entry = Some(entry.closure.function.clone());
+        }
         let halt = match fiber.pending.take() {
             Some(ResumeWith::Throw(thrown)) => self.unwind(&mut fiber, thrown),
             Some(ResumeWith::Raise(mut thrown)) => {
@@ -406,12 +524,6 @@ impl Vm {
         }
     }
 
-    /// Where a stopped unit stands: the instruction it stopped at (a
-    /// policy locates an error it makes there, such as a rejection).
-    pub fn origin_of(&self, unit: UnitId) -> Rc<Origin> {
-        self.origin_here(&self.fibers[unit as usize])
-    }
-
     /// Where the unit stands now: the instruction it stopped at.
     fn origin_here(&self, fiber: &Fiber) -> Rc<Origin> {
         match fiber.frames.last() {
@@ -424,6 +536,7 @@ impl Vm {
                 span: Span::from(0..0),
                 source: SourceFile::new("<unknown>", String::new()),
                 stack: Vec::new(),
+                omitted: 0,
                 unit: fiber.unit_name(),
             }),
         }
@@ -431,15 +544,13 @@ impl Vm {
 
     /// Builds the origin record of an error thrown at `span` in `fiber`.
     fn origin(&self, fiber: &Fiber, span: Span, source: &Rc<SourceFile>) -> Rc<Origin> {
+        let (stack, omitted) =
+            compact_stack(fiber.frames.iter().rev().map(|f| &f.closure.function.name));
         Rc::new(Origin {
             span,
             source: source.clone(),
-            stack: fiber
-                .frames
-                .iter()
-                .rev()
-                .map(|f| f.closure.function.name.clone())
-                .collect(),
+            stack,
+            omitted,
             unit: fiber.unit_name(),
         })
     }
@@ -456,6 +567,8 @@ impl Vm {
         match (handler, marked_at) {
             (Some(h), m) if m.is_none_or(|m| h.frames > m) => {
                 fiber.handlers.pop();
+                // Unwinding is work: each frame popped counts as a step.
+                self.steps += fiber.frames.len().saturating_sub(h.frames) as u64;
                 fiber.frames.truncate(h.frames);
                 fiber.stack.truncate(h.stack);
                 fiber.stack.push(thrown.value.clone());
@@ -469,14 +582,42 @@ impl Vm {
                 let frame = &fiber.frames[m];
                 let mark = frame.mark;
                 let callee_at = frame.base - 1;
+                self.steps += (fiber.frames.len() - m) as u64;
                 fiber.frames.truncate(m);
                 fiber.stack.truncate(callee_at);
                 fiber.handlers.retain(|h| h.frames <= m);
                 fiber.marked -= 1;
                 Unwind::PastMark(mark, thrown)
             }
-            _ => Unwind::Uncaught(thrown),
+            _ => {
+                self.steps += fiber.frames.len() as u64;
+                Unwind::Uncaught(thrown)
+            }
         }
+    }
+
+    /// Where a stopped unit stands (for a report made from outside it:
+    /// a limit reached between its slices, an interrupt). `None` once the
+    /// unit is over.
+    pub fn origin_of(&self, unit: UnitId) -> Option<Rc<Origin>> {
+        let fiber = self.fibers.get(unit as usize)?;
+        (fiber.alive && !fiber.frames.is_empty()).then(|| self.origin_here(fiber))
+    }
+
+    /// Where the program was last: the unit run last, where it stands, or
+    /// (if it is over) its function.
+    pub fn last_place(&self) -> Option<Rc<Origin>> {
+        if let Some(origin) = self.last_unit.and_then(|u| self.origin_of(u)) {
+            return Some(origin);
+        }
+        let function = self.last_entry.as_ref()?;
+        Some(Rc::new(Origin {
+            span: *function.spans.first()?,
+            source: function.source.clone(),
+            stack: vec![(function.name.clone(), 1)],
+            omitted: 0,
+            unit: function.name.clone(),
+        }))
     }
 }
 

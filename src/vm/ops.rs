@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 /// The longest string a program may build (bytes): past it, a MemoryError
 /// rather than an allocation the machine cannot make.
-pub const MAX_STRING_BYTES: usize = 1 << 28;
+pub const MAX_STRING_BYTES: usize = crate::value::MAX_TEXT_BYTES;
 /// The longest list a program may build.
 pub const MAX_LIST_LENGTH: usize = 1 << 26;
 
@@ -22,7 +22,39 @@ pub fn check_string_size(bytes: usize) -> Result<(), Thrown> {
             format!("a string of {bytes} bytes is over looplab's limit of {MAX_STRING_BYTES}"),
         ));
     }
-    Ok(())
+    check_memory(bytes)
+}
+
+/// A MemoryError if growing the heap by `bytes` would pass the heap
+/// budget (`--max-memory`; see `crate::memory`).
+/// budget (`--max-memory`; see `crate::memory`). Growth under 64 KiB is
+/// always allowed (a handler can still print its message); the heap's
+/// steady growth by small steps is caught by `check_heap`.
+pub fn check_memory(bytes: usize) -> Result<(), Thrown> {
+    if bytes < 1 << 16 {
+        return Ok(());
+    }
+    crate::memory::check(bytes).map_err(|message| error("MemoryError", message))
+}
+
+/// A MemoryError if the heap is over its budget already (where a map, a
+/// list grows by one entry).
+pub fn check_heap() -> Result<(), Thrown> {
+    crate::memory::check(0).map_err(|message| error("MemoryError", message))
+}
+
+/// `value.display(flavor)`, or a MemoryError when the text would be too long.
+pub fn display(value: &Value, flavor: crate::value::Flavor) -> Result<String, Thrown> {
+    let text = value.display_checked(flavor).map_err(|bytes| {
+        check_string_size(bytes).err().unwrap_or_else(|| {
+            error(
+                "MemoryError",
+                format!("a text of {bytes} bytes is too long"),
+            )
+        })
+    })?;
+    check_memory(text.len())?;
+    Ok(text)
 }
 
 pub fn check_list_size(length: usize) -> Result<(), Thrown> {
@@ -32,7 +64,7 @@ pub fn check_list_size(length: usize) -> Result<(), Thrown> {
             format!("a list of {length} items is over looplab's limit of {MAX_LIST_LENGTH}"),
         ));
     }
-    Ok(())
+    check_memory(length.saturating_mul(std::mem::size_of::<Value>()))
 }
 
 pub(crate) fn error(kind: &str, message: String) -> Thrown {
@@ -171,6 +203,7 @@ pub fn set_index(object: &Value, index: &Value, value: Value) -> Result<(), Thro
             }
         }
         (Value::Map(m), Value::Str(k)) => {
+            check_heap()?;
             m.borrow_mut().set(k, value);
             Ok(())
         }
@@ -212,6 +245,26 @@ pub fn compare(a: &Value, b: &Value) -> Result<std::cmp::Ordering, Thrown> {
             ));
         }
     })
+}
+
+/// The order `sort()` uses: `compare`, made total — NaN sorts after every
+/// other number (and equal to itself), so a list holding NaN sorts, and
+/// the order stays consistent (Rust's sort requires it).
+pub fn sort_order(a: &Value, b: &Value) -> Result<std::cmp::Ordering, Thrown> {
+    let nan = |v: &Value| matches!(v, Value::Float(x) if x.is_nan());
+    match (nan(a), nan(b)) {
+        (false, false) => compare(a, b),
+        (true, true) => Ok(std::cmp::Ordering::Equal),
+        (a_nan, _) => {
+            // Still a type error against a non-number.
+            compare(a, b)?;
+            Ok(if a_nan {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Less
+            })
+        }
+    }
 }
 
 fn as_f64(v: &Value) -> f64 {
@@ -337,12 +390,12 @@ pub fn binary(op: Op, left: &Value, right: &Value, dialect: &Dialect) -> Result<
             }
         }
         (Value::Str(a), b) if op == Op::Add => {
-            let b = b.display(flavor);
+            let b = display(b, flavor)?;
             check_string_size(a.len() + b.len())?;
             Ok(Value::str(&format!("{a}{b}")))
         }
         (a, Value::Str(b)) if op == Op::Add => {
-            let a = a.display(flavor);
+            let a = display(a, flavor)?;
             check_string_size(a.len() + b.len())?;
             Ok(Value::str(&format!("{a}{b}")))
         }

@@ -1,0 +1,104 @@
+//! The heap budget (`--max-memory`). A counting global allocator wraps the
+//! system's and keeps the bytes in use in one atomic counter; the places
+//! where a program's memory grows — building a list, a map, a string, a
+//! timer, a promise reaction, a task, a unit — check the count against the
+//! budget *before* growing and raise a catchable `MemoryError` instead (the
+//! VM's size checks call `check`, the policies at their allocation points,
+//! and every unit's slice end). The machine never reaches the allocator's
+//! failure, which would abort the process.
+//!
+//! Why an allocator and not estimates: the cost of a value (a list of
+//! lists of strings, closures, promises and their reactions) is what the
+//! allocator hands out; counting there is exact and cheap (one relaxed
+//! atomic add per allocation) and needs no bookkeeping in the values.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The default budget: 2 GiB.
+pub const DEFAULT_BUDGET: u64 = 2 << 30;
+
+static USED: AtomicUsize = AtomicUsize::new(0);
+static BUDGET: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+struct Counting;
+
+// SAFETY: every call is forwarded to `System` unchanged; the counter is
+// only arithmetic on the sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded as given.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            USED.fetch_add(layout.size(), Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded as given.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            USED.fetch_add(layout.size(), Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded as given.
+        unsafe { System.dealloc(ptr, layout) };
+        USED.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded as given.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            if new_size >= layout.size() {
+                USED.fetch_add(new_size - layout.size(), Ordering::Relaxed);
+            } else {
+                USED.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+            }
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Bytes of heap in use now.
+pub fn used() -> usize {
+    USED.load(Ordering::Relaxed)
+}
+
+/// Sets the budget in bytes (0: none).
+pub fn set_budget(bytes: u64) {
+    let bytes = if bytes == 0 {
+        usize::MAX
+    } else {
+        usize::try_from(bytes).unwrap_or(usize::MAX)
+    };
+    BUDGET.store(bytes, Ordering::Relaxed);
+}
+
+/// `Err(message)` if growing the heap by `extra` bytes would pass the budget.
+pub fn check(extra: usize) -> Result<(), String> {
+    let budget = BUDGET.load(Ordering::Relaxed);
+    let used = used();
+    if used.saturating_add(extra) <= budget {
+        return Ok(());
+    }
+    let mib = |b: usize| b / (1 << 20);
+    Err(if extra > 0 {
+        format!(
+            "out of memory: {} MiB more on top of {} MiB in use would pass the budget of {} MiB (raise it with --max-memory)",
+            mib(extra).max(1),
+            mib(used),
+            mib(budget)
+        )
+    } else {
+        format!(
+            "out of memory: {} MiB in use, past the budget of {} MiB (raise it with --max-memory)",
+            mib(used),
+            mib(budget)
+        )
+    })
+}
