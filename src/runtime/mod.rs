@@ -83,9 +83,6 @@ impl PolicyKind {
     pub fn from_name(name: &str) -> Option<PolicyKind> {
         POLICIES.iter().position(|p| p.name == name).map(PolicyKind)
     }
-    pub fn all() -> impl Iterator<Item = PolicyKind> {
-        (0..POLICIES.len()).map(PolicyKind)
-    }
     pub fn info(self) -> &'static PolicyInfo {
         &POLICIES[self.0]
     }
@@ -691,5 +688,32 @@ pub fn pace(vm: &mut Vm, config: &RunConfig, target_ns: u64) {
             }
             std::thread::sleep((due - now).min(std::time::Duration::from_millis(20)));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_policy_is_found_by_its_name() {
+        for info in POLICIES {
+            let kind = PolicyKind::from_name(info.name).expect("registered");
+            assert_eq!(kind.name(), info.name);
+            assert_eq!(kind.info().about, info.about);
+        }
+        assert_eq!(PolicyKind::from_name("threads"), None);
+        assert_eq!(PolicyKind::Js.name(), "js");
+        assert_eq!(PolicyKind::Asyncio.name(), "asyncio");
+    }
+
+    #[test]
+    fn every_primitive_and_builtin_is_predefined() {
+        let names: Vec<&str> = predefined_names().collect();
+        for name in PRIMITIVES.iter().chain(["print", "len"].iter()) {
+            assert!(names.contains(name), "{name}");
+            assert!(is_predefined(name), "{name}");
+        }
+        assert!(!is_predefined("set_timout"));
     }
 }
