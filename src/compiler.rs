@@ -463,6 +463,19 @@ impl Compiler<'_> {
         state.code.len() - 1
     }
 
+    /// An operand that an 8-byte `Op` holds in 16 bits; a program that
+    /// needs more gets an error (`what` says what overflowed).
+    fn narrow(&mut self, n: u32, what: &str, span: Span) -> u16 {
+        u16::try_from(n).unwrap_or_else(|_| {
+            self.error(Diagnostic::new(
+                format!("too many {what} (at most {})", u16::MAX),
+                span,
+                "too large",
+            ));
+            0
+        })
+    }
+
     fn here(&mut self) -> u32 {
         self.state().code.len() as u32
     }
@@ -926,7 +939,10 @@ impl Compiler<'_> {
                 self.expr(to);
                 let end = self.hidden_slot();
                 self.emit(Op::SetLocal(end), to.span);
-                Op::RangeNext(counter, 0)
+                Op::RangeNext(
+                    self.narrow(counter, "local variables in one function", from.span),
+                    0,
+                )
             }
             ForIter::Each(iterable) => {
                 self.expr(iterable);
@@ -935,7 +951,10 @@ impl Compiler<'_> {
                 // IterNext keeps the position in the slot after the items.
                 self.hidden_slot();
                 self.emit(Op::IterPrepare(items), iterable.span);
-                Op::IterNext(items, 0)
+                Op::IterNext(
+                    self.narrow(items, "local variables in one function", iterable.span),
+                    0,
+                )
             }
         };
         let start = self.here();
@@ -1029,6 +1048,7 @@ impl Compiler<'_> {
             } else {
                 let kinds = catch_kinds.iter().map(|k| Value::str(k)).collect();
                 let kinds = self.constant(Value::list(kinds));
+                let kinds = self.narrow(kinds, "constants in one function", span);
                 self.emit(Op::CatchKinds(kinds, 0), span)
             };
             let to_rethrow_path = if finally.is_some() {
@@ -1194,7 +1214,8 @@ impl Compiler<'_> {
                         self.expr(arg);
                     }
                     let name = self.constant(Value::str(method));
-                    let argc = args.len() as u32;
+                    let argc = u32::try_from(args.len()).unwrap_or(u32::MAX);
+                    let argc = self.narrow(argc, "arguments in one method call", span);
                     if crate::bytecode::PRELUDE_METHODS.contains(&method.as_str()) {
                         self.emit(Op::CallPrelude(name, argc), span);
                     } else {

@@ -7,11 +7,9 @@
 use super::builtins;
 use super::halt::{Halt, Preempt, Slice};
 use super::ops::check_string_size;
-use super::{
-    Fiber, Frame, Globals, MAX_FRAMES, Thrown, TryHandler, Unwind, Vm, ops, stack_overflow,
-};
-use crate::bytecode::{Function, Op, UpvalueSource};
-use crate::value::{Closure, Map, Native, Value};
+use super::{Fiber, Frame, Globals, MAX_FRAMES, Thrown, TryHandler, Vm, ops, stack_overflow};
+use crate::bytecode::{Function, Op};
+use crate::value::{Native, Value};
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -32,6 +30,25 @@ impl Vm {
             };
         }
         let mut function: Rc<Function> = frame!().closure.function.clone();
+        // The running function's code as a slice held in registers, so an
+        // instruction fetch does not go through the `Rc` (still bounds-checked).
+        macro_rules! code_of {
+            ($function:expr) => {
+                // SAFETY: the slice points into `function.code`; `function` is
+                // an `Rc` that keeps its `Function` alive and unchanged (a
+                // `Function` is never mutated once shared), and the local
+                // `function` is only ever reassigned together with `code`
+                // (`set_function!`), so the slice never outlives it.
+                unsafe { &*std::ptr::from_ref::<[Op]>($function.code.as_slice()) }
+            };
+        }
+        let mut code: &[Op] = code_of!(function);
+        macro_rules! set_function {
+            ($rc:expr) => {{
+                function = $rc;
+                code = code_of!(function);
+            }};
+        }
         let mut ip = frame!().ip;
         let mut base = frame!().base;
         // The step counter lives in a register; `save!` writes it back (with
@@ -58,26 +75,22 @@ impl Vm {
         macro_rules! reload {
             () => {{
                 let f = frame!();
-                function = f.closure.function.clone();
+                set_function!(f.closure.function.clone());
                 ip = f.ip;
                 base = f.base;
             }};
         }
+        // Throws at the current instruction (out of line: `slow::raise`).
         macro_rules! throw {
             ($thrown:expr) => {{
                 save!();
-                let mut thrown: Thrown = $thrown;
-                if thrown.origin.is_none() {
-                    let span = function.spans[ip.saturating_sub(1)];
-                    thrown.origin = Some(self.origin(fiber, span, &function.source));
-                }
-                match self.throw_into(fiber, thrown) {
-                    Unwind::Caught => {
+                let thrown: Thrown = $thrown;
+                match self.raise(fiber, thrown) {
+                    None => {
                         reload!();
                         continue;
                     }
-                    Unwind::PastMark(mark, thrown) => return Halt::Unwound { mark, thrown },
-                    Unwind::Uncaught(thrown) => return Halt::Threw(thrown),
+                    Some(halt) => return halt,
                 }
             }};
         }
@@ -118,11 +131,8 @@ impl Vm {
         }
         macro_rules! binary {
             ($op:expr) => {{
-                let right = pop!();
-                let left = pop!();
-                match ops::binary($op, &left, &right, self.dialect) {
-                    Ok(v) => fiber.stack.push(v),
-                    Err(thrown) => throw!(thrown),
+                if let Err(thrown) = self.binary_slow(fiber, $op) {
+                    throw!(thrown);
                 }
             }};
         }
@@ -142,7 +152,7 @@ impl Vm {
                 stop_at = self.step_limit;
             }
             steps += 1;
-            let op = function.code[ip];
+            let op = code[ip];
             ip += 1;
             match op {
                 Op::Const(i) => fiber
@@ -190,10 +200,11 @@ impl Vm {
                             }
                             discard(right);
                         }
-                        (left, _) => match ops::binary(Op::Add, left, &right, self.dialect) {
-                            Ok(v) => *left = v,
-                            Err(thrown) => throw!(thrown),
-                        },
+                        _ => {
+                            if let Err(thrown) = self.append_slow(fiber, at, right) {
+                                throw!(thrown);
+                            }
+                        }
                     }
                 }
                 Op::NewCell(slot) => {
@@ -262,9 +273,7 @@ impl Vm {
                             std::mem::forget(v);
                         }
                         // A comparison feeding a conditional jump skips the push/pop.
-                        if let (Value::Bool(truth), Op::JumpIfFalse(target)) =
-                            (&result, function.code[ip])
-                        {
+                        if let (Value::Bool(truth), Op::JumpIfFalse(target)) = (&result, code[ip]) {
                             if let Some(v) = fiber.stack.pop() {
                                 std::mem::forget(v);
                             }
@@ -284,9 +293,7 @@ impl Vm {
                     if let (Value::Int(a), Value::Int(b)) = (left, right)
                         && let Some(result) = bop.apply_int(*a, *b)
                     {
-                        if let (Value::Bool(truth), Op::JumpIfFalse(target)) =
-                            (&result, function.code[ip])
-                        {
+                        if let (Value::Bool(truth), Op::JumpIfFalse(target)) = (&result, code[ip]) {
                             steps += 1;
                             ip = if *truth { ip + 1 } else { target as usize };
                             continue;
@@ -359,7 +366,7 @@ impl Vm {
                             fiber.stack.push(Value::Nil);
                         }
                         base = callee_at + 1;
-                        function = closure.function.clone();
+                        set_function!(closure.function.clone());
                         ip = 0;
                         fiber.frames.push(Frame {
                             closure,
@@ -375,37 +382,7 @@ impl Vm {
                 }
                 Op::CallMethod(name, argc) | Op::CallPrelude(name, argc) => {
                     save!();
-                    let Value::Str(name) = function.constants[name as usize].clone() else {
-                        unreachable!()
-                    };
-                    let receiver_at = fiber.stack.len() - argc as usize - 1;
-                    let receiver = fiber.stack[receiver_at].clone();
-                    // A map field holding a function is called like a function.
-                    if let Value::Map(m) = &receiver {
-                        let field = m.borrow().get(&name).cloned();
-                        if let Some(value) = field.as_ref().filter(|f| !f.is_callable()) {
-                            error!(
-                                "TypeError",
-                                "`.{name}` of this map is a {} ({}), not a function",
-                                value.type_name(),
-                                value.repr(self.dialect.style)
-                            );
-                        }
-                        if let Some(callee) = field.filter(|f| f.is_callable()) {
-                            fiber.stack[receiver_at] = callee.clone();
-                            call_step!(self.call_value(fiber, callee, argc as usize));
-                            continue;
-                        }
-                    }
-                    let args: Vec<Value> = fiber.stack.drain(receiver_at + 1..).collect();
-                    fiber.stack.pop();
-                    if let Op::CallPrelude(..) = op
-                        && let Some(closure) = self.prelude_method(&receiver, &name, args.len())
-                    {
-                        call_step!(self.call_prelude(fiber, closure, receiver, args));
-                        continue;
-                    }
-                    call_step!(self.call_method(receiver, Rc::from(name.as_str()), args));
+                    call_step!(self.call_method_op(fiber, &function, op, name, argc));
                 }
                 Op::Return => {
                     let result = pop!();
@@ -418,7 +395,7 @@ impl Vm {
                         fiber.stack.truncate(frame.base - 1);
                         fiber.stack.push(result);
                         let caller = &fiber.frames[depth - 1];
-                        function = caller.closure.function.clone();
+                        set_function!(caller.closure.function.clone());
                         ip = caller.ip;
                         base = caller.base;
                         continue;
@@ -436,44 +413,12 @@ impl Vm {
                         value: result,
                     };
                 }
-                Op::Closure(i) => {
-                    let Value::Closure(proto) = &function.constants[i as usize] else {
-                        unreachable!()
-                    };
-                    let upvalues = proto
-                        .function
-                        .upvalues
-                        .iter()
-                        .map(|source| match *source {
-                            UpvalueSource::Local(slot) => {
-                                match &fiber.stack[base + slot as usize] {
-                                    Value::Cell(cell) => cell.clone(),
-                                    other => Rc::new(RefCell::new(other.clone())),
-                                }
-                            }
-                            UpvalueSource::Upvalue(i) => {
-                                frame!().closure.upvalues[i as usize].clone()
-                            }
-                        })
-                        .collect();
-                    fiber.stack.push(Value::Closure(Rc::new(Closure {
-                        function: proto.function.clone(),
-                        upvalues,
-                    })));
-                }
+                Op::Closure(i) => self.make_closure(fiber, &function, i, base),
                 Op::MakeList(n) => {
                     let items = fiber.stack.split_off(fiber.stack.len() - n as usize);
                     fiber.stack.push(Value::list(items));
                 }
-                Op::MakeMap(n) => {
-                    let items = fiber.stack.split_off(fiber.stack.len() - 2 * n as usize);
-                    let mut map = Map::default();
-                    let mut it = items.into_iter();
-                    while let (Some(Value::Str(k)), Some(v)) = (it.next(), it.next()) {
-                        map.set(&k, v);
-                    }
-                    fiber.stack.push(Value::map(map));
-                }
+                Op::MakeMap(n) => self.make_map(fiber, n),
                 Op::Index => {
                     let index = pop!();
                     let object = pop!();
@@ -501,40 +446,14 @@ impl Vm {
                     }
                 }
                 Op::SetField(name) => {
-                    let Value::Str(name) = &function.constants[name as usize] else {
-                        unreachable!()
-                    };
-                    let value = pop!();
-                    let object = pop!();
-                    match &object {
-                        Value::Map(m) => m.borrow_mut().set(name, value),
-                        other => error!(
-                            "TypeError",
-                            "cannot set field `{name}` on a {}",
-                            other.type_name()
-                        ),
+                    if let Err(thrown) = self.set_field(fiber, &function, name) {
+                        throw!(thrown);
                     }
                 }
                 Op::IterPrepare(slot) => {
-                    let at = base + slot as usize;
-                    let prepared = match &fiber.stack[at] {
-                        Value::List(_) => None,
-                        Value::Map(m) => Some(Value::list(
-                            m.borrow().keys().iter().map(|k| Value::str(k)).collect(),
-                        )),
-                        Value::Str(s) => Some(Value::list(
-                            s.chars().map(|c| Value::str(&c.to_string())).collect(),
-                        )),
-                        other => error!(
-                            "TypeError",
-                            "cannot loop over a {} (use a list, a map, a string or a range)",
-                            other.type_name()
-                        ),
-                    };
-                    if let Some(p) = prepared {
-                        fiber.stack[at] = p;
+                    if let Err(thrown) = self.iter_prepare(fiber, base + slot as usize) {
+                        throw!(thrown);
                     }
-                    fiber.stack[at + 1] = Value::Int(0);
                 }
                 Op::IterNext(slot, exit) => {
                     let at = base + slot as usize;
@@ -587,12 +506,7 @@ impl Vm {
                 }
                 Op::Throw => {
                     let value = pop!();
-                    let origin = self
-                        .last_caught
-                        .take()
-                        .filter(|t| t.value.equals(&value))
-                        .and_then(|t| t.origin);
-                    throw!(Thrown { value, origin })
+                    throw!(self.rethrown(value))
                 }
                 Op::TryPush(target) => fiber.handlers.push(TryHandler {
                     frames: fiber.frames.len(),
@@ -608,17 +522,7 @@ impl Vm {
                     }
                 }
                 Op::CatchKinds(kinds, target) => {
-                    let Value::List(kinds) = &function.constants[kinds as usize] else {
-                        unreachable!()
-                    };
-                    let caught = match fiber.stack.last() {
-                        Some(Value::Error(e)) => kinds
-                            .borrow()
-                            .iter()
-                            .any(|k| matches!(k, Value::Str(k) if **k == *e.kind)),
-                        _ => false,
-                    };
-                    if !caught {
+                    if !self.catches_kind(fiber, &function, kinds) {
                         ip = target as usize;
                     }
                 }
@@ -626,53 +530,21 @@ impl Vm {
                     let v = fiber.stack.last().cloned().unwrap_or_default();
                     fiber.stack.push(v);
                 }
-                Op::Dup2 => {
-                    let at = fiber.stack.len().saturating_sub(2);
-                    let pair: Vec<Value> = fiber.stack[at..].to_vec();
-                    fiber.stack.extend(pair);
-                }
-                Op::TakeItem(i) => match pop!() {
-                    Value::List(xs) => {
-                        let item = xs.borrow().get(i as usize).cloned().unwrap_or(Value::Nil);
-                        fiber.stack.push(item);
+                Op::Dup2 => self.dup2(fiber),
+                Op::TakeItem(i) => {
+                    if let Err(thrown) = self.take_item(fiber, i) {
+                        throw!(thrown);
                     }
-                    other => error!(
-                        "TypeError",
-                        "cannot destructure a {} with a list pattern `[…]`",
-                        other.type_name()
-                    ),
-                },
+                }
                 Op::TakeField(name) => {
-                    let Value::Str(name) = &function.constants[name as usize] else {
-                        unreachable!()
-                    };
-                    match pop!() {
-                        object @ (Value::Map(_) | Value::Error(_)) => {
-                            match ops::get_field(&object, name, self.dialect) {
-                                Ok(v) => fiber.stack.push(v),
-                                Err(thrown) => throw!(thrown),
-                            }
-                        }
-                        other => error!(
-                            "TypeError",
-                            "cannot destructure a {} with a map pattern `{{…}}`",
-                            other.type_name()
-                        ),
+                    if let Err(thrown) = self.take_field(fiber, &function, name) {
+                        throw!(thrown);
                     }
                 }
                 Op::Concat(n) => {
-                    let parts = fiber.stack.split_off(fiber.stack.len() - n as usize);
-                    let mut text = String::new();
-                    for part in &parts {
-                        match part {
-                            Value::Str(s) => text.push_str(s),
-                            other => text.push_str(&other.display(self.dialect.style)),
-                        }
-                        if let Err(thrown) = check_string_size(text.len()) {
-                            throw!(thrown);
-                        }
+                    if let Err(thrown) = self.concat(fiber, n) {
+                        throw!(thrown);
                     }
-                    fiber.stack.push(Value::str(&text));
                 }
             }
         }
@@ -734,7 +606,7 @@ impl Vm {
 
     /// A method call on a value: built-in methods run here; a runtime
     /// handle's methods are the policy's.
-    fn call_method(
+    pub(super) fn call_method(
         &mut self,
         receiver: Value,
         name: Rc<str>,

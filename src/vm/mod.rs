@@ -27,6 +27,7 @@ mod dispatch;
 mod fiber;
 mod halt;
 pub mod ops;
+mod slow;
 
 pub use dialect::{Dialect, MissingField, ModuloSign, RoundHalves, ZeroDivision};
 pub use fiber::{Fiber, Frame, ResumeWith, TryHandler, UnitId};
