@@ -105,3 +105,8 @@ fn a_method_call_with_too_many_arguments_is_an_error() {
     let fits = vec!["0"; 65_535].join(", ");
     assert!(compile_errors(&format!("let xs = [];\nxs.push({fits});\n")).is_empty());
 }
+
+#[test]
+fn a_frame_is_twenty_four_bytes() {
+    assert_eq!(std::mem::size_of::<looplab::vm::Frame>(), 24);
+}

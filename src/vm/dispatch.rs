@@ -49,8 +49,8 @@ impl Vm {
                 code = code_of!(function);
             }};
         }
-        let mut ip = frame!().ip;
-        let mut base = frame!().base;
+        let mut ip = frame!().ip as usize;
+        let mut base = frame!().base as usize;
         // The step counter lives in a register; `save!` writes it back (with
         // the ip) before anything outside the loop can look at it.
         let mut steps = self.steps;
@@ -67,7 +67,7 @@ impl Vm {
         };
         macro_rules! save {
             () => {{
-                frame!().ip = ip;
+                frame!().ip = ip as u32;
                 self.steps = steps;
             }};
         }
@@ -76,8 +76,8 @@ impl Vm {
             () => {{
                 let f = frame!();
                 set_function!(f.closure.function.clone());
-                ip = f.ip;
-                base = f.base;
+                ip = f.ip as usize;
+                base = f.base as usize;
             }};
         }
         // Throws at the current instruction (out of line: `slow::raise`).
@@ -371,7 +371,7 @@ impl Vm {
                         fiber.frames.push(Frame {
                             closure,
                             ip: 0,
-                            base,
+                            base: base as u32,
                             mark: 0,
                         });
                         entered!();
@@ -392,15 +392,15 @@ impl Vm {
                         fiber.handlers.pop();
                     }
                     if depth > 0 && frame.mark == 0 {
-                        fiber.stack.truncate(frame.base - 1);
+                        fiber.stack.truncate(frame.base as usize - 1);
                         fiber.stack.push(result);
                         let caller = &fiber.frames[depth - 1];
                         set_function!(caller.closure.function.clone());
-                        ip = caller.ip;
-                        base = caller.base;
+                        ip = caller.ip as usize;
+                        base = caller.base as usize;
                         continue;
                     }
-                    fiber.stack.truncate(frame.base - 1);
+                    fiber.stack.truncate(frame.base as usize - 1);
                     self.steps = steps;
                     if fiber.frames.is_empty() {
                         return Halt::Finished(result);
@@ -568,7 +568,7 @@ impl Vm {
             fiber.frames.push(Frame {
                 closure: closure.clone(),
                 ip: 0,
-                base,
+                base: base as u32,
                 mark: 0,
             });
             return Ok(CallStep::Pushed);

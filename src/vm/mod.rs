@@ -271,7 +271,7 @@ impl Vm {
         fiber.frames.push(Frame {
             closure: callee,
             ip: 0,
-            base,
+            base: base as u32,
             mark: 0,
         });
         id
@@ -298,7 +298,7 @@ impl Vm {
         fiber.frames.push(Frame {
             closure: callee,
             ip: 0,
-            base,
+            base: base as u32,
             mark,
         });
         if mark != 0 {
@@ -418,7 +418,9 @@ impl Vm {
         match fiber.frames.last() {
             Some(frame) => {
                 let function = &frame.closure.function;
-                let span = function.spans[frame.ip.saturating_sub(1).min(function.spans.len() - 1)];
+                let span = function.spans[(frame.ip as usize)
+                    .saturating_sub(1)
+                    .min(function.spans.len() - 1)];
                 self.origin(fiber, span, &function.source)
             }
             None => Rc::new(Origin {
@@ -462,14 +464,14 @@ impl Vm {
                 fiber.stack.push(thrown.value.clone());
                 self.last_caught = Some(thrown);
                 if let Some(frame) = fiber.frames.last_mut() {
-                    frame.ip = h.ip;
+                    frame.ip = h.ip as u32;
                 }
                 Unwind::Caught
             }
             (_, Some(m)) => {
                 let frame = &fiber.frames[m];
                 let mark = frame.mark;
-                let callee_at = frame.base - 1;
+                let callee_at = frame.base as usize - 1;
                 fiber.frames.truncate(m);
                 fiber.stack.truncate(callee_at);
                 fiber.handlers.retain(|h| h.frames <= m);
