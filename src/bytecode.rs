@@ -49,6 +49,9 @@ pub enum Op {
     /// `local OP constant` in one instruction (`n - 1`, `i < 10`): the
     /// local's slot, the constant's index, and the operator.
     LocalConst(u16, u16, BinaryOp),
+    /// `local OP local` in one instruction (`i < n`, `s + i`): the two
+    /// locals' slots and the operator.
+    LocalLocal(u16, u16, BinaryOp),
     Jump(u32),
     /// A loop's back-edge (`while`, `for`, `continue`): a jump backwards,
     /// and a switch point where a preempting policy may stop the unit.

@@ -1183,6 +1183,10 @@ impl Compiler<'_> {
                     self.emit(Op::LocalConst(slot, constant, fused), span);
                     return;
                 }
+                if let Some((a, b, fused)) = self.local_local(*op, left, right) {
+                    self.emit(Op::LocalLocal(a, b, fused), span);
+                    return;
+                }
                 self.expr(left);
                 self.expr(right);
                 let op = match op {
@@ -1270,6 +1274,27 @@ impl Compiler<'_> {
         }
     }
 
+    /// `local OP local` (both plain locals, not captured) that fits a
+    /// `LocalLocal` instruction, if it is one.
+    fn local_local(
+        &mut self,
+        op: BinaryOp,
+        left: &Expr,
+        right: &Expr,
+    ) -> Option<(u16, u16, crate::bytecode::BinaryOp)> {
+        let fused = fusable(op)?;
+        let (ExprKind::Ident(a), ExprKind::Ident(b)) = (&left.kind, &right.kind) else {
+            return None;
+        };
+        let Some((a, false)) = find_local(self.state(), a) else {
+            return None;
+        };
+        let Some((b, false)) = find_local(self.state(), b) else {
+            return None;
+        };
+        Some((u16::try_from(a).ok()?, u16::try_from(b).ok()?, fused))
+    }
+
     /// `local OP integer` that fits a `LocalConst` instruction, if it is one.
     fn local_const(
         &mut self,
@@ -1277,19 +1302,7 @@ impl Compiler<'_> {
         left: &Expr,
         right: &Expr,
     ) -> Option<(u16, u16, crate::bytecode::BinaryOp)> {
-        use crate::bytecode::BinaryOp as B;
-        let fused = match op {
-            BinaryOp::Add => B::Add,
-            BinaryOp::Sub => B::Sub,
-            BinaryOp::Mul => B::Mul,
-            BinaryOp::Lt => B::Lt,
-            BinaryOp::Le => B::Le,
-            BinaryOp::Gt => B::Gt,
-            BinaryOp::Ge => B::Ge,
-            BinaryOp::Eq => B::Eq,
-            BinaryOp::Ne => B::Ne,
-            _ => return None,
-        };
+        let fused = fusable(op)?;
         let (ExprKind::Ident(name), ExprKind::Int(n)) = (&left.kind, &right.kind) else {
             return None;
         };
@@ -1386,4 +1399,21 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
+}
+
+/// The operator of a fused `LocalConst` / `LocalLocal` instruction, if it has one.
+fn fusable(op: BinaryOp) -> Option<crate::bytecode::BinaryOp> {
+    use crate::bytecode::BinaryOp as B;
+    Some(match op {
+        BinaryOp::Add => B::Add,
+        BinaryOp::Sub => B::Sub,
+        BinaryOp::Mul => B::Mul,
+        BinaryOp::Lt => B::Lt,
+        BinaryOp::Le => B::Le,
+        BinaryOp::Gt => B::Gt,
+        BinaryOp::Ge => B::Ge,
+        BinaryOp::Eq => B::Eq,
+        BinaryOp::Ne => B::Ne,
+        _ => return None,
+    })
 }

@@ -110,3 +110,23 @@ fn a_method_call_with_too_many_arguments_is_an_error() {
 fn a_frame_is_twenty_four_bytes() {
     assert_eq!(std::mem::size_of::<looplab::vm::Frame>(), 24);
 }
+
+/// `local OP local` is one instruction with an integer fast path; anything
+/// else (floats, strings, overflow, a type error) takes the general path.
+#[test]
+fn local_op_local_falls_back_to_the_general_operators() {
+    let program = r#"
+fn f(a, b) {
+    let sum = a + b;
+    if a < b { return [sum, a <= b, "lt"]; }
+    return [sum, a == b, "ge"];
+}
+print(f(2, 3), f(1.5, 2), f("x", "y"), f(4, 4));
+fn g(a, b) { return a * b; }
+try { print(g(9223372036854775807, 2)); } catch e { print(e.kind); }
+try { print(g("x", "y")); } catch e { print(e.kind); }
+"#;
+    const EXPECTED: &str = "[ 5, true, 'lt' ] [ 3.5, true, 'lt' ] [ 'xy', true, 'lt' ] [ 8, true, 'ge' ]\n\
+                            OverflowError\nTypeError\n";
+    assert_eq!(run(program, u64::MAX), EXPECTED);
+}
