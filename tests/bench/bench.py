@@ -142,9 +142,9 @@ def measure_pair(a, b, runs, timeout, tmp):
         for side in (a, b):
             if side.status != "ok":
                 continue
-            status, secs, rss, out, err = run_once(side.argv, timeout, tmp)
-            print(f"    {side.label:<18} run {i + 1}/{runs}: {status} "
-                  f"{secs:.3f} s {rss / 1024:.1f} MiB", file=sys.stderr)
+            status, secs, _, out, err = run_once(side.argv, timeout, tmp)
+            print(f"    {side.label:<18} run {i + 1}/{runs}: {status} {secs:.3f} s",
+                  file=sys.stderr)
             if status != "ok":
                 side.status = status
                 side.note = err.decode(errors="replace")[:400]
@@ -179,7 +179,13 @@ def main():
     ap.add_argument("--no-node", action="store_true", help="skip the node comparisons")
     ap.add_argument("--list", action="store_true", help="list the benchmarks")
     ap.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    ap.add_argument("--readme-from", metavar="FILE",
+                    help="print README.md's speed table from a --json file, and exit")
     args = ap.parse_args()
+    if args.readme_from:
+        with open(args.readme_from) as f:
+            print_readme_table(json.load(f))
+        return 0
     if args.list:
         for name, kind, runs in BENCHES:
             print(f"{name} ({kind}, {runs} pairs)")
@@ -302,6 +308,47 @@ def main():
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
     return 0
+
+
+README_ROWS = [
+    ("startup", "`looplab run` start-up on a one-line file"),
+    ("fib", "recursive `fib(30)`"),
+    ("loop_sum", "10,000,000-iteration loop"),
+    ("string_build", "string building (200,000 appends, 200,000-part join)"),
+    ("list_map", "1,000,000-item list and 200,000-key map"),
+    ("await_chain", "1,000,000 awaits of a done promise/future"),
+    ("sleep0_steps", "1,000,000 `sleep(0)` steps"),
+    ("promise_chain", "1,000,000 chained promise reactions"),
+    ("spawn_gather", "100,000 tasks spawned and gathered"),
+    ("timers", "100,000 timers"),
+    ("sleeping_tasks", "1,000,000 sleeping tasks (time; peak memory)"),
+]
+
+
+def print_readme_table(results):
+    """README.md's speed table: medians of the alternating runs."""
+    print("| benchmark | looplab js | looplab asyncio | python3 | node |")
+    print("|---|--:|--:|--:|--:|")
+    for name, label in README_ROWS:
+        rs = results.get(name)
+        if not rs:
+            continue
+        cell = {}
+        for r in rs:  # looplab's figure from its first comparison (python3)
+            cell.setdefault(r["looplab"], (r["looplab_s"], r["looplab_rss_kib"]))
+            cell[r["other"]] = r["other_s"], r["other_rss_kib"]
+
+        def show(key):
+            if key not in cell or cell[key][0] is None:
+                return "—"
+            t, rss = cell[key]
+            return fmt_s(t) + (f"; {rss * 1024 / 1e6:.0f} MB" if name == "sleeping_tasks" else "")
+        if "looplab" in cell:
+            js = asyncio = show("looplab") + " (seq)"
+            asyncio = "″"
+        else:
+            js, asyncio = show("looplab js"), show("looplab asyncio")
+        print(f"| {label} | {js} | {asyncio} | {show('python3')} | {show('node')} |")
 
 
 def find(results, name, looplab):
