@@ -619,7 +619,7 @@ impl Vm {
                 Native::Method { receiver, name } => {
                     match self.prelude_method(receiver, name, args.len()) {
                         Some(closure) => self.call_prelude(fiber, closure, receiver.clone(), args),
-                        None => self.call_method(receiver.clone(), name.clone(), args),
+                        None => self.call_method(receiver.clone(), name, args),
                     }
                 }
             },
@@ -633,17 +633,17 @@ impl Vm {
     pub(super) fn call_method(
         &mut self,
         receiver: Value,
-        name: Rc<str>,
+        name: &str,
         args: Vec<Value>,
     ) -> Result<CallStep, Thrown> {
         if let Value::Handle(handle) = receiver {
             return Ok(CallStep::Halt(Halt::Method {
                 receiver: handle,
-                name,
+                name: Rc::from(name),
                 args,
             }));
         }
-        match builtins::call_method(self, &receiver, &name, args) {
+        match builtins::call_method(self, &receiver, name, args) {
             Some(result) => result.map(CallStep::Value),
             None => Err(Thrown::error(
                 "TypeError",

@@ -67,14 +67,14 @@ impl Vm {
         name: u32,
         argc: u16,
     ) -> Result<CallStep, Thrown> {
-        let Value::Str(name) = function.constants[name as usize].clone() else {
+        let Value::Str(name) = &function.constants[name as usize] else {
             unreachable!()
         };
         let receiver_at = fiber.stack.len() - argc as usize - 1;
         let receiver = fiber.stack[receiver_at].clone();
         // A map field holding a function is called like a function.
         if let Value::Map(m) = &receiver {
-            let field = m.borrow().get(&name).cloned();
+            let field = m.borrow().get(name).cloned();
             if let Some(value) = field.as_ref().filter(|f| !f.is_callable()) {
                 return Err(Thrown::error(
                     "TypeError",
@@ -93,11 +93,11 @@ impl Vm {
         let args: Vec<Value> = fiber.stack.drain(receiver_at + 1..).collect();
         fiber.stack.pop();
         if let Op::CallPrelude(..) = op
-            && let Some(closure) = self.prelude_method(&receiver, &name, args.len())
+            && let Some(closure) = self.prelude_method(&receiver, name, args.len())
         {
             return self.call_prelude(fiber, closure, receiver, args);
         }
-        self.call_method(receiver, Rc::from(name.as_str()), args)
+        self.call_method(receiver, name, args)
     }
 
     /// `Op::Closure`: a closure of the prototype in constant `i`, capturing
