@@ -8,7 +8,10 @@ use std::fmt::Write;
 use std::rc::Rc;
 
 /// One instruction. Operands are indices into the function's constants,
-/// local slots, upvalues or globals, or absolute jump targets.
+/// local slots, upvalues or globals, or absolute jump targets. An `Op` is 8
+/// bytes (a tag and at most 6 bytes of operands; `tests/vm_speed.rs` checks
+/// it): two-operand instructions narrow one operand to `u16`, and the
+/// compiler reports a program that does not fit.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Op {
     Const(u32),
@@ -46,6 +49,9 @@ pub enum Op {
     /// `local OP constant` in one instruction (`n - 1`, `i < 10`): the
     /// local's slot, the constant's index, and the operator.
     LocalConst(u16, u16, BinaryOp),
+    /// `local OP local` in one instruction (`i < n`, `s + i`): the two
+    /// locals' slots and the operator.
+    LocalLocal(u16, u16, BinaryOp),
     Jump(u32),
     /// A loop's back-edge (`while`, `for`, `continue`): a jump backwards,
     /// and a switch point where a preempting policy may stop the unit.
@@ -58,12 +64,12 @@ pub enum Op {
     OrJump(u32),
     Call(u32),
     /// Method call: constant index of the name, argument count.
-    CallMethod(u32, u32),
+    CallMethod(u32, u16),
     /// A method call whose name is one of `PRELUDE_METHODS`: on a list it
     /// calls the prelude's function of that name (`sort` only with an
     /// argument); on anything else it is `CallMethod`. (A separate op so a
     /// plain method call never looks the name up.)
-    CallPrelude(u32, u32),
+    CallPrelude(u32, u16),
     Return,
     Closure(u32),
     MakeList(u32),
@@ -76,9 +82,9 @@ pub enum Op {
     /// Turn the value in a slot into something `IterNext` walks (map → keys).
     IterPrepare(u32),
     /// Slot holds the iterable, slot+1 the position: push next item or jump.
-    IterNext(u32, u32),
+    IterNext(u16, u32),
     /// Slot holds the counter, slot+1 the end: push counter and step, or jump.
-    RangeNext(u32, u32),
+    RangeNext(u16, u32),
     Await,
     Spawn(u32),
     Throw,
@@ -92,7 +98,7 @@ pub enum Op {
     /// At `catch e: KindA | KindB`: unless the thrown value is an error
     /// whose kind is in the constant (a list of strings), jump to the
     /// target with it (the rethrow path). Catches cancellations too.
-    CatchKinds(u32, u32),
+    CatchKinds(u16, u32),
     /// Pushes a copy of the top value (`m.k += e` evaluates `m` once).
     Dup,
     /// Pushes copies of the top two values (`xs[i] += e`).
@@ -222,8 +228,8 @@ pub fn disassemble(function: &Function, globals: &[Rc<str>]) -> String {
                 | Op::SetField(i)
                 | Op::CallMethod(i, _)
                 | Op::CallPrelude(i, _)
-                | Op::TakeField(i)
-                | Op::CatchKinds(i, _) => {
+                | Op::TakeField(i) => Some(f.constants[i as usize].repr(crate::value::Flavor::Js)),
+                Op::CatchKinds(i, _) => {
                     Some(f.constants[i as usize].repr(crate::value::Flavor::Js))
                 }
                 Op::GetGlobal(i) | Op::SetGlobal(i) | Op::DefineGlobal(i) => {

@@ -536,6 +536,19 @@ impl Compiler<'_> {
         state.code.len() - 1
     }
 
+    /// An operand that an 8-byte `Op` holds in 16 bits; a program that
+    /// needs more gets an error (`what` says what overflowed).
+    fn narrow(&mut self, n: u32, what: &str, span: Span) -> u16 {
+        u16::try_from(n).unwrap_or_else(|_| {
+            self.error(Diagnostic::new(
+                format!("too many {what} (at most {})", u16::MAX),
+                span,
+                "too large",
+            ));
+            0
+        })
+    }
+
     fn here(&mut self) -> u32 {
         self.state().code.len() as u32
     }
@@ -1087,7 +1100,10 @@ impl Compiler<'_> {
                 self.expr(to);
                 let end = self.hidden_slot();
                 self.emit(Op::SetLocal(end), to.span);
-                Op::RangeNext(counter, 0)
+                Op::RangeNext(
+                    self.narrow(counter, "local variables in one function", from.span),
+                    0,
+                )
             }
             ForIter::Each(iterable) => {
                 self.expr(iterable);
@@ -1096,7 +1112,10 @@ impl Compiler<'_> {
                 // IterNext keeps the position in the slot after the items.
                 self.hidden_slot();
                 self.emit(Op::IterPrepare(items), iterable.span);
-                Op::IterNext(items, 0)
+                Op::IterNext(
+                    self.narrow(items, "local variables in one function", iterable.span),
+                    0,
+                )
             }
         };
         let start = self.here();
@@ -1190,6 +1209,7 @@ impl Compiler<'_> {
             } else {
                 let kinds = catch_kinds.iter().map(|k| Value::str(k)).collect();
                 let kinds = self.constant(Value::list(kinds));
+                let kinds = self.narrow(kinds, "constants in one function", span);
                 self.emit(Op::CatchKinds(kinds, 0), span)
             };
             let to_rethrow_path = if finally.is_some() {
@@ -1324,6 +1344,10 @@ impl Compiler<'_> {
                     self.emit(Op::LocalConst(slot, constant, fused), span);
                     return;
                 }
+                if let Some((a, b, fused)) = self.local_local(*op, left, right) {
+                    self.emit(Op::LocalLocal(a, b, fused), span);
+                    return;
+                }
                 self.expr(left);
                 self.expr(right);
                 let op = match op {
@@ -1359,7 +1383,8 @@ impl Compiler<'_> {
                         self.expr(arg);
                     }
                     let name = self.constant(Value::str(method));
-                    let argc = args.len() as u32;
+                    let argc = u32::try_from(args.len()).unwrap_or(u32::MAX);
+                    let argc = self.narrow(argc, "arguments in one method call", span);
                     if crate::bytecode::PRELUDE_METHODS.contains(&method.as_str()) {
                         self.emit(Op::CallPrelude(name, argc), span);
                     } else {
@@ -1418,6 +1443,27 @@ impl Compiler<'_> {
         }
     }
 
+    /// `local OP local` (both plain locals, not captured) that fits a
+    /// `LocalLocal` instruction, if it is one.
+    fn local_local(
+        &mut self,
+        op: BinaryOp,
+        left: &Expr,
+        right: &Expr,
+    ) -> Option<(u16, u16, crate::bytecode::BinaryOp)> {
+        let fused = fusable(op)?;
+        let (ExprKind::Ident(a), ExprKind::Ident(b)) = (&left.kind, &right.kind) else {
+            return None;
+        };
+        let Some((a, false)) = find_local(self.state(), a) else {
+            return None;
+        };
+        let Some((b, false)) = find_local(self.state(), b) else {
+            return None;
+        };
+        Some((u16::try_from(a).ok()?, u16::try_from(b).ok()?, fused))
+    }
+
     /// `local OP integer` that fits a `LocalConst` instruction, if it is one.
     fn local_const(
         &mut self,
@@ -1425,19 +1471,7 @@ impl Compiler<'_> {
         left: &Expr,
         right: &Expr,
     ) -> Option<(u16, u16, crate::bytecode::BinaryOp)> {
-        use crate::bytecode::BinaryOp as B;
-        let fused = match op {
-            BinaryOp::Add => B::Add,
-            BinaryOp::Sub => B::Sub,
-            BinaryOp::Mul => B::Mul,
-            BinaryOp::Lt => B::Lt,
-            BinaryOp::Le => B::Le,
-            BinaryOp::Gt => B::Gt,
-            BinaryOp::Ge => B::Ge,
-            BinaryOp::Eq => B::Eq,
-            BinaryOp::Ne => B::Ne,
-            _ => return None,
-        };
+        let fused = fusable(op)?;
         let (ExprKind::Ident(name), ExprKind::Int(n)) = (&left.kind, &right.kind) else {
             return None;
         };
@@ -1506,4 +1540,21 @@ fn find_local(state: &FnState, name: &str) -> Option<(u32, bool)> {
         .rev()
         .find(|l| l.name == name)
         .map(|l| (l.slot, l.is_cell))
+}
+
+/// The operator of a fused `LocalConst` / `LocalLocal` instruction, if it has one.
+fn fusable(op: BinaryOp) -> Option<crate::bytecode::BinaryOp> {
+    use crate::bytecode::BinaryOp as B;
+    Some(match op {
+        BinaryOp::Add => B::Add,
+        BinaryOp::Sub => B::Sub,
+        BinaryOp::Mul => B::Mul,
+        BinaryOp::Lt => B::Lt,
+        BinaryOp::Le => B::Le,
+        BinaryOp::Gt => B::Gt,
+        BinaryOp::Ge => B::Ge,
+        BinaryOp::Eq => B::Eq,
+        BinaryOp::Ne => B::Ne,
+        _ => return None,
+    })
 }

@@ -95,7 +95,12 @@ fn a_switch_point_preemption_stops_at_a_back_edge_or_a_function_entry() {
     };
     let stop = vm.run(unit, &mut globals, slice);
     assert!(matches!(stop.halt, Halt::Preempted));
-    let at = vm.fiber(unit).frames.last().map(|f| f.ip).unwrap_or(0);
+    let at = vm
+        .fiber(unit)
+        .frames
+        .last()
+        .map(|f| f.ip as usize)
+        .unwrap_or(0);
     let code = &vm.fiber(unit).frames[0].closure.function.code;
     // Stopped just after the back-edge: at the loop's head.
     assert!(

@@ -9,11 +9,12 @@ use std::rc::Rc;
 /// A unit's number in the VM's arena (reused after the unit ends).
 pub type UnitId = u32;
 
+/// 24 bytes (`tests/vm_speed.rs` checks it): a sleeping task keeps one.
 pub struct Frame {
     pub closure: Rc<Closure>,
-    pub ip: usize,
+    pub ip: u32,
     /// Stack index of the frame's first local (the callee sits just below).
-    pub base: usize,
+    pub base: u32,
     /// Non-zero for a frame the policy pushed with `Vm::push_call`: when it
     /// returns or an error unwinds past it, the VM halts with this mark.
     pub mark: u32,

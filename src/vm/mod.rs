@@ -27,6 +27,7 @@ mod dispatch;
 mod fiber;
 mod halt;
 pub mod ops;
+mod slow;
 
 pub use dialect::{Dialect, MissingField, ModuloSign, RoundHalves, ZeroDivision};
 pub use fiber::{Fiber, Frame, ResumeWith, TryHandler, UnitId};
@@ -384,7 +385,7 @@ impl Vm {
         fiber.frames.push(Frame {
             closure: callee,
             ip: 0,
-            base,
+            base: base as u32,
             mark: 0,
         });
         id
@@ -411,7 +412,7 @@ impl Vm {
         fiber.frames.push(Frame {
             closure: callee,
             ip: 0,
-            base,
+            base: base as u32,
             mark,
         });
         if mark != 0 {
@@ -529,7 +530,9 @@ impl Vm {
         match fiber.frames.last() {
             Some(frame) => {
                 let function = &frame.closure.function;
-                let span = function.spans[frame.ip.saturating_sub(1).min(function.spans.len() - 1)];
+                let span = function.spans[(frame.ip as usize)
+                    .saturating_sub(1)
+                    .min(function.spans.len() - 1)];
                 self.origin(fiber, span, &function.source)
             }
             None => Rc::new(Origin {
@@ -574,14 +577,14 @@ impl Vm {
                 fiber.stack.push(thrown.value.clone());
                 self.last_caught = Some(thrown);
                 if let Some(frame) = fiber.frames.last_mut() {
-                    frame.ip = h.ip;
+                    frame.ip = h.ip as u32;
                 }
                 Unwind::Caught
             }
             (_, Some(m)) => {
                 let frame = &fiber.frames[m];
                 let mark = frame.mark;
-                let callee_at = frame.base - 1;
+                let callee_at = frame.base as usize - 1;
                 self.steps += (fiber.frames.len() - m) as u64;
                 fiber.frames.truncate(m);
                 fiber.stack.truncate(callee_at);
