@@ -519,8 +519,9 @@ pub fn make_policy(kind: PolicyKind, config: RunConfig) -> Box<dyn crate::runtim
         if let Some((_, library)) = libraries.iter().find(|(n, _)| *n == name) {
             return library.clone();
         }
-        let source = kind.info().library;
-        let library = Library::new(compile_library(&format!("<{name} library>"), source));
+        let library = Library::new(kind.info().library, |source| {
+            compile_library("<policy library>", source)
+        });
         libraries.push((name, library.clone()));
         library
     });
@@ -652,7 +653,7 @@ pub fn run_compiled(
     main: Rc<crate::bytecode::Function>,
 ) -> i32 {
     crate::runtime::start_clock();
-    vm.set_prelude(prelude());
+    vm.set_prelude(prelude);
 
     crate::memory::set_budget(config.memory_limit);
     let main = Rc::new(Closure {

@@ -740,7 +740,7 @@ fn fresh(
     interrupt: &Arc<AtomicBool>,
 ) -> (Vm, Box<dyn Policy>) {
     let mut vm = Vm::new(kind.dialect());
-    vm.set_prelude(crate::driver::prelude());
+    vm.set_prelude(crate::driver::prelude);
     let config = RunConfig {
         record_events: true,
         ..options.config.clone()

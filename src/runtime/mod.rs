@@ -47,25 +47,35 @@ pub struct PolicyInfo {
 }
 
 /// A policy's library: the top-level functions of its `library` source,
-/// compiled, by name.
-#[derive(Clone, Default)]
+/// by name, compiled by the compiler the driver hands over the first time
+/// the policy needs one (most programs never do: start-up stays fast).
+#[derive(Clone)]
 pub struct Library {
-    functions: std::collections::HashMap<Rc<str>, Rc<Closure>>,
+    source: &'static str,
+    compile: fn(&str) -> Vec<Rc<Closure>>,
+    functions: Rc<std::cell::OnceCell<std::collections::HashMap<Rc<str>, Rc<Closure>>>>,
 }
 
 impl Library {
-    pub fn new(functions: Vec<Rc<Closure>>) -> Library {
+    pub fn new(source: &'static str, compile: fn(&str) -> Vec<Rc<Closure>>) -> Library {
         Library {
-            functions: functions
-                .into_iter()
-                .map(|f| (f.function.name.clone(), f))
-                .collect(),
+            source,
+            compile,
+            functions: Rc::new(std::cell::OnceCell::new()),
         }
     }
 
     /// The library's function `name`.
     pub fn get(&self, name: &str) -> Option<Rc<Closure>> {
-        self.functions.get(name).cloned()
+        self.functions
+            .get_or_init(|| {
+                (self.compile)(self.source)
+                    .into_iter()
+                    .map(|f| (f.function.name.clone(), f))
+                    .collect()
+            })
+            .get(name)
+            .cloned()
     }
 }
 

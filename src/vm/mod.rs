@@ -191,8 +191,10 @@ pub struct Vm {
     /// `finally`, or `catch e { throw e; }`) keeps its original throw site.
     last_caught: Option<Thrown>,
     /// The list methods written in looplab (`prelude.lab`: `map`,
-    /// `filter`, …), compiled by the driver; empty until it sets them.
+    /// `filter`, …): compiled by the loader the driver hands over, the
+    /// first time a program calls one (most never do: start-up stays fast).
     prelude: Vec<Rc<Closure>>,
+    prelude_loader: Option<fn() -> Vec<Rc<Closure>>>,
 }
 
 /// The source of the list methods written in looplab, for the driver to
@@ -218,20 +220,27 @@ impl Vm {
             last_entry: None,
             last_caught: None,
             prelude: Vec::new(),
+            prelude_loader: None,
         }
     }
 
-    /// Installs the compiled prelude's functions (see `PRELUDE_SOURCE`).
-    pub fn set_prelude(&mut self, functions: Vec<Rc<Closure>>) {
-        self.prelude = functions;
+    /// Sets how to get the compiled prelude's functions (see
+    /// `PRELUDE_SOURCE`); called the first time a program needs one.
+    pub fn set_prelude(&mut self, loader: fn() -> Vec<Rc<Closure>>) {
+        self.prelude_loader = Some(loader);
     }
 
     /// The prelude function behind `receiver.name(…)` with `argc`
     /// arguments, if that is one (a list's callback-taking methods; `sort`
     /// only with a comparator).
-    fn prelude_method(&self, receiver: &Value, name: &str, argc: usize) -> Option<Rc<Closure>> {
+    fn prelude_method(&mut self, receiver: &Value, name: &str, argc: usize) -> Option<Rc<Closure>> {
         if !matches!(receiver, Value::List(_)) || (name == "sort" && argc == 0) {
             return None;
+        }
+        if self.prelude.is_empty()
+            && let Some(load) = self.prelude_loader.take()
+        {
+            self.prelude = load();
         }
         self.prelude
             .iter()
