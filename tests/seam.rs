@@ -1,7 +1,8 @@
 //! The VM/policy seam, exercised directly: a unit runs for a slice and
 //! halts with a reason; a preempting slice stops a unit only at a switch
-//! point (a loop back-edge or a function entry) or anywhere, as asked, and
-//! resuming it gives the same result as running it to the end.
+//! point (just before a loop back-edge, or at a function entry) or
+//! anywhere, as asked, and resuming it gives the same result as running it
+//! to the end.
 
 use looplab::compiler::Globals as Names;
 use looplab::diagnostic::SourceFile;
@@ -102,11 +103,10 @@ fn a_switch_point_preemption_stops_at_a_back_edge_or_a_function_entry() {
         .map(|f| f.ip as usize)
         .unwrap_or(0);
     let code = &vm.fiber(unit).frames[0].closure.function.code;
-    // Stopped just after the back-edge: at the loop's head.
+    // Stopped at a switch point: just before the loop's back-edge.
     assert!(
-        code.iter()
-            .any(|op| matches!(op, looplab::bytecode::Op::Loop(t) if *t as usize == at)),
-        "stopped at {at}, not at a loop head"
+        matches!(code[at], looplab::bytecode::Op::Loop(_)),
+        "stopped at {at}, not before a back-edge"
     );
     assert!(
         stop.steps > 1,
@@ -119,6 +119,33 @@ fn a_switch_point_preemption_stops_at_a_back_edge_or_a_function_entry() {
                 assert!(matches!(v, Value::Nil));
                 break;
             }
+            _ => panic!("unexpected halt"),
+        }
+    }
+    assert_eq!(vm.out, "3\n");
+}
+
+#[test]
+fn a_switch_point_preemption_can_stop_at_a_function_entry() {
+    // No loop: the only switch points are the entries of `f`.
+    let program = "fn f(x) { return x + 1; }\nlet a = f(1);\nlet b = f(a);\nprint(b);";
+    let (mut vm, mut globals, unit) = unit_of(program);
+    let slice = Slice {
+        budget: 1,
+        preempt: Preempt::SwitchPoints,
+    };
+    let stop = vm.run(unit, &mut globals, slice);
+    assert!(matches!(stop.halt, Halt::Preempted));
+    let fiber = vm.fiber(unit);
+    let top = fiber
+        .frames
+        .last()
+        .map(|f| (f.ip, f.closure.function.name.to_string()));
+    assert_eq!(top, Some((0, "f".to_string())), "stopped at f's entry");
+    loop {
+        match vm.run(unit, &mut globals, slice).halt {
+            Halt::Preempted => continue,
+            Halt::Finished(_) => break,
             _ => panic!("unexpected halt"),
         }
     }

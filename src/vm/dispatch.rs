@@ -61,10 +61,9 @@ impl Vm {
         let mut steps = self.steps;
         // One countdown compare per instruction: `stop_at` is the nearer of
         // the runaway limit and the end of the slice. When the slice ends
-        // and it preempts only at switch points, `self.breaker` is set
-        // (CPython's eval breaker) and loop back-edges and function entries
-        // check it. (Few locals, so the loop's state stays in registers.)
-        self.breaker = false;
+        // and it preempts only at switch points (CPython's eval breaker is
+        // set), the check runs at every instruction until the unit stands at
+        // one, so loop back-edges and calls pay nothing for switch points.
         let mut stop_at = if slice.budget == u64::MAX {
             self.step_limit
         } else {
@@ -106,24 +105,12 @@ impl Vm {
                 throw!(Thrown::error($kind, &format!($($fmt)*)))
             };
         }
-        // A function entry is a switch point: stop there if the slice's
-        // budget is spent.
-        macro_rules! entered {
-            () => {
-                if self.breaker {
-                    save!();
-                    return Halt::Preempted;
-                }
-            };
-        }
-        // What to do after a call: enter the pushed frame, push the value,
         // halt for the policy, or throw.
         macro_rules! call_step {
             ($step:expr) => {
                 match $step {
                     Ok(CallStep::Pushed) => {
                         reload!();
-                        entered!();
                     }
                     Ok(CallStep::Value(v)) => fiber.stack.push(v),
                     Ok(CallStep::Halt(halt)) => return halt,
@@ -151,12 +138,14 @@ impl Vm {
                     let span = function.spans[ip.min(function.spans.len() - 1)];
                     return Halt::StepLimit(self.origin(fiber, span, &function.source));
                 }
-                // The slice's budget is spent.
-                if slice.preempt == Preempt::Anywhere {
+                // The slice's budget is spent: stop now, or at the next
+                // switch point — just before a loop's back-edge, or at a
+                // function's first instruction.
+                if slice.preempt == Preempt::Anywhere || ip == 0 || matches!(code[ip], Op::Loop(_))
+                {
                     return Halt::Preempted;
                 }
-                self.breaker = true;
-                stop_at = self.step_limit;
+                stop_at = steps + 1;
             }
             steps += 1;
             let op = code[ip];
@@ -351,14 +340,8 @@ impl Vm {
                     fiber.stack.push(Value::Bool(!self.dialect.truthy(&v)));
                 }
                 Op::Jump(target) => ip = target as usize,
-                Op::Loop(target) => {
-                    ip = target as usize;
-                    // A loop back-edge is a switch point.
-                    if self.breaker {
-                        save!();
-                        return Halt::Preempted;
-                    }
-                }
+                // A back-edge is a switch point: see `stop_at` above.
+                Op::Loop(target) => ip = target as usize,
                 Op::JumpIfFalse(target) => {
                     let condition = pop!();
                     if !self.dialect.truthy(&condition) {
@@ -403,7 +386,6 @@ impl Vm {
                             base: base as u32,
                             mark: 0,
                         });
-                        entered!();
                         continue;
                     }
                     let callee = fiber.stack[callee_at].clone();

@@ -175,8 +175,6 @@ pub struct Vm {
     pub output: Output,
     /// Write every line out at once (`--real-time`: lines at their time).
     pub echo_output: bool,
-    /// The current slice's budget is spent: stop at the next switch point.
-    breaker: bool,
     /// Writing to stdout failed (a closed pipe): output is dropped, and the
     /// policy stops the run at its next check.
     pub output_closed: bool,
@@ -213,7 +211,6 @@ impl Vm {
             err: String::new(),
             output: Output::Capture,
             echo_output: false,
-            breaker: false,
             output_closed: false,
             output_error: None,
             last_unit: None,
