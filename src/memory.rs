@@ -9,8 +9,11 @@
 //!
 //! Why an allocator and not estimates: the cost of a value (a list of
 //! lists of strings, closures, promises and their reactions) is what the
-//! allocator hands out; counting there is exact and cheap (one relaxed
-//! atomic add per allocation) and needs no bookkeeping in the values.
+//! allocator hands out; counting there is exact and cheap and needs no
+//! bookkeeping in the values. The count is per thread (a plain add to a
+//! thread-local, no atomic read-modify-write on every allocation): a run
+//! lives on one thread, so each run — and each of the programs `looplab
+//! test` runs side by side — has the budget to itself.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,7 +21,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// The default budget: 2 GiB.
 pub const DEFAULT_BUDGET: u64 = 2 << 30;
 
-static USED: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// Bytes this thread allocated and has not freed (a block freed on
+    /// another thread makes it drift down; it never wraps).
+    static USED: std::cell::Cell<isize> = const { std::cell::Cell::new(0) };
+}
+
+/// Adds `delta` bytes to this thread's count (nothing during thread
+/// teardown, when the thread-local is gone).
+#[inline(always)]
+fn count(delta: isize) {
+    let _ = USED.try_with(|used| used.set(used.get().wrapping_add(delta)));
+}
+
 static BUDGET: AtomicUsize = AtomicUsize::new(usize::MAX);
 
 struct Counting;
@@ -30,7 +45,7 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: forwarded as given.
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
-            USED.fetch_add(layout.size(), Ordering::Relaxed);
+            count(layout.size() as isize);
         }
         p
     }
@@ -38,24 +53,20 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: forwarded as given.
         let p = unsafe { System.alloc_zeroed(layout) };
         if !p.is_null() {
-            USED.fetch_add(layout.size(), Ordering::Relaxed);
+            count(layout.size() as isize);
         }
         p
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: forwarded as given.
         unsafe { System.dealloc(ptr, layout) };
-        USED.fetch_sub(layout.size(), Ordering::Relaxed);
+        count(-(layout.size() as isize));
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: forwarded as given.
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
-            if new_size >= layout.size() {
-                USED.fetch_add(new_size - layout.size(), Ordering::Relaxed);
-            } else {
-                USED.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
-            }
+            count(new_size as isize - layout.size() as isize);
         }
         p
     }
@@ -64,9 +75,10 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-/// Bytes of heap in use now.
+/// Bytes of heap this thread has in use now.
 pub fn used() -> usize {
-    USED.load(Ordering::Relaxed)
+    USED.try_with(|used| used.get().max(0) as usize)
+        .unwrap_or(0)
 }
 
 /// Sets the budget in bytes (0: none).
