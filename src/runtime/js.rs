@@ -247,10 +247,8 @@ enum Stage {
 // ---- primitives ----
 
 /// One of the policy's primitives, as a callable value.
-struct Primitive {
-    name: &'static str,
-    op: Op,
-}
+/// This policy's primitives: `super::Primitive` with its own operations.
+type Primitive = super::Primitive<Op>;
 
 enum Op {
     Sleep,
@@ -305,26 +303,10 @@ struct CombinatorState {
     called: RefCell<Vec<bool>>,
 }
 
-impl Handle for Primitive {
-    fn type_name(&self) -> &'static str {
-        "function"
-    }
-    fn describe(&self, out: &mut String, _: &mut dyn FnMut(&mut String, &Value)) {
-        out.push_str(&format!("[Function: {}]", self.name));
-    }
-    fn is_callable(&self) -> bool {
-        true
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn into_any(self: Rc<Self>) -> Rc<dyn Any> {
-        self
-    }
-}
-
 fn primitive(name: &'static str, op: Op) -> Value {
-    Value::Handle(Rc::new(Primitive { name, op }))
+    Value::Handle(Rc::new(Primitive::new(name, op, |name, out| {
+        out.push_str(&format!("[Function: {name}]"))
+    })))
 }
 
 /// The value of a predefined global under js.

@@ -526,6 +526,40 @@ pub fn install_globals(
     });
 }
 
+/// One of a policy's primitives as a callable value (`sleep`, a promise's
+/// resolve function): the name it prints as, and the policy's own
+/// operation `O` (an enum private to the policy). `describe` is how the
+/// policy's language shows a built-in function.
+pub struct Primitive<O> {
+    pub name: &'static str,
+    pub op: O,
+    describe: fn(&str, &mut String),
+}
+
+impl<O> Primitive<O> {
+    pub fn new(name: &'static str, op: O, describe: fn(&str, &mut String)) -> Primitive<O> {
+        Primitive { name, op, describe }
+    }
+}
+
+impl<O: 'static> Handle for Primitive<O> {
+    fn type_name(&self) -> &'static str {
+        "function"
+    }
+    fn describe(&self, out: &mut String, _: &mut dyn FnMut(&mut String, &Value)) {
+        (self.describe)(self.name, out)
+    }
+    fn is_callable(&self) -> bool {
+        true
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn into_any(self: Rc<Self>) -> Rc<dyn Any> {
+        self
+    }
+}
+
 /// The policy's own object behind a handle, if it is a `T`.
 pub fn downcast<T: Handle>(handle: &Rc<dyn Handle>) -> Option<Rc<T>> {
     if !handle.as_any().is::<T>() {

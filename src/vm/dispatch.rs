@@ -131,6 +131,29 @@ impl Vm {
             }};
         }
 
+        // A fused `left OP right` (`LocalConst`, `LocalLocal`): integers
+        // inline, a comparison feeding a `JumpIfFalse` jumps at once;
+        // anything else takes the operator's slow path.
+        macro_rules! fused {
+            ($left:expr, $right:expr, $bop:expr) => {{
+                let (left, right) = ($left, $right);
+                if let (Value::Int(a), Value::Int(b)) = (left, right)
+                    && let Some(result) = $bop.apply_int(*a, *b)
+                {
+                    if let (Value::Bool(truth), Op::JumpIfFalse(target)) = (&result, code[ip]) {
+                        steps += 1;
+                        ip = if *truth { ip + 1 } else { target as usize };
+                        continue;
+                    }
+                    fiber.stack.push(result);
+                    continue;
+                }
+                let (left, right) = (left.clone(), right.clone());
+                fiber.stack.push(left);
+                fiber.stack.push(right);
+                binary!($bop.op())
+            }};
+        }
         loop {
             if steps >= stop_at {
                 save!();
@@ -286,44 +309,16 @@ impl Vm {
                     binary!(op)
                 }
                 Op::Div | Op::Mod => binary!(op),
-                Op::LocalConst(slot, constant, bop) => {
-                    let left = &fiber.stack[base + slot as usize];
-                    let right = &function.constants[constant as usize];
-                    if let (Value::Int(a), Value::Int(b)) = (left, right)
-                        && let Some(result) = bop.apply_int(*a, *b)
-                    {
-                        if let (Value::Bool(truth), Op::JumpIfFalse(target)) = (&result, code[ip]) {
-                            steps += 1;
-                            ip = if *truth { ip + 1 } else { target as usize };
-                            continue;
-                        }
-                        fiber.stack.push(result);
-                        continue;
-                    }
-                    let (left, right) = (left.clone(), right.clone());
-                    fiber.stack.push(left);
-                    fiber.stack.push(right);
-                    binary!(bop.op())
-                }
-                Op::LocalLocal(a, b, bop) => {
-                    let left = &fiber.stack[base + a as usize];
-                    let right = &fiber.stack[base + b as usize];
-                    if let (Value::Int(a), Value::Int(b)) = (left, right)
-                        && let Some(result) = bop.apply_int(*a, *b)
-                    {
-                        if let (Value::Bool(truth), Op::JumpIfFalse(target)) = (&result, code[ip]) {
-                            steps += 1;
-                            ip = if *truth { ip + 1 } else { target as usize };
-                            continue;
-                        }
-                        fiber.stack.push(result);
-                        continue;
-                    }
-                    let (left, right) = (left.clone(), right.clone());
-                    fiber.stack.push(left);
-                    fiber.stack.push(right);
-                    binary!(bop.op())
-                }
+                Op::LocalConst(slot, constant, bop) => fused!(
+                    &fiber.stack[base + slot as usize],
+                    &function.constants[constant as usize],
+                    bop
+                ),
+                Op::LocalLocal(a, b, bop) => fused!(
+                    &fiber.stack[base + a as usize],
+                    &fiber.stack[base + b as usize],
+                    bop
+                ),
                 Op::Neg => {
                     let v = pop!();
                     match v {
