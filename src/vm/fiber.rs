@@ -37,6 +37,10 @@ pub struct Fiber {
     pub pending: Option<ResumeWith>,
     /// How many frames carry a mark (so unwinding scans only when some do).
     pub marked: u32,
+    /// It stopped because its slice ran out: it stands *before* its next
+    /// instruction (a report made now points there, not at the last one,
+    /// which a jump may have left far away).
+    pub preempted: bool,
     pub alive: bool,
 }
 

@@ -463,6 +463,7 @@ impl Vm {
         fiber.handlers.clear();
         fiber.pending = None;
         fiber.marked = 0;
+        fiber.preempted = false;
         fiber.alive = false;
         self.fibers[id as usize] = fiber;
         self.free_fibers.push(id);
@@ -494,6 +495,7 @@ impl Vm {
             Some(halt) => halt,
             None => self.execute(&mut fiber, globals, slice),
         };
+        fiber.preempted = matches!(halt, Halt::Preempted);
         match halt {
             Halt::Finished(_) | Halt::Threw(_) => self.release(id, fiber),
             _ => self.fibers[id as usize] = fiber,
@@ -536,9 +538,14 @@ impl Vm {
         match fiber.frames.last() {
             Some(frame) => {
                 let function = &frame.closure.function;
-                let span = function.spans[(frame.ip as usize)
-                    .saturating_sub(1)
-                    .min(function.spans.len() - 1)];
+                // Halted at an instruction: that one (ip - 1); preempted:
+                // the next one (ip).
+                let at = if fiber.preempted {
+                    frame.ip as usize
+                } else {
+                    (frame.ip as usize).saturating_sub(1)
+                };
+                let span = function.spans[at.min(function.spans.len() - 1)];
                 self.origin(fiber, span, &function.source)
             }
             None => Rc::new(Origin {
