@@ -385,15 +385,7 @@ impl Vm {
                 .stack
                 .reserve_exact(callee.function.num_slots as usize + 3); // callee, locals, two temporaries
         }
-        fiber.stack.push(Value::Closure(callee.clone()));
-        let base = fiber.stack.len();
-        push_args(&mut fiber.stack, &callee.function, args);
-        fiber.frames.push(Frame {
-            closure: callee,
-            ip: 0,
-            base: base as u32,
-            mark: 0,
-        });
+        push_frame(fiber, callee, args, 0);
         id
     }
 
@@ -412,15 +404,7 @@ impl Vm {
         if fiber.frames.len() >= MAX_FRAMES {
             return Err(stack_overflow());
         }
-        fiber.stack.push(Value::Closure(callee.clone()));
-        let base = fiber.stack.len();
-        push_args(&mut fiber.stack, &callee.function, args);
-        fiber.frames.push(Frame {
-            closure: callee,
-            ip: 0,
-            base: base as u32,
-            mark,
-        });
+        push_frame(fiber, callee, args, mark);
         if mark != 0 {
             fiber.marked += 1;
         }
@@ -648,6 +632,19 @@ fn stack_overflow() -> Thrown {
         "RangeError",
         &format!("stack overflow: more than {MAX_FRAMES} nested calls"),
     )
+}
+
+/// Pushes the callee, its arguments and locals, and its frame.
+fn push_frame(fiber: &mut Fiber, callee: Rc<Closure>, args: Vec<Value>, mark: u32) {
+    fiber.stack.push(Value::Closure(callee.clone()));
+    let base = fiber.stack.len();
+    push_args(&mut fiber.stack, &callee.function, args);
+    fiber.frames.push(Frame {
+        closure: callee,
+        ip: 0,
+        base: base as u32,
+        mark,
+    });
 }
 
 /// Lays out arguments for a call: missing ones are nil, extra ones dropped,
