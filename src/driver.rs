@@ -232,20 +232,7 @@ fn too_long_chain(tokens: &[(Token, Span)]) -> Option<(Span, String)> {
 
 /// After this token, is a `-` a prefix operator (not a subtraction)?
 fn starts_operand_after(token: &Token) -> bool {
-    !matches!(
-        token,
-        Token::Ident(_)
-            | Token::Int(_)
-            | Token::Float(_)
-            | Token::Duration(_)
-            | Token::Str(_)
-            | Token::True
-            | Token::False
-            | Token::Nil
-            | Token::RParen
-            | Token::RBracket
-            | Token::RBrace
-    )
+    !(lexer::ends_operand(token) || *token == Token::RBrace)
 }
 
 /// The span of a statement or expression nested deeper than `limit`, if

@@ -498,22 +498,7 @@ fn is_glued_habit(pair: &[(Token, Span)]) -> bool {
 
 /// Does this token end an operand (so a name right after it is not one)?
 fn ends_operand(entry: Option<&(Token, Span)>) -> bool {
-    matches!(
-        entry,
-        Some((
-            Token::Ident(_)
-                | Token::Int(_)
-                | Token::Float(_)
-                | Token::Duration(_)
-                | Token::Str(_)
-                | Token::True
-                | Token::False
-                | Token::Nil
-                | Token::RParen
-                | Token::RBracket,
-            _
-        ))
-    )
+    entry.is_some_and(|(token, _)| crate::lexer::ends_operand(token))
 }
 
 /// `op=` (`+=`, `-=`, …) or `++` / `--` at `input[at]`: what was written and

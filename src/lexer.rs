@@ -255,6 +255,24 @@ pub fn describe_bad_token(text: &str) -> String {
     }
 }
 
+/// Does a value end at this token (a name, a literal, a closing `)` or
+/// `]`), so that an operator after it is binary, not prefix?
+pub fn ends_operand(token: &Token) -> bool {
+    matches!(
+        token,
+        Token::Ident(_)
+            | Token::Int(_)
+            | Token::Float(_)
+            | Token::Duration(_)
+            | Token::Str(_)
+            | Token::True
+            | Token::False
+            | Token::Nil
+            | Token::RParen
+            | Token::RBracket
+    )
+}
+
 /// Lexes the whole source. Bad input becomes `Token::Error` tokens.
 pub fn lex(source: &str) -> Vec<(Token, Span)> {
     let mut out = Vec::new();
