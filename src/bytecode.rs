@@ -85,6 +85,10 @@ pub enum Op {
     IterNext(u16, u32),
     /// Slot holds the counter, slot+1 the end: push counter and step, or jump.
     RangeNext(u16, u32),
+    /// `RangeNext` fused with the `SetLocal` of the loop variable, when
+    /// that variable is the plain local at slot+2: store the counter there
+    /// and step, or jump. Counts as the two instructions it replaces.
+    RangeStep(u16, u32),
     Await,
     Spawn(u32),
     Throw,

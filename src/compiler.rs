@@ -566,6 +566,7 @@ impl Compiler<'_> {
             Op::CatchKinds(kinds, _) => Op::CatchKinds(kinds, target),
             Op::IterNext(slot, _) => Op::IterNext(slot, target),
             Op::RangeNext(slot, _) => Op::RangeNext(slot, target),
+            Op::RangeStep(slot, _) => Op::RangeStep(slot, target),
             other => other,
         };
     }
@@ -1121,7 +1122,20 @@ impl Compiler<'_> {
         let start = self.here();
         let exit = self.emit(next, span);
         self.begin_scope();
-        self.define_variable_local(var, var_span);
+        let (slot, is_cell) = self.declare_local(var);
+        match next {
+            // The loop variable right after the counter and the end, not
+            // captured: the range step stores it itself.
+            Op::RangeNext(counter, _) if !is_cell && slot == u32::from(counter) + 2 => {
+                self.state().code[exit] = Op::RangeStep(counter, 0);
+            }
+            _ => {
+                self.emit(Op::SetLocal(slot), var_span);
+                if is_cell {
+                    self.emit(Op::NewCell(slot), var_span);
+                }
+            }
+        }
         self.loop_body(body, start);
         self.end_scope();
         self.emit(Op::Loop(start), span);

@@ -428,7 +428,7 @@ impl Value {
     /// How `print` shows a value at top level (strings bare).
     pub fn display(&self, flavor: Flavor) -> String {
         match self {
-            Value::Str(s) => s.to_string(),
+            Value::Str(s) => s.as_str().to_owned(),
             _ => {
                 let mut out = String::new();
                 Printer::new(flavor, false).write(&mut out, self, 0);
@@ -440,8 +440,10 @@ impl Value {
     /// `display`, refused (with the size it would have) when the text
     /// would pass `MAX_TEXT_BYTES`: a list of big strings shown whole.
     pub fn display_checked(&self, flavor: Flavor) -> Result<String, usize> {
-        if let Value::Str(s) = self {
-            return Ok(s.to_string());
+        match self {
+            Value::Str(s) => return Ok(s.as_str().to_owned()),
+            Value::Int(n) => return Ok(int_text(*n)),
+            _ => {}
         }
         let mut out = String::new();
         let mut printer = Printer::new(flavor, false);
@@ -458,6 +460,30 @@ impl Value {
         Printer::new(flavor, true).write(&mut out, self, 0);
         out
     }
+}
+
+/// An integer in decimal, written without the formatting machinery (it
+/// is the hot path of `str(i)` and of printing numbers).
+pub fn int_text(n: i64) -> String {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let mut out = String::with_capacity(digits.len() - at + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for &digit in &digits[at..] {
+        out.push(digit as char);
+    }
+    out
 }
 
 /// `a list`, `an int`, `an error`: a noun with its indefinite article.
@@ -1108,6 +1134,13 @@ pub fn format_float(x: f64, flavor: Flavor) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integers_print_in_decimal_at_every_width() {
+        for n in [0, 7, -7, 10, -10, 99, 100, 123_456_789, i64::MAX, i64::MIN] {
+            assert_eq!(int_text(n), n.to_string());
+        }
+    }
 
     #[test]
     fn floats_print_as_each_language_prints_them() {

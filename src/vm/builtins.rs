@@ -80,7 +80,7 @@ fn arg(args: &[Value], i: usize) -> Value {
 }
 
 /// Calls built-in function number `id` (from `Native::Builtin`).
-pub fn call_builtin(vm: &mut Vm, id: u8, args: Vec<Value>) -> NativeResult {
+pub fn call_builtin(vm: &mut Vm, id: u8, args: &[Value]) -> NativeResult {
     let dialect = vm.dialect;
     let flavor = dialect.style;
     let Some(builtin) = Builtin::from_id(id) else {
@@ -101,8 +101,13 @@ pub fn call_builtin(vm: &mut Vm, id: u8, args: Vec<Value>) -> NativeResult {
             vm.print(&line);
             ok(Value::Nil)
         }
-        Builtin::Str => ok(Value::str(&display(&arg(&args, 0), flavor)?)),
-        Builtin::Int => match arg(&args, 0) {
+        Builtin::Str => match args.first() {
+            // A string is its own text: share it.
+            Some(Value::Str(s)) => ok(Value::Str(s.clone())),
+            Some(v) => ok(Value::Str(Rc::new(display(v, flavor)?))),
+            None => ok(Value::Str(Rc::new(display(&Value::Nil, flavor)?))),
+        },
+        Builtin::Int => match arg(args, 0) {
             Value::Int(n) => ok(Value::Int(n)),
             Value::Float(x) if x.is_finite() && x.abs() < 9.2e18 => {
                 ok(Value::Int(x.trunc() as i64))
@@ -124,7 +129,7 @@ pub fn call_builtin(vm: &mut Vm, id: u8, args: Vec<Value>) -> NativeResult {
                 format!("int() cannot convert {}", other.repr(flavor)),
             )),
         },
-        Builtin::Float => match arg(&args, 0) {
+        Builtin::Float => match arg(args, 0) {
             Value::Int(n) => ok(Value::Float(n as f64)),
             Value::Float(x) => ok(Value::Float(x)),
             Value::Bool(b) => ok(Value::Float(if b { 1.0 } else { 0.0 })),
@@ -141,11 +146,11 @@ pub fn call_builtin(vm: &mut Vm, id: u8, args: Vec<Value>) -> NativeResult {
             )),
         },
         Builtin::Round if dialect.round_halves == RoundHalves::ToEven => {
-            python_round(&arg(&args, 0), &arg(&args, 1))
+            python_round(&arg(args, 0), &arg(args, 1))
         }
         Builtin::Round | Builtin::Floor | Builtin::Ceil => {
-            let x = number(&arg(&args, 0), "round/floor/ceil")?;
-            let digits = match arg(&args, 1) {
+            let x = number(&arg(args, 0), "round/floor/ceil")?;
+            let digits = match arg(args, 1) {
                 Value::Int(d) => Some(d.clamp(0, 15)),
                 _ => None,
             };
@@ -168,7 +173,7 @@ pub fn call_builtin(vm: &mut Vm, id: u8, args: Vec<Value>) -> NativeResult {
                 }
             }
         }
-        Builtin::Abs => match arg(&args, 0) {
+        Builtin::Abs => match arg(args, 0) {
             Value::Int(n) => n
                 .checked_abs()
                 .map(Value::Int)
@@ -176,9 +181,9 @@ pub fn call_builtin(vm: &mut Vm, id: u8, args: Vec<Value>) -> NativeResult {
             v => ok(Value::Float(number(&v, "abs")?.abs())),
         },
         Builtin::Min | Builtin::Max => {
-            let items = match args.as_slice() {
+            let items = match args {
                 [Value::List(xs)] => xs.borrow().clone(),
-                _ => args,
+                _ => args.to_vec(),
             };
             let mut best: Option<Value> = None;
             for item in items {
@@ -196,11 +201,11 @@ pub fn call_builtin(vm: &mut Vm, id: u8, args: Vec<Value>) -> NativeResult {
             }
             best.ok_or_else(|| error("ValueError", "min()/max() of nothing".into()))
         }
-        Builtin::Len => ok(Value::Int(length(&arg(&args, 0))?)),
-        Builtin::TypeOf => ok(Value::str(arg(&args, 0).type_name())),
+        Builtin::Len => ok(Value::Int(length(&arg(args, 0))?)),
+        Builtin::TypeOf => ok(Value::str(arg(args, 0).type_name())),
         Builtin::Error => {
-            let message = display(&arg(&args, 0), flavor)?;
-            let kind = match arg(&args, 1) {
+            let message = display(&arg(args, 0), flavor)?;
+            let kind = match arg(args, 1) {
                 Value::Str(k) => k.to_string(),
                 _ => "Error".into(),
             };
@@ -318,12 +323,7 @@ fn length(v: &Value) -> Result<i64, Thrown> {
 
 /// A method of a list, map or string; `None` if the receiver has no
 /// built-in methods (a runtime handle's methods are the policy's).
-pub fn call_method(
-    vm: &Vm,
-    receiver: &Value,
-    name: &str,
-    args: Vec<Value>,
-) -> Option<NativeResult> {
+pub fn call_method(vm: &Vm, receiver: &Value, name: &str, args: &[Value]) -> Option<NativeResult> {
     let flavor = vm.dialect.style;
     Some(match receiver {
         Value::List(xs) => list_method(xs, name, args, flavor),
@@ -372,7 +372,7 @@ fn index_arg(v: &Value, len: usize, what: &str) -> Result<usize, Thrown> {
 fn list_method(
     xs: &Rc<crate::value::ListCell>,
     name: &str,
-    args: Vec<Value>,
+    args: &[Value],
     flavor: Flavor,
 ) -> NativeResult {
     match name {
@@ -380,7 +380,7 @@ fn list_method(
         "push" => {
             let mut list = xs.borrow_mut();
             check_list_size(list.len() + args.len())?;
-            list.extend(args);
+            list.extend(args.iter().cloned());
             ok(Value::Int(list.len() as i64))
         }
         "pop" => ok(xs.borrow_mut().pop().unwrap_or(Value::Nil)),
@@ -394,22 +394,22 @@ fn list_method(
         }
         "insert" => {
             let mut list = xs.borrow_mut();
-            let at = index_arg(&arg(&args, 0), list.len(), "insert")?;
+            let at = index_arg(&arg(args, 0), list.len(), "insert")?;
             check_list_size(list.len() + 1)?;
-            list.insert(at, arg(&args, 1));
+            list.insert(at, arg(args, 1));
             ok(Value::Nil)
         }
         "contains" => ok(Value::Bool(
-            xs.borrow().iter().any(|v| v.equals(&arg(&args, 0))),
+            xs.borrow().iter().any(|v| v.equals(&arg(args, 0))),
         )),
         "index_of" => ok(Value::Int(
             xs.borrow()
                 .iter()
-                .position(|v| v.equals(&arg(&args, 0)))
+                .position(|v| v.equals(&arg(args, 0)))
                 .map_or(-1, |i| i as i64),
         )),
         "join" => {
-            let sep = match arg(&args, 0) {
+            let sep = match arg(args, 0) {
                 Value::Str(s) => s.to_string(),
                 Value::Nil => ",".into(),
                 other => display(&other, flavor)?,
@@ -428,8 +428,8 @@ fn list_method(
         }
         "slice" => {
             let list = xs.borrow();
-            let start = index_arg(&arg(&args, 0), list.len(), "slice")?;
-            let end = index_arg(&arg(&args, 1), list.len(), "slice")?;
+            let start = index_arg(&arg(args, 0), list.len(), "slice")?;
+            let end = index_arg(&arg(args, 1), list.len(), "slice")?;
             check_list_size(end.saturating_sub(start))?;
             ok(Value::list(list[start..end.max(start)].to_vec()))
         }
@@ -451,7 +451,7 @@ fn list_method(
                 "`{name}` of a list cannot be called from here: call it as `xs.{name}(f)` inside a function"
             ),
         )),
-        "concat" => match arg(&args, 0) {
+        "concat" => match arg(args, 0) {
             Value::List(other) => {
                 check_list_size(xs.borrow().len() + other.borrow().len())?;
                 let mut joined = xs.borrow().clone();
@@ -532,10 +532,10 @@ fn total_order(a: &Value, b: &Value) -> std::cmp::Ordering {
 fn map_method(
     m: &Rc<std::cell::RefCell<Map>>,
     name: &str,
-    args: Vec<Value>,
+    args: &[Value],
     _flavor: Flavor,
 ) -> NativeResult {
-    let key = |i: usize| match arg(&args, i) {
+    let key = |i: usize| match arg(args, i) {
         Value::Str(s) => Ok(Rc::from(s.as_str())),
         other => Err(error(
             "TypeError",
@@ -560,10 +560,10 @@ fn map_method(
             .borrow()
             .get(&key(0)?)
             .cloned()
-            .unwrap_or_else(|| arg(&args, 1))),
+            .unwrap_or_else(|| arg(args, 1))),
         "set" => {
             super::ops::check_heap()?;
-            m.borrow_mut().set(&key(0)?, arg(&args, 1));
+            m.borrow_mut().set(&key(0)?, arg(args, 1));
             ok(Value::Nil)
         }
         "remove" => ok(m.borrow_mut().remove(&key(0)?).unwrap_or(Value::Nil)),
@@ -579,8 +579,8 @@ fn map_method(
     }
 }
 
-fn string_method(s: &str, name: &str, args: Vec<Value>, flavor: Flavor) -> NativeResult {
-    let text = |i: usize| match arg(&args, i) {
+fn string_method(s: &str, name: &str, args: &[Value], flavor: Flavor) -> NativeResult {
+    let text = |i: usize| match arg(args, i) {
         Value::Str(t) => Ok(t),
         other => Err(error(
             "TypeError",
@@ -593,7 +593,7 @@ fn string_method(s: &str, name: &str, args: Vec<Value>, flavor: Flavor) -> Nativ
         "lower" => ok(Value::str(&s.to_lowercase())),
         "trim" => ok(Value::str(s.trim())),
         "split" => {
-            let parts: Vec<Value> = match arg(&args, 0) {
+            let parts: Vec<Value> = match arg(args, 0) {
                 Value::Nil => {
                     let n = s.split_whitespace().count();
                     check_list_size(n)?;
@@ -646,13 +646,13 @@ fn string_method(s: &str, name: &str, args: Vec<Value>, flavor: Flavor) -> Nativ
         }
         "slice" => {
             let chars: Vec<char> = s.chars().collect();
-            let start = index_arg(&arg(&args, 0), chars.len(), "slice")?;
-            let end = index_arg(&arg(&args, 1), chars.len(), "slice")?;
+            let start = index_arg(&arg(args, 0), chars.len(), "slice")?;
+            let end = index_arg(&arg(args, 1), chars.len(), "slice")?;
             ok(Value::str(
                 &chars[start..end.max(start)].iter().collect::<String>(),
             ))
         }
-        "repeat" => match arg(&args, 0) {
+        "repeat" => match arg(args, 0) {
             Value::Int(n)
                 if (0..=10_000_000).contains(&n)
                     && s.len().saturating_mul(n as usize) <= 100_000_000 =>

@@ -498,6 +498,28 @@ impl Vm {
                         ),
                     }
                 }
+                Op::RangeStep(slot, exit) => {
+                    let at = base + slot as usize;
+                    match (&fiber.stack[at], &fiber.stack[at + 1]) {
+                        (Value::Int(i), Value::Int(end)) => {
+                            let i = *i;
+                            if i < *end {
+                                fiber.stack[at] = Value::Int(i + 1);
+                                discard(std::mem::replace(&mut fiber.stack[at + 2], Value::Int(i)));
+                                // It stands for `RangeNext` and `SetLocal`.
+                                steps += 1;
+                            } else {
+                                ip = exit as usize;
+                            }
+                        }
+                        (a, b) => error!(
+                            "TypeError",
+                            "a range needs two integers, not {} and {}",
+                            a.type_name(),
+                            b.type_name()
+                        ),
+                    }
+                }
                 Op::Await => {
                     save!();
                     let awaited = pop!();
@@ -590,14 +612,33 @@ impl Vm {
             ));
         }
         let callee_at = fiber.stack.len() - argc - 1;
+        // Built-ins read their arguments where they lie on the stack.
+        if let Value::Native(native) = &callee {
+            let result = match &**native {
+                Native::Builtin { id, .. } => Some(builtins::call_builtin(
+                    self,
+                    *id,
+                    &fiber.stack[callee_at + 1..],
+                )),
+                Native::Method { receiver, name } => {
+                    if self.prelude_method(receiver, name, argc).is_some() {
+                        None
+                    } else {
+                        self.call_method_in_place(fiber, receiver, name, callee_at + 1)
+                    }
+                }
+            };
+            if let Some(result) = result {
+                fiber.stack.truncate(callee_at);
+                return result.map(CallStep::Value);
+            }
+        }
         let args: Vec<Value> = fiber.stack.drain(callee_at + 1..).collect();
         fiber.stack.pop();
         match callee {
             Value::Closure(closure) => Ok(CallStep::Halt(Halt::CallAsync { closure, args })),
             Value::Native(native) => match &*native {
-                Native::Builtin { id, .. } => {
-                    builtins::call_builtin(self, *id, args).map(CallStep::Value)
-                }
+                Native::Builtin { .. } => unreachable!("built-ins were called above"),
                 Native::Method { receiver, name } => {
                     match self.prelude_method(receiver, name, args.len()) {
                         Some(closure) => self.call_prelude(fiber, closure, receiver.clone(), args),
@@ -625,13 +666,39 @@ impl Vm {
                 args,
             }));
         }
-        match builtins::call_method(self, &receiver, name, args) {
+        match builtins::call_method(self, &receiver, name, &args) {
             Some(result) => result.map(CallStep::Value),
             None => Err(Thrown::error(
                 "TypeError",
                 &format!("{} has no method `{name}`", receiver.a_type()),
             )),
         }
+    }
+
+    /// A built-in method on a value that is not a runtime handle, its
+    /// arguments read in place from `stack[args_at..]` (no `Vec` is made);
+    /// `None` for a handle, whose methods are the policy's. The caller
+    /// truncates the stack.
+    #[inline]
+    pub(super) fn call_method_in_place(
+        &mut self,
+        fiber: &Fiber,
+        receiver: &Value,
+        name: &str,
+        args_at: usize,
+    ) -> Option<Result<Value, Thrown>> {
+        if let Value::Handle(_) = receiver {
+            return None;
+        }
+        let args = &fiber.stack[args_at..];
+        Some(
+            builtins::call_method(self, receiver, name, args).unwrap_or_else(|| {
+                Err(Thrown::error(
+                    "TypeError",
+                    &format!("{} has no method `{name}`", receiver.a_type()),
+                ))
+            }),
+        )
     }
 }
 

@@ -494,8 +494,8 @@ impl Vm {
     /// callback that happens to be a built-in, such as `print`).
     pub fn call_native(&mut self, native: &Native, args: Vec<Value>) -> Result<Value, Thrown> {
         match native {
-            Native::Builtin { id, .. } => builtins::call_builtin(self, *id, args),
-            Native::Method { receiver, name } => builtins::call_method(self, receiver, name, args)
+            Native::Builtin { id, .. } => builtins::call_builtin(self, *id, &args),
+            Native::Method { receiver, name } => builtins::call_method(self, receiver, name, &args)
                 .unwrap_or_else(|| {
                     Err(Thrown::error(
                         "TypeError",

@@ -57,6 +57,16 @@ pub fn display(value: &Value, flavor: crate::value::Flavor) -> Result<String, Th
     Ok(text)
 }
 
+/// `a + b` of two texts: one allocation of the exact size, after the
+/// size check.
+fn joined_text(a: &str, b: &str) -> Result<Value, Thrown> {
+    check_string_size(a.len() + b.len())?;
+    let mut text = String::with_capacity(a.len() + b.len());
+    text.push_str(a);
+    text.push_str(b);
+    Ok(Value::Str(std::rc::Rc::new(text)))
+}
+
 pub fn check_list_size(length: usize) -> Result<(), Thrown> {
     if length > MAX_LIST_LENGTH {
         return Err(error(
@@ -389,16 +399,9 @@ pub fn binary(op: Op, left: &Value, right: &Value, dialect: &Dialect) -> Result<
                 _ => Err(mismatch("?")),
             }
         }
-        (Value::Str(a), b) if op == Op::Add => {
-            let b = display(b, flavor)?;
-            check_string_size(a.len() + b.len())?;
-            Ok(Value::str(&format!("{a}{b}")))
-        }
-        (a, Value::Str(b)) if op == Op::Add => {
-            let a = display(a, flavor)?;
-            check_string_size(a.len() + b.len())?;
-            Ok(Value::str(&format!("{a}{b}")))
-        }
+        (Value::Str(a), Value::Str(b)) if op == Op::Add => joined_text(a, b),
+        (Value::Str(a), b) if op == Op::Add => joined_text(a, &display(b, flavor)?),
+        (a, Value::Str(b)) if op == Op::Add => joined_text(&display(a, flavor)?, b),
         (Value::List(a), Value::List(b)) if op == Op::Add => {
             check_list_size(a.borrow().len() + b.borrow().len())?;
             let mut joined = a.borrow().clone();

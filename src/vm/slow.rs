@@ -92,6 +92,16 @@ impl Vm {
                 return self.call_value(fiber, callee, argc as usize);
             }
         }
+        let is_prelude = matches!(op, Op::CallPrelude(..))
+            && self
+                .prelude_method(&receiver, name, argc as usize)
+                .is_some();
+        if !is_prelude
+            && let Some(result) = self.call_method_in_place(fiber, &receiver, name, receiver_at + 1)
+        {
+            fiber.stack.truncate(receiver_at);
+            return result.map(CallStep::Value);
+        }
         let args: Vec<Value> = fiber.stack.drain(receiver_at + 1..).collect();
         fiber.stack.pop();
         if let Op::CallPrelude(..) = op
