@@ -201,6 +201,38 @@ pub struct Function {
     pub is_main: bool,
 }
 
+impl Op {
+    /// Where this instruction may jump to, if it jumps.
+    pub fn jump_target(self) -> Option<u32> {
+        match self {
+            Op::Jump(t)
+            | Op::Loop(t)
+            | Op::JumpIfFalse(t)
+            | Op::AndJump(t)
+            | Op::OrJump(t)
+            | Op::TryPush(t)
+            | Op::CatchFilter(t)
+            | Op::CatchKinds(_, t)
+            | Op::IterNext(_, t)
+            | Op::RangeNext(_, t)
+            | Op::RangeStep(_, t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+/// The shape the dispatch loop relies on to fetch without bounds checks:
+/// the code ends with a `Return` (so falling through never runs off the
+/// end) and every jump lands inside it. The compiler checks every function
+/// it makes (`compiler::finish`); a failure is a compiler bug.
+pub fn code_stays_inside(code: &[Op]) -> bool {
+    matches!(code.last(), Some(Op::Return))
+        && code
+            .iter()
+            .filter_map(|op| op.jump_target())
+            .all(|target| (target as usize) < code.len())
+}
+
 #[derive(Clone, Copy, Debug)]
 pub enum UpvalueSource {
     /// A cell held in the enclosing function's local slot.

@@ -497,6 +497,13 @@ impl FnState {
     }
 
     fn finish(self, source: Rc<SourceFile>) -> Function {
+        // The VM fetches instructions without bounds checks on the strength
+        // of this (see `dispatch.rs`): never hand it code that breaks it.
+        assert!(
+            crate::bytecode::code_stays_inside(&self.code),
+            "internal error: the compiler made code that runs outside `{}`",
+            self.name
+        );
         Function {
             name: self.name,
             arity: self.arity,

@@ -30,8 +30,23 @@ impl Vm {
             };
         }
         let mut function: Rc<Function> = frame!().closure.function.clone();
-        // The running function's code as a slice held in registers, so an
-        // instruction fetch does not go through the `Rc` (still bounds-checked).
+        // The running function's code is reached through two raw pointers
+        // held in registers: `code`, its first instruction, and `pc`, the
+        // next one to run. Fetching is one load, with no bounds check and no
+        // length to keep in a register.
+        // SAFETY (every `unsafe` below that makes, moves or reads `pc`):
+        // `code` points into `function.code`; `function` is an `Rc` that
+        // keeps its `Function` alive and unchanged (a `Function` is never
+        // mutated once shared), and `function` is only ever reassigned
+        // together with `code` (`set_function!`), after which `pc` is set
+        // anew from `code`. Every function's code ends with a `Return` and
+        // every jump target lies inside it (`bytecode::code_stays_inside`,
+        // checked by the compiler for each function it makes), so: a frame's
+        // saved ip (0, a jump or handler target, or the instruction after
+        // one that is not the final `Return`) is inside the code; running
+        // any instruction but a `Return` leaves `pc` on another instruction;
+        // and a peek at `pc` after a fused operator reads the instruction
+        // that follows it, which exists because the code ends with `Return`.
         // PERF: holding `function` as a plain `&Function` (no reference
         // counting on call and return) measured fib(25) -1.6% instructions
         // but the 1M loop +3.6% and string_build/list_map +1%: register
@@ -39,40 +54,61 @@ impl Vm {
         // the loop's state stays in registers.
         macro_rules! code_of {
             ($function:expr) => {
-                // SAFETY: the slice points into `function.code`; `function` is
-                // an `Rc` that keeps its `Function` alive and unchanged (a
-                // `Function` is never mutated once shared), and the local
-                // `function` is only ever reassigned together with `code`
-                // (`set_function!`), so the slice never outlives it.
-                unsafe { &*std::ptr::from_ref::<[Op]>($function.code.as_slice()) }
+                $function.code.as_ptr()
             };
         }
-        let mut code: &[Op] = code_of!(function);
+        let mut code: *const Op = code_of!(function);
         macro_rules! set_function {
             ($rc:expr) => {{
                 function = $rc;
                 code = code_of!(function);
             }};
         }
-        let mut ip = frame!().ip as usize;
+        // The instruction at index `i` of the running code.
+        macro_rules! at {
+            ($i:expr) => {
+                unsafe { code.add($i as usize) }
+            };
+        }
+        let mut pc: *const Op = at!(frame!().ip);
+        // The index of the next instruction.
+        macro_rules! ip {
+            () => {
+                unsafe { pc.offset_from(code) as usize }
+            };
+        }
+        // The next instruction, without moving on.
+        macro_rules! peek {
+            () => {
+                unsafe { *pc }
+            };
+        }
         let mut base = frame!().base as usize;
-        // The step counter lives in a register; `save!` writes it back (with
-        // the ip) before anything outside the loop can look at it.
-        let mut steps = self.steps;
-        // One countdown compare per instruction: `stop_at` is the nearer of
-        // the runaway limit and the end of the slice. When the slice ends
-        // and it preempts only at switch points (CPython's eval breaker is
-        // set), the check runs at every instruction until the unit stands at
-        // one, so loop back-edges and calls pay nothing for switch points.
+        // The step count is kept as `fuel`, the instructions left before
+        // `stop_at` (one register, counted down; a fused instruction may take
+        // it below zero): the count is `stop_at - fuel`, and `save!` writes
+        // it back (with the ip) before anything outside the loop can look at
+        // it. `stop_at` is the nearer of the runaway limit and the end of
+        // the slice. When the slice ends and it preempts only at switch
+        // points (CPython's eval breaker is set), the check runs at every
+        // instruction until the unit stands at one, so loop back-edges and
+        // calls pay nothing for switch points.
         let mut stop_at = if slice.budget == u64::MAX {
             self.step_limit
         } else {
-            self.step_limit.min(steps.saturating_add(slice.budget))
-        };
+            self.step_limit.min(self.steps.saturating_add(slice.budget))
+        }
+        .min(i64::MAX as u64);
+        let mut fuel: i64 = (stop_at as i64).wrapping_sub(self.steps as i64);
+        macro_rules! steps {
+            () => {
+                (stop_at as i64).wrapping_sub(fuel) as u64
+            };
+        }
         macro_rules! save {
             () => {{
-                frame!().ip = ip as u32;
-                self.steps = steps;
+                frame!().ip = ip!() as u32;
+                self.steps = steps!();
             }};
         }
 
@@ -80,7 +116,7 @@ impl Vm {
             () => {{
                 let f = frame!();
                 set_function!(f.closure.function.clone());
-                ip = f.ip as usize;
+                pc = at!(f.ip);
                 base = f.base as usize;
             }};
         }
@@ -93,7 +129,7 @@ impl Vm {
                     None => {
                         reload!();
                         // Unwinding counted the frames it popped.
-                        steps = self.steps;
+                        fuel = (stop_at as i64).wrapping_sub(self.steps as i64);
                         continue;
                     }
                     Some(halt) => return halt,
@@ -140,9 +176,13 @@ impl Vm {
                 if let (Value::Int(a), Value::Int(b)) = (left, right)
                     && let Some(result) = $bop.apply_int(*a, *b)
                 {
-                    if let (Value::Bool(truth), Op::JumpIfFalse(target)) = (&result, code[ip]) {
-                        steps += 1;
-                        ip = if *truth { ip + 1 } else { target as usize };
+                    if let (Value::Bool(truth), Op::JumpIfFalse(target)) = (&result, peek!()) {
+                        fuel -= 1;
+                        pc = if *truth {
+                            unsafe { pc.add(1) }
+                        } else {
+                            at!(target)
+                        };
                         continue;
                     }
                     fiber.stack.push(result);
@@ -155,24 +195,28 @@ impl Vm {
             }};
         }
         loop {
-            if steps >= stop_at {
+            if fuel <= 0 {
                 save!();
-                if steps >= self.step_limit {
+                if self.steps >= self.step_limit {
+                    let ip = ip!();
                     let span = function.spans[ip.min(function.spans.len() - 1)];
                     return Halt::StepLimit(self.origin(fiber, span, &function.source));
                 }
                 // The slice's budget is spent: stop now, or at the next
                 // switch point — just before a loop's back-edge, or at a
                 // function's first instruction.
-                if slice.preempt == Preempt::Anywhere || ip == 0 || matches!(code[ip], Op::Loop(_))
+                if slice.preempt == Preempt::Anywhere
+                    || pc == code
+                    || matches!(peek!(), Op::Loop(_))
                 {
                     return Halt::Preempted;
                 }
-                stop_at = steps + 1;
+                stop_at = self.steps + 1;
+                fuel = 1;
             }
-            steps += 1;
-            let op = code[ip];
-            ip += 1;
+            fuel -= 1;
+            let op = peek!();
+            pc = unsafe { pc.add(1) };
             match op {
                 Op::Const(i) => fiber
                     .stack
@@ -194,8 +238,21 @@ impl Vm {
                     discard(std::mem::replace(&mut fiber.stack[base + slot as usize], v));
                 }
                 Op::AppendLocal(slot) => {
-                    let right = pop!();
                     let at = base + slot as usize;
+                    // Two integers: add in place, no drop glue for either.
+                    let top = fiber.stack.len() - 1;
+                    if let (Value::Int(a), Value::Int(b)) = (&fiber.stack[at], &fiber.stack[top])
+                        && let Some(sum) = a.checked_add(*b)
+                    {
+                        if let Value::Int(a) = &mut fiber.stack[at] {
+                            *a = sum;
+                        }
+                        if let Some(v) = fiber.stack.pop() {
+                            std::mem::forget(v);
+                        }
+                        continue;
+                    }
+                    let right = pop!();
                     match (&mut fiber.stack[at], &right) {
                         (Value::Int(a), Value::Int(b)) => match a.checked_add(*b) {
                             Some(sum) => *a = sum,
@@ -295,12 +352,16 @@ impl Vm {
                             std::mem::forget(v);
                         }
                         // A comparison feeding a conditional jump skips the push/pop.
-                        if let (Value::Bool(truth), Op::JumpIfFalse(target)) = (&result, code[ip]) {
+                        if let (Value::Bool(truth), Op::JumpIfFalse(target)) = (&result, peek!()) {
                             if let Some(v) = fiber.stack.pop() {
                                 std::mem::forget(v);
                             }
-                            steps += 1;
-                            ip = if *truth { ip + 1 } else { target as usize };
+                            fuel -= 1;
+                            pc = if *truth {
+                                unsafe { pc.add(1) }
+                            } else {
+                                at!(target)
+                            };
                             continue;
                         }
                         std::mem::forget(std::mem::replace(&mut fiber.stack[len - 2], result));
@@ -334,26 +395,26 @@ impl Vm {
                     let v = pop!();
                     fiber.stack.push(Value::Bool(!self.dialect.truthy(&v)));
                 }
-                Op::Jump(target) => ip = target as usize,
+                Op::Jump(target) => pc = at!(target),
                 // A back-edge is a switch point: see `stop_at` above.
-                Op::Loop(target) => ip = target as usize,
+                Op::Loop(target) => pc = at!(target),
                 Op::JumpIfFalse(target) => {
                     let condition = pop!();
                     if !self.dialect.truthy(&condition) {
-                        ip = target as usize;
+                        pc = at!(target);
                     }
                     discard(condition);
                 }
                 Op::AndJump(target) => {
                     if fiber.stack.last().is_some_and(|v| !self.dialect.truthy(v)) {
-                        ip = target as usize;
+                        pc = at!(target);
                     } else {
                         fiber.stack.pop();
                     }
                 }
                 Op::OrJump(target) => {
                     if fiber.stack.last().is_some_and(|v| self.dialect.truthy(v)) {
-                        ip = target as usize;
+                        pc = at!(target);
                     } else {
                         fiber.stack.pop();
                     }
@@ -374,7 +435,7 @@ impl Vm {
                         }
                         base = callee_at + 1;
                         set_function!(closure.function.clone());
-                        ip = 0;
+                        pc = code;
                         fiber.frames.push(Frame {
                             closure,
                             ip: 0,
@@ -402,12 +463,12 @@ impl Vm {
                         fiber.stack.push(result);
                         let caller = &fiber.frames[depth - 1];
                         set_function!(caller.closure.function.clone());
-                        ip = caller.ip as usize;
+                        pc = at!(caller.ip);
                         base = caller.base as usize;
                         continue;
                     }
                     fiber.stack.truncate(frame.base as usize - 1);
-                    self.steps = steps;
+                    self.steps = steps!();
                     if fiber.frames.is_empty() {
                         return Halt::Finished(result);
                     }
@@ -475,7 +536,7 @@ impl Vm {
                             fiber.stack[at + 1] = Value::Int(position + 1);
                             fiber.stack.push(item);
                         }
-                        None => ip = exit as usize,
+                        None => pc = at!(exit),
                     }
                 }
                 Op::RangeNext(slot, exit) => {
@@ -487,7 +548,7 @@ impl Vm {
                                 fiber.stack[at] = Value::Int(i + 1);
                                 fiber.stack.push(Value::Int(i));
                             } else {
-                                ip = exit as usize;
+                                pc = at!(exit);
                             }
                         }
                         (a, b) => error!(
@@ -507,9 +568,9 @@ impl Vm {
                                 fiber.stack[at] = Value::Int(i + 1);
                                 discard(std::mem::replace(&mut fiber.stack[at + 2], Value::Int(i)));
                                 // It stands for `RangeNext` and `SetLocal`.
-                                steps += 1;
+                                fuel -= 1;
                             } else {
-                                ip = exit as usize;
+                                pc = at!(exit);
                             }
                         }
                         (a, b) => error!(
@@ -546,12 +607,12 @@ impl Vm {
                 }
                 Op::CatchFilter(target) => {
                     if fiber.stack.last().is_some_and(Value::is_uncatchable) {
-                        ip = target as usize;
+                        pc = at!(target);
                     }
                 }
                 Op::CatchKinds(kinds, target) => {
                     if !self.catches_kind(fiber, &function, kinds) {
-                        ip = target as usize;
+                        pc = at!(target);
                     }
                 }
                 Op::Dup => {
