@@ -636,6 +636,7 @@ fn run(case: &Case, policy: &str, limits: &Limits) -> Result<Outcome, String> {
                 stderr: result.stderr,
                 status: result.status,
             });
+            crate::memory::release_cached();
         })
         .map_err(|e| format!("cannot start a thread to run it: {e}"))?;
     match rx.recv_timeout(limits.timeout) {

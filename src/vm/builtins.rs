@@ -6,8 +6,8 @@
 
 use super::dialect::{Dialect, RoundHalves};
 use super::ops::{
-    LIST_METHODS, STRING_METHODS, check_list_size, check_memory, check_string_size, compare,
-    display, error,
+    LIST_METHODS, MAX_LIST_LENGTH, STRING_METHODS, check_list_size, check_memory,
+    check_string_size, compare, display, error,
 };
 use super::{Thrown, Vm};
 use crate::value::{Flavor, Map, Native, Value};
@@ -369,6 +369,17 @@ fn index_arg(v: &Value, len: usize, what: &str) -> Result<usize, Thrown> {
     }
 }
 
+/// Before `extra` items are pushed onto `list`: its length limit, and the
+/// heap budget when the push makes the list grow its storage (the only
+/// time a push allocates).
+pub(super) fn check_push(list: &Vec<Value>, extra: usize) -> Result<(), Thrown> {
+    let length = list.len() + extra;
+    if length > list.capacity() || length > MAX_LIST_LENGTH {
+        return check_list_size(length);
+    }
+    Ok(())
+}
+
 fn list_method(
     xs: &Rc<crate::value::ListCell>,
     name: &str,
@@ -379,7 +390,7 @@ fn list_method(
         "len" => ok(Value::Int(xs.borrow().len() as i64)),
         "push" => {
             let mut list = xs.borrow_mut();
-            check_list_size(list.len() + args.len())?;
+            check_push(&list, args.len())?;
             list.extend(args.iter().cloned());
             ok(Value::Int(list.len() as i64))
         }

@@ -9,6 +9,7 @@
 //! Each helper works on the fiber's operand stack exactly as its arm did
 //! in place; an `Err` is thrown by the caller at the current instruction.
 
+use super::builtins;
 use super::dispatch::CallStep;
 use super::halt::Halt;
 use super::ops::{self, check_string_size};
@@ -73,6 +74,25 @@ impl Vm {
             unreachable!()
         };
         let receiver_at = fiber.stack.len() - argc as usize - 1;
+        // `xs.push(v)`, the commonest call in list-building loops: straight
+        // onto the list, with no arguments gathered.
+        if argc == 1
+            && name.as_str() == "push"
+            && matches!(fiber.stack[receiver_at], Value::List(_))
+        {
+            let item = fiber.stack.pop().unwrap_or_default();
+            let Value::List(xs) = &fiber.stack[receiver_at] else {
+                unreachable!("checked above")
+            };
+            let length = {
+                let mut list = xs.borrow_mut();
+                builtins::check_push(&list, 1)?;
+                list.push(item);
+                list.len()
+            };
+            fiber.stack.truncate(receiver_at);
+            return Ok(CallStep::Value(Value::Int(length as i64)));
+        }
         let receiver = fiber.stack[receiver_at].clone();
         // A map field holding a function is called like a function.
         if let Value::Map(m) = &receiver {
