@@ -1,5 +1,5 @@
 //! The heap budget (`--max-memory`). A counting global allocator wraps the
-//! system's and keeps the bytes in use in one atomic counter; the places
+//! system's and keeps the bytes in use in a per-thread counter; the places
 //! where a program's memory grows — building a list, a map, a string, a
 //! timer, a promise reaction, a task, a unit — check the count against the
 //! budget *before* growing and raise a catchable `MemoryError` instead (the
