@@ -215,29 +215,31 @@ impl Vm {
                 fuel = 1;
             }
             fuel -= 1;
-            let op = peek!();
+            let here = pc;
             pc = unsafe { pc.add(1) };
+            // Matched by reference: each arm loads only its own operands.
+            let op = unsafe { &*here };
             match op {
-                Op::Const(i) => fiber
+                &Op::Const(i) => fiber
                     .stack
                     .push(fast_clone(&function.constants[i as usize])),
-                Op::Nil => fiber.stack.push(Value::Nil),
-                Op::True => fiber.stack.push(Value::Bool(true)),
-                Op::False => fiber.stack.push(Value::Bool(false)),
-                Op::Pop => {
+                &Op::Nil => fiber.stack.push(Value::Nil),
+                &Op::True => fiber.stack.push(Value::Bool(true)),
+                &Op::False => fiber.stack.push(Value::Bool(false)),
+                &Op::Pop => {
                     if let Some(v) = fiber.stack.pop() {
                         discard(v);
                     }
                 }
-                Op::GetLocal(slot) => {
+                &Op::GetLocal(slot) => {
                     let v = fast_clone(&fiber.stack[base + slot as usize]);
                     fiber.stack.push(v);
                 }
-                Op::SetLocal(slot) => {
+                &Op::SetLocal(slot) => {
                     let v = pop!();
                     discard(std::mem::replace(&mut fiber.stack[base + slot as usize], v));
                 }
-                Op::AppendLocal(slot) => {
+                &Op::AppendLocal(slot) => {
                     let at = base + slot as usize;
                     // Two integers: add in place, no drop glue for either.
                     let top = fiber.stack.len() - 1;
@@ -286,34 +288,34 @@ impl Vm {
                         }
                     }
                 }
-                Op::NewCell(slot) => {
+                &Op::NewCell(slot) => {
                     let slot = &mut fiber.stack[base + slot as usize];
                     let v = std::mem::take(slot);
                     *slot = Value::Cell(Rc::new(RefCell::new(v)));
                 }
-                Op::GetCell(slot) => {
+                &Op::GetCell(slot) => {
                     let v = match &fiber.stack[base + slot as usize] {
                         Value::Cell(cell) => cell.borrow().clone(),
                         other => other.clone(),
                     };
                     fiber.stack.push(v);
                 }
-                Op::SetCell(slot) => {
+                &Op::SetCell(slot) => {
                     let v = pop!();
                     match &fiber.stack[base + slot as usize] {
                         Value::Cell(cell) => *cell.borrow_mut() = v,
                         _ => fiber.stack[base + slot as usize] = v,
                     }
                 }
-                Op::GetUpvalue(i) => {
+                &Op::GetUpvalue(i) => {
                     let v = frame!().closure.upvalues[i as usize].borrow().clone();
                     fiber.stack.push(v);
                 }
-                Op::SetUpvalue(i) => {
+                &Op::SetUpvalue(i) => {
                     let v = pop!();
                     *frame!().closure.upvalues[i as usize].borrow_mut() = v;
                 }
-                Op::GetGlobal(i) => {
+                &Op::GetGlobal(i) => {
                     let v = &globals.values[i as usize];
                     if let Value::Uninit = v {
                         error!(
@@ -323,7 +325,7 @@ impl Vm {
                     }
                     fiber.stack.push(fast_clone(v));
                 }
-                Op::SetGlobal(i) => {
+                &Op::SetGlobal(i) => {
                     if let Value::Uninit = globals.values[i as usize] {
                         error!(
                             "ReferenceError",
@@ -332,20 +334,20 @@ impl Vm {
                     }
                     globals.values[i as usize] = pop!();
                 }
-                Op::DefineGlobal(i) => globals.values[i as usize] = pop!(),
-                Op::Add
-                | Op::Sub
-                | Op::Mul
-                | Op::Lt
-                | Op::Le
-                | Op::Gt
-                | Op::Ge
-                | Op::Eq
-                | Op::Ne => {
+                &Op::DefineGlobal(i) => globals.values[i as usize] = pop!(),
+                &Op::Add
+                | &Op::Sub
+                | &Op::Mul
+                | &Op::Lt
+                | &Op::Le
+                | &Op::Gt
+                | &Op::Ge
+                | &Op::Eq
+                | &Op::Ne => {
                     let len = fiber.stack.len();
                     if let (Value::Int(a), Value::Int(b)) =
                         (&fiber.stack[len - 2], &fiber.stack[len - 1])
-                        && let Some(result) = int_binary(op, *a, *b)
+                        && let Some(result) = int_binary(*op, *a, *b)
                     {
                         // Both operands are integers: no drop glue needed.
                         if let Some(v) = fiber.stack.pop() {
@@ -367,20 +369,20 @@ impl Vm {
                         std::mem::forget(std::mem::replace(&mut fiber.stack[len - 2], result));
                         continue;
                     }
-                    binary!(op)
+                    binary!(*op)
                 }
-                Op::Div | Op::Mod => binary!(op),
-                Op::LocalConst(slot, constant, bop) => fused!(
+                &Op::Div | &Op::Mod => binary!(*op),
+                &Op::LocalConst(slot, constant, bop) => fused!(
                     &fiber.stack[base + slot as usize],
                     &function.constants[constant as usize],
                     bop
                 ),
-                Op::LocalLocal(a, b, bop) => fused!(
+                &Op::LocalLocal(a, b, bop) => fused!(
                     &fiber.stack[base + a as usize],
                     &fiber.stack[base + b as usize],
                     bop
                 ),
-                Op::Neg => {
+                &Op::Neg => {
                     let v = pop!();
                     match v {
                         Value::Int(n) => match n.checked_neg() {
@@ -391,35 +393,35 @@ impl Vm {
                         other => error!("TypeError", "cannot negate {}", other.a_type()),
                     }
                 }
-                Op::Not => {
+                &Op::Not => {
                     let v = pop!();
                     fiber.stack.push(Value::Bool(!self.dialect.truthy(&v)));
                 }
-                Op::Jump(target) => pc = at!(target),
+                &Op::Jump(target) => pc = at!(target),
                 // A back-edge is a switch point: see `stop_at` above.
-                Op::Loop(target) => pc = at!(target),
-                Op::JumpIfFalse(target) => {
+                &Op::Loop(target) => pc = at!(target),
+                &Op::JumpIfFalse(target) => {
                     let condition = pop!();
                     if !self.dialect.truthy(&condition) {
                         pc = at!(target);
                     }
                     discard(condition);
                 }
-                Op::AndJump(target) => {
+                &Op::AndJump(target) => {
                     if fiber.stack.last().is_some_and(|v| !self.dialect.truthy(v)) {
                         pc = at!(target);
                     } else {
                         fiber.stack.pop();
                     }
                 }
-                Op::OrJump(target) => {
+                &Op::OrJump(target) => {
                     if fiber.stack.last().is_some_and(|v| self.dialect.truthy(v)) {
                         pc = at!(target);
                     } else {
                         fiber.stack.pop();
                     }
                 }
-                Op::Call(argc) => {
+                &Op::Call(argc) => {
                     save!();
                     let callee_at = fiber.stack.len() - argc as usize - 1;
                     // Fast path: a plain closure called with exactly its arity.
@@ -447,11 +449,11 @@ impl Vm {
                     let callee = fiber.stack[callee_at].clone();
                     call_step!(self.call_value(fiber, callee, argc as usize));
                 }
-                Op::CallMethod(name, argc) | Op::CallPrelude(name, argc) => {
+                &Op::CallMethod(name, argc) | &Op::CallPrelude(name, argc) => {
                     save!();
-                    call_step!(self.call_method_op(fiber, &function, op, name, argc));
+                    call_step!(self.call_method_op(fiber, &function, *op, name, argc));
                 }
-                Op::Return => {
+                &Op::Return => {
                     let result = pop!();
                     let frame = fiber.frames.pop().expect("frame");
                     let depth = fiber.frames.len();
@@ -480,13 +482,13 @@ impl Vm {
                         value: result,
                     };
                 }
-                Op::Closure(i) => self.make_closure(fiber, &function, i, base),
-                Op::MakeList(n) => {
+                &Op::Closure(i) => self.make_closure(fiber, &function, i, base),
+                &Op::MakeList(n) => {
                     let items = fiber.stack.split_off(fiber.stack.len() - n as usize);
                     fiber.stack.push(Value::list(items));
                 }
-                Op::MakeMap(n) => self.make_map(fiber, n),
-                Op::Index => {
+                &Op::MakeMap(n) => self.make_map(fiber, n),
+                &Op::Index => {
                     let index = pop!();
                     let object = pop!();
                     match ops::index(&object, &index, self.dialect) {
@@ -494,7 +496,7 @@ impl Vm {
                         Err(thrown) => throw!(thrown),
                     }
                 }
-                Op::SetIndex => {
+                &Op::SetIndex => {
                     let value = pop!();
                     let index = pop!();
                     let object = pop!();
@@ -502,7 +504,7 @@ impl Vm {
                         throw!(thrown);
                     }
                 }
-                Op::GetField(name) => {
+                &Op::GetField(name) => {
                     let Value::Str(name) = &function.constants[name as usize] else {
                         unreachable!()
                     };
@@ -512,17 +514,17 @@ impl Vm {
                         Err(thrown) => throw!(thrown),
                     }
                 }
-                Op::SetField(name) => {
+                &Op::SetField(name) => {
                     if let Err(thrown) = self.set_field(fiber, &function, name) {
                         throw!(thrown);
                     }
                 }
-                Op::IterPrepare(slot) => {
+                &Op::IterPrepare(slot) => {
                     if let Err(thrown) = self.iter_prepare(fiber, base + slot as usize) {
                         throw!(thrown);
                     }
                 }
-                Op::IterNext(slot, exit) => {
+                &Op::IterNext(slot, exit) => {
                     let at = base + slot as usize;
                     let Value::Int(position) = fiber.stack[at + 1] else {
                         unreachable!()
@@ -539,7 +541,7 @@ impl Vm {
                         None => pc = at!(exit),
                     }
                 }
-                Op::RangeNext(slot, exit) => {
+                &Op::RangeNext(slot, exit) => {
                     let at = base + slot as usize;
                     match (&fiber.stack[at], &fiber.stack[at + 1]) {
                         (Value::Int(i), Value::Int(end)) => {
@@ -559,7 +561,7 @@ impl Vm {
                         ),
                     }
                 }
-                Op::RangeStep(slot, exit) => {
+                &Op::RangeStep(slot, exit) => {
                     let at = base + slot as usize;
                     match (&fiber.stack[at], &fiber.stack[at + 1]) {
                         (Value::Int(i), Value::Int(end)) => {
@@ -581,56 +583,56 @@ impl Vm {
                         ),
                     }
                 }
-                Op::Await => {
+                &Op::Await => {
                     save!();
                     let awaited = pop!();
                     return Halt::Await(awaited);
                 }
-                Op::Spawn(argc) => {
+                &Op::Spawn(argc) => {
                     save!();
                     let callee_at = fiber.stack.len() - argc as usize - 1;
                     let args: Vec<Value> = fiber.stack.drain(callee_at + 1..).collect();
                     let callee = pop!();
                     return Halt::Spawn { callee, args };
                 }
-                Op::Throw => {
+                &Op::Throw => {
                     let value = pop!();
                     throw!(self.rethrown(value))
                 }
-                Op::TryPush(target) => fiber.handlers.push(TryHandler {
+                &Op::TryPush(target) => fiber.handlers.push(TryHandler {
                     frames: fiber.frames.len(),
                     ip: target as usize,
                     stack: fiber.stack.len(),
                 }),
-                Op::TryPop => {
+                &Op::TryPop => {
                     fiber.handlers.pop();
                 }
-                Op::CatchFilter(target) => {
+                &Op::CatchFilter(target) => {
                     if fiber.stack.last().is_some_and(Value::is_uncatchable) {
                         pc = at!(target);
                     }
                 }
-                Op::CatchKinds(kinds, target) => {
+                &Op::CatchKinds(kinds, target) => {
                     if !self.catches_kind(fiber, &function, kinds) {
                         pc = at!(target);
                     }
                 }
-                Op::Dup => {
+                &Op::Dup => {
                     let v = fiber.stack.last().cloned().unwrap_or_default();
                     fiber.stack.push(v);
                 }
-                Op::Dup2 => self.dup2(fiber),
-                Op::TakeItem(i) => {
+                &Op::Dup2 => self.dup2(fiber),
+                &Op::TakeItem(i) => {
                     if let Err(thrown) = self.take_item(fiber, i) {
                         throw!(thrown);
                     }
                 }
-                Op::TakeField(name) => {
+                &Op::TakeField(name) => {
                     if let Err(thrown) = self.take_field(fiber, &function, name) {
                         throw!(thrown);
                     }
                 }
-                Op::Concat(n) => {
+                &Op::Concat(n) => {
                     if let Err(thrown) = self.concat(fiber, n) {
                         throw!(thrown);
                     }
