@@ -461,7 +461,7 @@ impl Vm {
                         fiber.handlers.pop();
                     }
                     if depth > 0 && frame.mark == 0 {
-                        fiber.stack.truncate(frame.base as usize - 1);
+                        pop_to(&mut fiber.stack, frame.base as usize - 1);
                         fiber.stack.push(result);
                         let caller = &fiber.frames[depth - 1];
                         set_function!(caller.closure.function.clone());
@@ -778,12 +778,25 @@ fn fast_clone(v: &Value) -> Value {
     }
 }
 
-/// Drops a value, skipping drop glue for scalars (they own nothing).
+/// Drops a value, skipping drop glue for scalars (they own nothing) and
+/// dropping a closure's reference in line.
 #[inline(always)]
 fn discard(v: Value) {
     match v {
         Value::Int(_) | Value::Float(_) | Value::Bool(_) | Value::Nil => std::mem::forget(v),
+        Value::Closure(closure) => drop(closure),
         other => drop(other),
+    }
+}
+
+/// Pops the stack down to `len` values, each through `discard` (a returning
+/// frame's callee and locals: `truncate` would call the drop glue on each).
+#[inline(always)]
+fn pop_to(stack: &mut Vec<Value>, len: usize) {
+    while stack.len() > len {
+        if let Some(v) = stack.pop() {
+            discard(v);
+        }
     }
 }
 
