@@ -157,6 +157,14 @@ enum Handler {
     Finally(Value),
     /// Resume a unit suspended at `await`.
     Resume(UnitId),
+    /// A combinator's (`Promise.all`, …) element `index` settled (its
+    /// reaction to the rejection when `rejected`): a handler, not a function
+    /// value per element (`sleeping_tasks`: −88 B a task).
+    Step {
+        state: Rc<CombinatorState>,
+        index: usize,
+        rejected: bool,
+    },
     /// REPL entry number N, one with top-level `await`, is over: its
     /// value is echoed (as node's REPL does, in a reaction to the entry's
     /// promise) if it is still the last entry.
@@ -165,8 +173,35 @@ enum Handler {
 
 struct Reaction {
     on_fulfilled: Handler,
-    on_rejected: Handler,
+    /// The handler of a rejection, when it is not `on_fulfilled` (boxed:
+    /// an `await` resumes its unit either way, and a pending promise keeps
+    /// its first reaction inline, so it stays small).
+    on_rejected: Option<Box<Handler>>,
     derived: Option<P>,
+}
+
+impl Handler {
+    /// The same handler for sure (false when it cannot tell cheaply).
+    fn same_as(&self, other: &Handler) -> bool {
+        match (self, other) {
+            (Handler::Pass, Handler::Pass) => true,
+            (Handler::Resume(a), Handler::Resume(b)) => a == b,
+            (Handler::EntryDone(a), Handler::EntryDone(b)) => a == b,
+            (
+                Handler::Step {
+                    state: a,
+                    index: i,
+                    rejected: r,
+                },
+                Handler::Step {
+                    state: b,
+                    index: j,
+                    rejected: q,
+                },
+            ) => Rc::ptr_eq(a, b) && i == j && r == q,
+            _ => false,
+        }
+    }
 }
 
 /// Work waiting in a queue (a microtask, a tick, a timer's action).
@@ -191,10 +226,9 @@ enum Job {
 /// What a timer does when it fires (kept to fire again for an interval).
 #[derive(Clone)]
 enum TimerAction {
-    Call {
-        function: Value,
-        args: Vec<Value>,
-    },
+    /// `set_timeout(f, d, args…)` (boxed: a `sleep`'s timer, the common
+    /// one, stays small; `sleeping_tasks`: −32 B a task).
+    Call(Box<(Value, Vec<Value>)>),
     /// `sleep(d)`: resolve its promise.
     Settle(P),
 }
@@ -202,9 +236,9 @@ enum TimerAction {
 impl TimerAction {
     fn job(&self) -> Job {
         match self {
-            TimerAction::Call { function, args } => Job::Call {
-                function: function.clone(),
-                args: args.clone(),
+            TimerAction::Call(call) => Job::Call {
+                function: call.0.clone(),
+                args: call.1.clone(),
             },
             TimerAction::Settle(p) => Job::Settle {
                 promise: p.clone(),
@@ -272,12 +306,6 @@ enum Op {
         promise: P,
         reject: bool,
         done: Rc<Cell<bool>>,
-    },
-    /// A combinator's per-element reaction.
-    CombinatorStep {
-        state: Rc<CombinatorState>,
-        index: usize,
-        rejected: bool,
     },
     /// `.finally` helpers: return / throw a saved value.
     ReturnValue(Value),
@@ -654,10 +682,9 @@ impl Js {
     }
 
     fn queue_reaction(&mut self, reaction: Reaction, outcome: Result<Value, Thrown>) {
-        let handler = if outcome.is_ok() {
-            reaction.on_fulfilled
-        } else {
-            reaction.on_rejected
+        let handler = match reaction.on_rejected {
+            Some(on_rejected) if outcome.is_err() => *on_rejected,
+            _ => reaction.on_fulfilled,
         };
         self.microtasks.push_back(Job::Reaction {
             handler,
@@ -716,6 +743,7 @@ impl Js {
     /// Adds a reaction (`then`).
     fn then(&mut self, p: &P, on_fulfilled: Handler, on_rejected: Handler, derived: Option<P>) {
         p.handled.set(true);
+        let on_rejected = (!on_rejected.same_as(&on_fulfilled)).then(|| Box::new(on_rejected));
         let reaction = Reaction {
             on_fulfilled,
             on_rejected,
@@ -1275,6 +1303,21 @@ impl Js {
                     _ => None,
                 }
             }
+            Handler::Step {
+                state,
+                index,
+                rejected,
+            } => {
+                let value = match outcome {
+                    Ok(v) => v,
+                    Err(t) => t.value,
+                };
+                self.combinator_step(&state, index, rejected, value);
+                if let Some(d) = derived {
+                    self.resolve(&d, Value::Nil);
+                }
+                None
+            }
             Handler::EntryDone(n) => {
                 if n == self.entries {
                     self.entry = Some(Entry::Over(outcome));
@@ -1408,10 +1451,7 @@ impl Js {
                     ));
                 }
                 let extra = args.get(2..).map(|a| a.to_vec()).unwrap_or_default();
-                let action = TimerAction::Call {
-                    function,
-                    args: extra,
-                };
+                let action = TimerAction::Call(Box::new((function, extra)));
                 let repeat = matches!(primitive.op, Op::SetInterval);
                 Value::Int(self.add_timer(&arg(1), primitive.name, repeat, action)? as i64)
             }
@@ -1518,14 +1558,6 @@ impl Js {
                 }
                 Value::Nil
             }
-            Op::CombinatorStep {
-                state,
-                index,
-                rejected,
-            } => {
-                self.combinator_step(state, *index, *rejected, arg(0));
-                Value::Nil
-            }
             Op::ReturnValue(v) => v.clone(),
             Op::ThrowValue(v) => return Err(Thrown::new(v.clone())),
         };
@@ -1561,15 +1593,10 @@ impl Js {
         for (index, item) in items.into_iter().enumerate() {
             state.remaining.set(state.remaining.get() + 1);
             let p = self.promise_resolve(item);
-            let step = |rejected| {
-                Handler::Call(primitive(
-                    "combinatorstep",
-                    Op::CombinatorStep {
-                        state: state.clone(),
-                        index,
-                        rejected,
-                    },
-                ))
+            let step = |rejected| Handler::Step {
+                state: state.clone(),
+                index,
+                rejected,
             };
             let (on_ok, on_err) = match kind {
                 Combinator::All => (step(false), Handler::Call(reject.clone())),
@@ -1877,6 +1904,7 @@ fn describe_job(job: &Job, vm: &Vm) -> String {
         Handler::Call(f) => format!("call {}", super::describe_callee(f)),
         Handler::Finally(f) => format!("call {} (finally)", super::describe_callee(f)),
         Handler::Resume(unit) => format!("resume `{}` after its await", vm.unit_name(*unit)),
+        Handler::Step { .. } => "call [Function: combinatorstep]".to_string(),
         Handler::EntryDone(_) => "show the entry's value (the REPL)".to_string(),
     };
     match job {
