@@ -102,16 +102,31 @@ struct TaskInfo {
     number: u64,
     must_cancel: Cell<bool>,
     /// `cancel(msg)`'s message, for a cancellation delivered later.
-    cancel_msg: RefCell<Option<Rc<str>>>,
+    cancel_msg: Cell<Option<Rc<str>>>,
     /// `cancelling()`: cancellations requested and not `uncancel()`ed.
     cancels_requested: Cell<u32>,
     /// The task waits in a policy-internal `await` that takes a
     /// cancellation as a value (the `except CancelledError:` of
     /// `wait_for`, queues and locks).
     guarded: Cell<bool>,
-    waiting_on: RefCell<Option<F>>,
+    waiting_on: Cell<Option<F>>,
     /// The timer of the `sleep` the task waits in, if it sleeps.
-    sleep_timer: Cell<Option<u64>>,
+    sleep_timer: Cell<Option<std::num::NonZeroU64>>,
+}
+
+impl TaskInfo {
+    /// `cancel(msg)`'s message, if any (the field is a `Cell`: compact).
+    fn cancel_msg(&self) -> Option<Rc<str>> {
+        let msg = self.cancel_msg.take();
+        self.cancel_msg.set(msg.clone());
+        msg
+    }
+    /// The future the task waits on, if any.
+    fn waiting_on(&self) -> Option<F> {
+        let future = self.waiting_on.take();
+        self.waiting_on.set(future.clone());
+        future
+    }
 }
 
 /// A future's state, as CPython has it.
@@ -144,10 +159,10 @@ impl Future {
                 name,
                 number,
                 must_cancel: Cell::new(false),
-                cancel_msg: RefCell::new(None),
+                cancel_msg: Cell::new(None),
                 cancels_requested: Cell::new(0),
                 guarded: Cell::new(false),
-                waiting_on: RefCell::new(None),
+                waiting_on: Cell::new(None),
                 sleep_timer: Cell::new(None),
             })),
         )
@@ -1509,7 +1524,7 @@ impl Asyncio {
             return self.cancel_future(task, msg);
         };
         info.cancels_requested.set(info.cancels_requested.get() + 1);
-        if let Some(timer) = info.sleep_timer.take() {
+        if let Some(timer) = info.sleep_timer.take().map(std::num::NonZeroU64::get) {
             // Cancelling the sleep's future schedules the wake-up, which
             // raises CancelledError at the task's `await`; its timer does
             // nothing any more, even if already moved to the ready queue.
@@ -1522,14 +1537,14 @@ impl Asyncio {
         }
         // The waiter stays recorded: a task that ignores the cancellation
         // may have to be cancelled again.
-        let waiter = info.waiting_on.borrow().clone();
+        let waiter = info.waiting_on();
         if let Some(waiter) = waiter
             && self.cancel_future(&waiter, msg.clone())
         {
             return true;
         }
         info.must_cancel.set(true);
-        *info.cancel_msg.borrow_mut() = msg;
+        info.cancel_msg.set(msg);
         true
     }
 
@@ -1619,11 +1634,11 @@ impl Asyncio {
         if let Some(task) = self.future_of(unit)
             && let Some(info) = &task.task
         {
-            info.waiting_on.borrow_mut().take();
+            info.waiting_on.take();
             if info.must_cancel.replace(false) {
                 let is_cancellation = matches!(&with, ResumeWith::Throw(t) if t.is_uncatchable());
                 if !is_cancellation {
-                    let msg = info.cancel_msg.borrow().clone();
+                    let msg = info.cancel_msg();
                     with = ResumeWith::Throw(cancelled_error(msg));
                 }
             }
@@ -1660,7 +1675,7 @@ impl Asyncio {
                         if let Some(info) = &p.task
                             && info.must_cancel.replace(false)
                         {
-                            let msg = info.cancel_msg.borrow().clone();
+                            let msg = info.cancel_msg();
                             let mut rare = p.rare();
                             rare.cancel_error = Some(cancelled_error(msg.clone()));
                             rare.cancel_message = msg;
@@ -1842,7 +1857,7 @@ impl Asyncio {
                     if info.must_cancel.replace(false) {
                         // The sleep's future is cancelled as soon as it is
                         // awaited: the task wakes with CancelledError.
-                        let msg = info.cancel_msg.borrow().clone();
+                        let msg = info.cancel_msg();
                         self.ready.push_back(Job::Resume {
                             unit,
                             with: ResumeWith::Throw(cancelled_error(msg)),
@@ -1856,7 +1871,7 @@ impl Asyncio {
                         timer,
                         value: result,
                     });
-                    info.sleep_timer.set(Some(timer));
+                    info.sleep_timer.set(std::num::NonZeroU64::new(timer));
                     Ok(Awaited::Suspend)
                 }
                 None => Err(Thrown::error(
@@ -1902,13 +1917,13 @@ impl Asyncio {
                     "await of a pending future outside a task",
                 ));
             };
-            *info.waiting_on.borrow_mut() = Some(p.clone());
+            info.waiting_on.set(Some(p.clone()));
             info.guarded.set(guarded.is_some());
             self.then(&p, Handler::Resume(unit), Handler::Resume(unit), None);
             // Awaiting marks the exception as retrieved once it is delivered.
             p.handled.set(true);
             if info.must_cancel.get() {
-                let msg = info.cancel_msg.borrow().clone();
+                let msg = info.cancel_msg();
                 if self.cancel_future(&p, msg) {
                     info.must_cancel.set(false);
                 }
@@ -2684,7 +2699,7 @@ impl Asyncio {
             if let Some(info) = &task.task
                 && task.is_pending()
             {
-                let waits = match &*info.waiting_on.borrow() {
+                let waits = match &info.waiting_on() {
                     Some(w) => match &w.task {
                         Some(t) => format!("task `{}`", t.name),
                         None => "a future that nothing will complete".to_string(),
@@ -3870,7 +3885,8 @@ mod sizes {
     fn per_task_records_stay_small() {
         use std::mem::size_of;
         eprintln!(
-            "Future {} TaskInfo {} Job {} TimerJob {} Ready {} Callback {} Handler {} ResumeWith {}",
+            "Fiber {} Future {} TaskInfo {} Job {} TimerJob {} Ready {} Callback {} Handler {} ResumeWith {}",
+            size_of::<crate::vm::Fiber>(),
             size_of::<Future>(),
             size_of::<TaskInfo>(),
             size_of::<Job>(),
@@ -3881,6 +3897,9 @@ mod sizes {
             size_of::<ResumeWith>()
         );
         assert!(size_of::<TimerJob>() <= 16);
+        assert!(size_of::<Future>() <= 136);
+        assert!(size_of::<TaskInfo>() <= 72);
+        assert!(size_of::<crate::vm::Fiber>() <= 104);
         assert!(size_of::<Ready>() <= 16);
     }
 }

@@ -157,13 +157,13 @@ enum Handler {
     Finally(Value),
     /// Resume a unit suspended at `await`.
     Resume(UnitId),
-    /// A combinator's (`Promise.all`, …) element `index` settled (its
-    /// reaction to the rejection when `rejected`): a handler, not a function
-    /// value per element (`sleeping_tasks`: −88 B a task).
+    /// A combinator's (`Promise.all`, …) element `index` settled: a
+    /// handler, not a function value per element (`sleeping_tasks`: −88 B a
+    /// task), and one handler for both outcomes (`CombinatorState::target`
+    /// says when it amounts to calling the resolve or reject function).
     Step {
         state: Rc<CombinatorState>,
         index: usize,
-        rejected: bool,
     },
     /// REPL entry number N, one with top-level `await`, is over: its
     /// value is echoed (as node's REPL does, in a reaction to the entry's
@@ -187,18 +187,9 @@ impl Handler {
             (Handler::Pass, Handler::Pass) => true,
             (Handler::Resume(a), Handler::Resume(b)) => a == b,
             (Handler::EntryDone(a), Handler::EntryDone(b)) => a == b,
-            (
-                Handler::Step {
-                    state: a,
-                    index: i,
-                    rejected: r,
-                },
-                Handler::Step {
-                    state: b,
-                    index: j,
-                    rejected: q,
-                },
-            ) => Rc::ptr_eq(a, b) && i == j && r == q,
+            (Handler::Step { state: a, index: i }, Handler::Step { state: b, index: j }) => {
+                Rc::ptr_eq(a, b) && i == j
+            }
             _ => false,
         }
     }
@@ -326,9 +317,25 @@ enum Combinator {
 struct CombinatorState {
     kind: Combinator,
     result: P,
+    /// The result's resolve and reject functions.
+    resolve: Value,
+    reject: Value,
     remaining: Cell<usize>,
     values: RefCell<Vec<Value>>,
     called: RefCell<Vec<bool>>,
+}
+
+impl CombinatorState {
+    /// The function an element's outcome is handed to, when it is not a
+    /// step of the combinator's own: `all`'s first rejection goes to the
+    /// reject function, `any`'s first fulfilment to the resolve function.
+    fn target(&self, rejected: bool) -> Option<&Value> {
+        match (self.kind, rejected) {
+            (Combinator::All, true) => Some(&self.reject),
+            (Combinator::Any, false) => Some(&self.resolve),
+            _ => None,
+        }
+    }
 }
 
 fn primitive(name: &'static str, op: Op) -> Value {
@@ -1303,16 +1310,19 @@ impl Js {
                     _ => None,
                 }
             }
-            Handler::Step {
-                state,
-                index,
-                rejected,
-            } => {
-                let value = match outcome {
-                    Ok(v) => v,
-                    Err(t) => t.value,
-                };
-                self.combinator_step(&state, index, rejected, value);
+            Handler::Step { state, index } => {
+                if let Some(function) = state.target(outcome.is_err()) {
+                    return self.run_reaction(
+                        vm,
+                        Handler::Call(function.clone()),
+                        derived,
+                        outcome,
+                    );
+                }
+                match outcome {
+                    Ok(v) => self.combinator_step(&state, index, false, v),
+                    Err(t) => self.combinator_step(&state, index, true, t.value),
+                }
                 if let Some(d) = derived {
                     self.resolve(&d, Value::Nil);
                 }
@@ -1586,6 +1596,8 @@ impl Js {
         let state = Rc::new(CombinatorState {
             kind,
             result: result.clone(),
+            resolve,
+            reject,
             remaining: Cell::new(1),
             values: RefCell::new(vec![Value::Nil; items.len()]),
             called: RefCell::new(vec![false; items.len()]),
@@ -1593,17 +1605,11 @@ impl Js {
         for (index, item) in items.into_iter().enumerate() {
             state.remaining.set(state.remaining.get() + 1);
             let p = self.promise_resolve(item);
-            let step = |rejected| Handler::Step {
+            let step = || Handler::Step {
                 state: state.clone(),
                 index,
-                rejected,
             };
-            let (on_ok, on_err) = match kind {
-                Combinator::All => (step(false), Handler::Call(reject.clone())),
-                Combinator::AllSettled => (step(false), step(true)),
-                _ => (Handler::Call(resolve.clone()), step(true)),
-            };
-            self.then(&p, on_ok, on_err, None);
+            self.then(&p, step(), step(), None);
         }
         self.finish_combinator_step(&state);
         Ok(Value::Handle(result))
@@ -1908,6 +1914,17 @@ fn describe_job(job: &Job, vm: &Vm) -> String {
         Handler::EntryDone(_) => "show the entry's value (the REPL)".to_string(),
     };
     match job {
+        Job::Reaction {
+            handler: Handler::Step { state, .. },
+            outcome,
+            ..
+        } if state.target(outcome.is_err()).is_some() => {
+            let function = state
+                .target(outcome.is_err())
+                .cloned()
+                .unwrap_or(Value::Nil);
+            format!("promise reaction: {}", handler(&Handler::Call(function)))
+        }
         Job::Reaction { handler: h, .. } => format!("promise reaction: {}", handler(h)),
         Job::ResolveThenable { .. } => "resolve a promise with a promise (adopt its state)".into(),
         Job::CallThen { then, .. } => {
