@@ -1357,8 +1357,18 @@ impl Asyncio {
                 ));
             }
         };
+        Ok(self.start_task(vm, coroutine.name.clone(), closure, args))
+    }
+
+    /// The task of `create_task(closure(args))`, queued to start.
+    fn start_task(
+        &mut self,
+        vm: &mut Vm,
+        name: Rc<str>,
+        closure: Rc<Closure>,
+        args: Vec<Value>,
+    ) -> F {
         self.task_count += 1;
-        let name = coroutine.name.clone();
         let unit = vm.new_unit(closure, args);
         let task = Future::new_task(unit, name.clone(), self.task_count);
         self.set_future(unit, Some(task.clone()));
@@ -1373,7 +1383,7 @@ impl Asyncio {
             unit,
             with: ResumeWith::Start,
         });
-        Ok(task)
+        task
     }
 
     /// `fut.set_result` / `set_exception` / `cancel`: settle and schedule
@@ -1957,9 +1967,11 @@ impl Asyncio {
         }
         match callee {
             Value::Closure(c) if c.function.is_async => {
+                // `create_task(f(args))` without making the coroutine object
+                // only to take its body at once (`spawn_gather`).
+                super::memory_check()?;
                 let name = c.function.name.clone();
-                let coroutine = coroutine(name, Body::Call(c, args));
-                Ok(Value::Handle(self.create_task(vm, &coroutine)?))
+                Ok(Value::Handle(self.start_task(vm, name, c, args)))
             }
             // `spawn sleep(d)`: the primitive makes a coroutine.
             Value::Handle(h) if downcast::<Primitive>(&h).is_some() => {
