@@ -212,6 +212,10 @@ enum Job {
     Call { function: Value, args: Vec<Value> },
     /// Resolve a promise (a `sleep` timer firing).
     Settle { promise: P, value: Value },
+    /// A `sleep` timer firing whose promise only its awaiting unit knew
+    /// (see `Js::await_sleep`): queue that unit's resumption, the reaction
+    /// resolving the promise would have queued.
+    WakeSleeper(UnitId),
 }
 
 /// What a timer does when it fires (kept to fire again for an interval).
@@ -222,6 +226,8 @@ enum TimerAction {
     Call(Box<(Value, Vec<Value>)>),
     /// `sleep(d)`: resolve its promise.
     Settle(P),
+    /// `await sleep(d)` with the promise seen by nobody else: wake the unit.
+    WakeSleeper(UnitId),
 }
 
 impl TimerAction {
@@ -231,6 +237,7 @@ impl TimerAction {
                 function: call.0.clone(),
                 args: call.1.clone(),
             },
+            TimerAction::WakeSleeper(unit) => Job::WakeSleeper(*unit),
             TimerAction::Settle(p) => Job::Settle {
                 promise: p.clone(),
                 value: Value::Nil,
@@ -443,6 +450,9 @@ pub struct Js {
     /// Node's timer lists and the loop's timer handle.
     timers: NodeTimers<TimerAction>,
     running: Option<Running>,
+    /// The last `sleep`'s timer and promise (by address), for an `await`
+    /// right after it (`await_sleep`).
+    last_sleep: Option<(u64, usize)>,
     /// `set_immediate` callbacks for the next check phase.
     immediates: VecDeque<Immediate>,
     /// The check phase in progress: the immediates it took at its start.
@@ -495,6 +505,7 @@ impl Js {
             in_microtasks: false,
             timers: NodeTimers::default(),
             running: None,
+            last_sleep: None,
             immediates: VecDeque::new(),
             check_batch: VecDeque::new(),
             last_id: 0,
@@ -763,6 +774,39 @@ impl Js {
         }
     }
 
+    /// `await sleep(d)` where nothing but the timer and this `await` ever
+    /// held the promise (it was not stored, and the await comes right after
+    /// the call): the timer wakes the unit itself and the promise is
+    /// dropped now, not kept for the whole sleep (`sleeping_tasks`: −128 B
+    /// a task). What runs, and when, is unchanged: the timer's job queues
+    /// the same microtask (`Handler::Resume`) resolving the promise would
+    /// have. False (nothing done) in any other case.
+    fn await_sleep(&mut self, value: &Value, unit: UnitId) -> bool {
+        let Some((timer, address)) = self.last_sleep.take() else {
+            return false;
+        };
+        let Some(p) = handle_of::<Promise>(value) else {
+            return false;
+        };
+        // Held by the awaited value, the timer's action and `p`: no one else.
+        if Rc::as_ptr(&p) as usize != address
+            || Rc::strong_count(&p) != 3
+            || Rc::weak_count(&p) != 0
+            || !p.core.is_pending()
+            || p.core.has_reactions()
+        {
+            return false;
+        }
+        let Some(action) = self.timers.action_mut(timer) else {
+            return false;
+        };
+        if !matches!(&*action, TimerAction::Settle(q) if Rc::ptr_eq(q, &p)) {
+            return false;
+        }
+        *action = TimerAction::WakeSleeper(unit);
+        true
+    }
+
     /// A promise's resolve and reject functions, sharing "already resolved".
     fn resolving_functions(p: &P) -> (Value, Value, Rc<Cell<bool>>) {
         let done = Rc::new(Cell::new(false));
@@ -867,8 +911,10 @@ impl Js {
                 }
                 Halt::Await(value) => {
                     self.record(Some(top), || EventKind::Suspended);
-                    let p = self.promise_resolve(value);
-                    self.then(&p, Handler::Resume(top), Handler::Resume(top), None);
+                    if !self.await_sleep(&value, top) {
+                        let p = self.promise_resolve(value);
+                        self.then(&p, Handler::Resume(top), Handler::Resume(top), None);
+                    }
                     chain.pop();
                     match chain.last() {
                         Some(&caller) => {
@@ -1257,6 +1303,14 @@ impl Js {
                 self.resolve(&promise, value);
                 None
             }
+            Job::WakeSleeper(unit) => {
+                self.microtasks.push_back(Job::Reaction {
+                    handler: Handler::Resume(unit),
+                    derived: None,
+                    outcome: Ok(Value::Nil),
+                });
+                None
+            }
         };
         if let Some(thrown) = uncaught {
             self.die(vm, &thrown, "uncaught exception");
@@ -1438,7 +1492,9 @@ impl Js {
         let value = match &primitive.op {
             Op::Sleep => {
                 let p = Promise::new();
-                self.add_timer(&arg(0), "sleep", false, TimerAction::Settle(p.clone()))?;
+                let timer =
+                    self.add_timer(&arg(0), "sleep", false, TimerAction::Settle(p.clone()))?;
+                self.last_sleep = Some((timer, Rc::as_ptr(&p) as usize));
                 Value::Handle(p)
             }
             Op::Work => {
@@ -1931,6 +1987,6 @@ fn describe_job(job: &Job, vm: &Vm) -> String {
             format!("adopt a thenable: call {}", super::describe_callee(then))
         }
         Job::Call { function, .. } => format!("call {}", super::describe_callee(function)),
-        Job::Settle { .. } => "settle a sleep's promise".into(),
+        Job::Settle { .. } | Job::WakeSleeper(_) => "settle a sleep's promise".into(),
     }
 }

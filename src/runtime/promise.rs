@@ -104,6 +104,10 @@ impl<R> Core<R> {
         f(&self.state.borrow())
     }
 
+    pub fn has_reactions(&self) -> bool {
+        !self.reactions.borrow().is_empty()
+    }
+
     /// Adds a reaction to a pending promise (most have exactly one).
     pub fn add_reaction(&self, reaction: R) {
         self.reactions.borrow_mut().push(reaction);
