@@ -3909,7 +3909,7 @@ mod sizes {
             size_of::<ResumeWith>()
         );
         assert!(size_of::<TimerJob>() <= 16);
-        assert!(size_of::<Future>() <= 136);
+        assert!(size_of::<Future>() <= 128);
         assert!(size_of::<TaskInfo>() <= 72);
         assert!(size_of::<crate::vm::Fiber>() <= 104);
         assert!(size_of::<Ready>() <= 16);

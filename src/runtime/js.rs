@@ -1990,3 +1990,26 @@ fn describe_job(job: &Job, vm: &Vm) -> String {
         Job::Settle { .. } | Job::WakeSleeper(_) => "settle a sleep's promise".into(),
     }
 }
+
+#[cfg(test)]
+mod sizes {
+    use super::*;
+
+    /// What a task costs (`programs/bench/sleeping_tasks.lab`): an async
+    /// function's promise with its one reaction inline, a timer per sleep.
+    #[test]
+    fn per_task_records_stay_small() {
+        use std::mem::size_of;
+        eprintln!(
+            "Promise {} Reaction {} Handler {} TimerAction {} Timer {}",
+            size_of::<Promise>(),
+            size_of::<Reaction>(),
+            size_of::<Handler>(),
+            size_of::<TimerAction>(),
+            size_of::<timers::Timer<TimerAction>>()
+        );
+        assert!(size_of::<TimerAction>() <= 16);
+        assert!(size_of::<Reaction>() <= 48);
+        assert!(size_of::<Promise>() <= 96);
+    }
+}

@@ -20,8 +20,9 @@ pub enum State {
 
 /// A promise's state and its reactions `R`, in the order they were added.
 pub struct Core<R> {
-    state: RefCell<State>,
-    reactions: RefCell<Reactions<R>>,
+    /// The state and the reactions under one borrow flag (8 bytes a
+    /// promise; every borrow is brief and never calls out).
+    inner: RefCell<(State, Reactions<R>)>,
 }
 
 /// A promise's reactions. Most promises get exactly one (the task awaiting
@@ -86,52 +87,58 @@ impl<R> Core<R> {
 
     pub fn with_state(state: State) -> Core<R> {
         Core {
-            state: RefCell::new(state),
-            reactions: RefCell::new(Reactions::None),
+            inner: RefCell::new((state, Reactions::None)),
         }
     }
 
     pub fn is_pending(&self) -> bool {
-        matches!(*self.state.borrow(), State::Pending)
+        matches!(self.inner.borrow().0, State::Pending)
     }
 
     pub fn state(&self) -> State {
-        self.state.borrow().clone()
+        self.inner.borrow().0.clone()
     }
 
     /// Runs `f` on the state without copying it.
     pub fn with<T>(&self, f: impl FnOnce(&State) -> T) -> T {
-        f(&self.state.borrow())
+        f(&self.inner.borrow().0)
     }
 
     pub fn has_reactions(&self) -> bool {
-        !self.reactions.borrow().is_empty()
+        !self.inner.borrow().1.is_empty()
     }
 
     /// Adds a reaction to a pending promise (most have exactly one).
     pub fn add_reaction(&self, reaction: R) {
-        self.reactions.borrow_mut().push(reaction);
+        self.inner.borrow_mut().1.push(reaction);
     }
 
-    /// Settles the promise and returns the reactions to schedule, in order.
-    /// The reactions still waiting (for a drop that must not recurse).
+    /// The reactions still waiting, taken out (for a drop that must not
+    /// recurse).
     pub fn take_reactions(&self) -> Reactions<R> {
-        std::mem::replace(&mut *self.reactions.borrow_mut(), Reactions::None)
+        std::mem::replace(&mut self.inner.borrow_mut().1, Reactions::None)
     }
 
     /// The value a settled promise holds, taken out (for a drop that must
     /// not recurse: a future whose result is a future whose result is …).
     pub fn take_value(&self) -> Value {
-        match std::mem::replace(&mut *self.state.borrow_mut(), State::Pending) {
+        let state = std::mem::replace(&mut self.inner.borrow_mut().0, State::Pending);
+        match state {
             State::Pending => Value::Nil,
             State::Fulfilled(v) => v,
             State::Rejected(t) => t.value,
         }
     }
 
+    /// Settles the promise and returns the reactions to schedule, in order.
     pub fn settle(&self, state: State) -> Reactions<R> {
-        *self.state.borrow_mut() = state;
-        self.take_reactions()
+        let (old, reactions) = {
+            let mut inner = self.inner.borrow_mut();
+            let old = std::mem::replace(&mut inner.0, state);
+            (old, std::mem::replace(&mut inner.1, Reactions::None))
+        };
+        drop(old);
+        reactions
     }
 }
 
