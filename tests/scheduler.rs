@@ -242,3 +242,32 @@ fn real_time_paces_the_virtual_clock() {
     assert_eq!(r.status, 0);
     assert!(started.elapsed() >= std::time::Duration::from_millis(60));
 }
+
+/// `await sleep(d)` right after the call (the js policy lets the timer wake
+/// the unit and drops the promise at once) and a sleep whose promise is
+/// stored first (kept and resolved) keep node's order among timers and
+/// microtasks (recorded with node 20: the same lines from the twin with
+/// `const sleep = (ms) => new Promise((r) => setTimeout(r, ms))`).
+#[test]
+fn js_an_awaited_sleep_keeps_its_place_among_timers_whether_or_not_its_promise_is_kept() {
+    let r = js(r#"
+        async fn a() { await sleep(50ms); print("a woke"); Promise.resolve(1).then(fn(v) { print("a micro"); }); }
+        async fn b() { let p = sleep(50ms); await p; print("b woke"); }
+        async fn c() { let p = sleep(50ms); let q = p; await p; print("c woke", q == p); }
+        set_timeout(fn() { print("timer"); Promise.resolve(1).then(fn(v) { print("timer micro"); }); }, 50);
+        a(); b(); c();
+        set_timeout(fn() { print("timer 2"); }, 50);
+    "#);
+    assert_eq!(
+        lines(&r),
+        [
+            "timer",
+            "timer micro",
+            "a woke",
+            "a micro",
+            "b woke",
+            "c woke true",
+            "timer 2"
+        ]
+    );
+}

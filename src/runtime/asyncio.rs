@@ -74,18 +74,27 @@ pub struct Future {
     handled: Cell<bool>,
     /// Report an exception nobody retrieved when collected.
     loud: Cell<bool>,
-    /// `add_done_callback(f)`'s callbacks, for `remove_done_callback(f)`.
-    done_callbacks: RefCell<Vec<(Value, Rc<Cell<bool>>)>>,
-    /// What a cancelled future raises: the CancelledError its task raised,
-    /// or one made with `cancel(msg)`'s message (`_make_cancelled_error`).
-    cancel_error: RefCell<Option<Thrown>>,
-    /// `_cancel_message`: `Future.cancel(msg)`'s msg (a task cancelled by
-    /// its coroutine's CancelledError has none); `gather_settled` shows it.
-    cancel_message: RefCell<Option<Rc<str>>>,
+    /// What few futures use (done-callbacks, a cancellation's error and
+    /// message), allocated on first use: a million sleeping tasks' futures
+    /// stay small (`sleeping_tasks`: −80 B a task).
+    rare: RefCell<Option<Box<Rare>>>,
     task: Option<Box<TaskInfo>>,
 }
 
 type F = Rc<Future>;
+
+/// A future's seldom-used fields (see `Future::rare`).
+#[derive(Default)]
+struct Rare {
+    /// `add_done_callback(f)`'s callbacks, for `remove_done_callback(f)`.
+    done_callbacks: Vec<(Value, Rc<Cell<bool>>)>,
+    /// What a cancelled future raises: the CancelledError its task raised,
+    /// or one made with `cancel(msg)`'s message (`_make_cancelled_error`).
+    cancel_error: Option<Thrown>,
+    /// `_cancel_message`: `Future.cancel(msg)`'s msg (a task cancelled by
+    /// its coroutine's CancelledError has none); `gather_settled` shows it.
+    cancel_message: Option<Rc<str>>,
+}
 
 struct TaskInfo {
     unit: UnitId,
@@ -93,16 +102,31 @@ struct TaskInfo {
     number: u64,
     must_cancel: Cell<bool>,
     /// `cancel(msg)`'s message, for a cancellation delivered later.
-    cancel_msg: RefCell<Option<Rc<str>>>,
+    cancel_msg: Cell<Option<Rc<str>>>,
     /// `cancelling()`: cancellations requested and not `uncancel()`ed.
     cancels_requested: Cell<u32>,
     /// The task waits in a policy-internal `await` that takes a
     /// cancellation as a value (the `except CancelledError:` of
     /// `wait_for`, queues and locks).
     guarded: Cell<bool>,
-    waiting_on: RefCell<Option<F>>,
+    waiting_on: Cell<Option<F>>,
     /// The timer of the `sleep` the task waits in, if it sleeps.
-    sleep_timer: Cell<Option<u64>>,
+    sleep_timer: Cell<Option<std::num::NonZeroU64>>,
+}
+
+impl TaskInfo {
+    /// `cancel(msg)`'s message, if any (the field is a `Cell`: compact).
+    fn cancel_msg(&self) -> Option<Rc<str>> {
+        let msg = self.cancel_msg.take();
+        self.cancel_msg.set(msg.clone());
+        msg
+    }
+    /// The future the task waits on, if any.
+    fn waiting_on(&self) -> Option<F> {
+        let future = self.waiting_on.take();
+        self.waiting_on.set(future.clone());
+        future
+    }
 }
 
 /// A future's state, as CPython has it.
@@ -123,9 +147,7 @@ impl Future {
             cancelled: Cell::new(false),
             handled: Cell::new(false),
             loud: Cell::new(false),
-            cancel_error: RefCell::new(None),
-            cancel_message: RefCell::new(None),
-            done_callbacks: RefCell::new(Vec::new()),
+            rare: RefCell::new(None),
             task,
         })
     }
@@ -137,16 +159,26 @@ impl Future {
                 name,
                 number,
                 must_cancel: Cell::new(false),
-                cancel_msg: RefCell::new(None),
+                cancel_msg: Cell::new(None),
                 cancels_requested: Cell::new(0),
                 guarded: Cell::new(false),
-                waiting_on: RefCell::new(None),
+                waiting_on: Cell::new(None),
                 sleep_timer: Cell::new(None),
             })),
         )
     }
     fn is_pending(&self) -> bool {
         self.core.is_pending()
+    }
+    /// The seldom-used fields, made on first use.
+    fn rare(&self) -> std::cell::RefMut<'_, Rare> {
+        std::cell::RefMut::map(self.rare.borrow_mut(), |r| &mut **r.get_or_insert_default())
+    }
+    fn cancel_error(&self) -> Option<Thrown> {
+        self.rare.borrow().as_ref()?.cancel_error.clone()
+    }
+    fn cancel_message(&self) -> Option<Rc<str>> {
+        self.rare.borrow().as_ref()?.cancel_message.clone()
     }
     fn is_task(&self) -> bool {
         self.task.is_some()
@@ -356,10 +388,27 @@ enum Handler {
 
 struct Callback {
     on_fulfilled: Handler,
-    on_rejected: Handler,
+    /// The handler of a failure, when it is not `on_fulfilled` (boxed: most
+    /// callbacks wake a task or a `gather` either way, and a pending
+    /// future keeps its first callback inline, so it stays small).
+    on_rejected: Option<Box<Handler>>,
     derived: Option<F>,
     /// Cleared by `remove_done_callback`: the callback is not scheduled.
     live: Option<Rc<Cell<bool>>>,
+}
+
+impl Handler {
+    /// The same handler for sure (false when it cannot tell cheaply).
+    fn same_as(&self, other: &Handler) -> bool {
+        match (self, other) {
+            (Handler::Pass, Handler::Pass) | (Handler::StopLoop, Handler::StopLoop) => true,
+            (Handler::Resume(a), Handler::Resume(b)) => a == b,
+            (Handler::GatherChild(a, i), Handler::GatherChild(b, j)) => Rc::ptr_eq(a, b) && i == j,
+            (Handler::Release(a), Handler::Release(b))
+            | (Handler::ShieldInner(a), Handler::ShieldInner(b)) => Rc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
 }
 
 /// `as_completed`'s closure: the queue of done futures, the ones still
@@ -435,6 +484,156 @@ enum Job {
     },
     /// A cancelled handle: `_run_once` skips it.
     Skip,
+}
+
+/// The ready queue (`_ready`) as it is kept: a task's step that sends
+/// nothing (its start, a `sleep(0)`'s wake-up) and a sleeping task's
+/// wake-up are 16-byte entries; any other job is boxed. A million tasks
+/// spawned at once queue a million starts (`sleeping_tasks`: 16 B each, not
+/// a 72-byte `Job`).
+#[derive(Default)]
+struct ReadyQueue(VecDeque<Ready>);
+
+enum Ready {
+    /// `Job::Resume` with `ResumeWith::Start`.
+    Start(UnitId),
+    /// `Job::Resume` with a nil value.
+    Step(UnitId),
+    /// `Job::WakeTask` with a nil value: the unit and its timer.
+    Wake(UnitId, u64),
+    Skip,
+    Other(Box<Job>),
+}
+
+impl Ready {
+    fn new(job: Job) -> Ready {
+        match job {
+            Job::Resume {
+                unit,
+                with: ResumeWith::Start,
+            } => Ready::Start(unit),
+            Job::Resume {
+                unit,
+                with: ResumeWith::Value(Value::Nil),
+            } => Ready::Step(unit),
+            Job::WakeTask {
+                unit,
+                timer,
+                value: Value::Nil,
+            } => Ready::Wake(unit, timer),
+            Job::Skip => Ready::Skip,
+            job => Ready::Other(Box::new(job)),
+        }
+    }
+
+    fn into_job(self) -> Job {
+        match self {
+            Ready::Start(unit) => Job::Resume {
+                unit,
+                with: ResumeWith::Start,
+            },
+            Ready::Step(unit) => Job::Resume {
+                unit,
+                with: ResumeWith::Value(Value::Nil),
+            },
+            Ready::Wake(unit, timer) => Job::WakeTask {
+                unit,
+                timer,
+                value: Value::Nil,
+            },
+            Ready::Skip => Job::Skip,
+            Ready::Other(job) => *job,
+        }
+    }
+
+    /// Runs `f` on the job this entry stands for.
+    fn with<T>(&self, f: impl FnOnce(&Job) -> T) -> T {
+        match self {
+            Ready::Other(job) => f(job),
+            Ready::Start(unit) => f(&Job::Resume {
+                unit: *unit,
+                with: ResumeWith::Start,
+            }),
+            Ready::Step(unit) => f(&Job::Resume {
+                unit: *unit,
+                with: ResumeWith::Value(Value::Nil),
+            }),
+            Ready::Wake(unit, timer) => f(&Job::WakeTask {
+                unit: *unit,
+                timer: *timer,
+                value: Value::Nil,
+            }),
+            Ready::Skip => f(&Job::Skip),
+        }
+    }
+}
+
+impl ReadyQueue {
+    fn push_back(&mut self, job: Job) {
+        self.0.push_back(Ready::new(job));
+    }
+    fn pop_front(&mut self) -> Option<Job> {
+        self.0.pop_front().map(Ready::into_job)
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+    /// Turns every queued job `hit` picks into `Job::Skip` (a cancelled
+    /// handle stays in the queue, as in CPython's `_ready`).
+    fn skip_where(&mut self, hit: impl Fn(&Job) -> bool) {
+        for entry in self.0.iter_mut() {
+            if entry.with(&hit) {
+                *entry = Ready::Skip;
+            }
+        }
+    }
+    /// Gives back the room of a queue mostly drained.
+    fn shrink(&mut self) {
+        let cap = self.0.capacity();
+        if cap > 1024 && self.0.len() <= cap / 4 {
+            self.0.shrink_to(self.0.len() * 2);
+        }
+    }
+}
+
+/// A timer's job as the heap keeps it: a sleeping task's wake-up (most
+/// timers, a million in `sleeping_tasks`) inline, anything else boxed, so
+/// an entry is 32 bytes, not a whole `Job`'s.
+enum TimerJob {
+    /// `Job::WakeTask` with a nil result.
+    Wake(UnitId),
+    Other(Box<Job>),
+}
+
+impl TimerJob {
+    fn new(job: Job) -> TimerJob {
+        match job {
+            Job::WakeTask {
+                unit,
+                value: Value::Nil,
+                ..
+            } => TimerJob::Wake(unit),
+            job => TimerJob::Other(Box::new(job)),
+        }
+    }
+
+    /// The job again, for timer `id`.
+    fn into_job(self, id: u64) -> Job {
+        match self {
+            TimerJob::Wake(unit) => Job::WakeTask {
+                unit,
+                timer: id,
+                value: Value::Nil,
+            },
+            TimerJob::Other(job) => *job,
+        }
+    }
 }
 
 // ---- queues, events, locks, semaphores (asyncio.queues, asyncio.locks) ----
@@ -986,8 +1185,8 @@ enum Stage {
 pub struct Asyncio {
     config: RunConfig,
     clock: Clock,
-    ready: VecDeque<Job>,
-    timers: Timers<Job>,
+    ready: ReadyQueue,
+    timers: Timers<TimerJob>,
     /// Timers added so far (the next timer's id is one more).
     timers_added: u64,
     tasks: Vec<F>,
@@ -1043,10 +1242,7 @@ fn cancelled_error(msg: Option<Rc<str>>) -> Thrown {
 
 /// What a cancelled future raises when awaited or asked for its result.
 fn cancel_error_of(p: &Future) -> Thrown {
-    p.cancel_error
-        .borrow()
-        .clone()
-        .unwrap_or_else(|| cancelled_error(None))
+    p.cancel_error().unwrap_or_else(|| cancelled_error(None))
 }
 
 /// Delays may be negative under asyncio (`call_later(-5, f)` is due 5 ms
@@ -1078,7 +1274,7 @@ impl Asyncio {
             clock: Clock::new(config.instruction_cost_ns),
             events: EventLog::new(config.record_events),
             config,
-            ready: VecDeque::new(),
+            ready: ReadyQueue::default(),
             timers: Timers::default(),
             timers_added: 0,
             tasks: Vec::new(),
@@ -1107,7 +1303,7 @@ impl Asyncio {
     /// queue when it is cancelled there). Ids are the heap's, in sequence.
     fn add_timer(&mut self, due: u64, make: impl FnOnce(u64) -> Job) -> u64 {
         let id = self.timers_added + 1;
-        let got = self.timers.add(due, make(id));
+        let got = self.timers.add(due, TimerJob::new(make(id)));
         debug_assert_eq!(got, id, "timer ids are sequential");
         self.timers_added = got;
         got
@@ -1161,8 +1357,18 @@ impl Asyncio {
                 ));
             }
         };
+        Ok(self.start_task(vm, coroutine.name.clone(), closure, args))
+    }
+
+    /// The task of `create_task(closure(args))`, queued to start.
+    fn start_task(
+        &mut self,
+        vm: &mut Vm,
+        name: Rc<str>,
+        closure: Rc<Closure>,
+        args: Vec<Value>,
+    ) -> F {
         self.task_count += 1;
-        let name = coroutine.name.clone();
         let unit = vm.new_unit(closure, args);
         let task = Future::new_task(unit, name.clone(), self.task_count);
         self.set_future(unit, Some(task.clone()));
@@ -1177,7 +1383,7 @@ impl Asyncio {
             unit,
             with: ResumeWith::Start,
         });
-        Ok(task)
+        task
     }
 
     /// `fut.set_result` / `set_exception` / `cancel`: settle and schedule
@@ -1205,7 +1411,7 @@ impl Asyncio {
     fn settle(&mut self, p: &F, result: Result<Value, Thrown>) {
         match result {
             Err(t) if t.is_uncatchable() => {
-                *p.cancel_error.borrow_mut() = Some(t);
+                p.rare().cancel_error = Some(t);
                 self.complete(p, None)
             }
             other => self.complete(p, Some(other)),
@@ -1218,10 +1424,9 @@ impl Asyncio {
         {
             return;
         }
-        let handler = if outcome.is_ok() {
-            callback.on_fulfilled
-        } else {
-            callback.on_rejected
+        let handler = match callback.on_rejected {
+            Some(on_rejected) if outcome.is_err() => *on_rejected,
+            _ => callback.on_fulfilled,
         };
         self.ready.push_back(Job::Callback {
             handler,
@@ -1273,6 +1478,7 @@ impl Asyncio {
         ) {
             p.handled.set(true);
         }
+        let on_rejected = (!on_rejected.same_as(&on_fulfilled)).then(|| Box::new(on_rejected));
         let callback = Callback {
             on_fulfilled,
             on_rejected,
@@ -1310,8 +1516,10 @@ impl Asyncio {
             }
             return cancelled_any;
         }
-        *future.cancel_error.borrow_mut() = Some(cancelled_error(msg.clone()));
-        *future.cancel_message.borrow_mut() = msg;
+        let mut rare = future.rare();
+        rare.cancel_error = Some(cancelled_error(msg.clone()));
+        rare.cancel_message = msg;
+        drop(rare);
         self.complete(future, None);
         true
     }
@@ -1326,7 +1534,7 @@ impl Asyncio {
             return self.cancel_future(task, msg);
         };
         info.cancels_requested.set(info.cancels_requested.get() + 1);
-        if let Some(timer) = info.sleep_timer.take() {
+        if let Some(timer) = info.sleep_timer.take().map(std::num::NonZeroU64::get) {
             // Cancelling the sleep's future schedules the wake-up, which
             // raises CancelledError at the task's `await`; its timer does
             // nothing any more, even if already moved to the ready queue.
@@ -1339,14 +1547,14 @@ impl Asyncio {
         }
         // The waiter stays recorded: a task that ignores the cancellation
         // may have to be cancelled again.
-        let waiter = info.waiting_on.borrow().clone();
+        let waiter = info.waiting_on();
         if let Some(waiter) = waiter
             && self.cancel_future(&waiter, msg.clone())
         {
             return true;
         }
         info.must_cancel.set(true);
-        *info.cancel_msg.borrow_mut() = msg;
+        info.cancel_msg.set(msg);
         true
     }
 
@@ -1354,19 +1562,14 @@ impl Asyncio {
     /// in the ready queue (`_run_once` skips a cancelled handle).
     fn cancel_timer(&mut self, id: u64) {
         self.timers.cancel(id);
-        for job in self.ready.iter_mut() {
-            let hit = match job {
-                Job::Call { timer, .. } => *timer == Some(id),
-                Job::WakeTask { timer, .. } => *timer == id,
-                Job::Release { timer, .. } => *timer == Some(id),
-                Job::OnTimeout { timer, .. } => *timer == Some(id),
-                Job::AsCompletedTimeout { timer, .. } => *timer == id,
-                _ => false,
-            };
-            if hit {
-                *job = Job::Skip;
-            }
-        }
+        self.ready.skip_where(|job| match job {
+            Job::Call { timer, .. } => *timer == Some(id),
+            Job::WakeTask { timer, .. } => *timer == id,
+            Job::Release { timer, .. } => *timer == Some(id),
+            Job::OnTimeout { timer, .. } => *timer == Some(id),
+            Job::AsCompletedTimeout { timer, .. } => *timer == id,
+            _ => false,
+        });
     }
 
     // ---- running ----
@@ -1441,11 +1644,11 @@ impl Asyncio {
         if let Some(task) = self.future_of(unit)
             && let Some(info) = &task.task
         {
-            info.waiting_on.borrow_mut().take();
+            info.waiting_on.take();
             if info.must_cancel.replace(false) {
                 let is_cancellation = matches!(&with, ResumeWith::Throw(t) if t.is_uncatchable());
                 if !is_cancellation {
-                    let msg = info.cancel_msg.borrow().clone();
+                    let msg = info.cancel_msg();
                     with = ResumeWith::Throw(cancelled_error(msg));
                 }
             }
@@ -1482,9 +1685,11 @@ impl Asyncio {
                         if let Some(info) = &p.task
                             && info.must_cancel.replace(false)
                         {
-                            let msg = info.cancel_msg.borrow().clone();
-                            *p.cancel_error.borrow_mut() = Some(cancelled_error(msg.clone()));
-                            *p.cancel_message.borrow_mut() = msg;
+                            let msg = info.cancel_msg();
+                            let mut rare = p.rare();
+                            rare.cancel_error = Some(cancelled_error(msg.clone()));
+                            rare.cancel_message = msg;
+                            drop(rare);
                             self.complete(&p, None);
                         } else {
                             self.settle(&p, Ok(value));
@@ -1662,7 +1867,7 @@ impl Asyncio {
                     if info.must_cancel.replace(false) {
                         // The sleep's future is cancelled as soon as it is
                         // awaited: the task wakes with CancelledError.
-                        let msg = info.cancel_msg.borrow().clone();
+                        let msg = info.cancel_msg();
                         self.ready.push_back(Job::Resume {
                             unit,
                             with: ResumeWith::Throw(cancelled_error(msg)),
@@ -1676,7 +1881,7 @@ impl Asyncio {
                         timer,
                         value: result,
                     });
-                    info.sleep_timer.set(Some(timer));
+                    info.sleep_timer.set(std::num::NonZeroU64::new(timer));
                     Ok(Awaited::Suspend)
                 }
                 None => Err(Thrown::error(
@@ -1722,13 +1927,13 @@ impl Asyncio {
                     "await of a pending future outside a task",
                 ));
             };
-            *info.waiting_on.borrow_mut() = Some(p.clone());
+            info.waiting_on.set(Some(p.clone()));
             info.guarded.set(guarded.is_some());
             self.then(&p, Handler::Resume(unit), Handler::Resume(unit), None);
             // Awaiting marks the exception as retrieved once it is delivered.
             p.handled.set(true);
             if info.must_cancel.get() {
-                let msg = info.cancel_msg.borrow().clone();
+                let msg = info.cancel_msg();
                 if self.cancel_future(&p, msg) {
                     info.must_cancel.set(false);
                 }
@@ -1762,9 +1967,11 @@ impl Asyncio {
         }
         match callee {
             Value::Closure(c) if c.function.is_async => {
+                // `create_task(f(args))` without making the coroutine object
+                // only to take its body at once (`spawn_gather`).
+                super::memory_check()?;
                 let name = c.function.name.clone();
-                let coroutine = coroutine(name, Body::Call(c, args));
-                Ok(Value::Handle(self.create_task(vm, &coroutine)?))
+                Ok(Value::Handle(self.start_task(vm, name, c, args)))
             }
             // `spawn sleep(d)`: the primitive makes a coroutine.
             Value::Handle(h) if downcast::<Primitive>(&h).is_some() => {
@@ -2011,7 +2218,7 @@ impl Asyncio {
                         match c.state() {
                             FState::Finished(v) => v,
                             FState::Failed(t) => t.value,
-                            _ => cancelled_error(c.cancel_message.borrow().clone()).value,
+                            _ => cancelled_error(c.cancel_message()).value,
                         }
                     })
                     .collect();
@@ -2152,20 +2359,22 @@ impl Asyncio {
                     ));
                 }
                 let live = self.add_removable(&p, Handler::DoneCallback(f.clone(), p.clone()));
-                p.done_callbacks.borrow_mut().push((f, live));
+                p.rare().done_callbacks.push((f, live));
                 Value::Nil
             }
             "remove_done_callback" => {
                 let f = args.first().cloned().unwrap_or(Value::Nil);
                 let mut removed = 0;
-                p.done_callbacks.borrow_mut().retain(|(g, live)| {
-                    if same(g, &f) {
-                        removed += i64::from(live.replace(false));
-                        false
-                    } else {
-                        true
-                    }
-                });
+                if let Some(rare) = p.rare.borrow_mut().as_mut() {
+                    rare.done_callbacks.retain(|(g, live)| {
+                        if same(g, &f) {
+                            removed += i64::from(live.replace(false));
+                            false
+                        } else {
+                            true
+                        }
+                    });
+                }
                 Value::Int(removed)
             }
             "done" => Value::Bool(!p.is_pending()),
@@ -2483,11 +2692,14 @@ impl Asyncio {
             }
         }
         let now = self.clock.now_ns();
-        while let Some(job) = self.timers.pop_due(now + TIMER_BASE) {
+        while let Some((id, job)) = self.timers.pop_due(now + TIMER_BASE) {
             self.record(None, || EventKind::TimerDue);
-            self.ready.push_back(job);
+            self.ready.push_back(job.into_job(id));
         }
         self.iteration_left = self.ready.len();
+        // The queue gives back its room once mostly empty (a million tasks
+        // started, now asleep: `sleeping_tasks` peaked with it held).
+        self.ready.shrink();
         true
     }
 
@@ -2499,7 +2711,7 @@ impl Asyncio {
             if let Some(info) = &task.task
                 && task.is_pending()
             {
-                let waits = match &*info.waiting_on.borrow() {
+                let waits = match &info.waiting_on() {
                     Some(w) => match &w.task {
                         Some(t) => format!("task `{}`", t.name),
                         None => "a future that nothing will complete".to_string(),
@@ -3330,13 +3542,8 @@ impl Asyncio {
             self.cancel_timer(id);
             return;
         }
-        for job in self.ready.iter_mut() {
-            if let Job::OnTimeout { state, .. } = job
-                && Rc::ptr_eq(state, tm)
-            {
-                *job = Job::Skip;
-            }
-        }
+        self.ready
+            .skip_where(|job| matches!(job, Job::OnTimeout { state, .. } if Rc::ptr_eq(state, tm)));
     }
 }
 
@@ -3596,22 +3803,33 @@ impl Policy for Asyncio {
         let describe = |job: &Job| describe_job(job, vm);
         let ready = self
             .ready
+            .0
             .iter()
             .enumerate()
-            .map(|(i, job)| {
+            .map(|(i, entry)| {
                 let when = if i < self.iteration_left {
                     "this iteration"
                 } else {
                     "next iteration"
                 };
-                format!("{} ({when})", describe(job))
+                format!("{} ({when})", entry.with(describe))
             })
             .collect();
         let timers = self
             .timers
             .pending()
             .into_iter()
-            .map(|(due, job)| (due.saturating_sub(TIMER_BASE), describe(job)))
+            .map(|(due, job)| {
+                let text = match job {
+                    TimerJob::Wake(unit) => describe(&Job::WakeTask {
+                        unit: *unit,
+                        timer: 0,
+                        value: Value::Nil,
+                    }),
+                    TimerJob::Other(job) => describe(job),
+                };
+                (due.saturating_sub(TIMER_BASE), text)
+            })
             .collect();
         super::Queues {
             queues: vec![("ready", ready)],
@@ -3666,5 +3884,34 @@ fn describe_job(job: &Job, vm: &Vm) -> String {
         Job::OnTimeout { .. } => "a timeout's deadline (with_timeout)".into(),
         Job::AsCompletedTimeout { .. } => "as_completed's deadline".into(),
         Job::Skip => "a cancelled handle (skipped)".into(),
+    }
+}
+
+#[cfg(test)]
+mod sizes {
+    use super::*;
+
+    /// What a sleeping task costs (`programs/bench/sleeping_tasks.lab`):
+    /// these records are kept per task, a million at a time.
+    #[test]
+    fn per_task_records_stay_small() {
+        use std::mem::size_of;
+        eprintln!(
+            "Fiber {} Future {} TaskInfo {} Job {} TimerJob {} Ready {} Callback {} Handler {} ResumeWith {}",
+            size_of::<crate::vm::Fiber>(),
+            size_of::<Future>(),
+            size_of::<TaskInfo>(),
+            size_of::<Job>(),
+            size_of::<TimerJob>(),
+            size_of::<Ready>(),
+            size_of::<Callback>(),
+            size_of::<Handler>(),
+            size_of::<ResumeWith>()
+        );
+        assert!(size_of::<TimerJob>() <= 16);
+        assert!(size_of::<Future>() <= 128);
+        assert!(size_of::<TaskInfo>() <= 72);
+        assert!(size_of::<crate::vm::Fiber>() <= 104);
+        assert!(size_of::<Ready>() <= 16);
     }
 }

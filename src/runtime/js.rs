@@ -157,6 +157,14 @@ enum Handler {
     Finally(Value),
     /// Resume a unit suspended at `await`.
     Resume(UnitId),
+    /// A combinator's (`Promise.all`, …) element `index` settled: a
+    /// handler, not a function value per element (`sleeping_tasks`: −88 B a
+    /// task), and one handler for both outcomes (`CombinatorState::target`
+    /// says when it amounts to calling the resolve or reject function).
+    Step {
+        state: Rc<CombinatorState>,
+        index: usize,
+    },
     /// REPL entry number N, one with top-level `await`, is over: its
     /// value is echoed (as node's REPL does, in a reaction to the entry's
     /// promise) if it is still the last entry.
@@ -165,8 +173,26 @@ enum Handler {
 
 struct Reaction {
     on_fulfilled: Handler,
-    on_rejected: Handler,
+    /// The handler of a rejection, when it is not `on_fulfilled` (boxed:
+    /// an `await` resumes its unit either way, and a pending promise keeps
+    /// its first reaction inline, so it stays small).
+    on_rejected: Option<Box<Handler>>,
     derived: Option<P>,
+}
+
+impl Handler {
+    /// The same handler for sure (false when it cannot tell cheaply).
+    fn same_as(&self, other: &Handler) -> bool {
+        match (self, other) {
+            (Handler::Pass, Handler::Pass) => true,
+            (Handler::Resume(a), Handler::Resume(b)) => a == b,
+            (Handler::EntryDone(a), Handler::EntryDone(b)) => a == b,
+            (Handler::Step { state: a, index: i }, Handler::Step { state: b, index: j }) => {
+                Rc::ptr_eq(a, b) && i == j
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Work waiting in a queue (a microtask, a tick, a timer's action).
@@ -186,26 +212,32 @@ enum Job {
     Call { function: Value, args: Vec<Value> },
     /// Resolve a promise (a `sleep` timer firing).
     Settle { promise: P, value: Value },
+    /// A `sleep` timer firing whose promise only its awaiting unit knew
+    /// (see `Js::await_sleep`): queue that unit's resumption, the reaction
+    /// resolving the promise would have queued.
+    WakeSleeper(UnitId),
 }
 
 /// What a timer does when it fires (kept to fire again for an interval).
 #[derive(Clone)]
 enum TimerAction {
-    Call {
-        function: Value,
-        args: Vec<Value>,
-    },
+    /// `set_timeout(f, d, args…)` (boxed: a `sleep`'s timer, the common
+    /// one, stays small; `sleeping_tasks`: −32 B a task).
+    Call(Box<(Value, Vec<Value>)>),
     /// `sleep(d)`: resolve its promise.
     Settle(P),
+    /// `await sleep(d)` with the promise seen by nobody else: wake the unit.
+    WakeSleeper(UnitId),
 }
 
 impl TimerAction {
     fn job(&self) -> Job {
         match self {
-            TimerAction::Call { function, args } => Job::Call {
-                function: function.clone(),
-                args: args.clone(),
+            TimerAction::Call(call) => Job::Call {
+                function: call.0.clone(),
+                args: call.1.clone(),
             },
+            TimerAction::WakeSleeper(unit) => Job::WakeSleeper(*unit),
             TimerAction::Settle(p) => Job::Settle {
                 promise: p.clone(),
                 value: Value::Nil,
@@ -273,12 +305,6 @@ enum Op {
         reject: bool,
         done: Rc<Cell<bool>>,
     },
-    /// A combinator's per-element reaction.
-    CombinatorStep {
-        state: Rc<CombinatorState>,
-        index: usize,
-        rejected: bool,
-    },
     /// `.finally` helpers: return / throw a saved value.
     ReturnValue(Value),
     ThrowValue(Value),
@@ -298,9 +324,25 @@ enum Combinator {
 struct CombinatorState {
     kind: Combinator,
     result: P,
+    /// The result's resolve and reject functions.
+    resolve: Value,
+    reject: Value,
     remaining: Cell<usize>,
     values: RefCell<Vec<Value>>,
     called: RefCell<Vec<bool>>,
+}
+
+impl CombinatorState {
+    /// The function an element's outcome is handed to, when it is not a
+    /// step of the combinator's own: `all`'s first rejection goes to the
+    /// reject function, `any`'s first fulfilment to the resolve function.
+    fn target(&self, rejected: bool) -> Option<&Value> {
+        match (self.kind, rejected) {
+            (Combinator::All, true) => Some(&self.reject),
+            (Combinator::Any, false) => Some(&self.resolve),
+            _ => None,
+        }
+    }
 }
 
 fn primitive(name: &'static str, op: Op) -> Value {
@@ -408,6 +450,9 @@ pub struct Js {
     /// Node's timer lists and the loop's timer handle.
     timers: NodeTimers<TimerAction>,
     running: Option<Running>,
+    /// The last `sleep`'s timer and promise (by address), for an `await`
+    /// right after it (`await_sleep`).
+    last_sleep: Option<(u64, usize)>,
     /// `set_immediate` callbacks for the next check phase.
     immediates: VecDeque<Immediate>,
     /// The check phase in progress: the immediates it took at its start.
@@ -460,6 +505,7 @@ impl Js {
             in_microtasks: false,
             timers: NodeTimers::default(),
             running: None,
+            last_sleep: None,
             immediates: VecDeque::new(),
             check_batch: VecDeque::new(),
             last_id: 0,
@@ -654,10 +700,9 @@ impl Js {
     }
 
     fn queue_reaction(&mut self, reaction: Reaction, outcome: Result<Value, Thrown>) {
-        let handler = if outcome.is_ok() {
-            reaction.on_fulfilled
-        } else {
-            reaction.on_rejected
+        let handler = match reaction.on_rejected {
+            Some(on_rejected) if outcome.is_err() => *on_rejected,
+            _ => reaction.on_fulfilled,
         };
         self.microtasks.push_back(Job::Reaction {
             handler,
@@ -716,6 +761,7 @@ impl Js {
     /// Adds a reaction (`then`).
     fn then(&mut self, p: &P, on_fulfilled: Handler, on_rejected: Handler, derived: Option<P>) {
         p.handled.set(true);
+        let on_rejected = (!on_rejected.same_as(&on_fulfilled)).then(|| Box::new(on_rejected));
         let reaction = Reaction {
             on_fulfilled,
             on_rejected,
@@ -726,6 +772,39 @@ impl Js {
             State::Fulfilled(v) => self.queue_reaction(reaction, Ok(v)),
             State::Rejected(t) => self.queue_reaction(reaction, Err(t)),
         }
+    }
+
+    /// `await sleep(d)` where nothing but the timer and this `await` ever
+    /// held the promise (it was not stored, and the await comes right after
+    /// the call): the timer wakes the unit itself and the promise is
+    /// dropped now, not kept for the whole sleep (`sleeping_tasks`: −128 B
+    /// a task). What runs, and when, is unchanged: the timer's job queues
+    /// the same microtask (`Handler::Resume`) resolving the promise would
+    /// have. False (nothing done) in any other case.
+    fn await_sleep(&mut self, value: &Value, unit: UnitId) -> bool {
+        let Some((timer, address)) = self.last_sleep.take() else {
+            return false;
+        };
+        let Some(p) = handle_of::<Promise>(value) else {
+            return false;
+        };
+        // Held by the awaited value, the timer's action and `p`: no one else.
+        if Rc::as_ptr(&p) as usize != address
+            || Rc::strong_count(&p) != 3
+            || Rc::weak_count(&p) != 0
+            || !p.core.is_pending()
+            || p.core.has_reactions()
+        {
+            return false;
+        }
+        let Some(action) = self.timers.action_mut(timer) else {
+            return false;
+        };
+        if !matches!(&*action, TimerAction::Settle(q) if Rc::ptr_eq(q, &p)) {
+            return false;
+        }
+        *action = TimerAction::WakeSleeper(unit);
+        true
     }
 
     /// A promise's resolve and reject functions, sharing "already resolved".
@@ -832,8 +911,10 @@ impl Js {
                 }
                 Halt::Await(value) => {
                     self.record(Some(top), || EventKind::Suspended);
-                    let p = self.promise_resolve(value);
-                    self.then(&p, Handler::Resume(top), Handler::Resume(top), None);
+                    if !self.await_sleep(&value, top) {
+                        let p = self.promise_resolve(value);
+                        self.then(&p, Handler::Resume(top), Handler::Resume(top), None);
+                    }
                     chain.pop();
                     match chain.last() {
                         Some(&caller) => {
@@ -1222,6 +1303,14 @@ impl Js {
                 self.resolve(&promise, value);
                 None
             }
+            Job::WakeSleeper(unit) => {
+                self.microtasks.push_back(Job::Reaction {
+                    handler: Handler::Resume(unit),
+                    derived: None,
+                    outcome: Ok(Value::Nil),
+                });
+                None
+            }
         };
         if let Some(thrown) = uncaught {
             self.die(vm, &thrown, "uncaught exception");
@@ -1274,6 +1363,24 @@ impl Js {
                     Ended::Threw(t) | Ended::Limit(t) => Some(t),
                     _ => None,
                 }
+            }
+            Handler::Step { state, index } => {
+                if let Some(function) = state.target(outcome.is_err()) {
+                    return self.run_reaction(
+                        vm,
+                        Handler::Call(function.clone()),
+                        derived,
+                        outcome,
+                    );
+                }
+                match outcome {
+                    Ok(v) => self.combinator_step(&state, index, false, v),
+                    Err(t) => self.combinator_step(&state, index, true, t.value),
+                }
+                if let Some(d) = derived {
+                    self.resolve(&d, Value::Nil);
+                }
+                None
             }
             Handler::EntryDone(n) => {
                 if n == self.entries {
@@ -1385,7 +1492,9 @@ impl Js {
         let value = match &primitive.op {
             Op::Sleep => {
                 let p = Promise::new();
-                self.add_timer(&arg(0), "sleep", false, TimerAction::Settle(p.clone()))?;
+                let timer =
+                    self.add_timer(&arg(0), "sleep", false, TimerAction::Settle(p.clone()))?;
+                self.last_sleep = Some((timer, Rc::as_ptr(&p) as usize));
                 Value::Handle(p)
             }
             Op::Work => {
@@ -1408,10 +1517,7 @@ impl Js {
                     ));
                 }
                 let extra = args.get(2..).map(|a| a.to_vec()).unwrap_or_default();
-                let action = TimerAction::Call {
-                    function,
-                    args: extra,
-                };
+                let action = TimerAction::Call(Box::new((function, extra)));
                 let repeat = matches!(primitive.op, Op::SetInterval);
                 Value::Int(self.add_timer(&arg(1), primitive.name, repeat, action)? as i64)
             }
@@ -1518,14 +1624,6 @@ impl Js {
                 }
                 Value::Nil
             }
-            Op::CombinatorStep {
-                state,
-                index,
-                rejected,
-            } => {
-                self.combinator_step(state, *index, *rejected, arg(0));
-                Value::Nil
-            }
             Op::ReturnValue(v) => v.clone(),
             Op::ThrowValue(v) => return Err(Thrown::new(v.clone())),
         };
@@ -1554,6 +1652,8 @@ impl Js {
         let state = Rc::new(CombinatorState {
             kind,
             result: result.clone(),
+            resolve,
+            reject,
             remaining: Cell::new(1),
             values: RefCell::new(vec![Value::Nil; items.len()]),
             called: RefCell::new(vec![false; items.len()]),
@@ -1561,22 +1661,11 @@ impl Js {
         for (index, item) in items.into_iter().enumerate() {
             state.remaining.set(state.remaining.get() + 1);
             let p = self.promise_resolve(item);
-            let step = |rejected| {
-                Handler::Call(primitive(
-                    "combinatorstep",
-                    Op::CombinatorStep {
-                        state: state.clone(),
-                        index,
-                        rejected,
-                    },
-                ))
+            let step = || Handler::Step {
+                state: state.clone(),
+                index,
             };
-            let (on_ok, on_err) = match kind {
-                Combinator::All => (step(false), Handler::Call(reject.clone())),
-                Combinator::AllSettled => (step(false), step(true)),
-                _ => (Handler::Call(resolve.clone()), step(true)),
-            };
-            self.then(&p, on_ok, on_err, None);
+            self.then(&p, step(), step(), None);
         }
         self.finish_combinator_step(&state);
         Ok(Value::Handle(result))
@@ -1877,15 +1966,50 @@ fn describe_job(job: &Job, vm: &Vm) -> String {
         Handler::Call(f) => format!("call {}", super::describe_callee(f)),
         Handler::Finally(f) => format!("call {} (finally)", super::describe_callee(f)),
         Handler::Resume(unit) => format!("resume `{}` after its await", vm.unit_name(*unit)),
+        Handler::Step { .. } => "call [Function: combinatorstep]".to_string(),
         Handler::EntryDone(_) => "show the entry's value (the REPL)".to_string(),
     };
     match job {
+        Job::Reaction {
+            handler: Handler::Step { state, .. },
+            outcome,
+            ..
+        } if state.target(outcome.is_err()).is_some() => {
+            let function = state
+                .target(outcome.is_err())
+                .cloned()
+                .unwrap_or(Value::Nil);
+            format!("promise reaction: {}", handler(&Handler::Call(function)))
+        }
         Job::Reaction { handler: h, .. } => format!("promise reaction: {}", handler(h)),
         Job::ResolveThenable { .. } => "resolve a promise with a promise (adopt its state)".into(),
         Job::CallThen { then, .. } => {
             format!("adopt a thenable: call {}", super::describe_callee(then))
         }
         Job::Call { function, .. } => format!("call {}", super::describe_callee(function)),
-        Job::Settle { .. } => "settle a sleep's promise".into(),
+        Job::Settle { .. } | Job::WakeSleeper(_) => "settle a sleep's promise".into(),
+    }
+}
+
+#[cfg(test)]
+mod sizes {
+    use super::*;
+
+    /// What a task costs (`programs/bench/sleeping_tasks.lab`): an async
+    /// function's promise with its one reaction inline, a timer per sleep.
+    #[test]
+    fn per_task_records_stay_small() {
+        use std::mem::size_of;
+        eprintln!(
+            "Promise {} Reaction {} Handler {} TimerAction {} Timer {}",
+            size_of::<Promise>(),
+            size_of::<Reaction>(),
+            size_of::<Handler>(),
+            size_of::<TimerAction>(),
+            size_of::<timers::Timer<TimerAction>>()
+        );
+        assert!(size_of::<TimerAction>() <= 16);
+        assert!(size_of::<Reaction>() <= 48);
+        assert!(size_of::<Promise>() <= 96);
     }
 }

@@ -20,8 +20,64 @@ pub enum State {
 
 /// A promise's state and its reactions `R`, in the order they were added.
 pub struct Core<R> {
-    state: RefCell<State>,
-    reactions: RefCell<Vec<R>>,
+    /// The state and the reactions under one borrow flag (8 bytes a
+    /// promise; every borrow is brief and never calls out).
+    inner: RefCell<(State, Reactions<R>)>,
+}
+
+/// A promise's reactions. Most promises get exactly one (the task awaiting
+/// it, the next `then` in a chain, a `gather`): it is kept inline, so it
+/// costs no allocation of its own (`sleeping_tasks`: a js task's two
+/// promises save ~100 B).
+pub enum Reactions<R> {
+    None,
+    One(R),
+    Many(Vec<R>),
+}
+
+impl<R> Reactions<R> {
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Reactions::None)
+    }
+
+    fn push(&mut self, reaction: R) {
+        *self = match std::mem::replace(self, Reactions::None) {
+            Reactions::None => Reactions::One(reaction),
+            Reactions::One(first) => Reactions::Many(vec![first, reaction]),
+            Reactions::Many(mut all) => {
+                all.push(reaction);
+                Reactions::Many(all)
+            }
+        };
+    }
+}
+
+impl<R> IntoIterator for Reactions<R> {
+    type Item = R;
+    type IntoIter = ReactionsIter<R>;
+    fn into_iter(self) -> ReactionsIter<R> {
+        match self {
+            Reactions::None => ReactionsIter::One(None),
+            Reactions::One(r) => ReactionsIter::One(Some(r)),
+            Reactions::Many(all) => ReactionsIter::Many(all.into_iter()),
+        }
+    }
+}
+
+/// The reactions of a settled promise, in order.
+pub enum ReactionsIter<R> {
+    One(Option<R>),
+    Many(std::vec::IntoIter<R>),
+}
+
+impl<R> Iterator for ReactionsIter<R> {
+    type Item = R;
+    fn next(&mut self) -> Option<R> {
+        match self {
+            ReactionsIter::One(r) => r.take(),
+            ReactionsIter::Many(all) => all.next(),
+        }
+    }
 }
 
 impl<R> Core<R> {
@@ -31,52 +87,58 @@ impl<R> Core<R> {
 
     pub fn with_state(state: State) -> Core<R> {
         Core {
-            state: RefCell::new(state),
-            reactions: RefCell::new(Vec::new()),
+            inner: RefCell::new((state, Reactions::None)),
         }
     }
 
     pub fn is_pending(&self) -> bool {
-        matches!(*self.state.borrow(), State::Pending)
+        matches!(self.inner.borrow().0, State::Pending)
     }
 
     pub fn state(&self) -> State {
-        self.state.borrow().clone()
+        self.inner.borrow().0.clone()
     }
 
     /// Runs `f` on the state without copying it.
     pub fn with<T>(&self, f: impl FnOnce(&State) -> T) -> T {
-        f(&self.state.borrow())
+        f(&self.inner.borrow().0)
+    }
+
+    pub fn has_reactions(&self) -> bool {
+        !self.inner.borrow().1.is_empty()
     }
 
     /// Adds a reaction to a pending promise (most have exactly one).
     pub fn add_reaction(&self, reaction: R) {
-        let mut reactions = self.reactions.borrow_mut();
-        if reactions.capacity() == 0 {
-            reactions.reserve_exact(1);
-        }
-        reactions.push(reaction);
+        self.inner.borrow_mut().1.push(reaction);
     }
 
-    /// Settles the promise and returns the reactions to schedule, in order.
-    /// The reactions still waiting (for a drop that must not recurse).
-    pub fn take_reactions(&self) -> Vec<R> {
-        std::mem::take(&mut *self.reactions.borrow_mut())
+    /// The reactions still waiting, taken out (for a drop that must not
+    /// recurse).
+    pub fn take_reactions(&self) -> Reactions<R> {
+        std::mem::replace(&mut self.inner.borrow_mut().1, Reactions::None)
     }
 
     /// The value a settled promise holds, taken out (for a drop that must
     /// not recurse: a future whose result is a future whose result is …).
     pub fn take_value(&self) -> Value {
-        match std::mem::replace(&mut *self.state.borrow_mut(), State::Pending) {
+        let state = std::mem::replace(&mut self.inner.borrow_mut().0, State::Pending);
+        match state {
             State::Pending => Value::Nil,
             State::Fulfilled(v) => v,
             State::Rejected(t) => t.value,
         }
     }
 
-    pub fn settle(&self, state: State) -> Vec<R> {
-        *self.state.borrow_mut() = state;
-        std::mem::take(&mut *self.reactions.borrow_mut())
+    /// Settles the promise and returns the reactions to schedule, in order.
+    pub fn settle(&self, state: State) -> Reactions<R> {
+        let (old, reactions) = {
+            let mut inner = self.inner.borrow_mut();
+            let old = std::mem::replace(&mut inner.0, state);
+            (old, std::mem::replace(&mut inner.1, Reactions::None))
+        };
+        drop(old);
+        reactions
     }
 }
 
@@ -156,13 +218,16 @@ impl<J> Timers<J> {
         self.drop_cancelled_head();
         self.heap.peek().map(|t| t.due)
     }
-    /// Removes and returns the first timer if it is due by `now`.
-    pub fn pop_due(&mut self, now: u64) -> Option<J> {
+    /// Removes and returns the first timer (its id and job) if it is due
+    /// by `now`.
+    pub fn pop_due(&mut self, now: u64) -> Option<(u64, J)> {
         self.drop_cancelled_head();
         if self.heap.peek()?.due > now {
             return None;
         }
-        self.heap.pop().map(|t| t.job)
+        let entry = self.heap.pop();
+        self.shrink();
+        entry.map(|t| (t.id, t.job))
     }
     /// Timers still pending (not cancelled).
     pub fn len(&self) -> usize {
@@ -177,6 +242,14 @@ impl<J> Timers<J> {
     pub fn clear(&mut self) {
         self.heap.clear();
         self.cancelled.clear();
+    }
+    /// Gives back the heap's spare capacity once it holds a quarter of it
+    /// or less (a million sleepers woke: the heap does not keep their room).
+    fn shrink(&mut self) {
+        let (len, cap) = (self.heap.len(), self.heap.capacity());
+        if cap > 1024 && len <= cap / 4 {
+            self.heap.shrink_to(len * 2);
+        }
     }
     /// Pending timers, earliest first: due time and job (for views).
     pub fn pending(&self) -> Vec<(u64, &J)> {

@@ -30,7 +30,7 @@ pub mod ops;
 mod slow;
 
 pub use dialect::{Dialect, MissingField, ModuloSign, RoundHalves, ZeroDivision};
-pub use fiber::{Fiber, Frame, ResumeWith, TryHandler, UnitId};
+pub use fiber::{Fiber, Frame, Pending, ResumeWith, TryHandler, UnitId};
 pub use halt::{Halt, Preempt, Slice, Stop};
 
 use crate::bytecode::Function;
@@ -326,6 +326,10 @@ impl Vm {
     /// Moves warnings recorded by drops (see `warn`) to stderr, in order
     /// with what is printed.
     fn take_warnings(&mut self) {
+        // PERF: checked first (one per scheduler event: `sleep0_steps`).
+        if WARNINGS.with(|w| w.borrow().is_empty()) {
+            return;
+        }
         let warnings = WARNINGS.with(|w| std::mem::take(&mut *w.borrow_mut()));
         for w in warnings {
             self.err.push_str(&w);
@@ -378,7 +382,7 @@ impl Vm {
         };
         let fiber = &mut self.fibers[id as usize];
         fiber.alive = true;
-        fiber.pending = Some(ResumeWith::Start);
+        fiber.pending = fiber::Pending::Start;
         if fiber.frames.capacity() == 0 {
             fiber.frames.reserve_exact(1);
             fiber
@@ -408,7 +412,7 @@ impl Vm {
         if mark != 0 {
             fiber.marked += 1;
         }
-        fiber.pending = None;
+        fiber.pending = fiber::Pending::Nothing;
         Ok(())
     }
 
@@ -438,19 +442,31 @@ impl Vm {
 
     /// Sets what a stopped unit receives when it next runs.
     pub fn resume(&mut self, id: UnitId, with: ResumeWith) {
-        self.fibers[id as usize].pending = Some(with);
+        self.fibers[id as usize].pending = with.into();
     }
 
     fn release(&mut self, id: UnitId, mut fiber: Fiber) {
         fiber.stack.clear();
         fiber.frames.clear();
         fiber.handlers.clear();
-        fiber.pending = None;
+        fiber.pending = fiber::Pending::Nothing;
         fiber.marked = 0;
         fiber.preempted = false;
         fiber.alive = false;
-        self.fibers[id as usize] = fiber;
+        self.put_back(id, fiber);
         self.free_fibers.push(id);
+    }
+
+    /// Puts a unit `run` took out back in its slot. The slot holds the
+    /// empty fiber `run` left there, which owns no memory: it is forgotten
+    /// rather than dropped (a drop per run was ~3 % of `await_chain`).
+    fn put_back(&mut self, id: UnitId, fiber: Fiber) {
+        let placeholder = std::mem::replace(&mut self.fibers[id as usize], fiber);
+        debug_assert!(
+            placeholder.stack.capacity() == 0 && placeholder.frames.capacity() == 0,
+            "a unit's slot was written while it ran"
+        );
+        std::mem::forget(placeholder);
     }
 
     /// Runs one unit for a slice, against `globals`, until it halts.
@@ -482,7 +498,7 @@ impl Vm {
         fiber.preempted = matches!(halt, Halt::Preempted);
         match halt {
             Halt::Finished(_) | Halt::Threw(_) => self.release(id, fiber),
-            _ => self.fibers[id as usize] = fiber,
+            _ => self.put_back(id, fiber),
         }
         Stop {
             halt,

@@ -188,6 +188,18 @@ impl<A> NodeTimers<A> {
         list.live += 1;
     }
 
+    /// The action of waiting timer `id`, to change what it will do. Looked
+    /// for from the end of its list: a timer just inserted is there.
+    pub fn action_mut(&mut self, id: u64) -> Option<&mut A> {
+        let msecs = *self.pending.get(&id)? & !FRACTIONAL;
+        let list = self.lists.get_mut(&msecs)?;
+        list.timers
+            .iter_mut()
+            .rev()
+            .find(|timer| timer.id == id)
+            .map(|timer| &mut timer.action)
+    }
+
     /// `unenroll`: clears a waiting timer (false if `id` is not waiting).
     pub fn unenroll(&mut self, id: u64) -> bool {
         let Some(entry) = self.pending.remove(&id) else {
@@ -363,6 +375,19 @@ mod tests {
         assert!(!timers.unenroll(2));
         assert_eq!(run_phase(&mut timers, 20), Vec::<&str>::new());
         assert!(timers.lists.is_empty());
+    }
+
+    #[test]
+    fn a_waiting_timers_action_can_be_changed_until_it_runs() {
+        let mut timers = NodeTimers::default();
+        add(&mut timers, 1, 10.0, 0, "a");
+        add(&mut timers, 2, 10.0, 0, "b");
+        add(&mut timers, 3, 20.0, 0, "c");
+        *timers.action_mut(1).expect("timer 1 waits") = "A";
+        *timers.action_mut(3).expect("timer 3 waits") = "C";
+        assert!(timers.action_mut(9).is_none());
+        assert_eq!(run_phase(&mut timers, 20), ["A", "b", "C"]);
+        assert!(timers.action_mut(1).is_none());
     }
 
     #[test]
