@@ -779,6 +779,16 @@ impl Compiler<'_> {
             );
             return;
         }
+        if self.errors.len() >= crate::driver::MAX_DIAGNOSTICS {
+            // Not shown, only counted: no search for a suggestion (over
+            // every name in scope, for each of thousands of errors).
+            self.error(Diagnostic::new(
+                format!("undefined variable `{name}`"),
+                span,
+                "not defined here",
+            ));
+            return;
+        }
         let mut candidates: Vec<String> = self.known_globals.iter().cloned().collect();
         candidates.extend(crate::runtime::predefined_names().map(|s| s.to_string()));
         for state in &self.states {

@@ -32,6 +32,17 @@ impl SourceFile {
     }
 
     /// Byte range of a 1-based line, without its newline.
+    /// The 1-based line and column (in characters) of a byte offset.
+    pub fn line_column(&self, offset: usize) -> (usize, usize) {
+        let line = self.line_of(offset);
+        let start = self.line_range(line).start;
+        let column = self
+            .text
+            .get(start..offset.min(self.text.len()))
+            .map_or(0, |s| s.chars().count());
+        (line, column + 1)
+    }
+
     fn line_range(&self, line: usize) -> std::ops::Range<usize> {
         let start = self.line_starts.get(line - 1).copied().unwrap_or(0);
         let end = self

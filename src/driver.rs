@@ -86,12 +86,47 @@ fn compile_text(
         );
         return Err(diagnostics);
     }
-    let unclosed = unclosed_bracket(&tokens);
-    if let Some((token, span)) = &unclosed {
-        diagnostics.push(
+    // Past a bracket problem, errors at the end of the file (and, for a
+    // mismatch, on its line) are the parser's guesses around it.
+    let brackets = bracket_problem(&tokens);
+    match &brackets {
+        Some(Brackets::Unclosed(token, span)) => diagnostics.push(
             Diagnostic::new(format!("unclosed {token}"), *span, "this is never closed")
                 .with_hint("add the matching closing bracket"),
-        );
+        ),
+        Some(Brackets::Mismatched { closer, open }) => {
+            let (line, column) = source.line_column(open.1.start);
+            diagnostics.push(
+                Diagnostic::new(
+                    format!("mismatched {}", closer.0),
+                    closer.1,
+                    format!(
+                        "the innermost open bracket here is the {} at {line}:{column}",
+                        open.0
+                    ),
+                )
+                .with_hint(format!(
+                    "close the {} with {} before this {}, or remove this {} if it is one too many",
+                    open.0,
+                    closer_of(&open.0),
+                    closer.0,
+                    closer.0
+                )),
+            );
+            bad_lines.insert(source.line_of(closer.1.start));
+        }
+        Some(Brackets::Stray(token, span)) => {
+            diagnostics.push(
+                Diagnostic::new(
+                    format!("unmatched {token}"),
+                    *span,
+                    "no bracket is open here",
+                )
+                .with_hint(format!("remove this {token}, or add the bracket it closes")),
+            );
+            bad_lines.insert(source.line_of(span.start));
+        }
+        None => {}
     }
     let (program, errors) = parser::parse_program(&tokens, source.text.len());
     let end = source.text.len();
@@ -101,8 +136,7 @@ fn compile_text(
         if bad_lines.contains(&source.line_of(at)) {
             continue;
         }
-        // An unclosed bracket shows up as errors at the end of the file.
-        if unclosed.is_some() && error.found().is_none() && at >= end {
+        if brackets.is_some() && error.found().is_none() && at >= end {
             continue;
         }
         diagnostics.push(parse_diagnostic(&error, &tokens));
@@ -152,30 +186,61 @@ fn bad_escape_span(text: &str) -> Option<std::ops::Range<usize>> {
     None
 }
 
-/// The first opening bracket that is never closed, if any.
-fn unclosed_bracket(tokens: &[(Token, Span)]) -> Option<(Token, Span)> {
+/// What is wrong with the brackets of a file, found before parsing (the
+/// parser's errors there would only be guesses around it).
+enum Brackets {
+    /// An opening bracket that is never closed (the first one).
+    Unclosed(Token, Span),
+    /// A closing bracket that does not close the innermost open one.
+    Mismatched {
+        closer: (Token, Span),
+        open: (Token, Span),
+    },
+    /// A closing bracket with no bracket open.
+    Stray(Token, Span),
+}
+
+fn bracket_problem(tokens: &[(Token, Span)]) -> Option<Brackets> {
     let mut open: Vec<(Token, Span)> = Vec::new();
     for (token, span) in tokens {
         match token {
             Token::LParen | Token::LBrace | Token::LBracket => open.push((token.clone(), *span)),
-            Token::RParen | Token::RBrace | Token::RBracket => {
-                let matches = matches!(
-                    (open.last().map(|(t, _)| t), token),
-                    (Some(Token::LParen), Token::RParen)
-                        | (Some(Token::LBrace), Token::RBrace)
-                        | (Some(Token::LBracket), Token::RBracket)
-                );
-                if matches {
+            Token::RParen | Token::RBrace | Token::RBracket => match open.last() {
+                Some((opener, _)) if matches_closer(opener, token) => {
                     open.pop();
-                } else {
-                    // A stray closer: the parser reports it; stop guessing.
-                    return None;
                 }
-            }
+                Some(innermost) => {
+                    return Some(Brackets::Mismatched {
+                        closer: (token.clone(), *span),
+                        open: innermost.clone(),
+                    });
+                }
+                None => return Some(Brackets::Stray(token.clone(), *span)),
+            },
             _ => {}
         }
     }
-    open.into_iter().next()
+    open.into_iter()
+        .next()
+        .map(|(token, span)| Brackets::Unclosed(token, span))
+}
+
+fn matches_closer(open: &Token, close: &Token) -> bool {
+    matches!(
+        (open, close),
+        (Token::LParen, Token::RParen)
+            | (Token::LBrace, Token::RBrace)
+            | (Token::LBracket, Token::RBracket)
+    )
+}
+
+/// The closing bracket of an opening one.
+fn closer_of(open: &Token) -> &'static str {
+    match open {
+        Token::LParen => "`)`",
+        Token::LBracket => "`]`",
+        _ => "`}`",
+    }
 }
 
 /// An `else if` chain of more than `MAX_SYNTAX_DEPTH` arms, or a run of

@@ -336,3 +336,134 @@ fn a_chain_of_60000_additions_is_refused_not_a_stack_overflow() {
         "{stderr}"
     );
 }
+
+/// A hang detector for the parser's error recovery: generous for a debug
+/// build on a loaded machine, where each of these takes milliseconds (the
+/// exponential recovery this guards against took minutes at depth 20).
+const NESTED_PARSE: Duration = Duration::from_secs(5);
+
+/// Checks `source` and returns stderr, failing past `NESTED_PARSE`.
+fn check_nested(name: &str, source: &str) -> String {
+    let path = scratch(&format!("{name}.lab"), source.as_bytes());
+    let (out, took) = timed(&["check", path.to_str().unwrap(), "--color", "never"]);
+    assert!(took < NESTED_PARSE, "{name}: took {took:?}");
+    assert_eq!(out.status.code(), Some(2), "{name}: {}", text(&out.stderr));
+    text(&out.stderr)
+}
+
+#[test]
+fn a_syntax_error_under_deep_nesting_is_found_in_linear_time() {
+    // Statement wrappers (open, close): each nests the next statement.
+    let shapes = [
+        ("block", "{ ", " }"),
+        ("try", "try { ", " } catch e { }"),
+        ("try_block", "try { { ", " } } catch e { }"),
+        ("if_else", "if x { } else if y { ", " }"),
+        ("while", "while x { ", " }"),
+        ("fn", "fn f() { ", " }"),
+        ("lambda_arg", "f(fn() { ", " });"),
+        ("lambda_let", "let f = fn() { ", " };"),
+        ("lambda_in_list", "let f = [fn() { ", " }];"),
+        ("lambda_in_map", "let f = {a: fn() { ", " }};"),
+        ("lambda_in_template", "let f = `${fn() { ", " }}`;"),
+        ("spawned", "spawn (async fn() { ", " })();"),
+    ];
+    for (name, open, close) in shapes {
+        // At depths within the bracket limit (200) for every shape.
+        for depth in [30, 95] {
+            // Closed at every level, and unclosed at every level (the
+            // shape that was exponential).
+            for closed in [true, false] {
+                // The bad statement on a line of its own: an unclosed
+                // template is the lexer's to report, on its line.
+                let mut source = open.repeat(depth);
+                source.push_str("\nlet = 1;\n");
+                if closed {
+                    source.push_str(&close.repeat(depth));
+                }
+                let stderr = check_nested(&format!("nested_{name}_{depth}_{closed}"), &source);
+                // The error at the bottom is reported, not lost in the
+                // recovery of the levels around it (an unclosed template
+                // literal swallows the rest of the file in the lexer).
+                assert!(
+                    stderr.contains("unexpected `=`") || (!closed && name == "lambda_in_template"),
+                    "{name} {depth} {closed}: {stderr}"
+                );
+                if !closed {
+                    assert!(
+                        stderr.contains("this is never closed")
+                            || stderr.contains("this template literal is not closed"),
+                        "{name} {depth}: {stderr}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn an_error_inside_deeply_nested_brackets_is_found_in_linear_time() {
+    // Expression wrappers: each nests the next expression.
+    let shapes = [
+        ("parens", "(", ")"),
+        ("lists", "[", "]"),
+        ("maps", "{a: ", "}"),
+        ("calls", "f(", ")"),
+        ("indexes", "x[", "]"),
+        ("templates", "`${", "}`"),
+        ("sums", "1 + (", ")"),
+        ("awaits", "await (", ")"),
+    ];
+    for (name, open, close) in shapes {
+        for depth in [30, 100, 190] {
+            for (bad, closed) in [("1 +", true), ("1 2", true), ("1", false)] {
+                let mut source = format!("let v = {}{bad}", open.repeat(depth));
+                if closed {
+                    source.push_str(&close.repeat(depth));
+                    source.push(';');
+                }
+                check_nested(&format!("brackets_{name}_{depth}_{closed}"), &source);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_statement_failing_at_every_level_of_a_long_nest_is_reported_in_linear_time() {
+    // Each level's statement fails after its whole nested body (a lambda
+    // argument followed by a stray operand): recovering at each level must
+    // not parse or skip the body again, level after level.
+    let body = "let y = 1;\n".repeat(2_000);
+    let source = format!("{}{body}{}", "f(fn() {\n".repeat(95), "} 2);\n".repeat(95));
+    let stderr = check_nested("fail_every_level", &source);
+    assert!(stderr.contains("… and 75 more errors"), "{stderr}");
+}
+
+#[test]
+fn a_mismatched_bracket_is_named_with_the_bracket_it_does_not_close() {
+    let stderr = check_nested(
+        "mismatched",
+        "let xs = [1, 2, 3];\nf(fn() {\n  print(xs[0);\n});\n",
+    );
+    assert!(stderr.contains("Error: mismatched `)`"), "{stderr}");
+    assert!(
+        stderr.contains("the innermost open bracket here is the `[` at 3:11"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("Error:").count(), 1, "{stderr}");
+    let stderr = check_nested("stray_closer", "print(1);\n}\nprint(2);\n");
+    assert!(stderr.contains("Error: unmatched `}`"), "{stderr}");
+    assert_eq!(stderr.matches("Error:").count(), 1, "{stderr}");
+}
+
+#[test]
+fn thousands_of_undefined_names_among_thousands_of_globals_are_reported_in_linear_time() {
+    // Each line declares a global and uses two undefined names: a "did you
+    // mean" search over every global for every error took minutes.
+    let source: String = (0..3_000)
+        .map(|i| format!("let v{i} = f({i}) + g({i});\n"))
+        .collect();
+    let stderr = check_nested("undefined_names", &source);
+    assert!(stderr.contains("undefined variable `f`"), "{stderr}");
+    assert!(stderr.contains("… and 5980 more errors"), "{stderr}");
+}
