@@ -35,5 +35,24 @@ async def main():
     print("semaphore locked", s.locked())
     await s.acquire()
     print("main acquired it too, locked", s.locked())
+    s.release()
+
+    l = asyncio.Lock()
+    async def locker(name):
+        try:
+            await l.acquire()
+            print(name, "locked it")
+            l.release()
+        except asyncio.CancelledError:
+            print(name, "cancelled")
+            raise
+    await l.acquire()
+    la = asyncio.create_task(locker("a"))
+    lb = asyncio.create_task(locker("b"))
+    await asyncio.sleep(0.001)
+    l.release()
+    la.cancel()
+    await asyncio.gather(la, lb, return_exceptions=True)
+    print("lock locked", l.locked())
 
 asyncio.run(main())

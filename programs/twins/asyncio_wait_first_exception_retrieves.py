@@ -14,8 +14,13 @@ async def check():
     await asyncio.wait(p)
     print("the rest is done")
 
+async def last_fails():
+    d, p = await asyncio.wait([asyncio.create_task(job(10)), asyncio.create_task(fails(30))], return_when=asyncio.FIRST_EXCEPTION)
+    print("failure last: done", len(d), "pending", len(p))
+
 async def main():
     await check()
+    await last_fails()
     await asyncio.sleep(0.020)
     print("main ends")
 
