@@ -18,7 +18,6 @@
 //! test` runs side by side — has the budget to itself.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The default budget: 2 GiB.
 pub const DEFAULT_BUDGET: u64 = 2 << 30;
@@ -36,7 +35,11 @@ fn count(delta: isize) {
     let _ = USED.try_with(|used| used.set(used.get().wrapping_add(delta)));
 }
 
-static BUDGET: AtomicUsize = AtomicUsize::new(usize::MAX);
+thread_local! {
+    /// This thread's budget in bytes (per thread like the count: programs
+    /// run side by side by `looplab test` each have their own).
+    static BUDGET: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+}
 
 struct Counting;
 
@@ -233,12 +236,12 @@ pub fn set_budget(bytes: u64) {
     } else {
         usize::try_from(bytes).unwrap_or(usize::MAX)
     };
-    BUDGET.store(bytes, Ordering::Relaxed);
+    let _ = BUDGET.try_with(|budget| budget.set(bytes));
 }
 
 /// `Err(message)` if growing the heap by `extra` bytes would pass the budget.
 pub fn check(extra: usize) -> Result<(), String> {
-    let budget = BUDGET.load(Ordering::Relaxed);
+    let budget = BUDGET.try_with(|budget| budget.get()).unwrap_or(usize::MAX);
     let used = used();
     if used.saturating_add(extra) <= budget {
         return Ok(());

@@ -465,3 +465,30 @@ fn piped_entries_can_use_the_list_methods_written_in_looplab() {
     assert_eq!(err, "");
     assert_eq!(status, 0);
 }
+
+#[test]
+fn piped_queues_tell_this_iteration_from_the_next_under_asyncio() {
+    // Before an iteration starts, every ready callback waits for it; inside
+    // one, a callback queued by the one running waits for the next.
+    let input = ":load\nfn three() { print(\"three\"); }\nfn one() { print(\"one\"); queue_microtask(three); }\nfn two() { print(\"two\"); }\nqueue_microtask(one);\nqueue_microtask(two);\n\n:step\n:step\n:queues\n:step\n:step\n:queues\n:run\n";
+    let (out, err, status) = piped(&["--runtime", "asyncio"], input);
+    assert_eq!(err, "");
+    assert_eq!(status, 0);
+    let before = "ready: 2\n  1. call `one` (next iteration)\n  2. call `two` (next iteration)\n";
+    let during = "ready: 2\n  1. call `two` (this iteration)\n  2. call `three` (next iteration)\n";
+    let (at_before, at_during) = (out.find(before), out.find(during));
+    assert!(at_before.is_some() && at_during.is_some(), "{out}");
+    assert!(at_before < at_during, "{out}");
+    assert!(out.ends_with("two\nthree\n"), "{out}");
+}
+
+#[test]
+fn piped_queues_say_what_each_js_job_will_do() {
+    let input = ":load\nfn show(v) { print(\"shown\", v); }\nPromise.resolve(1).then(show);\nqueue_microtask(fn() { print(\"two\"); });\nset_timeout(show, 5, 9);\n\n:step\n:queues\n:run\n";
+    let (out, err, status) = piped(&[], input);
+    assert_eq!(err, "");
+    assert_eq!(status, 0);
+    let queues = "microtask: 2\n  1. promise reaction: call `show`\n  2. call `<anonymous>`\nimmediate: empty\ntimers: 1\n  at 5.000ms: call `show`\n";
+    assert!(out.contains(queues), "{out}");
+    assert!(out.ends_with("shown 1\ntwo\nshown 9\n"), "{out}");
+}

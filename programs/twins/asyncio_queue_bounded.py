@@ -2,6 +2,7 @@ import asyncio
 
 async def main():
     q = asyncio.Queue(2)
+    print("maxsize", q.maxsize, "of an unbounded queue", asyncio.Queue().maxsize, "full", q.full(), "empty", q.empty())
     async def producer():
         for i in range(4):
             print("put", i, "qsize", q.qsize())

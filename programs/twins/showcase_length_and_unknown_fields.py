@@ -11,4 +11,8 @@ try:
     print("size:", "abc".size)
 except Exception as e:
     print("caught:", e)
+try:
+    print("list size:", xs.size)
+except Exception as e:
+    print("caught:", e)
 print("upper still a method:", "abc".upper())

@@ -3701,10 +3701,6 @@ impl Asyncio {
 }
 
 impl Policy for Asyncio {
-    fn name(&self) -> &'static str {
-        INFO.name
-    }
-
     fn load(&mut self, vm: &mut Vm, global_names: &[Rc<str>], main: Rc<Closure>) {
         install_globals(&mut self.globals, global_names, global);
         let main = coroutine(Rc::from("main"), Body::Call(main, Vec::new()));

@@ -1760,10 +1760,6 @@ fn aggregate_error(message: &str, errors: Value) -> Value {
 }
 
 impl Policy for Js {
-    fn name(&self) -> &'static str {
-        INFO.name
-    }
-
     fn load(&mut self, _vm: &mut Vm, global_names: &[Rc<str>], main: Rc<Closure>) {
         install_globals(&mut self.globals, global_names, global);
         self.script = Some(main);

@@ -334,7 +334,6 @@ pub enum Step {
 }
 
 pub trait Policy {
-    fn name(&self) -> &'static str;
     /// Loads a compiled program: its globals (named by the compiler) and
     /// its top level, which becomes the first unit. Runs nothing.
     fn load(&mut self, vm: &mut Vm, global_names: &[Rc<str>], main: Rc<Closure>);

@@ -528,9 +528,9 @@ fn total_order(a: &Value, b: &Value) -> std::cmp::Ordering {
     match (a, b) {
         (Value::Int(x), Value::Int(y)) => x.cmp(y),
         (Value::Float(x), Value::Float(y)) => match (x.is_nan(), y.is_nan()) {
-            (true, true) => Ordering::Equal,
             (true, false) => Ordering::Greater,
             (false, true) => Ordering::Less,
+            // Two NaNs have no order: `partial_cmp` is `None`, so Equal.
             _ => x.partial_cmp(y).unwrap_or(Ordering::Equal),
         },
         (Value::Float(x), Value::Int(n)) => float_int(*x, *n),

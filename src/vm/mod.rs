@@ -574,6 +574,13 @@ impl Vm {
     /// Unwinds to the nearest handler, or to a marked frame, whichever is
     /// nearer.
     fn throw_into(&mut self, fiber: &mut Fiber, thrown: Thrown) -> Unwind {
+        // `marked` only spares the search below; it must count the frames
+        // that have a mark.
+        debug_assert_eq!(
+            fiber.marked as usize,
+            fiber.frames.iter().filter(|f| f.mark != 0).count(),
+            "the count of marked frames drifted"
+        );
         let marked_at = if fiber.marked > 0 {
             fiber.frames.iter().rposition(|f| f.mark != 0)
         } else {
