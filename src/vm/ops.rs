@@ -58,9 +58,10 @@ pub fn display(value: &Value, flavor: crate::value::Flavor) -> Result<String, Th
 }
 
 /// `a + b` of two texts: one allocation of the exact size, after the
-/// size check.
+/// size check and the heap budget's.
 fn joined_text(a: &str, b: &str) -> Result<Value, Thrown> {
     check_string_size(a.len() + b.len())?;
+    check_memory(a.len() + b.len())?;
     let mut text = String::with_capacity(a.len() + b.len());
     text.push_str(a);
     text.push_str(b);
