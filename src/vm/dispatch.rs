@@ -542,45 +542,22 @@ impl Vm {
                     }
                 }
                 &Op::RangeNext(slot, exit) => {
-                    let at = base + slot as usize;
-                    match (&fiber.stack[at], &fiber.stack[at + 1]) {
-                        (Value::Int(i), Value::Int(end)) => {
-                            let i = *i;
-                            if i < *end {
-                                fiber.stack[at] = Value::Int(i + 1);
-                                fiber.stack.push(Value::Int(i));
-                            } else {
-                                pc = at!(exit);
-                            }
-                        }
-                        (a, b) => error!(
-                            "TypeError",
-                            "a range needs two integers, not {} and {}",
-                            a.type_name(),
-                            b.type_name()
-                        ),
+                    match range_step(&mut fiber.stack, base + slot as usize) {
+                        Ok(Some(i)) => fiber.stack.push(Value::Int(i)),
+                        Ok(None) => pc = at!(exit),
+                        Err(thrown) => throw!(thrown),
                     }
                 }
                 &Op::RangeStep(slot, exit) => {
                     let at = base + slot as usize;
-                    match (&fiber.stack[at], &fiber.stack[at + 1]) {
-                        (Value::Int(i), Value::Int(end)) => {
-                            let i = *i;
-                            if i < *end {
-                                fiber.stack[at] = Value::Int(i + 1);
-                                discard(std::mem::replace(&mut fiber.stack[at + 2], Value::Int(i)));
-                                // It stands for `RangeNext` and `SetLocal`.
-                                fuel -= 1;
-                            } else {
-                                pc = at!(exit);
-                            }
+                    match range_step(&mut fiber.stack, at) {
+                        Ok(Some(i)) => {
+                            discard(std::mem::replace(&mut fiber.stack[at + 2], Value::Int(i)));
+                            // It stands for `RangeNext` and `SetLocal`.
+                            fuel -= 1;
                         }
-                        (a, b) => error!(
-                            "TypeError",
-                            "a range needs two integers, not {} and {}",
-                            a.type_name(),
-                            b.type_name()
-                        ),
+                        Ok(None) => pc = at!(exit),
+                        Err(thrown) => throw!(thrown),
                     }
                 }
                 &Op::Await => {
@@ -786,6 +763,32 @@ fn discard(v: Value) {
         Value::Int(_) | Value::Float(_) | Value::Bool(_) | Value::Nil => std::mem::forget(v),
         Value::Closure(closure) => drop(closure),
         other => drop(other),
+    }
+}
+
+/// One step of a range loop whose counter is at `stack[at]` and end at
+/// `stack[at + 1]`: the counter's value before the step, or `None` when the
+/// range is done.
+#[inline(always)]
+fn range_step(stack: &mut [Value], at: usize) -> Result<Option<i64>, Thrown> {
+    match (&stack[at], &stack[at + 1]) {
+        (Value::Int(i), Value::Int(end)) => {
+            let i = *i;
+            if i < *end {
+                stack[at] = Value::Int(i + 1);
+                Ok(Some(i))
+            } else {
+                Ok(None)
+            }
+        }
+        (a, b) => Err(Thrown::error(
+            "TypeError",
+            &format!(
+                "a range needs two integers, not {} and {}",
+                a.type_name(),
+                b.type_name()
+            ),
+        )),
     }
 }
 
