@@ -779,7 +779,7 @@ impl Compiler<'_> {
             );
             return;
         }
-        if self.errors.len() >= crate::driver::MAX_DIAGNOSTICS {
+        if self.errors.len() >= crate::diagnostic::MAX_DIAGNOSTICS {
             // Not shown, only counted: no search for a suggestion (over
             // every name in scope, for each of thousands of errors).
             self.error(Diagnostic::new(

@@ -57,6 +57,10 @@ impl SourceFile {
 /// this size around the problem, not whole.
 pub const MAX_LINE_SHOWN: usize = 200;
 
+/// At most this many diagnostics are shown for one file; the rest are
+/// counted ("… and N more errors").
+pub const MAX_DIAGNOSTICS: usize = 20;
+
 #[derive(Debug, Clone)]
 pub struct Diagnostic {
     pub title: String,

@@ -503,9 +503,7 @@ fn parse_diagnostic(error: &parser::ParseError<'_>, tokens: &[(Token, Span)]) ->
     d
 }
 
-/// At most this many diagnostics are shown for one file; the rest are
-/// counted ("… and N more errors").
-pub const MAX_DIAGNOSTICS: usize = 20;
+use crate::diagnostic::MAX_DIAGNOSTICS;
 
 pub fn render_all(diagnostics: &[Diagnostic], source: &SourceFile, color: bool) -> String {
     let mut out: String = diagnostics
