@@ -225,13 +225,12 @@ impl Handle for Future {
                 out.push_str(" result=");
                 inner(out, v);
             }
-            FState::Failed(t) if self.task.is_some() => {
-                out.push_str(" exception=");
-                write_exception(out, &t.value, inner);
-            }
+            // As CPython shows it, for a future as for a task: a thrown
+            // value that is no error shows as `Exception(…)`, as in the
+            // "never retrieved" report.
             FState::Failed(t) => {
                 out.push_str(" exception=");
-                inner(out, &t.value);
+                write_exception(out, &t.value, inner);
             }
             _ => {}
         }
