@@ -492,3 +492,16 @@ fn piped_queues_say_what_each_js_job_will_do() {
     assert!(out.contains(queues), "{out}");
     assert!(out.ends_with("shown 1\ntwo\nshown 9\n"), "{out}");
 }
+
+#[test]
+fn piped_queues_header_shows_the_virtual_clock_under_each_policy() {
+    // The header's time is the policy's clock: 20 ms of sleep (and the few
+    // instructions around it) have passed, under either runtime.
+    for (runtime, header) in [("asyncio", "asyncio at 20."), ("js", "js at 20.")] {
+        let (out, err, status) = piped(&["--runtime", runtime], "await sleep(20);\n:queues\n");
+        assert_eq!(err, "", "{runtime}");
+        assert!(out.contains(header), "{runtime}: {out}");
+        assert!(out.contains("ms (virtual time)"), "{runtime}: {out}");
+        assert_eq!(status, 0, "{runtime}");
+    }
+}
