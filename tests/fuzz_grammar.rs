@@ -18,38 +18,14 @@
 //! written to `target/fuzz-findings/` and printed, to become a regression
 //! test in `tests/robustness*.rs`.
 
+mod fuzz_common;
+use fuzz_common::Rng;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Xorshift: a small deterministic generator (the same seed, the same programs).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
-    }
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-}
-
 /// Where the statement being generated sits.
 #[derive(Clone, Copy, Default)]
 struct Ctx {
@@ -606,34 +582,9 @@ fn run(path: &Path, policy: &str) -> Result<Outcome, String> {
     Ok((out, err, status.code()))
 }
 
-fn findings_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fuzz-findings")
-}
-
-fn record(input: &str, why: &str) -> String {
-    let dir = findings_dir();
-    let _ = std::fs::create_dir_all(&dir);
-    let name = format!("grammar-{:016x}.lab", fxhash(input));
-    let _ = std::fs::write(dir.join(&name), input);
-    format!("{why}: target/fuzz-findings/{name}\n{input}")
-}
-
-fn fxhash(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    })
-}
-
 #[test]
 fn generated_programs_run_cleanly_and_deterministically() {
-    let seconds: Option<u64> = std::env::var("LOOPLAB_FUZZ_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok());
-    let seed: u64 = std::env::var("LOOPLAB_FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x6a7a_11ab);
-    let deadline = seconds.map(|s| Instant::now() + Duration::from_secs(s));
+    let (deadline, seed) = fuzz_common::settings(0x6a7a_11ab);
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fuzz_grammar");
     std::fs::create_dir_all(&dir).expect("scratch dir");
     let path = dir.join(format!("current-{}.lab", std::process::id()));
@@ -643,13 +594,16 @@ fn generated_programs_run_cleanly_and_deterministically() {
         let program = generate(seed, tried);
         std::fs::write(&path, &program).expect("write the program");
         for policy in ["js", "asyncio"] {
-            let first = run(&path, policy).unwrap_or_else(|e| panic!("{}", record(&program, &e)));
-            let second = run(&path, policy).unwrap_or_else(|e| panic!("{}", record(&program, &e)));
+            let first = run(&path, policy)
+                .unwrap_or_else(|e| panic!("{}", fuzz_common::record("grammar", &program, &e)));
+            let second = run(&path, policy)
+                .unwrap_or_else(|e| panic!("{}", fuzz_common::record("grammar", &program, &e)));
             let stderr = String::from_utf8_lossy(&first.1);
             assert!(
                 matches!(first.2, Some(0..=2)),
                 "{}",
-                record(
+                fuzz_common::record(
+                    "grammar",
                     &program,
                     &format!("{policy}: exit status {:?}\n{stderr}", first.2)
                 )
@@ -657,12 +611,13 @@ fn generated_programs_run_cleanly_and_deterministically() {
             assert!(
                 !stderr.contains("internal error") && !stderr.contains("panicked"),
                 "{}",
-                record(&program, &format!("{policy}: {stderr}"))
+                fuzz_common::record("grammar", &program, &format!("{policy}: {stderr}"))
             );
             assert!(
                 !stderr.contains("syntax error") && first.2 != Some(2),
                 "{}",
-                record(
+                fuzz_common::record(
+                    "grammar",
                     &program,
                     &format!("{policy}: a generated program is refused\n{stderr}")
                 )
@@ -670,7 +625,7 @@ fn generated_programs_run_cleanly_and_deterministically() {
             assert!(
                 first == second,
                 "{}",
-                record(&program, &format!("{policy}: two runs differ"))
+                fuzz_common::record("grammar", &program, &format!("{policy}: two runs differ"))
             );
             if let Some(code @ 0..=2) = first.2 {
                 statuses[code as usize] += 1;

@@ -20,6 +20,8 @@
 //! time exponential in the depth (12 levels: 0.3 s; 20: minutes); see
 //! `tests/robustness.rs`, `a_syntax_error_under_deep_nesting_…`.
 
+mod fuzz_common;
+use fuzz_common::Rng;
 use looplab::diagnostic::SourceFile;
 use looplab::driver::{RunOptions, run_source};
 use looplab::lexer::lex;
@@ -28,26 +30,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Xorshift: a small deterministic generator (the same seed, the same inputs).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
-    }
-}
-
 fn seeds() -> Vec<String> {
     let mut files = Vec::new();
     collect(
@@ -217,59 +199,40 @@ fn run(text: &str, policy: PolicyKind) -> Result<(String, String, i32), String> 
     })
 }
 
-fn findings_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fuzz-findings")
-}
-
-fn record(input: &str, why: &str) -> String {
-    let dir = findings_dir();
-    let _ = std::fs::create_dir_all(&dir);
-    let name = format!("finding-{:016x}.lab", fxhash(input));
-    let _ = std::fs::write(dir.join(&name), input);
-    format!("{why}: target/fuzz-findings/{name}\n{input}")
-}
-
-fn fxhash(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    })
-}
-
 #[test]
 fn mutated_programs_end_cleanly_and_deterministically() {
-    let seconds: Option<u64> = std::env::var("LOOPLAB_FUZZ_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok());
-    let seed: u64 = std::env::var("LOOPLAB_FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_1ab5);
+    let (deadline, seed) = fuzz_common::settings(0x5eed_1ab5);
     let seeds: Vec<Vec<String>> = seeds().iter().map(|s| pieces(s)).collect();
     assert!(seeds.len() > 50, "the seed programs are there");
     let mut rng = Rng(seed | 1);
-    let deadline = seconds.map(|s| Instant::now() + Duration::from_secs(s));
     let mut tried = 0;
     while deadline.map_or(tried < 300, |d| Instant::now() < d) {
         let input = mutate(&mut rng, &seeds);
         // The input being tried, for when a run hangs the process.
-        let _ = std::fs::create_dir_all(findings_dir());
-        let _ = std::fs::write(findings_dir().join("current.lab"), &input);
+        let _ = std::fs::create_dir_all(fuzz_common::findings_dir());
+        let _ = std::fs::write(fuzz_common::findings_dir().join("current.lab"), &input);
         for policy in [PolicyKind::Js, PolicyKind::Asyncio] {
             let started = Instant::now();
-            let first = run(&input, policy).unwrap_or_else(|p| panic!("{}", record(&input, &p)));
+            let first = run(&input, policy)
+                .unwrap_or_else(|p| panic!("{}", fuzz_common::record("finding", &input, &p)));
             // A hang detector, not a benchmark: the limits stop any run far
             // sooner on any machine.
             assert!(
                 started.elapsed() < Duration::from_secs(30),
                 "{}",
-                record(&input, "took over 30 s")
+                fuzz_common::record("finding", &input, "took over 30 s")
             );
-            let second = run(&input, policy).unwrap_or_else(|p| panic!("{}", record(&input, &p)));
-            assert!(first == second, "{}", record(&input, "two runs differ"));
+            let second = run(&input, policy)
+                .unwrap_or_else(|p| panic!("{}", fuzz_common::record("finding", &input, &p)));
+            assert!(
+                first == second,
+                "{}",
+                fuzz_common::record("finding", &input, "two runs differ")
+            );
             assert!(
                 matches!(first.2, 0..=2 | 130),
                 "{}",
-                record(&input, &format!("exit status {}", first.2))
+                fuzz_common::record("finding", &input, &format!("exit status {}", first.2))
             );
         }
         tried += 1;
