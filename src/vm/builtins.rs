@@ -369,15 +369,20 @@ fn index_arg(v: &Value, len: usize, what: &str) -> Result<usize, Thrown> {
     }
 }
 
-/// Before `extra` items are pushed onto `list`: its length limit, and the
-/// heap budget when the push makes the list grow its storage (the only
-/// time a push allocates).
-pub(super) fn check_push(list: &Vec<Value>, extra: usize) -> Result<(), Thrown> {
-    let length = list.len() + extra;
+/// `xs.push(items…)`: the list's length limit, and the heap budget when
+/// the push makes the list grow its storage (the only time a push
+/// allocates), then the items; the new length.
+pub(super) fn push_onto(
+    xs: &std::cell::RefCell<Vec<Value>>,
+    items: impl ExactSizeIterator<Item = Value>,
+) -> Result<usize, Thrown> {
+    let mut list = xs.borrow_mut();
+    let length = list.len() + items.len();
     if length > list.capacity() || length > MAX_LIST_LENGTH {
-        return check_list_size(length);
+        check_list_size(length)?;
     }
-    Ok(())
+    list.extend(items);
+    Ok(list.len())
 }
 
 fn list_method(
@@ -388,12 +393,7 @@ fn list_method(
 ) -> NativeResult {
     match name {
         "len" => ok(Value::Int(xs.borrow().len() as i64)),
-        "push" => {
-            let mut list = xs.borrow_mut();
-            check_push(&list, args.len())?;
-            list.extend(args.iter().cloned());
-            ok(Value::Int(list.len() as i64))
-        }
+        "push" => ok(Value::Int(push_onto(xs, args.iter().cloned())? as i64)),
         "pop" => ok(xs.borrow_mut().pop().unwrap_or(Value::Nil)),
         "shift" => {
             let mut list = xs.borrow_mut();

@@ -661,11 +661,12 @@ impl Vm {
                     &fiber.stack[callee_at + 1..],
                 )),
                 Native::Method { receiver, name } => {
-                    if self.prelude_method(receiver, name, argc).is_some() {
-                        None
-                    } else {
-                        self.call_method_in_place(fiber, receiver, name, callee_at + 1)
+                    if let Some(closure) = self.prelude_method(receiver, name, argc) {
+                        let args: Vec<Value> = fiber.stack.drain(callee_at + 1..).collect();
+                        fiber.stack.pop();
+                        return self.call_prelude(fiber, closure, receiver.clone(), args);
                     }
+                    self.call_method_in_place(fiber, receiver, name, callee_at + 1)
                 }
             };
             if let Some(result) = result {
@@ -677,14 +678,11 @@ impl Vm {
         fiber.stack.pop();
         match callee {
             Value::Closure(closure) => Ok(CallStep::Halt(Halt::CallAsync { closure, args })),
+            // A method on a runtime handle (built-ins and list methods were
+            // called above): the policy's.
             Value::Native(native) => match &*native {
+                Native::Method { receiver, name } => self.call_method(receiver.clone(), name, args),
                 Native::Builtin { .. } => unreachable!("built-ins were called above"),
-                Native::Method { receiver, name } => {
-                    match self.prelude_method(receiver, name, args.len()) {
-                        Some(closure) => self.call_prelude(fiber, closure, receiver.clone(), args),
-                        None => self.call_method(receiver.clone(), name, args),
-                    }
-                }
             },
             Value::Handle(primitive) => Ok(CallStep::Halt(Halt::Primitive { primitive, args })),
             _ => unreachable!("checked callable above"),

@@ -84,12 +84,7 @@ impl Vm {
             let Value::List(xs) = &fiber.stack[receiver_at] else {
                 unreachable!("checked above")
             };
-            let length = {
-                let mut list = xs.borrow_mut();
-                builtins::check_push(&list, 1)?;
-                list.push(item);
-                list.len()
-            };
+            let length = builtins::push_onto(xs, std::iter::once(item))?;
             fiber.stack.truncate(receiver_at);
             return Ok(CallStep::Value(Value::Int(length as i64)));
         }
@@ -112,23 +107,21 @@ impl Vm {
                 return self.call_value(fiber, callee, argc as usize);
             }
         }
-        let is_prelude = matches!(op, Op::CallPrelude(..))
-            && self
-                .prelude_method(&receiver, name, argc as usize)
-                .is_some();
-        if !is_prelude
-            && let Some(result) = self.call_method_in_place(fiber, &receiver, name, receiver_at + 1)
-        {
+        let prelude = match op {
+            Op::CallPrelude(..) => self.prelude_method(&receiver, name, argc as usize),
+            _ => None,
+        };
+        if let Some(closure) = prelude {
+            let args: Vec<Value> = fiber.stack.drain(receiver_at + 1..).collect();
+            fiber.stack.pop();
+            return self.call_prelude(fiber, closure, receiver, args);
+        }
+        if let Some(result) = self.call_method_in_place(fiber, &receiver, name, receiver_at + 1) {
             fiber.stack.truncate(receiver_at);
             return result.map(CallStep::Value);
         }
         let args: Vec<Value> = fiber.stack.drain(receiver_at + 1..).collect();
         fiber.stack.pop();
-        if let Op::CallPrelude(..) = op
-            && let Some(closure) = self.prelude_method(&receiver, name, args.len())
-        {
-            return self.call_prelude(fiber, closure, receiver, args);
-        }
         self.call_method(receiver, name, args)
     }
 
