@@ -102,7 +102,8 @@ fn a_switch_point_preemption_stops_at_a_back_edge_or_a_function_entry() {
         .last()
         .map(|f| f.ip as usize)
         .unwrap_or(0);
-    let code = &vm.fiber(unit).frames[0].closure.function.code;
+    let fiber = vm.fiber(unit);
+    let code = &fiber.closure_of(&fiber.frames[0]).function.code;
     // Stopped at a switch point: just before the loop's back-edge.
     assert!(
         matches!(code[at], looplab::bytecode::Op::Loop(_)),
@@ -140,7 +141,7 @@ fn a_switch_point_preemption_can_stop_at_a_function_entry() {
     let top = fiber
         .frames
         .last()
-        .map(|f| (f.ip, f.closure.function.name.to_string()));
+        .map(|f| (f.ip, fiber.closure_of(f).function.name.to_string()));
     assert_eq!(top, Some((0, "f".to_string())), "stopped at f's entry");
     loop {
         match vm.run(unit, &mut globals, slice).halt {

@@ -108,7 +108,7 @@ fn a_method_call_with_too_many_arguments_is_an_error() {
 
 #[test]
 fn a_frame_is_twenty_four_bytes() {
-    assert_eq!(std::mem::size_of::<looplab::vm::Frame>(), 24);
+    assert_eq!(std::mem::size_of::<looplab::vm::Frame>(), 12);
 }
 
 /// `local OP local` is one instruction with an integer fast path; anything

@@ -9,7 +9,7 @@ use super::halt::{Halt, Preempt, Slice};
 use super::ops::check_string_size;
 use super::{Fiber, Frame, Globals, MAX_FRAMES, Thrown, TryHandler, Vm, ops, stack_overflow};
 use crate::bytecode::{Function, Op};
-use crate::value::{Native, Value};
+use crate::value::{Closure, Native, Value};
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -29,39 +29,43 @@ impl Vm {
                     .expect("a running fiber has a frame")
             };
         }
-        let mut function: Rc<Function> = frame!().closure.function.clone();
+        // The running function, reached through a raw pointer held in a
+        // register: no reference counting on call and return.
+        // SAFETY (every `function!()` below): `function` points to the
+        // `Function` of the closure in the running frame's callee slot
+        // (`stack[base - 1]`, see `Fiber::closure_of`); that value holds it
+        // (`Rc<Closure>` → `Rc<Function>`, on the heap, so moving the stack's
+        // storage does not move it) for as long as the frame runs, and a
+        // `Function` is never mutated once shared. `function` is only ever
+        // set together with `code` and `base` (`set_function!`), whenever
+        // the running frame changes.
+        let mut function: *const Function = function_below(&fiber.stack, frame!().base as usize);
+        macro_rules! function {
+            () => {
+                unsafe { &*function }
+            };
+        }
         // The running function's code is reached through two raw pointers
         // held in registers: `code`, its first instruction, and `pc`, the
         // next one to run. Fetching is one load, with no bounds check and no
         // length to keep in a register.
         // SAFETY (every `unsafe` below that makes, moves or reads `pc`):
-        // `code` points into `function.code`; `function` is an `Rc` that
-        // keeps its `Function` alive and unchanged (a `Function` is never
-        // mutated once shared), and `function` is only ever reassigned
-        // together with `code` (`set_function!`), after which `pc` is set
-        // anew from `code`. Every function's code ends with a `Return` and
-        // every jump target lies inside it (`bytecode::code_stays_inside`,
-        // checked by the compiler for each function it makes), so: a frame's
-        // saved ip (0, a jump or handler target, or the instruction after
-        // one that is not the final `Return`) is inside the code; running
-        // any instruction but a `Return` leaves `pc` on another instruction;
-        // and a peek at `pc` after a fused operator reads the instruction
-        // that follows it, which exists because the code ends with `Return`.
-        // PERF: holding `function` as a plain `&Function` (no reference
-        // counting on call and return) measured fib(25) -1.6% instructions
-        // but the 1M loop +3.6% and string_build/list_map +1%: register
-        // allocation in `execute` outweighs the saved counts. Revisit once
-        // the loop's state stays in registers.
-        macro_rules! code_of {
-            ($function:expr) => {
-                $function.code.as_ptr()
-            };
-        }
-        let mut code: *const Op = code_of!(function);
+        // `code` points into `function!().code`, alive and unchanged as
+        // `function` is (above), and `code` is only ever reassigned together
+        // with `function`, after which `pc` is set anew from `code`. Every
+        // function's code ends with a `Return` and every jump target lies
+        // inside it (`bytecode::code_stays_inside`, checked by the compiler
+        // for each function it makes), so: a frame's saved ip (0, a jump or
+        // handler target, or the instruction after one that is not the final
+        // `Return`) is inside the code; running any instruction but a
+        // `Return` leaves `pc` on another instruction; and a peek at `pc`
+        // after a fused operator reads the instruction that follows it,
+        // which exists because the code ends with `Return`.
+        let mut code: *const Op = function!().code.as_ptr();
         macro_rules! set_function {
-            ($rc:expr) => {{
-                function = $rc;
-                code = code_of!(function);
+            ($ptr:expr) => {{
+                function = $ptr;
+                code = function!().code.as_ptr();
             }};
         }
         // The instruction at index `i` of the running code.
@@ -115,9 +119,10 @@ impl Vm {
         macro_rules! reload {
             () => {{
                 let f = frame!();
-                set_function!(f.closure.function.clone());
-                pc = at!(f.ip);
-                base = f.base as usize;
+                let (ip, frame_base) = (f.ip, f.base as usize);
+                base = frame_base;
+                set_function!(function_below(&fiber.stack, base));
+                pc = at!(ip);
             }};
         }
         // Throws at the current instruction (out of line: `slow::raise`).
@@ -199,6 +204,7 @@ impl Vm {
                 save!();
                 if self.steps >= self.step_limit {
                     let ip = ip!();
+                    let function = function!();
                     let span = function.spans[ip.min(function.spans.len() - 1)];
                     return Halt::StepLimit(self.origin(fiber, span, &function.source));
                 }
@@ -222,7 +228,7 @@ impl Vm {
             match op {
                 &Op::Const(i) => fiber
                     .stack
-                    .push(fast_clone(&function.constants[i as usize])),
+                    .push(fast_clone(&function!().constants[i as usize])),
                 &Op::Nil => fiber.stack.push(Value::Nil),
                 &Op::True => fiber.stack.push(Value::Bool(true)),
                 &Op::False => fiber.stack.push(Value::Bool(false)),
@@ -308,12 +314,14 @@ impl Vm {
                     }
                 }
                 &Op::GetUpvalue(i) => {
-                    let v = frame!().closure.upvalues[i as usize].borrow().clone();
+                    let v = closure_below(&fiber.stack, base).upvalues[i as usize]
+                        .borrow()
+                        .clone();
                     fiber.stack.push(v);
                 }
                 &Op::SetUpvalue(i) => {
                     let v = pop!();
-                    *frame!().closure.upvalues[i as usize].borrow_mut() = v;
+                    *closure_below(&fiber.stack, base).upvalues[i as usize].borrow_mut() = v;
                 }
                 &Op::GetGlobal(i) => {
                     let v = &globals.values[i as usize];
@@ -374,7 +382,7 @@ impl Vm {
                 &Op::Div | &Op::Mod => binary!(*op),
                 &Op::LocalConst(slot, constant, bop) => fused!(
                     &fiber.stack[base + slot as usize],
-                    &function.constants[constant as usize],
+                    &function!().constants[constant as usize],
                     bop
                 ),
                 &Op::LocalLocal(a, b, bop) => fused!(
@@ -422,7 +430,6 @@ impl Vm {
                     }
                 }
                 &Op::Call(argc) => {
-                    save!();
                     let callee_at = fiber.stack.len() - argc as usize - 1;
                     // Fast path: a plain closure called with exactly its arity.
                     if let Value::Closure(closure) = &fiber.stack[callee_at]
@@ -430,28 +437,28 @@ impl Vm {
                         && closure.function.arity == argc
                         && fiber.frames.len() < MAX_FRAMES
                     {
-                        let closure = closure.clone();
-                        let extra = closure.function.num_slots - argc;
-                        for _ in 0..extra {
+                        let callee = Rc::as_ptr(&closure.function);
+                        frame!().ip = ip!() as u32;
+                        set_function!(callee);
+                        for _ in argc..function!().num_slots {
                             fiber.stack.push(Value::Nil);
                         }
                         base = callee_at + 1;
-                        set_function!(closure.function.clone());
                         pc = code;
                         fiber.frames.push(Frame {
-                            closure,
                             ip: 0,
                             base: base as u32,
                             mark: 0,
                         });
                         continue;
                     }
+                    save!();
                     let callee = fiber.stack[callee_at].clone();
                     call_step!(self.call_value(fiber, callee, argc as usize));
                 }
                 &Op::CallMethod(name, argc) | &Op::CallPrelude(name, argc) => {
                     save!();
-                    call_step!(self.call_method_op(fiber, &function, *op, name, argc));
+                    call_step!(self.call_method_op(fiber, function!(), *op, name, argc));
                 }
                 &Op::Return => {
                     let result = pop!();
@@ -464,9 +471,10 @@ impl Vm {
                         pop_to(&mut fiber.stack, frame.base as usize - 1);
                         fiber.stack.push(result);
                         let caller = &fiber.frames[depth - 1];
-                        set_function!(caller.closure.function.clone());
-                        pc = at!(caller.ip);
+                        let ip = caller.ip;
                         base = caller.base as usize;
+                        set_function!(function_below(&fiber.stack, base));
+                        pc = at!(ip);
                         continue;
                     }
                     fiber.stack.truncate(frame.base as usize - 1);
@@ -482,7 +490,7 @@ impl Vm {
                         value: result,
                     };
                 }
-                &Op::Closure(i) => self.make_closure(fiber, &function, i, base),
+                &Op::Closure(i) => self.make_closure(fiber, function!(), i, base),
                 &Op::MakeList(n) => {
                     let items = fiber.stack.split_off(fiber.stack.len() - n as usize);
                     fiber.stack.push(Value::list(items));
@@ -505,7 +513,7 @@ impl Vm {
                     }
                 }
                 &Op::GetField(name) => {
-                    let Value::Str(name) = &function.constants[name as usize] else {
+                    let Value::Str(name) = &function!().constants[name as usize] else {
                         unreachable!()
                     };
                     let object = pop!();
@@ -515,7 +523,7 @@ impl Vm {
                     }
                 }
                 &Op::SetField(name) => {
-                    if let Err(thrown) = self.set_field(fiber, &function, name) {
+                    if let Err(thrown) = self.set_field(fiber, function!(), name) {
                         throw!(thrown);
                     }
                 }
@@ -590,7 +598,7 @@ impl Vm {
                     }
                 }
                 &Op::CatchKinds(kinds, target) => {
-                    if !self.catches_kind(fiber, &function, kinds) {
+                    if !self.catches_kind(fiber, function!(), kinds) {
                         pc = at!(target);
                     }
                 }
@@ -605,7 +613,7 @@ impl Vm {
                     }
                 }
                 &Op::TakeField(name) => {
-                    if let Err(thrown) = self.take_field(fiber, &function, name) {
+                    if let Err(thrown) = self.take_field(fiber, function!(), name) {
                         throw!(thrown);
                     }
                 }
@@ -634,7 +642,6 @@ impl Vm {
             let base = fiber.stack.len() - argc;
             fit_args(&mut fiber.stack, base, argc, &closure.function);
             fiber.frames.push(Frame {
-                closure: closure.clone(),
                 ip: 0,
                 base: base as u32,
                 mark: 0,
@@ -808,6 +815,22 @@ fn int_binary(op: Op, a: i64, b: i64) -> Option<Value> {
 }
 
 /// Same as `push_args` for arguments already on the stack at `base`.
+/// The function of the closure in the callee slot of a frame whose locals
+/// start at `base` (see `Fiber::closure_of`).
+#[inline(always)]
+fn function_below(stack: &[Value], base: usize) -> *const Function {
+    Rc::as_ptr(&closure_below(stack, base).function)
+}
+
+/// The closure in the callee slot of a frame whose locals start at `base`.
+#[inline(always)]
+fn closure_below(stack: &[Value], base: usize) -> &Closure {
+    match &stack[base - 1] {
+        Value::Closure(closure) => closure,
+        _ => unreachable!("a frame's callee slot holds its closure"),
+    }
+}
+
 fn fit_args(stack: &mut Vec<Value>, base: usize, argc: usize, function: &Function) {
     let arity = function.arity as usize;
     if argc > arity {

@@ -9,11 +9,15 @@ use std::rc::Rc;
 /// A unit's number in the VM's arena (reused after the unit ends).
 pub type UnitId = u32;
 
-/// 24 bytes (`tests/vm_speed.rs` checks it): a sleeping task keeps one.
+/// 12 bytes (`tests/vm_speed.rs` checks it): a sleeping task keeps one.
+/// A frame holds no reference to its closure: the callee value sits on the
+/// stack just below the frame's locals (`stack[base - 1]`, see
+/// `Fiber::closure_of`), and that slot keeps it alive for as long as the
+/// frame runs.
 pub struct Frame {
-    pub closure: Rc<Closure>,
     pub ip: u32,
-    /// Stack index of the frame's first local (the callee sits just below).
+    /// Stack index of the frame's first local (the callee, a
+    /// `Value::Closure`, sits just below, at `base - 1`).
     pub base: u32,
     /// Non-zero for a frame the policy pushed with `Vm::push_call`: when it
     /// returns or an error unwinds past it, the VM halts with this mark.
@@ -47,9 +51,21 @@ pub struct Fiber {
 impl Fiber {
     /// The unit's name: its entry function's (`<main>` for the top level).
     pub fn unit_name(&self) -> Rc<str> {
-        self.frames
-            .first()
-            .map_or_else(|| Rc::from("?"), |f| f.closure.function.name.clone())
+        self.frames.first().map_or_else(
+            || Rc::from("?"),
+            |f| self.closure_of(f).function.name.clone(),
+        )
+    }
+
+    /// The closure `frame` runs: the callee slot just below its locals.
+    /// Every frame is pushed over a `Value::Closure` (the fast call path,
+    /// `call_value`, `push_frame`), and nothing writes below a running
+    /// frame's base, so the slot holds it until the frame returns.
+    pub fn closure_of(&self, frame: &Frame) -> &Rc<Closure> {
+        match &self.stack[frame.base as usize - 1] {
+            Value::Closure(closure) => closure,
+            _ => unreachable!("a frame's callee slot holds its closure"),
+        }
     }
 }
 

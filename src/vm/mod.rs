@@ -475,7 +475,7 @@ impl Vm {
         self.last_unit = Some(id);
         let mut fiber = std::mem::take(&mut self.fibers[id as usize]);
         if let Some(entry) = fiber.frames.first() {
-            self.last_entry = Some(entry.closure.function.clone());
+            self.last_entry = Some(fiber.closure_of(entry).function.clone());
         }
         let halt = match fiber.pending.take() {
             Some(ResumeWith::Throw(thrown)) => self.unwind(&mut fiber, thrown),
@@ -537,7 +537,7 @@ impl Vm {
     fn origin_here(&self, fiber: &Fiber) -> Rc<Origin> {
         match fiber.frames.last() {
             Some(frame) => {
-                let function = &frame.closure.function;
+                let function = &fiber.closure_of(frame).function;
                 // Halted at an instruction: that one (ip - 1); preempted:
                 // the next one (ip).
                 let at = if fiber.preempted {
@@ -560,8 +560,13 @@ impl Vm {
 
     /// Builds the origin record of an error thrown at `span` in `fiber`.
     fn origin(&self, fiber: &Fiber, span: Span, source: &Rc<SourceFile>) -> Rc<Origin> {
-        let (stack, omitted) =
-            compact_stack(fiber.frames.iter().rev().map(|f| &f.closure.function.name));
+        let (stack, omitted) = compact_stack(
+            fiber
+                .frames
+                .iter()
+                .rev()
+                .map(|f| &fiber.closure_of(f).function.name),
+        );
         Rc::new(Origin {
             span,
             source: source.clone(),
@@ -659,11 +664,11 @@ fn stack_overflow() -> Thrown {
 
 /// Pushes the callee, its arguments and locals, and its frame.
 fn push_frame(fiber: &mut Fiber, callee: Rc<Closure>, args: Vec<Value>, mark: u32) {
-    fiber.stack.push(Value::Closure(callee.clone()));
+    let function = callee.function.clone();
+    fiber.stack.push(Value::Closure(callee));
     let base = fiber.stack.len();
-    push_args(&mut fiber.stack, &callee.function, args);
+    push_args(&mut fiber.stack, &function, args);
     fiber.frames.push(Frame {
-        closure: callee,
         ip: 0,
         base: base as u32,
         mark,

@@ -140,10 +140,7 @@ impl Vm {
             unreachable!()
         };
         let outer = fiber
-            .frames
-            .last()
-            .expect("a running fiber has a frame")
-            .closure
+            .closure_of(fiber.frames.last().expect("a running fiber has a frame"))
             .clone();
         let upvalues = proto
             .function
