@@ -6,7 +6,6 @@
 
 use super::builtins;
 use super::halt::{Halt, Preempt, Slice};
-use super::ops::check_string_size;
 use super::{Fiber, Frame, Globals, MAX_FRAMES, Thrown, TryHandler, Vm, ops, stack_overflow};
 use crate::bytecode::{Function, Op};
 use crate::value::{Closure, Native, Value};
@@ -15,6 +14,9 @@ use std::rc::Rc;
 
 impl Vm {
     /// The interpreter loop proper: runs `fiber` until it halts.
+    // `lend!` sets all three stack registers even where the path that
+    // follows (a throw) gives the stack back before reading `end`.
+    #[allow(unused_assignments)]
     pub(super) fn execute(
         &mut self,
         fiber: &mut Fiber,
@@ -29,17 +31,127 @@ impl Vm {
                     .expect("a running fiber has a frame")
             };
         }
+        // THE OPERAND STACK IN REGISTERS. While the loop runs an instruction
+        // of its own, the fiber's `stack` is *lent* to it: the `Vec` keeps
+        // its buffer but its length is 0 (it owns nothing, so a panic can
+        // only leak values, never drop one twice), and the values live in
+        // `[buffer, sp)`; `end` is the end of the buffer's capacity and `bp`
+        // the running frame's first local (`buffer + base`). Code outside
+        // the loop (`slow`, `builtins`, the unwinder, a halt's receiver)
+        // sees the `Vec` given back with its true length (`give_back!`) and
+        // the loop takes it again after (`lend!`), since that code may
+        // grow, shrink or move the buffer.
+        // SAFETY (every `unsafe` below that reads or writes through `sp`,
+        // `bp` or `end`): `lend!` sets all three from the `Vec`'s buffer,
+        // length and capacity, and every path that lets other code at the
+        // `Vec` gives it back first and lends it again after; `push!` grows
+        // the buffer (through the `Vec`) before writing at `end`; the
+        // bytecode never pops below the running frame's locals nor names a
+        // local slot past its `num_slots` (the compiler's stack discipline;
+        // `debug_assert!`s check both in debug builds, where every test
+        // runs), and every frame's locals are on the stack from the call
+        // that made it (`fit_args`, `push_args`, the `Nil`s of the fast
+        // call) until it returns.
+        let mut sp: *mut Value;
+        let mut end: *mut Value;
+        let mut bp: *mut Value;
+        let mut base = frame!().base as usize;
+        macro_rules! lend {
+            () => {{
+                let len = fiber.stack.len();
+                let capacity = fiber.stack.capacity();
+                let buffer = fiber.stack.as_mut_ptr();
+                unsafe {
+                    sp = buffer.add(len);
+                    end = buffer.add(capacity);
+                    bp = buffer.add(base);
+                    fiber.stack.set_len(0);
+                }
+            }};
+        }
+        macro_rules! give_back {
+            () => {{
+                unsafe {
+                    let len = sp.offset_from(fiber.stack.as_ptr()) as usize;
+                    fiber.stack.set_len(len);
+                }
+            }};
+        }
+        // Runs `$e` with the stack given back, then lends it again.
+        macro_rules! slow {
+            ($e:expr) => {{
+                give_back!();
+                let result = $e;
+                lend!();
+                result
+            }};
+        }
+        // Room for `$n` more values.
+        macro_rules! reserve {
+            ($n:expr) => {{
+                let n: usize = $n;
+                if (unsafe { end.offset_from(sp) } as usize) < n {
+                    give_back!();
+                    grow(&mut fiber.stack, n);
+                    lend!();
+                }
+            }};
+        }
+        macro_rules! push {
+            ($v:expr) => {{
+                let v: Value = $v;
+                if sp == end {
+                    give_back!();
+                    grow(&mut fiber.stack, 1);
+                    lend!();
+                }
+                unsafe {
+                    sp.write(v);
+                    sp = sp.add(1);
+                }
+            }};
+        }
+        macro_rules! pop {
+            () => {{
+                debug_assert!(sp > fiber.stack.as_mut_ptr(), "popped an empty stack");
+                unsafe {
+                    sp = sp.sub(1);
+                    sp.read()
+                }
+            }};
+        }
+        // The value `$n` below the top (0: the top).
+        macro_rules! top {
+            ($n:expr) => {{
+                debug_assert!(unsafe { sp.sub($n + 1) } >= fiber.stack.as_mut_ptr());
+                unsafe { &mut *sp.sub($n + 1) }
+            }};
+        }
+        macro_rules! local {
+            ($slot:expr) => {{
+                let at = unsafe { bp.add($slot as usize) };
+                debug_assert!(at < sp, "a local slot past the stack");
+                unsafe { &mut *at }
+            }};
+        }
+        // The stack's length (its index of `sp`).
+        macro_rules! depth {
+            () => {
+                unsafe { sp.offset_from(fiber.stack.as_ptr()) as usize }
+            };
+        }
+        lend!();
         // The running function, reached through a raw pointer held in a
         // register: no reference counting on call and return.
         // SAFETY (every `function!()` below): `function` points to the
         // `Function` of the closure in the running frame's callee slot
-        // (`stack[base - 1]`, see `Fiber::closure_of`); that value holds it
+        // (`bp - 1`, see `Fiber::closure_of`); that value holds it
         // (`Rc<Closure>` → `Rc<Function>`, on the heap, so moving the stack's
-        // storage does not move it) for as long as the frame runs, and a
+        // buffer does not move it) for as long as the frame runs, and a
         // `Function` is never mutated once shared. `function` is only ever
-        // set together with `code` and `base` (`set_function!`), whenever
-        // the running frame changes.
-        let mut function: *const Function = function_below(&fiber.stack, frame!().base as usize);
+        // set together with `code` (`set_function!`), whenever the running
+        // frame changes.
+        let mut function: *const Function = unsafe { function_below(bp) };
         macro_rules! function {
             () => {
                 unsafe { &*function }
@@ -87,7 +199,6 @@ impl Vm {
                 unsafe { *pc }
             };
         }
-        let mut base = frame!().base as usize;
         // The step count is kept as `fuel`, the instructions left before
         // `stop_at` (one register, counted down; a fused instruction may take
         // it below zero): the count is `stop_at - fuel`, and `save!` writes
@@ -115,21 +226,30 @@ impl Vm {
                 self.steps = steps!();
             }};
         }
-
+        // Halts with the stack given back.
+        macro_rules! halt {
+            ($halt:expr) => {{
+                give_back!();
+                return $halt;
+            }};
+        }
+        // Enters the frame on top (with the stack given back: it lends it).
         macro_rules! reload {
             () => {{
                 let f = frame!();
-                let (ip, frame_base) = (f.ip, f.base as usize);
-                base = frame_base;
-                set_function!(function_below(&fiber.stack, base));
+                let ip = f.ip;
+                base = f.base as usize;
+                lend!();
+                set_function!(unsafe { function_below(bp) });
                 pc = at!(ip);
             }};
         }
         // Throws at the current instruction (out of line: `slow::raise`).
         macro_rules! throw {
             ($thrown:expr) => {{
-                save!();
                 let thrown: Thrown = $thrown;
+                save!();
+                give_back!();
                 match self.raise(fiber, thrown) {
                     None => {
                         reload!();
@@ -146,30 +266,38 @@ impl Vm {
                 throw!(Thrown::error($kind, &format!($($fmt)*)))
             };
         }
-        // halt for the policy, or throw.
+        // Runs a call out of line (with the stack given back), then enters
+        // the frame it pushed, pushes its value, halts for the policy, or
+        // throws.
         macro_rules! call_step {
-            ($step:expr) => {
+            ($step:expr) => {{
+                give_back!();
                 match $step {
-                    Ok(CallStep::Pushed) => {
-                        reload!();
+                    Ok(CallStep::Pushed) => reload!(),
+                    Ok(CallStep::Value(v)) => {
+                        lend!();
+                        push!(v);
                     }
-                    Ok(CallStep::Value(v)) => fiber.stack.push(v),
                     Ok(CallStep::Halt(halt)) => return halt,
-                    Err(thrown) => throw!(thrown),
+                    Err(thrown) => {
+                        lend!();
+                        throw!(thrown)
+                    }
                 }
-            };
+            }};
         }
-        macro_rules! pop {
-            () => {
-                fiber.stack.pop().unwrap_or_default()
-            };
-        }
-        macro_rules! binary {
-            ($op:expr) => {{
-                if let Err(thrown) = self.binary_slow(fiber, $op) {
+        // An out-of-line operation that may fail: throws its error.
+        macro_rules! fallible {
+            ($e:expr) => {{
+                if let Err(thrown) = slow!($e) {
                     throw!(thrown);
                 }
             }};
+        }
+        macro_rules! binary {
+            ($op:expr) => {
+                fallible!(self.binary_slow(fiber, $op))
+            };
         }
 
         // A fused `left OP right` (`LocalConst`, `LocalLocal`): integers
@@ -177,7 +305,7 @@ impl Vm {
         // anything else takes the operator's slow path.
         macro_rules! fused {
             ($left:expr, $right:expr, $bop:expr) => {{
-                let (left, right) = ($left, $right);
+                let (left, right): (&Value, &Value) = ($left, $right);
                 if let (Value::Int(a), Value::Int(b)) = (left, right)
                     && let Some(result) = $bop.apply_int(*a, *b)
                 {
@@ -190,12 +318,12 @@ impl Vm {
                         };
                         continue;
                     }
-                    fiber.stack.push(result);
+                    push!(result);
                     continue;
                 }
                 let (left, right) = (left.clone(), right.clone());
-                fiber.stack.push(left);
-                fiber.stack.push(right);
+                push!(left);
+                push!(right);
                 binary!($bop.op())
             }};
         }
@@ -203,6 +331,7 @@ impl Vm {
             if fuel <= 0 {
                 save!();
                 if self.steps >= self.step_limit {
+                    give_back!();
                     let ip = ip!();
                     let function = function!();
                     let span = function.spans[ip.min(function.spans.len() - 1)];
@@ -215,7 +344,7 @@ impl Vm {
                     || pc == code
                     || matches!(peek!(), Op::Loop(_))
                 {
-                    return Halt::Preempted;
+                    halt!(Halt::Preempted);
                 }
                 stop_at = self.steps + 1;
                 fuel = 1;
@@ -226,102 +355,56 @@ impl Vm {
             // Matched by reference: each arm loads only its own operands.
             let op = unsafe { &*here };
             match op {
-                &Op::Const(i) => fiber
-                    .stack
-                    .push(fast_clone(&function!().constants[i as usize])),
-                &Op::Nil => fiber.stack.push(Value::Nil),
-                &Op::True => fiber.stack.push(Value::Bool(true)),
-                &Op::False => fiber.stack.push(Value::Bool(false)),
-                &Op::Pop => {
-                    if let Some(v) = fiber.stack.pop() {
-                        discard(v);
-                    }
-                }
-                &Op::GetLocal(slot) => {
-                    let v = fast_clone(&fiber.stack[base + slot as usize]);
-                    fiber.stack.push(v);
-                }
+                &Op::Const(i) => push!(fast_clone(&function!().constants[i as usize])),
+                &Op::Nil => push!(Value::Nil),
+                &Op::True => push!(Value::Bool(true)),
+                &Op::False => push!(Value::Bool(false)),
+                &Op::Pop => discard(pop!()),
+                &Op::GetLocal(slot) => push!(fast_clone(local!(slot))),
                 &Op::SetLocal(slot) => {
                     let v = pop!();
-                    discard(std::mem::replace(&mut fiber.stack[base + slot as usize], v));
+                    discard(std::mem::replace(local!(slot), v));
                 }
                 &Op::AppendLocal(slot) => {
-                    let at = base + slot as usize;
                     // Two integers: add in place, no drop glue for either.
-                    let top = fiber.stack.len() - 1;
-                    if let (Value::Int(a), Value::Int(b)) = (&fiber.stack[at], &fiber.stack[top])
+                    if let (Value::Int(a), Value::Int(b)) = (&*local!(slot), &*top!(0))
                         && let Some(sum) = a.checked_add(*b)
                     {
-                        if let Value::Int(a) = &mut fiber.stack[at] {
-                            *a = sum;
-                        }
-                        if let Some(v) = fiber.stack.pop() {
-                            std::mem::forget(v);
-                        }
+                        *local!(slot) = Value::Int(sum);
+                        std::mem::forget(pop!());
                         continue;
                     }
                     let right = pop!();
-                    match (&mut fiber.stack[at], &right) {
-                        (Value::Int(a), Value::Int(b)) => match a.checked_add(*b) {
-                            Some(sum) => *a = sum,
-                            None => error!("OverflowError", "integer overflow in `+`"),
-                        },
-                        (Value::Str(s), r)
-                            if Rc::strong_count(s) == 1 && Rc::weak_count(s) == 0 =>
-                        {
-                            let added = match r {
-                                Value::Str(t) => t.len(),
-                                _ => 32,
-                            };
-                            if let Err(thrown) = check_string_size(s.len() + added) {
-                                throw!(thrown);
-                            }
-                            if let Some(buffer) = Rc::get_mut(s) {
-                                match r {
-                                    Value::Str(t) => buffer.push_str(t),
-                                    other => match ops::display(other, self.dialect.style) {
-                                        Ok(text) => buffer.push_str(&text),
-                                        Err(thrown) => throw!(thrown),
-                                    },
-                                }
-                            }
-                            discard(right);
-                        }
-                        _ => {
-                            if let Err(thrown) = self.append_slow(fiber, at, right) {
-                                throw!(thrown);
-                            }
-                        }
-                    }
+                    fallible!(self.append_slow(fiber, base + slot as usize, right))
                 }
                 &Op::NewCell(slot) => {
-                    let slot = &mut fiber.stack[base + slot as usize];
+                    let slot = local!(slot);
                     let v = std::mem::take(slot);
                     *slot = Value::Cell(Rc::new(RefCell::new(v)));
                 }
                 &Op::GetCell(slot) => {
-                    let v = match &fiber.stack[base + slot as usize] {
+                    let v = match &*local!(slot) {
                         Value::Cell(cell) => cell.borrow().clone(),
                         other => other.clone(),
                     };
-                    fiber.stack.push(v);
+                    push!(v);
                 }
                 &Op::SetCell(slot) => {
                     let v = pop!();
-                    match &fiber.stack[base + slot as usize] {
+                    match local!(slot) {
                         Value::Cell(cell) => *cell.borrow_mut() = v,
-                        _ => fiber.stack[base + slot as usize] = v,
+                        other => *other = v,
                     }
                 }
                 &Op::GetUpvalue(i) => {
-                    let v = closure_below(&fiber.stack, base).upvalues[i as usize]
+                    let v = unsafe { closure_below(bp) }.upvalues[i as usize]
                         .borrow()
                         .clone();
-                    fiber.stack.push(v);
+                    push!(v);
                 }
                 &Op::SetUpvalue(i) => {
                     let v = pop!();
-                    *closure_below(&fiber.stack, base).upvalues[i as usize].borrow_mut() = v;
+                    *unsafe { closure_below(bp) }.upvalues[i as usize].borrow_mut() = v;
                 }
                 &Op::GetGlobal(i) => {
                     let v = &globals.values[i as usize];
@@ -331,7 +414,7 @@ impl Vm {
                             "`{}` is used before it is defined", globals.names[i as usize]
                         );
                     }
-                    fiber.stack.push(fast_clone(v));
+                    push!(fast_clone(v));
                 }
                 &Op::SetGlobal(i) => {
                     if let Value::Uninit = globals.values[i as usize] {
@@ -352,20 +435,14 @@ impl Vm {
                 | &Op::Ge
                 | &Op::Eq
                 | &Op::Ne => {
-                    let len = fiber.stack.len();
-                    if let (Value::Int(a), Value::Int(b)) =
-                        (&fiber.stack[len - 2], &fiber.stack[len - 1])
+                    if let (Value::Int(a), Value::Int(b)) = (&*top!(1), &*top!(0))
                         && let Some(result) = int_binary(*op, *a, *b)
                     {
                         // Both operands are integers: no drop glue needed.
-                        if let Some(v) = fiber.stack.pop() {
-                            std::mem::forget(v);
-                        }
+                        std::mem::forget(pop!());
                         // A comparison feeding a conditional jump skips the push/pop.
                         if let (Value::Bool(truth), Op::JumpIfFalse(target)) = (&result, peek!()) {
-                            if let Some(v) = fiber.stack.pop() {
-                                std::mem::forget(v);
-                            }
+                            std::mem::forget(pop!());
                             fuel -= 1;
                             pc = if *truth {
                                 unsafe { pc.add(1) }
@@ -374,36 +451,30 @@ impl Vm {
                             };
                             continue;
                         }
-                        std::mem::forget(std::mem::replace(&mut fiber.stack[len - 2], result));
+                        std::mem::forget(std::mem::replace(top!(0), result));
                         continue;
                     }
                     binary!(*op)
                 }
                 &Op::Div | &Op::Mod => binary!(*op),
-                &Op::LocalConst(slot, constant, bop) => fused!(
-                    &fiber.stack[base + slot as usize],
-                    &function!().constants[constant as usize],
-                    bop
-                ),
-                &Op::LocalLocal(a, b, bop) => fused!(
-                    &fiber.stack[base + a as usize],
-                    &fiber.stack[base + b as usize],
-                    bop
-                ),
+                &Op::LocalConst(slot, constant, bop) => {
+                    fused!(local!(slot), &function!().constants[constant as usize], bop)
+                }
+                &Op::LocalLocal(a, b, bop) => fused!(local!(a), local!(b), bop),
                 &Op::Neg => {
                     let v = pop!();
                     match v {
                         Value::Int(n) => match n.checked_neg() {
-                            Some(n) => fiber.stack.push(Value::Int(n)),
+                            Some(n) => push!(Value::Int(n)),
                             None => error!("OverflowError", "integer overflow in unary `-`"),
                         },
-                        Value::Float(x) => fiber.stack.push(Value::Float(-x)),
+                        Value::Float(x) => push!(Value::Float(-x)),
                         other => error!("TypeError", "cannot negate {}", other.a_type()),
                     }
                 }
                 &Op::Not => {
                     let v = pop!();
-                    fiber.stack.push(Value::Bool(!self.dialect.truthy(&v)));
+                    push!(Value::Bool(!self.dialect.truthy(&v)));
                 }
                 &Op::Jump(target) => pc = at!(target),
                 // A back-edge is a switch point: see `stop_at` above.
@@ -416,23 +487,22 @@ impl Vm {
                     discard(condition);
                 }
                 &Op::AndJump(target) => {
-                    if fiber.stack.last().is_some_and(|v| !self.dialect.truthy(v)) {
+                    if !self.dialect.truthy(top!(0)) {
                         pc = at!(target);
                     } else {
-                        fiber.stack.pop();
+                        drop(pop!());
                     }
                 }
                 &Op::OrJump(target) => {
-                    if fiber.stack.last().is_some_and(|v| self.dialect.truthy(v)) {
+                    if self.dialect.truthy(top!(0)) {
                         pc = at!(target);
                     } else {
-                        fiber.stack.pop();
+                        drop(pop!());
                     }
                 }
                 &Op::Call(argc) => {
-                    let callee_at = fiber.stack.len() - argc as usize - 1;
                     // Fast path: a plain closure called with exactly its arity.
-                    if let Value::Closure(closure) = &fiber.stack[callee_at]
+                    if let Value::Closure(closure) = &*top!(argc as usize)
                         && !closure.function.is_async
                         && closure.function.arity == argc
                         && fiber.frames.len() < MAX_FRAMES
@@ -440,10 +510,16 @@ impl Vm {
                         let callee = Rc::as_ptr(&closure.function);
                         frame!().ip = ip!() as u32;
                         set_function!(callee);
-                        for _ in argc..function!().num_slots {
-                            fiber.stack.push(Value::Nil);
+                        let extra = (function!().num_slots - argc) as usize;
+                        reserve!(extra);
+                        base = depth!() - argc as usize;
+                        for _ in 0..extra {
+                            unsafe {
+                                sp.write(Value::Nil);
+                                sp = sp.add(1);
+                            }
                         }
-                        base = callee_at + 1;
+                        bp = unsafe { fiber.stack.as_mut_ptr().add(base) };
                         pc = code;
                         fiber.frames.push(Frame {
                             ip: 0,
@@ -453,7 +529,7 @@ impl Vm {
                         continue;
                     }
                     save!();
-                    let callee = fiber.stack[callee_at].clone();
+                    let callee = top!(argc as usize).clone();
                     call_step!(self.call_value(fiber, callee, argc as usize));
                 }
                 &Op::CallMethod(name, argc) | &Op::CallPrelude(name, argc) => {
@@ -467,18 +543,23 @@ impl Vm {
                     while fiber.handlers.last().is_some_and(|h| h.frames > depth) {
                         fiber.handlers.pop();
                     }
+                    // Pop the frame's locals and its callee.
+                    let callee_at = unsafe { bp.sub(1) };
+                    while sp > callee_at {
+                        discard(pop!());
+                    }
                     if depth > 0 && frame.mark == 0 {
-                        pop_to(&mut fiber.stack, frame.base as usize - 1);
-                        fiber.stack.push(result);
+                        push!(result);
                         let caller = &fiber.frames[depth - 1];
                         let ip = caller.ip;
                         base = caller.base as usize;
-                        set_function!(function_below(&fiber.stack, base));
+                        bp = unsafe { fiber.stack.as_mut_ptr().add(base) };
+                        set_function!(unsafe { function_below(bp) });
                         pc = at!(ip);
                         continue;
                     }
-                    fiber.stack.truncate(frame.base as usize - 1);
                     self.steps = steps!();
+                    give_back!();
                     if fiber.frames.is_empty() {
                         return Halt::Finished(result);
                     }
@@ -490,17 +571,17 @@ impl Vm {
                         value: result,
                     };
                 }
-                &Op::Closure(i) => self.make_closure(fiber, function!(), i, base),
-                &Op::MakeList(n) => {
+                &Op::Closure(i) => slow!(self.make_closure(fiber, function!(), i, base)),
+                &Op::MakeList(n) => slow!({
                     let items = fiber.stack.split_off(fiber.stack.len() - n as usize);
                     fiber.stack.push(Value::list(items));
-                }
-                &Op::MakeMap(n) => self.make_map(fiber, n),
+                }),
+                &Op::MakeMap(n) => slow!(self.make_map(fiber, n)),
                 &Op::Index => {
                     let index = pop!();
                     let object = pop!();
                     match ops::index(&object, &index, self.dialect) {
-                        Ok(v) => fiber.stack.push(v),
+                        Ok(v) => push!(v),
                         Err(thrown) => throw!(thrown),
                     }
                 }
@@ -518,66 +599,55 @@ impl Vm {
                     };
                     let object = pop!();
                     match ops::get_field(&object, name, self.dialect) {
-                        Ok(v) => fiber.stack.push(v),
+                        Ok(v) => push!(v),
                         Err(thrown) => throw!(thrown),
                     }
                 }
-                &Op::SetField(name) => {
-                    if let Err(thrown) = self.set_field(fiber, function!(), name) {
-                        throw!(thrown);
-                    }
-                }
+                &Op::SetField(name) => fallible!(self.set_field(fiber, function!(), name)),
                 &Op::IterPrepare(slot) => {
-                    if let Err(thrown) = self.iter_prepare(fiber, base + slot as usize) {
-                        throw!(thrown);
-                    }
+                    fallible!(self.iter_prepare(fiber, base + slot as usize))
                 }
                 &Op::IterNext(slot, exit) => {
-                    let at = base + slot as usize;
-                    let Value::Int(position) = fiber.stack[at + 1] else {
+                    let Value::Int(position) = *local!(slot + 1) else {
                         unreachable!()
                     };
-                    let item = match &fiber.stack[at] {
+                    let item = match &*local!(slot) {
                         Value::List(items) => items.borrow().get(position as usize).cloned(),
                         _ => None,
                     };
                     match item {
                         Some(item) => {
-                            fiber.stack[at + 1] = Value::Int(position + 1);
-                            fiber.stack.push(item);
+                            *local!(slot + 1) = Value::Int(position + 1);
+                            push!(item);
                         }
                         None => pc = at!(exit),
                     }
                 }
-                &Op::RangeNext(slot, exit) => {
-                    match range_step(&mut fiber.stack, base + slot as usize) {
-                        Ok(Some(i)) => fiber.stack.push(Value::Int(i)),
-                        Ok(None) => pc = at!(exit),
-                        Err(thrown) => throw!(thrown),
+                &Op::RangeNext(slot, exit) => match range_step(local!(slot), local!(slot + 1)) {
+                    Ok(Some(i)) => push!(Value::Int(i)),
+                    Ok(None) => pc = at!(exit),
+                    Err(thrown) => throw!(thrown),
+                },
+                &Op::RangeStep(slot, exit) => match range_step(local!(slot), local!(slot + 1)) {
+                    Ok(Some(i)) => {
+                        discard(std::mem::replace(local!(slot + 2), Value::Int(i)));
+                        // It stands for `RangeNext` and `SetLocal`.
+                        fuel -= 1;
                     }
-                }
-                &Op::RangeStep(slot, exit) => {
-                    let at = base + slot as usize;
-                    match range_step(&mut fiber.stack, at) {
-                        Ok(Some(i)) => {
-                            discard(std::mem::replace(&mut fiber.stack[at + 2], Value::Int(i)));
-                            // It stands for `RangeNext` and `SetLocal`.
-                            fuel -= 1;
-                        }
-                        Ok(None) => pc = at!(exit),
-                        Err(thrown) => throw!(thrown),
-                    }
-                }
+                    Ok(None) => pc = at!(exit),
+                    Err(thrown) => throw!(thrown),
+                },
                 &Op::Await => {
                     save!();
                     let awaited = pop!();
-                    return Halt::Await(awaited);
+                    halt!(Halt::Await(awaited));
                 }
                 &Op::Spawn(argc) => {
                     save!();
+                    give_back!();
                     let callee_at = fiber.stack.len() - argc as usize - 1;
                     let args: Vec<Value> = fiber.stack.drain(callee_at + 1..).collect();
-                    let callee = pop!();
+                    let callee = fiber.stack.pop().unwrap_or_default();
                     return Halt::Spawn { callee, args };
                 }
                 &Op::Throw => {
@@ -587,41 +657,29 @@ impl Vm {
                 &Op::TryPush(target) => fiber.handlers.push(TryHandler {
                     frames: fiber.frames.len(),
                     ip: target as usize,
-                    stack: fiber.stack.len(),
+                    stack: depth!(),
                 }),
                 &Op::TryPop => {
                     fiber.handlers.pop();
                 }
                 &Op::CatchFilter(target) => {
-                    if fiber.stack.last().is_some_and(Value::is_uncatchable) {
+                    if top!(0).is_uncatchable() {
                         pc = at!(target);
                     }
                 }
                 &Op::CatchKinds(kinds, target) => {
-                    if !self.catches_kind(fiber, function!(), kinds) {
+                    if !slow!(self.catches_kind(fiber, function!(), kinds)) {
                         pc = at!(target);
                     }
                 }
                 &Op::Dup => {
-                    let v = fiber.stack.last().cloned().unwrap_or_default();
-                    fiber.stack.push(v);
+                    let v = top!(0).clone();
+                    push!(v);
                 }
-                &Op::Dup2 => self.dup2(fiber),
-                &Op::TakeItem(i) => {
-                    if let Err(thrown) = self.take_item(fiber, i) {
-                        throw!(thrown);
-                    }
-                }
-                &Op::TakeField(name) => {
-                    if let Err(thrown) = self.take_field(fiber, function!(), name) {
-                        throw!(thrown);
-                    }
-                }
-                &Op::Concat(n) => {
-                    if let Err(thrown) = self.concat(fiber, n) {
-                        throw!(thrown);
-                    }
-                }
+                &Op::Dup2 => slow!(self.dup2(fiber)),
+                &Op::TakeItem(i) => fallible!(self.take_item(fiber, i)),
+                &Op::TakeField(name) => fallible!(self.take_field(fiber, function!(), name)),
+                &Op::Concat(n) => fallible!(self.concat(fiber, n)),
             }
         }
     }
@@ -771,16 +829,15 @@ fn discard(v: Value) {
     }
 }
 
-/// One step of a range loop whose counter is at `stack[at]` and end at
-/// `stack[at + 1]`: the counter's value before the step, or `None` when the
-/// range is done.
+/// One step of a range loop whose counter is `counter` and end `end`: the
+/// counter's value before the step, or `None` when the range is done.
 #[inline(always)]
-fn range_step(stack: &mut [Value], at: usize) -> Result<Option<i64>, Thrown> {
-    match (&stack[at], &stack[at + 1]) {
+fn range_step(counter: &mut Value, end: &Value) -> Result<Option<i64>, Thrown> {
+    match (&*counter, end) {
         (Value::Int(i), Value::Int(end)) => {
             let i = *i;
             if i < *end {
-                stack[at] = Value::Int(i + 1);
+                *counter = Value::Int(i + 1);
                 Ok(Some(i))
             } else {
                 Ok(None)
@@ -797,15 +854,12 @@ fn range_step(stack: &mut [Value], at: usize) -> Result<Option<i64>, Thrown> {
     }
 }
 
-/// Pops the stack down to `len` values, each through `discard` (a returning
-/// frame's callee and locals: `truncate` would call the drop glue on each).
-#[inline(always)]
-fn pop_to(stack: &mut Vec<Value>, len: usize) {
-    while stack.len() > len {
-        if let Some(v) = stack.pop() {
-            discard(v);
-        }
-    }
+/// Makes room for at least `n` more values on a stack (out of line: the
+/// dispatch loop's stack rarely grows).
+#[cold]
+#[inline(never)]
+fn grow(stack: &mut Vec<Value>, n: usize) {
+    stack.reserve(n.max(16));
 }
 
 /// Integer fast path of a binary operator; `None` means "take the slow path".
@@ -814,23 +868,31 @@ fn int_binary(op: Op, a: i64, b: i64) -> Option<Value> {
     crate::bytecode::BinaryOp::of(op)?.apply_int(a, b)
 }
 
-/// Same as `push_args` for arguments already on the stack at `base`.
 /// The function of the closure in the callee slot of a frame whose locals
-/// start at `base` (see `Fiber::closure_of`).
+/// start at `bp` (see `Fiber::closure_of`).
+///
+/// # Safety
+/// `bp - 1` is a live value of the operand stack.
 #[inline(always)]
-fn function_below(stack: &[Value], base: usize) -> *const Function {
-    Rc::as_ptr(&closure_below(stack, base).function)
+unsafe fn function_below(bp: *const Value) -> *const Function {
+    Rc::as_ptr(&unsafe { closure_below(bp) }.function)
 }
 
-/// The closure in the callee slot of a frame whose locals start at `base`.
+/// The closure in the callee slot of a frame whose locals start at `bp`.
+///
+/// # Safety
+/// `bp - 1` is a live value of the operand stack, which outlives the
+/// reference.
 #[inline(always)]
-fn closure_below(stack: &[Value], base: usize) -> &Closure {
-    match &stack[base - 1] {
+unsafe fn closure_below<'a>(bp: *const Value) -> &'a Closure {
+    // SAFETY: by the caller's contract.
+    match unsafe { &*bp.sub(1) } {
         Value::Closure(closure) => closure,
         _ => unreachable!("a frame's callee slot holds its closure"),
     }
 }
 
+/// Same as `push_args` for arguments already on the stack at `base`.
 fn fit_args(stack: &mut Vec<Value>, base: usize, argc: usize, function: &Function) {
     let arity = function.arity as usize;
     if argc > arity {

@@ -45,8 +45,10 @@ impl Vm {
         Ok(())
     }
 
-    /// `x = x + e` on a local that is neither an integer nor an unshared
-    /// string: adds as `+` does.
+    /// `x += e` on a local (`Op::AppendLocal`) when the dispatch loop's
+    /// all-integer path does not apply: a text nobody else holds grows in
+    /// place (so a loop building a string is linear); anything else adds
+    /// as `+` does.
     #[inline(never)]
     pub(super) fn append_slow(
         &mut self,
@@ -54,6 +56,31 @@ impl Vm {
         at: usize,
         right: Value,
     ) -> Result<(), Thrown> {
+        if let (Value::Int(a), Value::Int(b)) = (&mut fiber.stack[at], &right) {
+            return match a.checked_add(*b) {
+                Some(sum) => {
+                    *a = sum;
+                    Ok(())
+                }
+                None => Err(Thrown::error("OverflowError", "integer overflow in `+`")),
+            };
+        }
+        // A text nobody else holds grows in place.
+        if let Value::Str(s) = &mut fiber.stack[at]
+            && Rc::weak_count(s) == 0
+            && let Some(buffer) = Rc::get_mut(s)
+        {
+            let added = match &right {
+                Value::Str(t) => t.len(),
+                _ => 32,
+            };
+            check_string_size(buffer.len() + added)?;
+            match &right {
+                Value::Str(t) => buffer.push_str(t),
+                other => buffer.push_str(&ops::display(other, self.dialect.style)?),
+            }
+            return Ok(());
+        }
         let v = ops::binary(Op::Add, &fiber.stack[at], &right, self.dialect)?;
         fiber.stack[at] = v;
         Ok(())
