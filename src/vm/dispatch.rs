@@ -16,7 +16,9 @@ impl Vm {
     /// The interpreter loop proper: runs `fiber` until it halts.
     // `lend!` sets all three stack registers even where the path that
     // follows (a throw) gives the stack back before reading `end`.
-    #[allow(unused_assignments)]
+    // `push!` evaluates its value inside the `unsafe` of the write, so a
+    // value made by another macro's `unsafe` (a local's clone) nests.
+    #[allow(unused_assignments, unused_unsafe)]
     pub(super) fn execute(
         &mut self,
         fiber: &mut Fiber,
@@ -55,7 +57,12 @@ impl Vm {
         let mut sp: *mut Value;
         let mut end: *mut Value;
         let mut bp: *mut Value;
-        let mut base = frame!().base as usize;
+        // The running frame's `base` (the index `bp` stands for).
+        macro_rules! base {
+            () => {
+                unsafe { bp.offset_from(fiber.stack.as_ptr()) as usize }
+            };
+        }
         macro_rules! lend {
             () => {{
                 let len = fiber.stack.len();
@@ -64,7 +71,7 @@ impl Vm {
                 unsafe {
                     sp = buffer.add(len);
                     end = buffer.add(capacity);
-                    bp = buffer.add(base);
+                    bp = buffer.add(frame!().base as usize);
                     fiber.stack.set_len(0);
                 }
             }};
@@ -97,16 +104,18 @@ impl Vm {
                 }
             }};
         }
+        // Makes room first, then evaluates the value straight into its
+        // slot (`$v` must not hold a reference into the stack: growing may
+        // move it).
         macro_rules! push {
             ($v:expr) => {{
-                let v: Value = $v;
                 if sp == end {
                     give_back!();
                     grow(&mut fiber.stack, 1);
                     lend!();
                 }
                 unsafe {
-                    sp.write(v);
+                    sp.write($v);
                     sp = sp.add(1);
                 }
             }};
@@ -236,9 +245,7 @@ impl Vm {
         // Enters the frame on top (with the stack given back: it lends it).
         macro_rules! reload {
             () => {{
-                let f = frame!();
-                let ip = f.ip;
-                base = f.base as usize;
+                let ip = frame!().ip;
                 lend!();
                 set_function!(unsafe { function_below(bp) });
                 pc = at!(ip);
@@ -309,9 +316,11 @@ impl Vm {
                 if let (Value::Int(a), Value::Int(b)) = (left, right)
                     && let Some(result) = $bop.apply_int(*a, *b)
                 {
-                    if let (Value::Bool(truth), Op::JumpIfFalse(target)) = (&result, peek!()) {
+                    if let (&Value::Bool(truth), Op::JumpIfFalse(target)) = (&result, peek!()) {
+                        // A boolean owns nothing: no drop glue.
+                        std::mem::forget(result);
                         fuel -= 1;
-                        pc = if *truth {
+                        pc = if truth {
                             unsafe { pc.add(1) }
                         } else {
                             at!(target)
@@ -375,7 +384,8 @@ impl Vm {
                         continue;
                     }
                     let right = pop!();
-                    fallible!(self.append_slow(fiber, base + slot as usize, right))
+                    let at = base!() + slot as usize;
+                    fallible!(self.append_slow(fiber, at, right))
                 }
                 &Op::NewCell(slot) => {
                     let slot = local!(slot);
@@ -441,10 +451,11 @@ impl Vm {
                         // Both operands are integers: no drop glue needed.
                         std::mem::forget(pop!());
                         // A comparison feeding a conditional jump skips the push/pop.
-                        if let (Value::Bool(truth), Op::JumpIfFalse(target)) = (&result, peek!()) {
+                        if let (&Value::Bool(truth), Op::JumpIfFalse(target)) = (&result, peek!()) {
+                            std::mem::forget(result);
                             std::mem::forget(pop!());
                             fuel -= 1;
-                            pc = if *truth {
+                            pc = if truth {
                                 unsafe { pc.add(1) }
                             } else {
                                 at!(target)
@@ -512,18 +523,17 @@ impl Vm {
                         set_function!(callee);
                         let extra = (function!().num_slots - argc) as usize;
                         reserve!(extra);
-                        base = depth!() - argc as usize;
+                        bp = unsafe { sp.sub(argc as usize) };
                         for _ in 0..extra {
                             unsafe {
                                 sp.write(Value::Nil);
                                 sp = sp.add(1);
                             }
                         }
-                        bp = unsafe { fiber.stack.as_mut_ptr().add(base) };
                         pc = code;
                         fiber.frames.push(Frame {
                             ip: 0,
-                            base: base as u32,
+                            base: base!() as u32,
                             mark: 0,
                         });
                         continue;
@@ -552,8 +562,7 @@ impl Vm {
                         push!(result);
                         let caller = &fiber.frames[depth - 1];
                         let ip = caller.ip;
-                        base = caller.base as usize;
-                        bp = unsafe { fiber.stack.as_mut_ptr().add(base) };
+                        bp = unsafe { fiber.stack.as_mut_ptr().add(caller.base as usize) };
                         set_function!(unsafe { function_below(bp) });
                         pc = at!(ip);
                         continue;
@@ -571,7 +580,10 @@ impl Vm {
                         value: result,
                     };
                 }
-                &Op::Closure(i) => slow!(self.make_closure(fiber, function!(), i, base)),
+                &Op::Closure(i) => {
+                    let base = base!();
+                    slow!(self.make_closure(fiber, function!(), i, base))
+                }
                 &Op::MakeList(n) => slow!({
                     let items = fiber.stack.split_off(fiber.stack.len() - n as usize);
                     fiber.stack.push(Value::list(items));
@@ -605,7 +617,8 @@ impl Vm {
                 }
                 &Op::SetField(name) => fallible!(self.set_field(fiber, function!(), name)),
                 &Op::IterPrepare(slot) => {
-                    fallible!(self.iter_prepare(fiber, base + slot as usize))
+                    let at = base!() + slot as usize;
+                    fallible!(self.iter_prepare(fiber, at))
                 }
                 &Op::IterNext(slot, exit) => {
                     let Value::Int(position) = *local!(slot + 1) else {
@@ -628,15 +641,17 @@ impl Vm {
                     Ok(None) => pc = at!(exit),
                     Err(thrown) => throw!(thrown),
                 },
-                &Op::RangeStep(slot, exit) => match range_step(local!(slot), local!(slot + 1)) {
-                    Ok(Some(i)) => {
-                        discard(std::mem::replace(local!(slot + 2), Value::Int(i)));
-                        // It stands for `RangeNext` and `SetLocal`.
-                        fuel -= 1;
+                &Op::RangeStep(slot, exit) => {
+                    match range_step(local!(slot), local!(slot + 1)) {
+                        Ok(Some(i)) => {
+                            discard(std::mem::replace(local!(slot + 2), Value::Int(i)));
+                            // It stands for `RangeNext` and `SetLocal`.
+                            fuel -= 1;
+                        }
+                        Ok(None) => pc = at!(exit),
+                        Err(thrown) => throw!(thrown),
                     }
-                    Ok(None) => pc = at!(exit),
-                    Err(thrown) => throw!(thrown),
-                },
+                }
                 &Op::Await => {
                     save!();
                     let awaited = pop!();
@@ -859,7 +874,7 @@ fn range_step(counter: &mut Value, end: &Value) -> Result<Option<i64>, Thrown> {
 #[cold]
 #[inline(never)]
 fn grow(stack: &mut Vec<Value>, n: usize) {
-    stack.reserve(n.max(16));
+    stack.reserve(n);
 }
 
 /// Integer fast path of a binary operator; `None` means "take the slow path".
