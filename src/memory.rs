@@ -10,10 +10,11 @@
 //! Why an allocator and not estimates: the cost of a value (a list of
 //! lists of strings, closures, promises and their reactions) is what the
 //! allocator hands out; counting there is exact and cheap and needs no
-//! bookkeeping in the values. Small blocks (up to 64 bytes) freed by a
-//! thread wait on its per-size free lists for reuse, as CPython's pymalloc
-//! keeps its small objects (see `CACHED_PER_CLASS`). The count is per thread (a plain add to a
-//! thread-local, no atomic read-modify-write on every allocation): a run
+//! bookkeeping in the values. Small blocks (up to 128 bytes) are carved
+//! from chunks and reused through per-thread free lists, as CPython's
+//! pymalloc keeps its small objects (see "Small blocks" below). The count
+//! is per thread (a plain add to a thread-local, no atomic
+//! read-modify-write on every allocation): a run
 //! lives on one thread, so each run — and each of the programs `looplab
 //! test` runs side by side — has the budget to itself.
 
@@ -44,26 +45,30 @@ thread_local! {
 struct Counting;
 
 // Small blocks: the VM makes and frees small blocks all the time (a
-// string's text and its `Rc`, a closure, a promise, a frame vector), and the
-// system allocator spends ~100 instructions on each malloc/free pair. Blocks
-// of up to `SMALL_MAX` bytes (alignment up to 16) are rounded up to a size
-// class of 16, 32, 48 or 64 bytes and, when freed, kept on a per-thread
-// free list of their class (up to `CACHED_PER_CLASS` blocks) for the next
-// allocation of that class — CPython's pymalloc does the same for its small
-// objects. Every small block is obtained from the system with its class's
-// size, so any block on a class's list fits any request of that class.
-// `release_cached` gives a thread's cached blocks back (a thread that runs
-// programs calls it when done).
+// string's text and its `Rc`, a closure, a promise, a frame vector, a
+// unit's stack), and the system allocator spends ~100 instructions and a
+// header of 8–16 bytes on each. Blocks of up to `SMALL_MAX` bytes
+// (alignment up to 16) are rounded up to a size class (a multiple of 16)
+// and carved, header-free, from 64 KiB chunks the thread obtains from the
+// system; a freed block waits on a per-thread free list of its class for
+// the next allocation of that class — CPython's pymalloc works the same
+// way. Chunks are never given back while the process runs: a small block
+// is only ever reused as a small block of its class. So that the heap
+// budget still bounds the process's memory, the blocks waiting on free
+// lists count against it (`check`) as blocks in use do.
+// `release_cached` hands a finishing thread's free blocks and the rest of
+// its chunk to a process-wide stash that other threads draw from (`looplab
+// test` runs programs on threads one after another).
 const CLASS_BYTES: usize = 16;
-const CLASSES: usize = 4;
+const CLASSES: usize = 8;
 const SMALL_MAX: usize = CLASS_BYTES * CLASSES;
-const CACHED_PER_CLASS: u32 = 2048;
+const CHUNK_BYTES: usize = 64 << 10;
 
 /// One size class's free list: freed blocks chained through their first
 /// word.
 struct FreeList {
     head: std::cell::Cell<*mut u8>,
-    len: std::cell::Cell<u32>,
+    len: std::cell::Cell<usize>,
 }
 
 impl FreeList {
@@ -76,10 +81,19 @@ impl FreeList {
 }
 
 thread_local! {
-    // No destructor (a `Cell` of a pointer), so no registration that could
-    // allocate; a thread's leftover blocks are given back by `release_cached`.
+    // No destructors (cells of pointers and integers), so no registration
+    // that could allocate, and never unavailable during thread teardown.
     static FREE: [FreeList; CLASSES] = const { [const { FreeList::empty() }; CLASSES] };
+    /// The part of the thread's current chunk not carved yet: `[next, end)`.
+    static CARVE: std::cell::Cell<(*mut u8, *mut u8)> =
+        const { std::cell::Cell::new((std::ptr::null_mut(), std::ptr::null_mut())) };
 }
+
+/// Free lists of finished threads, by class, for any thread to adopt.
+struct Stash([(usize, usize); CLASSES]);
+static STASH: std::sync::Mutex<Stash> = std::sync::Mutex::new(Stash([(0, 0); CLASSES]));
+/// Whether the stash may hold blocks (read before locking it).
+static STASHED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// The size class of a request, if it is small.
 #[inline(always)]
@@ -87,87 +101,163 @@ fn class_of(size: usize, align: usize) -> Option<usize> {
     (size != 0 && size <= SMALL_MAX && align <= CLASS_BYTES).then(|| (size - 1) / CLASS_BYTES)
 }
 
-/// The layout a block of `class` is obtained from the system with.
+/// The bytes of a block of `class`.
 #[inline(always)]
-fn class_layout(class: usize) -> Layout {
-    // SAFETY: a non-zero multiple of 16 with alignment 16 is a valid layout.
-    unsafe { Layout::from_size_align_unchecked((class + 1) * CLASS_BYTES, CLASS_BYTES) }
+fn class_bytes(class: usize) -> usize {
+    (class + 1) * CLASS_BYTES
 }
 
-/// The layout the system sees for a request: its class's, if small.
-#[inline(always)]
-fn system_layout(layout: Layout) -> Layout {
-    match class_of(layout.size(), layout.align()) {
-        Some(class) => class_layout(class),
-        None => layout,
-    }
-}
-
-/// A cached block of `class`, if there is one.
+/// A free block of `class`, if this thread has one.
 #[inline(always)]
 fn take_cached(class: usize) -> *mut u8 {
-    FREE.try_with(|lists| {
+    FREE.with(|lists| {
         let list = &lists[class];
         let block = list.head.get();
         if !block.is_null() {
-            // SAFETY: `block` is a block of this class on the list; its first
-            // word holds the next block's address (written by `keep_cached`).
+            // SAFETY: `block` is a free block of this class on the list; its
+            // first word holds the next block's address (`keep_cached`).
             list.head.set(unsafe { block.cast::<*mut u8>().read() });
             list.len.set(list.len.get() - 1);
         }
         block
     })
-    .unwrap_or(std::ptr::null_mut())
 }
 
-/// Keeps a freed block of `class` for reuse; false when the list is full
-/// (or the thread is ending), and the caller frees it.
+/// Puts a freed block of `class` on this thread's free list.
 #[inline(always)]
-fn keep_cached(block: *mut u8, class: usize) -> bool {
-    FREE.try_with(|lists| {
+fn keep_cached(block: *mut u8, class: usize) {
+    FREE.with(|lists| {
         let list = &lists[class];
-        if list.len.get() >= CACHED_PER_CLASS {
-            return false;
-        }
         // SAFETY: the block is at least 16 bytes, 16-aligned, and no longer
         // in use: its first word may hold the list's link.
         unsafe { block.cast::<*mut u8>().write(list.head.get()) };
         list.head.set(block);
         list.len.set(list.len.get() + 1);
-        true
     })
-    .unwrap_or(false)
 }
 
-/// Gives this thread's cached small blocks back to the system.
-pub fn release_cached() {
-    for class in 0..CLASSES {
-        loop {
-            let block = take_cached(class);
-            if block.is_null() {
-                break;
+/// A new block of `class`: from the stash if a finished thread left some,
+/// else carved from the thread's chunk (a new chunk when it is used up;
+/// null when the system has no memory).
+#[cold]
+#[inline(never)]
+fn carve(class: usize) -> *mut u8 {
+    if STASHED.load(std::sync::atomic::Ordering::Relaxed) && adopt_stash(class) {
+        return take_cached(class);
+    }
+    let bytes = class_bytes(class);
+    CARVE.with(|carve| {
+        let (mut next, mut end) = carve.get();
+        if (end as usize) - (next as usize) < bytes {
+            // The old chunk's tail (less than one block) is left unused.
+            // SAFETY: a valid, non-zero-sized layout.
+            let chunk = unsafe { System.alloc(chunk_layout()) };
+            if chunk.is_null() {
+                return chunk;
             }
-            // SAFETY: a cached block was obtained with `class_layout(class)`.
-            unsafe { std::alloc::System.dealloc(block, class_layout(class)) };
+            // SAFETY: the chunk has `CHUNK_BYTES` bytes.
+            (next, end) = (chunk, unsafe { chunk.add(CHUNK_BYTES) });
         }
+        carve.set((next.wrapping_add(bytes), end));
+        next
+    })
+}
+
+fn chunk_layout() -> Layout {
+    // SAFETY: 64 KiB with alignment 16 is a valid layout.
+    unsafe { Layout::from_size_align_unchecked(CHUNK_BYTES, CLASS_BYTES) }
+}
+
+/// Takes the stash's blocks of `class` onto this thread's free list.
+fn adopt_stash(class: usize) -> bool {
+    let Ok(mut stash) = STASH.lock() else {
+        return false;
+    };
+    let (head, len) = std::mem::take(&mut stash.0[class]);
+    if stash.0.iter().all(|&(head, _)| head == 0) {
+        STASHED.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+    drop(stash);
+    if head == 0 {
+        return false;
+    }
+    FREE.with(|lists| {
+        let list = &lists[class];
+        // The stash's chain goes in front of this thread's (empty) list.
+        debug_assert!(list.head.get().is_null());
+        list.head.set(head as *mut u8);
+        list.len.set(len);
+    });
+    true
+}
+
+/// Hands this thread's free small blocks, and the rest of its chunk, to
+/// the process-wide stash (a thread that runs programs calls it when done,
+/// so what it freed serves the threads after it).
+pub fn release_cached() {
+    // The chunk's rest, carved into blocks of the largest class it fits.
+    let (next, end) =
+        CARVE.with(|carve| carve.replace((std::ptr::null_mut(), std::ptr::null_mut())));
+    let mut at = next;
+    while (end as usize) - (at as usize) >= CLASS_BYTES {
+        let class = (((end as usize) - (at as usize)).min(SMALL_MAX) / CLASS_BYTES) - 1;
+        keep_cached(at, class);
+        at = at.wrapping_add(class_bytes(class));
+    }
+    let Ok(mut stash) = STASH.lock() else {
+        return;
+    };
+    FREE.with(|lists| {
+        for (class, list) in lists.iter().enumerate() {
+            let (head, len) = (list.head.replace(std::ptr::null_mut()), list.len.replace(0));
+            if head.is_null() {
+                continue;
+            }
+            // Append the stash's chain for this class behind this one.
+            let mut tail = head;
+            // SAFETY: every block on the list links to the next through its
+            // first word, and the last one to null.
+            unsafe {
+                while !tail.cast::<*mut u8>().read().is_null() {
+                    tail = tail.cast::<*mut u8>().read();
+                }
+                tail.cast::<*mut u8>().write(stash.0[class].0 as *mut u8);
+            }
+            stash.0[class] = (head as usize, stash.0[class].1 + len);
+        }
+    });
+    if stash.0.iter().any(|&(head, _)| head != 0) {
+        STASHED.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
-// SAFETY: every block comes from the system allocator with
-// `system_layout(layout)` and goes back to it with the same layout (or
-// waits on a free list of its class, which only hands it out for a request
-// of that class, which it fits); the counter is only arithmetic on the
-// sizes.
+/// Bytes of free small blocks this thread keeps for reuse.
+fn cached_bytes() -> usize {
+    FREE.with(|lists| {
+        lists
+            .iter()
+            .enumerate()
+            .map(|(class, list)| list.len.get() * class_bytes(class))
+            .sum()
+    })
+}
+
+// SAFETY: a small request (`class_of`) gets a block of its class's size,
+// 16-aligned, carved from a chunk or taken from a free list of that class,
+// and goes back onto a free list of that class (never to the system); any
+// other request goes to the system allocator with its own layout. `realloc`
+// moves a block between the two kinds by allocating, copying and freeing.
+// The counter is only arithmetic on the sizes.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let mut p = std::ptr::null_mut();
-        if let Some(class) = class_of(layout.size(), layout.align()) {
-            p = take_cached(class);
-        }
-        if p.is_null() {
+        let p = match class_of(layout.size(), layout.align()) {
+            Some(class) => {
+                let p = take_cached(class);
+                if p.is_null() { carve(class) } else { p }
+            }
             // SAFETY: a valid, non-zero-sized layout.
-            p = unsafe { System.alloc(system_layout(layout)) };
-        }
+            None => unsafe { System.alloc(layout) },
+        };
         if !p.is_null() {
             count(layout.size() as isize);
         }
@@ -175,16 +265,16 @@ unsafe impl GlobalAlloc for Counting {
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         if let Some(class) = class_of(layout.size(), layout.align()) {
-            let p = take_cached(class);
+            // SAFETY: as `alloc`.
+            let p = unsafe { self.alloc(layout) };
             if !p.is_null() {
-                // SAFETY: the block has `class_layout(class).size()` bytes.
-                unsafe { p.write_bytes(0, class_layout(class).size()) };
-                count(layout.size() as isize);
-                return p;
+                // SAFETY: the block has `class_bytes(class)` bytes.
+                unsafe { p.write_bytes(0, class_bytes(class)) };
             }
+            return p;
         }
         // SAFETY: a valid, non-zero-sized layout.
-        let p = unsafe { System.alloc_zeroed(system_layout(layout)) };
+        let p = unsafe { System.alloc_zeroed(layout) };
         if !p.is_null() {
             count(layout.size() as isize);
         }
@@ -192,29 +282,42 @@ unsafe impl GlobalAlloc for Counting {
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         count(-(layout.size() as isize));
-        if let Some(class) = class_of(layout.size(), layout.align())
-            && keep_cached(ptr, class)
-        {
-            return;
+        match class_of(layout.size(), layout.align()) {
+            Some(class) => keep_cached(ptr, class),
+            // SAFETY: `ptr` was obtained from the system with `layout`.
+            None => unsafe { System.dealloc(ptr, layout) },
         }
-        // SAFETY: `ptr` was obtained with `system_layout(layout)`.
-        unsafe { System.dealloc(ptr, system_layout(layout)) };
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let old = system_layout(layout);
-        // SAFETY: `layout.align()` is a valid alignment and `new_size`,
-        // rounded up to it, does not overflow (the caller's contract).
-        let new =
-            system_layout(unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) });
-        if old.size() == new.size() {
-            // The same class (or the same large size): the block fits as is.
+        let old_class = class_of(layout.size(), layout.align());
+        let new_class = class_of(new_size, layout.align());
+        if old_class.is_none() && new_class.is_none() {
+            // SAFETY: `ptr` was obtained from the system with `layout`;
+            // `new_size` is non-zero (the caller's contract).
+            let p = unsafe { System.realloc(ptr, layout, new_size) };
+            if !p.is_null() {
+                count(new_size as isize - layout.size() as isize);
+            }
+            return p;
+        }
+        if old_class.is_some() && old_class == new_class {
+            // The same class: the block fits as is.
             count(new_size as isize - layout.size() as isize);
             return ptr;
         }
-        // SAFETY: `ptr` was obtained with `old`; `new.size()` is non-zero.
-        let p = unsafe { System.realloc(ptr, old, new.size()) };
+        // Between a small block and another class or a system block.
+        // SAFETY: `layout.align()` is valid and `new_size` rounded up to it
+        // does not overflow (the caller's contract).
+        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        // SAFETY: a valid, non-zero-sized layout.
+        let p = unsafe { self.alloc(new_layout) };
         if !p.is_null() {
-            count(new_size as isize - layout.size() as isize);
+            // SAFETY: both blocks hold at least the smaller size; they are
+            // distinct blocks.
+            unsafe {
+                std::ptr::copy_nonoverlapping(ptr, p, layout.size().min(new_size));
+                self.dealloc(ptr, layout);
+            }
         }
         p
     }
@@ -242,7 +345,8 @@ pub fn set_budget(bytes: u64) {
 /// `Err(message)` if growing the heap by `extra` bytes would pass the budget.
 pub fn check(extra: usize) -> Result<(), String> {
     let budget = BUDGET.try_with(|budget| budget.get()).unwrap_or(usize::MAX);
-    let used = used();
+    // Free small blocks are memory the process keeps (see "Small blocks").
+    let used = used() + cached_bytes();
     if used.saturating_add(extra) <= budget {
         return Ok(());
     }
@@ -301,6 +405,60 @@ mod tests {
                 .iter()
                 .all(|l| l.head.get().is_null() && l.len.get() == 0)
         }));
+    }
+
+    /// A finished thread's free blocks go to the stash and serve other
+    /// threads: blocks handed out after that never overlap (each keeps the
+    /// pattern written into it), whichever thread adopted them.
+    #[test]
+    fn blocks_left_by_a_finished_thread_serve_others_without_mixing() {
+        for round in 0..3u8 {
+            std::thread::spawn(move || {
+                let blocks: Vec<Box<[u8; 40]>> = (0..3000).map(|_| Box::new([round; 40])).collect();
+                drop(blocks);
+                release_cached();
+            })
+            .join()
+            .expect("the first thread runs");
+            std::thread::spawn(move || {
+                let blocks: Vec<Box<[u8; 40]>> = (0..5000u32)
+                    .map(|n| Box::new([(n % 251) as u8; 40]))
+                    .collect();
+                for (n, block) in blocks.iter().enumerate() {
+                    assert!(block.iter().all(|&b| b == (n % 251) as u8));
+                }
+                let mut addresses: Vec<usize> =
+                    blocks.iter().map(|b| &**b as *const _ as usize).collect();
+                addresses.sort_unstable();
+                assert!(addresses.windows(2).all(|w| w[1] - w[0] >= 48));
+                drop(blocks);
+                release_cached();
+            })
+            .join()
+            .expect("the second thread runs");
+        }
+    }
+
+    /// Free small blocks stay the process's memory, so they count against
+    /// the budget until they are used again.
+    #[test]
+    fn free_small_blocks_count_against_the_budget() {
+        std::thread::spawn(|| {
+            let blocks: Vec<Box<[u8; 100]>> = (0..10_000).map(|_| Box::new([1; 100])).collect();
+            drop(blocks);
+            set_budget((used() + (512 << 10)) as u64);
+            assert!(check(0).is_err(), "1 MiB of free blocks is past the budget");
+            let total = used() + cached_bytes();
+            let again: Vec<Box<[u8; 100]>> = (0..10_000).map(|_| Box::new([2; 100])).collect();
+            // In use again, they are counted once: the total grows by the
+            // vector of 10,000 pointers only.
+            assert!(used() + cached_bytes() <= total + 80_000);
+            drop(again);
+            set_budget(0);
+            release_cached();
+        })
+        .join()
+        .expect("the thread runs");
     }
 
     #[test]

@@ -379,7 +379,9 @@ impl Vm {
                     if let (Value::Int(a), Value::Int(b)) = (&*local!(slot), &*top!(0))
                         && let Some(sum) = a.checked_add(*b)
                     {
-                        *local!(slot) = Value::Int(sum);
+                        if let Value::Int(a) = local!(slot) {
+                            *a = sum;
+                        }
                         std::mem::forget(pop!());
                         continue;
                     }
