@@ -231,21 +231,28 @@ impl Map {
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.index.get(key).map(|&i| &self.values[i])
     }
+    /// Inserts or replaces (one hash of the key).
     pub fn insert(&mut self, key: Rc<str>, value: Value) {
-        match self.index.get(&key) {
-            Some(&i) => self.values[i] = value,
-            None => {
-                self.index.insert(key.clone(), self.keys.len());
-                self.keys.push(key);
+        match self.index.entry(key) {
+            std::collections::hash_map::Entry::Occupied(entry) => self.values[*entry.get()] = value,
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                self.keys.push(entry.key().clone());
+                entry.insert(self.values.len());
                 self.values.push(value);
             }
         }
     }
-    /// Inserts by `&str`, allocating a key only when it is new.
+    /// Inserts by `&str`, allocating a key only when it is new (a new key
+    /// is hashed twice: to look, then to insert).
     pub fn set(&mut self, key: &str, value: Value) {
         match self.index.get(key) {
             Some(&i) => self.values[i] = value,
-            None => self.insert(Rc::from(key), value),
+            None => {
+                let key: Rc<str> = Rc::from(key);
+                self.index.insert(key.clone(), self.values.len());
+                self.keys.push(key);
+                self.values.push(value);
+            }
         }
     }
     pub fn remove(&mut self, key: &str) -> Option<Value> {
