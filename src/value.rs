@@ -472,24 +472,38 @@ impl Value {
 /// An integer in decimal, written without the formatting machinery (it
 /// is the hot path of `str(i)` and of printing numbers).
 pub fn int_text(n: i64) -> String {
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
+    // 19 digits and a sign at most (`i64::MIN`), written from the end,
+    // two digits at a time.
     let mut digits = [0u8; 20];
     let mut at = digits.len();
     let mut rest = n.unsigned_abs();
-    loop {
+    while rest >= 100 {
+        let pair = (rest % 100) as usize * 2;
+        rest /= 100;
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if rest >= 10 {
+        let pair = rest as usize * 2;
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    } else {
         at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
+        digits[at] = b'0' + rest as u8;
     }
-    let mut out = String::with_capacity(digits.len() - at + 1);
     if n < 0 {
-        out.push('-');
+        at -= 1;
+        digits[at] = b'-';
     }
-    for &digit in &digits[at..] {
-        out.push(digit as char);
-    }
+    let mut out = String::with_capacity(digits.len() - at);
+    // SAFETY: `digits[at..]` holds ASCII digits and perhaps a `-` (tested
+    // at the extremes by `value::tests::integers_as_text`).
+    out.push_str(unsafe { std::str::from_utf8_unchecked(&digits[at..]) });
     out
 }
 
@@ -1141,6 +1155,29 @@ pub fn format_float(x: f64, flavor: Flavor) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integers_as_text() {
+        for n in [
+            0,
+            7,
+            -7,
+            10,
+            99,
+            100,
+            -100,
+            12_345,
+            1_000_000,
+            i64::MAX,
+            i64::MIN,
+            i64::MIN + 1,
+        ] {
+            assert_eq!(int_text(n), n.to_string());
+        }
+        for n in (-100_000..100_000).step_by(7) {
+            assert_eq!(int_text(n), n.to_string());
+        }
+    }
 
     #[test]
     fn integers_print_in_decimal_at_every_width() {
