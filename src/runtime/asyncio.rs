@@ -236,6 +236,21 @@ impl Handle for Future {
         }
         out.push('>');
     }
+    /// `await fut` of a future done with a result does not yield
+    /// (`Future.__await__` returns at once): the VM goes on with the result,
+    /// without a halt (`await_chain`). What `await_value` does for it,
+    /// minus the round trip: a failed or cancelled future still halts.
+    fn settled(&self) -> Option<Value> {
+        if self.cancelled.get() {
+            return None;
+        }
+        let value = self.core.with(|state| match state {
+            State::Fulfilled(v) => Some(v.clone()),
+            _ => None,
+        })?;
+        self.handled.set(true);
+        Some(value)
+    }
     fn as_any(&self) -> &dyn Any {
         self
     }
@@ -1162,6 +1177,16 @@ enum Outcome {
     },
 }
 
+/// What `run_unit` does after an `await`.
+enum Next {
+    /// Resume the unit with this.
+    Resume(ResumeWith),
+    /// Run it again (a call was pushed into it).
+    Run,
+    /// It waits: its run is over.
+    Park,
+}
+
 /// How a unit's run ended.
 enum Ended {
     Done,
@@ -1706,23 +1731,56 @@ impl Asyncio {
                         None => Ended::Threw(thrown),
                     };
                 }
-                Halt::Await(value) => match self.await_value(unit, value) {
-                    Ok(Awaited::Ready(v)) => ResumeWith::Value(v),
-                    Ok(Awaited::Suspend) => {
-                        self.record(Some(unit), || EventKind::Suspended);
-                        return Ended::Parked;
+                Halt::Await(value) => {
+                    let awaited = self.await_value(unit, value);
+                    match self.after_await(vm, unit, awaited) {
+                        Next::Resume(with) => with,
+                        Next::Run => continue,
+                        Next::Park => return Ended::Parked,
                     }
-                    Ok(Awaited::Inline(closure, args)) => {
-                        match vm.push_call(unit, closure, args, 0) {
-                            Ok(()) => continue,
-                            Err(thrown) => ResumeWith::Raise(thrown),
-                        }
+                }
+                // `await f()`: the coroutine is awaited as soon as it is
+                // made, so it is run inline at once (one stop, not two).
+                Halt::CallAsync { closure, args } if vm.skip_await(unit) => {
+                    self.clock.charge_steps(1);
+                    match self.after_await(vm, unit, Ok(Awaited::Inline(closure, args))) {
+                        Next::Resume(with) => with,
+                        Next::Run => continue,
+                        Next::Park => return Ended::Parked,
                     }
-                    Err(thrown) => ResumeWith::Raise(thrown),
-                },
+                }
                 Halt::CallAsync { closure, args } => {
                     let name = closure.function.name.clone();
                     ResumeWith::Value(Value::Handle(coroutine(name, Body::Call(closure, args))))
+                }
+                // `await sleep(d)`: the sleep is awaited as soon as it is
+                // made, so no coroutine object is made (one stop, not two).
+                Halt::Primitive { primitive, args }
+                    if matches!(
+                        primitive.as_any().downcast_ref::<Primitive>(),
+                        Some(Primitive { op: Op::Sleep, .. })
+                    ) =>
+                {
+                    let slept = match Self::sleep_args(&args) {
+                        Ok((ms, result)) if vm.skip_await(unit) => {
+                            self.clock.charge_steps(1);
+                            let awaited = self.await_sleep(unit, ms, result);
+                            match self.after_await(vm, unit, awaited) {
+                                Next::Resume(with) => Ok(with),
+                                Next::Run => continue,
+                                Next::Park => return Ended::Parked,
+                            }
+                        }
+                        Ok((ms, result)) => Err(Value::Handle(coroutine(
+                            Rc::from("sleep"),
+                            Body::Sleep(ms, result),
+                        ))),
+                        Err(thrown) => Ok(ResumeWith::Raise(thrown)),
+                    };
+                    match slept {
+                        Ok(with) => with,
+                        Err(coroutine) => ResumeWith::Value(coroutine),
+                    }
                 }
                 Halt::Spawn { callee, args } => match self.spawn(vm, callee, args) {
                     Ok(v) => ResumeWith::Value(v),
@@ -1841,6 +1899,76 @@ impl Asyncio {
         }
     }
 
+    /// What `run_unit` does once it knows what an `await` comes to.
+    fn after_await(&mut self, vm: &mut Vm, unit: UnitId, awaited: Result<Awaited, Thrown>) -> Next {
+        match awaited {
+            Ok(Awaited::Ready(v)) => Next::Resume(ResumeWith::Value(v)),
+            Ok(Awaited::Suspend) => {
+                self.record(Some(unit), || EventKind::Suspended);
+                Next::Park
+            }
+            Ok(Awaited::Inline(closure, args)) => match vm.push_call(unit, closure, args, 0) {
+                Ok(()) => Next::Run,
+                Err(thrown) => Next::Resume(ResumeWith::Raise(thrown)),
+            },
+            Err(thrown) => Next::Resume(ResumeWith::Raise(thrown)),
+        }
+    }
+
+    /// `sleep(delay, result)`'s arguments: the delay in ms (as the
+    /// coroutine keeps it) and the result.
+    fn sleep_args(args: &[Value]) -> Result<(f64, Value), Thrown> {
+        let arg = |i: usize| args.get(i).cloned().unwrap_or(Value::Nil);
+        let ns = delay_ns(&arg(0), "sleep()")?;
+        Ok((ns as f64 / 1_000_000.0, arg(1)))
+    }
+
+    /// `await sleep(ms, result)` in `unit`.
+    fn await_sleep(&mut self, unit: UnitId, ms: f64, result: Value) -> Result<Awaited, Thrown> {
+        if ms <= 0.0 {
+            // `yield` once: the task's next step is a plain call_soon.
+            self.ready.push_back(Job::Resume {
+                unit,
+                with: ResumeWith::Value(result),
+            });
+            return Ok(Awaited::Suspend);
+        }
+        let task = self
+            .unit_futures
+            .get(unit as usize)
+            .and_then(Option::as_ref);
+        let Some(info) = task.and_then(|t| t.task.as_deref()) else {
+            return Err(Thrown::error(
+                "TypeError",
+                "await of sleep() outside a task",
+            ));
+        };
+        if info.must_cancel.replace(false) {
+            // The sleep's future is cancelled as soon as it is
+            // awaited: the task wakes with CancelledError.
+            let msg = info.cancel_msg();
+            self.ready.push_back(Job::Resume {
+                unit,
+                with: ResumeWith::Throw(cancelled_error(msg)),
+            });
+            return Ok(Awaited::Suspend);
+        }
+        super::memory_check()?;
+        let due = self.due(duration_ns(&Value::Float(ms), "sleep()")? as i64);
+        let timer = self.add_timer(due, |timer| Job::WakeTask {
+            unit,
+            timer,
+            value: result,
+        });
+        if let Some(info) = self.unit_futures[unit as usize]
+            .as_ref()
+            .and_then(|t| t.task.as_deref())
+        {
+            info.sleep_timer.set(std::num::NonZeroU64::new(timer));
+        }
+        Ok(Awaited::Suspend)
+    }
+
     /// What `await value` means in `unit`.
     fn await_value(&mut self, unit: UnitId, value: Value) -> Result<Awaited, Thrown> {
         let task = self.future_of(unit).filter(|t| t.is_task());
@@ -1848,41 +1976,7 @@ impl Asyncio {
         if let Some(c) = handle_of::<Coroutine>(&value) {
             return match c.body.borrow_mut().take() {
                 Some(Body::Call(closure, args)) => Ok(Awaited::Inline(closure, args)),
-                Some(Body::Sleep(ms, result)) if ms <= 0.0 => {
-                    // `yield` once: the task's next step is a plain call_soon.
-                    self.ready.push_back(Job::Resume {
-                        unit,
-                        with: ResumeWith::Value(result),
-                    });
-                    Ok(Awaited::Suspend)
-                }
-                Some(Body::Sleep(ms, result)) => {
-                    let Some(info) = info else {
-                        return Err(Thrown::error(
-                            "TypeError",
-                            "await of sleep() outside a task",
-                        ));
-                    };
-                    if info.must_cancel.replace(false) {
-                        // The sleep's future is cancelled as soon as it is
-                        // awaited: the task wakes with CancelledError.
-                        let msg = info.cancel_msg();
-                        self.ready.push_back(Job::Resume {
-                            unit,
-                            with: ResumeWith::Throw(cancelled_error(msg)),
-                        });
-                        return Ok(Awaited::Suspend);
-                    }
-                    super::memory_check()?;
-                    let due = self.due(duration_ns(&Value::Float(ms), "sleep()")? as i64);
-                    let timer = self.add_timer(due, |timer| Job::WakeTask {
-                        unit,
-                        timer,
-                        value: result,
-                    });
-                    info.sleep_timer.set(std::num::NonZeroU64::new(timer));
-                    Ok(Awaited::Suspend)
-                }
+                Some(Body::Sleep(ms, result)) => self.await_sleep(unit, ms, result),
                 None => Err(Thrown::error(
                     "RuntimeError",
                     "cannot reuse already awaited coroutine",
@@ -2417,11 +2511,8 @@ impl Asyncio {
         let arg = |i: usize| args.get(i).cloned().unwrap_or(Value::Nil);
         let value = match &prim.op {
             Op::Sleep => {
-                let ns = delay_ns(&arg(0), "sleep()")?;
-                Value::Handle(coroutine(
-                    Rc::from("sleep"),
-                    Body::Sleep(ns as f64 / 1_000_000.0, arg(1)),
-                ))
+                let (ms, result) = Self::sleep_args(&args)?;
+                Value::Handle(coroutine(Rc::from("sleep"), Body::Sleep(ms, result)))
             }
             Op::Work => {
                 let ns = duration_ns(&arg(0), "work()")?;

@@ -561,8 +561,15 @@ impl Vm {
                     }
                 }
                 &Op::Await => {
-                    save!();
                     let awaited = pop!();
+                    // Settled, and the runtime does not yield here: go on.
+                    if let Value::Handle(h) = &awaited
+                        && let Some(v) = h.settled()
+                    {
+                        fiber.stack.push(v);
+                        continue;
+                    }
+                    save!();
                     return Halt::Await(awaited);
                 }
                 &Op::Spawn(argc) => {

@@ -33,7 +33,7 @@ pub use dialect::{Dialect, MissingField, ModuloSign, RoundHalves, ZeroDivision};
 pub use fiber::{Fiber, Frame, Pending, ResumeWith, TryHandler, UnitId};
 pub use halt::{Halt, Preempt, Slice, Stop};
 
-use crate::bytecode::Function;
+use crate::bytecode::{Function, Op};
 use crate::diagnostic::SourceFile;
 use crate::lexer::Span;
 use crate::value::{Closure, Native, Value};
@@ -438,6 +438,37 @@ impl Vm {
             .enumerate()
             .filter(|(_, f)| f.alive)
             .map(|(i, f)| (i as UnitId, f))
+    }
+
+    /// After a halt for a call (`Halt::Primitive`, `Halt::CallAsync`):
+    /// when the stopped unit's next instruction awaits the call's result
+    /// (`await sleep(0)`, `await f()`), moves the unit past that `await`
+    /// and counts it as executed, so the policy can make the call and
+    /// await its result in one stop; the unit then resumes with what the
+    /// `await` gives, or is resumed later. The policy charges the one
+    /// instruction to its clock. False, with nothing done, when the next
+    /// instruction is no `await`, or when the runaway limit leaves no room
+    /// for it (the unit's next run stops there, as it would have).
+    pub fn skip_await(&mut self, unit: UnitId) -> bool {
+        if self.steps >= self.step_limit {
+            return false;
+        }
+        let Some(frame) = self
+            .fibers
+            .get_mut(unit as usize)
+            .and_then(|f| f.frames.last_mut())
+        else {
+            return false;
+        };
+        if !matches!(
+            frame.closure.function.code.get(frame.ip as usize),
+            Some(Op::Await)
+        ) {
+            return false;
+        }
+        frame.ip += 1;
+        self.steps += 1;
+        true
     }
 
     /// Sets what a stopped unit receives when it next runs.
