@@ -515,6 +515,10 @@ enum Ready {
     Step(UnitId),
     /// `Job::WakeTask` with a nil value: the unit and its timer.
     Wake(UnitId, u64),
+    /// `Job::Callback` of `Handler::GatherChild` (no derived future; the
+    /// handler reads the child's outcome from the child): one per gathered
+    /// child (`spawn_gather`: an allocation a task less).
+    Gather(Rc<GatherState>, u32),
     Skip,
     Other(Box<Job>),
 }
@@ -535,6 +539,11 @@ impl Ready {
                 timer,
                 value: Value::Nil,
             } => Ready::Wake(unit, timer),
+            Job::Callback {
+                handler: Handler::GatherChild(state, index),
+                derived: None,
+                ..
+            } if u32::try_from(index).is_ok() => Ready::Gather(state, index as u32),
             Job::Skip => Ready::Skip,
             job => Ready::Other(Box::new(job)),
         }
@@ -554,6 +563,11 @@ impl Ready {
                 unit,
                 timer,
                 value: Value::Nil,
+            },
+            Ready::Gather(state, index) => Job::Callback {
+                handler: Handler::GatherChild(state, index as usize),
+                derived: None,
+                outcome: Ok(Value::Nil),
             },
             Ready::Skip => Job::Skip,
             Ready::Other(job) => *job,
@@ -576,6 +590,11 @@ impl Ready {
                 unit: *unit,
                 timer: *timer,
                 value: Value::Nil,
+            }),
+            Ready::Gather(state, index) => f(&Job::Callback {
+                handler: Handler::GatherChild(state.clone(), *index as usize),
+                derived: None,
+                outcome: Ok(Value::Nil),
             }),
             Ready::Skip => f(&Job::Skip),
         }
