@@ -245,6 +245,7 @@ impl Handle for Future {
             return None;
         }
         let value = self.core.with(|state| match state {
+            State::Fulfilled(Value::Int(n)) => Some(Value::Int(*n)),
             State::Fulfilled(v) => Some(v.clone()),
             _ => None,
         })?;
@@ -604,6 +605,17 @@ impl Ready {
 impl ReadyQueue {
     fn push_back(&mut self, job: Job) {
         self.0.push_back(Ready::new(job));
+    }
+    /// `push_back(Job::Resume { unit, with: ResumeWith::Value(value) })`,
+    /// without making the `Job` first (a `sleep(0)`'s wake-up).
+    fn push_resume(&mut self, unit: UnitId, value: Value) {
+        self.0.push_back(match value {
+            Value::Nil => Ready::Step(unit),
+            value => Ready::Other(Box::new(Job::Resume {
+                unit,
+                with: ResumeWith::Value(value),
+            })),
+        });
     }
     fn pop_front(&mut self) -> Option<Job> {
         self.0.pop_front().map(Ready::into_job)
@@ -1684,8 +1696,11 @@ impl Asyncio {
         if !vm.is_alive(unit) {
             return None;
         }
-        if let Some(task) = self.future_of(unit)
-            && let Some(info) = &task.task
+        if let Some(info) = self
+            .unit_futures
+            .get(unit as usize)
+            .and_then(Option::as_ref)
+            .and_then(|task| task.task.as_deref())
         {
             info.waiting_on.take();
             if info.must_cancel.replace(false) {
@@ -1937,19 +1952,24 @@ impl Asyncio {
     /// `sleep(delay, result)`'s arguments: the delay in ms (as the
     /// coroutine keeps it) and the result.
     fn sleep_args(args: &[Value]) -> Result<(f64, Value), Thrown> {
-        let arg = |i: usize| args.get(i).cloned().unwrap_or(Value::Nil);
-        let ns = delay_ns(&arg(0), "sleep()")?;
-        Ok((ns as f64 / 1_000_000.0, arg(1)))
+        let ns = match args.first() {
+            // `sleep(0)`, the commonest (`sleep0_steps`).
+            Some(Value::Int(0)) => 0,
+            Some(delay) => delay_ns(delay, "sleep()")?,
+            None => delay_ns(&Value::Nil, "sleep()")?,
+        };
+        let result = match args.get(1) {
+            Some(v) => v.clone(),
+            None => Value::Nil,
+        };
+        Ok((ns as f64 / 1_000_000.0, result))
     }
 
     /// `await sleep(ms, result)` in `unit`.
     fn await_sleep(&mut self, unit: UnitId, ms: f64, result: Value) -> Result<Awaited, Thrown> {
         if ms <= 0.0 {
             // `yield` once: the task's next step is a plain call_soon.
-            self.ready.push_back(Job::Resume {
-                unit,
-                with: ResumeWith::Value(result),
-            });
+            self.ready.push_resume(unit, result);
             return Ok(Awaited::Suspend);
         }
         let task = self

@@ -561,15 +561,16 @@ impl Vm {
                     }
                 }
                 &Op::Await => {
-                    let awaited = pop!();
                     // Settled, and the runtime does not yield here: go on.
-                    if let Value::Handle(h) = &awaited
+                    if let Some(Value::Handle(h)) = fiber.stack.last()
                         && let Some(v) = h.settled()
+                        && let Some(top) = fiber.stack.last_mut()
                     {
-                        fiber.stack.push(v);
+                        *top = v;
                         continue;
                     }
                     save!();
+                    let awaited = pop!();
                     return Halt::Await(awaited);
                 }
                 &Op::Spawn(argc) => {
