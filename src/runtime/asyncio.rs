@@ -2393,14 +2393,14 @@ impl Asyncio {
             return Ok(outer);
         }
         let state = Rc::new(GatherState {
-            children: children.clone(),
+            children,
             outer: outer.clone(),
             finished: Cell::new(0),
             return_exceptions,
             cancel_requested: Cell::new(false),
         });
         self.gathers.insert(gather_key(&outer), state.clone());
-        for (index, child) in children.iter().enumerate() {
+        for (index, child) in state.children.iter().enumerate() {
             let handler = Handler::GatherChild(state.clone(), index);
             self.then(child, handler.clone(), handler, None);
         }

@@ -511,7 +511,9 @@ impl Vm {
         let before = self.steps;
         self.last_unit = Some(id);
         let mut fiber = std::mem::take(&mut self.fibers[id as usize]);
-        if let Some(entry) = fiber.frames.first() {
+        if let Some(entry) = fiber.frames.first()
+            && !matches!(&self.last_entry, Some(f) if Rc::ptr_eq(f, &entry.closure.function))
+        {
             self.last_entry = Some(entry.closure.function.clone());
         }
         let halt = match fiber.pending.take() {
