@@ -196,6 +196,13 @@ pub trait Handle: Any {
     fn is_callable(&self) -> bool {
         false
     }
+    /// What `await` of this handle evaluates to at once, when the runtime
+    /// goes on without a turn of its loop there (asyncio: a future already
+    /// done with a result): the VM pushes it and runs on without halting.
+    /// `None` (the default): the VM halts with `Halt::Await`.
+    fn settled(&self) -> Option<Value> {
+        None
+    }
     fn as_any(&self) -> &dyn Any;
     /// The same, as an owning pointer (for `Rc::downcast`).
     fn into_any(self: Rc<Self>) -> Rc<dyn Any>;

@@ -236,6 +236,22 @@ impl Handle for Future {
         }
         out.push('>');
     }
+    /// `await fut` of a future done with a result does not yield
+    /// (`Future.__await__` returns at once): the VM goes on with the result,
+    /// without a halt (`await_chain`). What `await_value` does for it,
+    /// minus the round trip: a failed or cancelled future still halts.
+    fn settled(&self) -> Option<Value> {
+        if self.cancelled.get() {
+            return None;
+        }
+        let value = self.core.with(|state| match state {
+            State::Fulfilled(Value::Int(n)) => Some(Value::Int(*n)),
+            State::Fulfilled(v) => Some(v.clone()),
+            _ => None,
+        })?;
+        self.handled.set(true);
+        Some(value)
+    }
     fn as_any(&self) -> &dyn Any {
         self
     }
@@ -500,6 +516,10 @@ enum Ready {
     Step(UnitId),
     /// `Job::WakeTask` with a nil value: the unit and its timer.
     Wake(UnitId, u64),
+    /// `Job::Callback` of `Handler::GatherChild` (no derived future; the
+    /// handler reads the child's outcome from the child): one per gathered
+    /// child (`spawn_gather`: an allocation a task less).
+    Gather(Rc<GatherState>, u32),
     Skip,
     Other(Box<Job>),
 }
@@ -520,6 +540,11 @@ impl Ready {
                 timer,
                 value: Value::Nil,
             } => Ready::Wake(unit, timer),
+            Job::Callback {
+                handler: Handler::GatherChild(state, index),
+                derived: None,
+                ..
+            } if u32::try_from(index).is_ok() => Ready::Gather(state, index as u32),
             Job::Skip => Ready::Skip,
             job => Ready::Other(Box::new(job)),
         }
@@ -539,6 +564,11 @@ impl Ready {
                 unit,
                 timer,
                 value: Value::Nil,
+            },
+            Ready::Gather(state, index) => Job::Callback {
+                handler: Handler::GatherChild(state, index as usize),
+                derived: None,
+                outcome: Ok(Value::Nil),
             },
             Ready::Skip => Job::Skip,
             Ready::Other(job) => *job,
@@ -562,6 +592,11 @@ impl Ready {
                 timer: *timer,
                 value: Value::Nil,
             }),
+            Ready::Gather(state, index) => f(&Job::Callback {
+                handler: Handler::GatherChild(state.clone(), *index as usize),
+                derived: None,
+                outcome: Ok(Value::Nil),
+            }),
             Ready::Skip => f(&Job::Skip),
         }
     }
@@ -570,6 +605,17 @@ impl Ready {
 impl ReadyQueue {
     fn push_back(&mut self, job: Job) {
         self.0.push_back(Ready::new(job));
+    }
+    /// `push_back(Job::Resume { unit, with: ResumeWith::Value(value) })`,
+    /// without making the `Job` first (a `sleep(0)`'s wake-up).
+    fn push_resume(&mut self, unit: UnitId, value: Value) {
+        self.0.push_back(match value {
+            Value::Nil => Ready::Step(unit),
+            value => Ready::Other(Box::new(Job::Resume {
+                unit,
+                with: ResumeWith::Value(value),
+            })),
+        });
     }
     fn pop_front(&mut self) -> Option<Job> {
         self.0.pop_front().map(Ready::into_job)
@@ -1162,6 +1208,16 @@ enum Outcome {
     },
 }
 
+/// What `run_unit` does after an `await`.
+enum Next {
+    /// Resume the unit with this.
+    Resume(ResumeWith),
+    /// Run it again (a call was pushed into it).
+    Run,
+    /// It waits: its run is over.
+    Park,
+}
+
 /// How a unit's run ended.
 enum Ended {
     Done,
@@ -1360,6 +1416,12 @@ impl Asyncio {
     }
 
     /// The task of `create_task(closure(args))`, queued to start.
+    // PERF: spawning costs ~2,600 x86 instructions a task (`sleeping_tasks`
+    // with 100,000 tasks, up to the `gather`), a third of it in malloc: the
+    // unit's stack and frame vectors (`Vm::new_unit`), the future and its
+    // boxed `TaskInfo`, the halt's argument vector. One allocation per task
+    // (a future type that is a task by construction, a fiber with its first
+    // frame inline) is what would bring 1M spawns under 0.5 s.
     fn start_task(
         &mut self,
         vm: &mut Vm,
@@ -1484,6 +1546,11 @@ impl Asyncio {
             derived,
             live,
         };
+        // Pending, the common case: no copy of the state to look at it.
+        if !p.cancelled.get() && p.is_pending() {
+            p.core.add_reaction(callback);
+            return;
+        }
         match p.state() {
             FState::Pending => p.core.add_reaction(callback),
             FState::Finished(v) => self.schedule_callback(callback, Ok(v)),
@@ -1640,8 +1707,11 @@ impl Asyncio {
         if !vm.is_alive(unit) {
             return None;
         }
-        if let Some(task) = self.future_of(unit)
-            && let Some(info) = &task.task
+        if let Some(info) = self
+            .unit_futures
+            .get(unit as usize)
+            .and_then(Option::as_ref)
+            .and_then(|task| task.task.as_deref())
         {
             info.waiting_on.take();
             if info.must_cancel.replace(false) {
@@ -1706,23 +1776,60 @@ impl Asyncio {
                         None => Ended::Threw(thrown),
                     };
                 }
-                Halt::Await(value) => match self.await_value(unit, value) {
-                    Ok(Awaited::Ready(v)) => ResumeWith::Value(v),
-                    Ok(Awaited::Suspend) => {
-                        self.record(Some(unit), || EventKind::Suspended);
-                        return Ended::Parked;
+                Halt::Await(value) => {
+                    let awaited = self.await_value(unit, value);
+                    match self.after_await(vm, unit, awaited) {
+                        Next::Resume(with) => with,
+                        Next::Run => continue,
+                        Next::Park => return Ended::Parked,
                     }
-                    Ok(Awaited::Inline(closure, args)) => {
-                        match vm.push_call(unit, closure, args, 0) {
-                            Ok(()) => continue,
-                            Err(thrown) => ResumeWith::Raise(thrown),
-                        }
+                }
+                // `await f()`: the coroutine is awaited as soon as it is
+                // made, so it is run inline at once (one stop, not two).
+                Halt::CallAsync { closure, args } if vm.skip_await(unit) => {
+                    self.clock.charge_steps(1);
+                    match self.after_await(vm, unit, Ok(Awaited::Inline(closure, args))) {
+                        Next::Resume(with) => with,
+                        Next::Run => continue,
+                        Next::Park => return Ended::Parked,
                     }
-                    Err(thrown) => ResumeWith::Raise(thrown),
-                },
+                }
                 Halt::CallAsync { closure, args } => {
                     let name = closure.function.name.clone();
                     ResumeWith::Value(Value::Handle(coroutine(name, Body::Call(closure, args))))
+                }
+                // `await sleep(d)`: the sleep is awaited as soon as it is
+                // made, so no coroutine object is made (one stop, not two).
+                // PERF: a `sleep(0)` step is now ~1,600 x86 instructions
+                // (`sleep0_steps`), half of them in `Vm::run` (the halt, the
+                // argument vector the VM collects, the fiber moved out and
+                // back) and ~400 in the two `_run_once` events around it.
+                Halt::Primitive { primitive, args }
+                    if matches!(
+                        primitive.as_any().downcast_ref::<Primitive>(),
+                        Some(Primitive { op: Op::Sleep, .. })
+                    ) =>
+                {
+                    let slept = match Self::sleep_args(&args) {
+                        Ok((ms, result)) if vm.skip_await(unit) => {
+                            self.clock.charge_steps(1);
+                            let awaited = self.await_sleep(unit, ms, result);
+                            match self.after_await(vm, unit, awaited) {
+                                Next::Resume(with) => Ok(with),
+                                Next::Run => continue,
+                                Next::Park => return Ended::Parked,
+                            }
+                        }
+                        Ok((ms, result)) => Err(Value::Handle(coroutine(
+                            Rc::from("sleep"),
+                            Body::Sleep(ms, result),
+                        ))),
+                        Err(thrown) => Ok(ResumeWith::Raise(thrown)),
+                    };
+                    match slept {
+                        Ok(with) => with,
+                        Err(coroutine) => ResumeWith::Value(coroutine),
+                    }
                 }
                 Halt::Spawn { callee, args } => match self.spawn(vm, callee, args) {
                     Ok(v) => ResumeWith::Value(v),
@@ -1841,6 +1948,81 @@ impl Asyncio {
         }
     }
 
+    /// What `run_unit` does once it knows what an `await` comes to.
+    fn after_await(&mut self, vm: &mut Vm, unit: UnitId, awaited: Result<Awaited, Thrown>) -> Next {
+        match awaited {
+            Ok(Awaited::Ready(v)) => Next::Resume(ResumeWith::Value(v)),
+            Ok(Awaited::Suspend) => {
+                self.record(Some(unit), || EventKind::Suspended);
+                Next::Park
+            }
+            Ok(Awaited::Inline(closure, args)) => match vm.push_call(unit, closure, args, 0) {
+                Ok(()) => Next::Run,
+                Err(thrown) => Next::Resume(ResumeWith::Raise(thrown)),
+            },
+            Err(thrown) => Next::Resume(ResumeWith::Raise(thrown)),
+        }
+    }
+
+    /// `sleep(delay, result)`'s arguments: the delay in ms (as the
+    /// coroutine keeps it) and the result.
+    fn sleep_args(args: &[Value]) -> Result<(f64, Value), Thrown> {
+        let ns = match args.first() {
+            // `sleep(0)`, the commonest (`sleep0_steps`).
+            Some(Value::Int(0)) => 0,
+            Some(delay) => delay_ns(delay, "sleep()")?,
+            None => delay_ns(&Value::Nil, "sleep()")?,
+        };
+        let result = match args.get(1) {
+            Some(v) => v.clone(),
+            None => Value::Nil,
+        };
+        Ok((ns as f64 / 1_000_000.0, result))
+    }
+
+    /// `await sleep(ms, result)` in `unit`.
+    fn await_sleep(&mut self, unit: UnitId, ms: f64, result: Value) -> Result<Awaited, Thrown> {
+        if ms <= 0.0 {
+            // `yield` once: the task's next step is a plain call_soon.
+            self.ready.push_resume(unit, result);
+            return Ok(Awaited::Suspend);
+        }
+        let task = self
+            .unit_futures
+            .get(unit as usize)
+            .and_then(Option::as_ref);
+        let Some(info) = task.and_then(|t| t.task.as_deref()) else {
+            return Err(Thrown::error(
+                "TypeError",
+                "await of sleep() outside a task",
+            ));
+        };
+        if info.must_cancel.replace(false) {
+            // The sleep's future is cancelled as soon as it is
+            // awaited: the task wakes with CancelledError.
+            let msg = info.cancel_msg();
+            self.ready.push_back(Job::Resume {
+                unit,
+                with: ResumeWith::Throw(cancelled_error(msg)),
+            });
+            return Ok(Awaited::Suspend);
+        }
+        super::memory_check()?;
+        let due = self.due(duration_ns(&Value::Float(ms), "sleep()")? as i64);
+        let timer = self.add_timer(due, |timer| Job::WakeTask {
+            unit,
+            timer,
+            value: result,
+        });
+        if let Some(info) = self.unit_futures[unit as usize]
+            .as_ref()
+            .and_then(|t| t.task.as_deref())
+        {
+            info.sleep_timer.set(std::num::NonZeroU64::new(timer));
+        }
+        Ok(Awaited::Suspend)
+    }
+
     /// What `await value` means in `unit`.
     fn await_value(&mut self, unit: UnitId, value: Value) -> Result<Awaited, Thrown> {
         let task = self.future_of(unit).filter(|t| t.is_task());
@@ -1848,41 +2030,7 @@ impl Asyncio {
         if let Some(c) = handle_of::<Coroutine>(&value) {
             return match c.body.borrow_mut().take() {
                 Some(Body::Call(closure, args)) => Ok(Awaited::Inline(closure, args)),
-                Some(Body::Sleep(ms, result)) if ms <= 0.0 => {
-                    // `yield` once: the task's next step is a plain call_soon.
-                    self.ready.push_back(Job::Resume {
-                        unit,
-                        with: ResumeWith::Value(result),
-                    });
-                    Ok(Awaited::Suspend)
-                }
-                Some(Body::Sleep(ms, result)) => {
-                    let Some(info) = info else {
-                        return Err(Thrown::error(
-                            "TypeError",
-                            "await of sleep() outside a task",
-                        ));
-                    };
-                    if info.must_cancel.replace(false) {
-                        // The sleep's future is cancelled as soon as it is
-                        // awaited: the task wakes with CancelledError.
-                        let msg = info.cancel_msg();
-                        self.ready.push_back(Job::Resume {
-                            unit,
-                            with: ResumeWith::Throw(cancelled_error(msg)),
-                        });
-                        return Ok(Awaited::Suspend);
-                    }
-                    super::memory_check()?;
-                    let due = self.due(duration_ns(&Value::Float(ms), "sleep()")? as i64);
-                    let timer = self.add_timer(due, |timer| Job::WakeTask {
-                        unit,
-                        timer,
-                        value: result,
-                    });
-                    info.sleep_timer.set(std::num::NonZeroU64::new(timer));
-                    Ok(Awaited::Suspend)
-                }
+                Some(Body::Sleep(ms, result)) => self.await_sleep(unit, ms, result),
                 None => Err(Thrown::error(
                     "RuntimeError",
                     "cannot reuse already awaited coroutine",
@@ -2201,12 +2349,26 @@ impl Asyncio {
             return;
         }
         let all_done = state.finished.get() == state.children.len();
-        let outcome = match child.state() {
-            FState::Cancelled if !state.return_exceptions => Some(Err(cancel_error_of(child))),
-            FState::Failed(t) if !state.return_exceptions => {
-                child.handled.set(true);
-                Some(Err(t))
-            }
+        // A child that failed or was cancelled ends the gather (unless
+        // `return_exceptions`); its result is not copied to find that out.
+        let failed = if state.return_exceptions {
+            None
+        } else if child.cancelled.get() {
+            Some(Err(cancel_error_of(child)))
+        } else {
+            child
+                .core
+                .with(|s| match s {
+                    State::Rejected(t) => Some(t.clone()),
+                    _ => None,
+                })
+                .map(|t| {
+                    child.handled.set(true);
+                    Err(t)
+                })
+        };
+        let outcome = match failed {
+            Some(failed) => Some(failed),
             _ if all_done && state.cancel_requested.get() => Some(Err(cancel_error_of(child))),
             _ if all_done => {
                 let results = state
@@ -2260,14 +2422,14 @@ impl Asyncio {
             return Ok(outer);
         }
         let state = Rc::new(GatherState {
-            children: children.clone(),
+            children,
             outer: outer.clone(),
             finished: Cell::new(0),
             return_exceptions,
             cancel_requested: Cell::new(false),
         });
         self.gathers.insert(gather_key(&outer), state.clone());
-        for (index, child) in children.iter().enumerate() {
+        for (index, child) in state.children.iter().enumerate() {
             let handler = Handler::GatherChild(state.clone(), index);
             self.then(child, handler.clone(), handler, None);
         }
@@ -2417,11 +2579,8 @@ impl Asyncio {
         let arg = |i: usize| args.get(i).cloned().unwrap_or(Value::Nil);
         let value = match &prim.op {
             Op::Sleep => {
-                let ns = delay_ns(&arg(0), "sleep()")?;
-                Value::Handle(coroutine(
-                    Rc::from("sleep"),
-                    Body::Sleep(ns as f64 / 1_000_000.0, arg(1)),
-                ))
+                let (ms, result) = Self::sleep_args(&args)?;
+                Value::Handle(coroutine(Rc::from("sleep"), Body::Sleep(ms, result)))
             }
             Op::Work => {
                 let ns = duration_ns(&arg(0), "work()")?;

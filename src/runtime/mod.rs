@@ -576,8 +576,19 @@ pub fn handle_of<T: Handle>(value: &Value) -> Option<Rc<T>> {
     }
 }
 
+/// Whole milliseconds whose count of nanoseconds is below 2^53 (exact as
+/// an `f64`).
+const EXACT_MS: i64 = 9_000_000_000;
+
 /// Converts a duration argument (a number of milliseconds) to nanoseconds.
 pub fn duration_ns(value: &Value, what: &str) -> Result<u64, Thrown> {
+    // Whole milliseconds, the common case, need no floating point: below
+    // 2^53 ns the float computation below is exact, so this is the same.
+    if let Value::Int(n) = value
+        && (0..=EXACT_MS).contains(n)
+    {
+        return Ok(*n as u64 * 1_000_000);
+    }
     let ms = match value {
         Value::Int(n) => *n as f64,
         Value::Float(x) => *x,

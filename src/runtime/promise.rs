@@ -207,6 +207,10 @@ impl<J> Timers<J> {
         }
     }
     fn drop_cancelled_head(&mut self) {
+        // No tombstone, the common case: no lookup (a hash per timer fired).
+        if self.cancelled.is_empty() {
+            return;
+        }
         while let Some(top) = self.heap.peek() {
             if !self.cancelled.remove(&top.id) {
                 break;
@@ -237,6 +241,9 @@ impl<J> Timers<J> {
             .count()
     }
     pub fn is_empty(&self) -> bool {
+        if self.cancelled.is_empty() {
+            return self.heap.is_empty();
+        }
         self.len() == 0
     }
     pub fn clear(&mut self) {

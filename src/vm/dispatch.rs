@@ -655,6 +655,13 @@ impl Vm {
                     }
                 }
                 &Op::Await => {
+                    // Settled, and the runtime does not yield here: go on.
+                    if let Value::Handle(h) = &*top!(0)
+                        && let Some(v) = h.settled()
+                    {
+                        *top!(0) = v;
+                        continue;
+                    }
                     save!();
                     let awaited = pop!();
                     halt!(Halt::Await(awaited));

@@ -33,7 +33,7 @@ pub use dialect::{Dialect, MissingField, ModuloSign, RoundHalves, ZeroDivision};
 pub use fiber::{Fiber, Frame, Pending, ResumeWith, TryHandler, UnitId};
 pub use halt::{Halt, Preempt, Slice, Stop};
 
-use crate::bytecode::Function;
+use crate::bytecode::{Function, Op};
 use crate::diagnostic::SourceFile;
 use crate::lexer::Span;
 use crate::value::{Closure, Native, Value};
@@ -55,13 +55,19 @@ const STREAM_BUFFER: usize = 1 << 16;
 
 thread_local! {
     static WARNINGS: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// `WARNINGS` may hold something: checked after every scheduler event,
+    /// a `Cell<bool>` (no destructor, so no lazy registration to check) is
+    /// one load (`sleep0_steps`: ~50 instructions a step less).
+    static WARNED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Records a warning for stderr, made where no `Vm` is at hand (a `Drop`,
 /// as CPython reports from its GC): it goes out before the next thing the
 /// program prints, so it lands where it was made.
 pub fn warn(message: String) {
-    let _ = WARNINGS.try_with(|w| w.borrow_mut().push(message));
+    if WARNINGS.try_with(|w| w.borrow_mut().push(message)).is_ok() {
+        let _ = WARNED.try_with(|w| w.set(true));
+    }
 }
 
 /// Frames deeper than this are a "stack overflow" error.
@@ -326,8 +332,8 @@ impl Vm {
     /// Moves warnings recorded by drops (see `warn`) to stderr, in order
     /// with what is printed.
     fn take_warnings(&mut self) {
-        // PERF: checked first (one per scheduler event: `sleep0_steps`).
-        if WARNINGS.with(|w| w.borrow().is_empty()) {
+        // Checked first (one per scheduler event: `sleep0_steps`).
+        if !WARNED.with(|w| w.replace(false)) {
             return;
         }
         let warnings = WARNINGS.with(|w| std::mem::take(&mut *w.borrow_mut()));
@@ -440,6 +446,38 @@ impl Vm {
             .map(|(i, f)| (i as UnitId, f))
     }
 
+    /// After a halt for a call (`Halt::Primitive`, `Halt::CallAsync`):
+    /// when the stopped unit's next instruction awaits the call's result
+    /// (`await sleep(0)`, `await f()`), moves the unit past that `await`
+    /// and counts it as executed, so the policy can make the call and
+    /// await its result in one stop; the unit then resumes with what the
+    /// `await` gives, or is resumed later. The policy charges the one
+    /// instruction to its clock. False, with nothing done, when the next
+    /// instruction is no `await`, or when the runaway limit leaves no room
+    /// for it (the unit's next run stops there, as it would have).
+    pub fn skip_await(&mut self, unit: UnitId) -> bool {
+        if self.steps >= self.step_limit {
+            return false;
+        }
+        let Some(fiber) = self.fibers.get_mut(unit as usize) else {
+            return false;
+        };
+        let Some(frame) = fiber.frames.last() else {
+            return false;
+        };
+        if !matches!(
+            fiber.closure_of(frame).function.code.get(frame.ip as usize),
+            Some(Op::Await)
+        ) {
+            return false;
+        }
+        if let Some(frame) = fiber.frames.last_mut() {
+            frame.ip += 1;
+        }
+        self.steps += 1;
+        true
+    }
+
     /// Sets what a stopped unit receives when it next runs.
     pub fn resume(&mut self, id: UnitId, with: ResumeWith) {
         self.fibers[id as usize].pending = with.into();
@@ -474,8 +512,11 @@ impl Vm {
         let before = self.steps;
         self.last_unit = Some(id);
         let mut fiber = std::mem::take(&mut self.fibers[id as usize]);
-        if let Some(entry) = fiber.frames.first() {
-            self.last_entry = Some(fiber.closure_of(entry).function.clone());
+        if let Some(entry) = fiber.frames.first()
+            && let entry_function = &fiber.closure_of(entry).function
+            && !matches!(&self.last_entry, Some(f) if Rc::ptr_eq(f, entry_function))
+        {
+            self.last_entry = Some(entry_function.clone());
         }
         let halt = match fiber.pending.take() {
             Some(ResumeWith::Throw(thrown)) => self.unwind(&mut fiber, thrown),
