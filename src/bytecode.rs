@@ -90,6 +90,10 @@ pub enum Op {
     /// and step, or jump. Counts as the two instructions it replaces.
     RangeStep(u16, u32),
     Await,
+    /// `await` of a plain local: `GetLocal` fused with `Await`, so a
+    /// settled awaitable's value is pushed without copying the awaitable.
+    /// Counts as the two instructions it replaces.
+    AwaitLocal(u32),
     Spawn(u32),
     Throw,
     /// Push an exception handler that jumps to the target.

@@ -1452,6 +1452,12 @@ impl Compiler<'_> {
                             .with_note("Node says \"SyntaxError: await is only valid in async functions\"; Python says \"SyntaxError: 'await' outside async function\""),
                     );
                 }
+                if let ExprKind::Ident(name) = &inner.kind
+                    && let Some((slot, false)) = find_local(self.state(), name)
+                {
+                    self.emit(Op::AwaitLocal(slot), span);
+                    return;
+                }
                 self.expr(inner);
                 self.emit(Op::Await, span);
             }

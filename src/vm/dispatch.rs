@@ -666,6 +666,19 @@ impl Vm {
                     let awaited = pop!();
                     halt!(Halt::Await(awaited));
                 }
+                &Op::AwaitLocal(slot) => {
+                    // It stands for `GetLocal` and `Await`.
+                    fuel -= 1;
+                    if let Value::Handle(h) = &*local!(slot)
+                        && let Some(v) = h.settled()
+                    {
+                        push!(v);
+                        continue;
+                    }
+                    save!();
+                    let awaited = fast_clone(local!(slot));
+                    halt!(Halt::Await(awaited));
+                }
                 &Op::Spawn(argc) => {
                     save!();
                     give_back!();

@@ -32,11 +32,43 @@ pub struct TryHandler {
     pub stack: usize,
 }
 
+/// A unit's active `try` handlers, innermost last: 8 bytes in the fiber,
+/// and no allocation until a `try` runs (a million sleeping tasks keep one
+/// each; few of them are inside a `try`).
+// The box is the point: 8 bytes in every fiber instead of a `Vec`'s 24.
+#[allow(clippy::box_collection)]
+#[derive(Default)]
+pub struct Handlers(Option<Box<Vec<TryHandler>>>);
+
+impl Handlers {
+    #[inline(always)]
+    pub fn last(&self) -> Option<&TryHandler> {
+        self.0.as_ref().and_then(|handlers| handlers.last())
+    }
+    #[inline(always)]
+    pub fn pop(&mut self) -> Option<TryHandler> {
+        self.0.as_mut().and_then(|handlers| handlers.pop())
+    }
+    pub fn push(&mut self, handler: TryHandler) {
+        self.0.get_or_insert_default().push(handler);
+    }
+    pub fn clear(&mut self) {
+        if let Some(handlers) = &mut self.0 {
+            handlers.clear();
+        }
+    }
+    pub fn retain(&mut self, keep: impl FnMut(&TryHandler) -> bool) {
+        if let Some(handlers) = &mut self.0 {
+            handlers.retain(keep);
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Fiber {
     pub stack: Vec<Value>,
     pub frames: Vec<Frame>,
-    pub handlers: Vec<TryHandler>,
+    pub handlers: Handlers,
     /// What the unit receives when it next runs (set by `Vm::resume`).
     pub pending: Pending,
     /// How many frames carry a mark (so unwinding scans only when some do).

@@ -30,7 +30,7 @@ pub mod ops;
 mod slow;
 
 pub use dialect::{Dialect, MissingField, ModuloSign, RoundHalves, ZeroDivision};
-pub use fiber::{Fiber, Frame, Pending, ResumeWith, TryHandler, UnitId};
+pub use fiber::{Fiber, Frame, Handlers, Pending, ResumeWith, TryHandler, UnitId};
 pub use halt::{Halt, Preempt, Slice, Stop};
 
 use crate::bytecode::{Function, Op};
