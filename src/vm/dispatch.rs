@@ -683,7 +683,7 @@ impl Vm {
                     save!();
                     give_back!();
                     let callee_at = fiber.stack.len() - argc as usize - 1;
-                    let args: Vec<Value> = fiber.stack.drain(callee_at + 1..).collect();
+                    let args: Vec<Value> = fiber.stack.split_off(callee_at + 1);
                     let callee = fiber.stack.pop().unwrap_or_default();
                     return Halt::Spawn { callee, args };
                 }
@@ -764,7 +764,7 @@ impl Vm {
                 )),
                 Native::Method { receiver, name } => {
                     if let Some(closure) = self.prelude_method(receiver, name, argc) {
-                        let args: Vec<Value> = fiber.stack.drain(callee_at + 1..).collect();
+                        let args: Vec<Value> = fiber.stack.split_off(callee_at + 1);
                         fiber.stack.pop();
                         return self.call_prelude(fiber, closure, receiver.clone(), args);
                     }
@@ -776,7 +776,7 @@ impl Vm {
                 return result.map(CallStep::Value);
             }
         }
-        let args: Vec<Value> = fiber.stack.drain(callee_at + 1..).collect();
+        let args: Vec<Value> = fiber.stack.split_off(callee_at + 1);
         fiber.stack.pop();
         match callee {
             Value::Closure(closure) => Ok(CallStep::Halt(Halt::CallAsync { closure, args })),

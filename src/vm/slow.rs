@@ -139,7 +139,7 @@ impl Vm {
             _ => None,
         };
         if let Some(closure) = prelude {
-            let args: Vec<Value> = fiber.stack.drain(receiver_at + 1..).collect();
+            let args: Vec<Value> = fiber.stack.split_off(receiver_at + 1);
             fiber.stack.pop();
             return self.call_prelude(fiber, closure, receiver, args);
         }
@@ -147,7 +147,7 @@ impl Vm {
             fiber.stack.truncate(receiver_at);
             return result.map(CallStep::Value);
         }
-        let args: Vec<Value> = fiber.stack.drain(receiver_at + 1..).collect();
+        let args: Vec<Value> = fiber.stack.split_off(receiver_at + 1);
         fiber.stack.pop();
         self.call_method(receiver, name, args)
     }
