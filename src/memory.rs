@@ -10,7 +10,7 @@
 //! Why an allocator and not estimates: the cost of a value (a list of
 //! lists of strings, closures, promises and their reactions) is what the
 //! allocator hands out; counting there is exact and cheap and needs no
-//! bookkeeping in the values. Small blocks (up to 128 bytes) are carved
+//! bookkeeping in the values. Small blocks (up to 256 bytes) are carved
 //! from chunks and reused through per-thread free lists, as CPython's
 //! pymalloc keeps its small objects (see "Small blocks" below). The count
 //! is per thread (a plain add to a thread-local, no atomic
@@ -60,7 +60,7 @@ struct Counting;
 // its chunk to a process-wide stash that other threads draw from (`looplab
 // test` runs programs on threads one after another).
 const CLASS_BYTES: usize = 16;
-const CLASSES: usize = 8;
+const CLASSES: usize = 16;
 const SMALL_MAX: usize = CLASS_BYTES * CLASSES;
 const CHUNK_BYTES: usize = 64 << 10;
 
