@@ -296,7 +296,9 @@ impl Drop for Map {
     }
 }
 
-/// FxHash-style hasher: maps are keyed by short strings, SipHash is overkill.
+/// FxHash-style hasher: maps are keyed by short strings or the policies'
+/// own integer ids, SipHash is overkill (and its per-process random keys
+/// would make any iteration order vary between runs).
 #[derive(Default, Clone, Copy)]
 pub struct FastHash;
 impl std::hash::BuildHasher for FastHash {
@@ -311,6 +313,14 @@ impl std::hash::Hasher for FastHasher {
         // murmur3's finalizer: spreads entropy to the low bits hashbrown indexes by.
         let x = (self.0 ^ (self.0 >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
         x ^ (x >> 33)
+    }
+    /// An integer key (a timer's id, a duration) in one step: the same as
+    /// `write` of its eight little-endian bytes.
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
     }
     fn write(&mut self, bytes: &[u8]) {
         for chunk in bytes.chunks(8) {

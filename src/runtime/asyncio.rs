@@ -1253,7 +1253,7 @@ pub struct Asyncio {
     main_task: Option<F>,
     fatal: Option<i32>,
     /// Live gathering futures, by address, for `_GatheringFuture.cancel`.
-    gathers: HashMap<usize, Rc<GatherState>>,
+    gathers: HashMap<usize, Rc<GatherState>, crate::value::FastHash>,
     /// The future each unit completes when it ends (its task's, or a
     /// callback's derived future).
     unit_futures: Vec<Option<F>>,
@@ -1339,7 +1339,7 @@ impl Asyncio {
             stage: Stage::Main,
             main_task: None,
             fatal: None,
-            gathers: HashMap::new(),
+            gathers: HashMap::default(),
             unit_futures: Vec::new(),
             executors: Vec::new(),
             free_marks: Vec::new(),

@@ -153,7 +153,7 @@ impl<R> Default for Core<R> {
 /// when it reaches the top (cancellation is rare; timers are many).
 pub struct Timers<J> {
     heap: BinaryHeap<TimerEntry<J>>,
-    cancelled: HashSet<u64>,
+    cancelled: HashSet<u64, crate::value::FastHash>,
     next_id: u64,
 }
 
@@ -161,7 +161,7 @@ impl<J> Default for Timers<J> {
     fn default() -> Self {
         Timers {
             heap: BinaryHeap::new(),
-            cancelled: HashSet::new(),
+            cancelled: HashSet::default(),
             next_id: 0,
         }
     }

@@ -23,6 +23,7 @@
 //! Due times are whole milliseconds. What a timer does when it fires, and
 //! the loop's phases around this, are the js policy's (`super`).
 
+use crate::value::FastHash;
 use std::collections::btree_map::BTreeMap;
 use std::collections::hash_map::{Entry, HashMap};
 use std::collections::{HashSet, VecDeque};
@@ -75,16 +76,16 @@ pub enum Next<A> {
 
 pub struct NodeTimers<A> {
     /// `timerListMap`: duration (ms) → its list.
-    lists: HashMap<u64, TimerList<A>>,
+    lists: HashMap<u64, TimerList<A>, FastHash>,
     /// `timerListQueue`: (expiry, list id, duration).
     queue: BTreeMap<(u64, u64), u64>,
     next_list_id: u64,
     /// Timers waiting in a list: id → duration of the list, with
     /// `FRACTIONAL` set when `_idleTimeout` is not a whole number (compact:
     /// a million sleepers keep an entry each).
-    pending: HashMap<u64, u64>,
+    pending: HashMap<u64, u64, FastHash>,
     /// Cleared timers still sitting in their list.
-    cleared: HashSet<u64>,
+    cleared: HashSet<u64, FastHash>,
     /// `nextExpiry` (`u64::MAX`: Infinity).
     next_expiry: u64,
     /// libuv's clock (`uv_now`), ms: updated by `getLibuvNow()` and by the
@@ -97,11 +98,11 @@ pub struct NodeTimers<A> {
 impl<A> Default for NodeTimers<A> {
     fn default() -> Self {
         NodeTimers {
-            lists: HashMap::new(),
+            lists: HashMap::default(),
             queue: BTreeMap::new(),
             next_list_id: 0,
-            pending: HashMap::new(),
-            cleared: HashSet::new(),
+            pending: HashMap::default(),
+            cleared: HashSet::default(),
             next_expiry: u64::MAX,
             loop_time: 0,
             handle_due: None,
