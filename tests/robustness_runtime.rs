@@ -303,6 +303,85 @@ fn endless_timers_and_spawns_stop_before_the_machine_does() {
     }
 }
 
+// ---- work that is not an instruction ----
+
+#[test]
+fn a_growing_map_pays_for_its_growth_and_its_writes() {
+    // 12 instructions a write: 20,000,000 steps would be 1,600,000 writes
+    // if only instructions counted. Past 32 MB the heap's growth and each
+    // write count too, so the step limit stops it near 400,000.
+    let source = "let m = {};\nlet i = 0;\nwhile true {\n  m[str(i)] = i;\n  i = i + 1;\n  if i % 100000 == 0 { print(i); }\n}\n";
+    for ran in both("map-growth", source, &["--max-steps", "20000000"]) {
+        assert_stopped(&ran, "stopped after 20000000 instructions", "map-growth");
+        assert!(ran.stdout.contains("200000\n"), "stdout: {}", ran.stdout);
+        assert!(!ran.stdout.contains("800000"), "stdout: {}", ran.stdout);
+    }
+}
+
+#[test]
+fn an_endless_then_chain_pays_for_its_growth() {
+    // A few instructions a `then`, and some 300 bytes each: the heap's
+    // growth stops it at the step limit long before the instructions do.
+    let source = "let p = promise(fn(resolve, reject) {});\nlet q = p;\nlet n = 0;\nwhile true {\n  q = q.then(fn(x) { return x; });\n  n = n + 1;\n  if n % 100000 == 0 { print(n); }\n}\n";
+    for ran in both("then-growth", source, &["--max-steps", "20000000"]) {
+        assert_stopped(&ran, "stopped after 20000000 instructions", "then-growth");
+        assert!(!ran.stdout.contains("1000000"), "stdout: {}", ran.stdout);
+    }
+}
+
+#[test]
+fn a_js_spawn_loop_pays_for_each_unit() {
+    // About 19 instructions a turn, and a unit and a promise each,
+    // charged as 32 steps: 2,000,000 steps start about 39,000 tasks, not
+    // 105,000.
+    let source = "async fn f() { return 1; }\nlet n = 0;\nwhile true {\n  spawn f();\n  n = n + 1;\n  if n % 10000 == 0 { print(n); }\n}\n";
+    let js = run(
+        "spawn-units",
+        source,
+        &["--runtime", "js", "--max-steps", "2000000"],
+    );
+    assert_stopped(&js, "stopped after 2000000 instructions", "spawn-units");
+    assert!(js.stdout.contains("30000\n"), "stdout: {}", js.stdout);
+    assert!(!js.stdout.contains("60000"), "stdout: {}", js.stdout);
+}
+
+#[test]
+fn a_loop_switching_units_is_still_checked_for_memory() {
+    // Each spawned task fails at once with a MemoryError (its timer is
+    // refused) while main never runs a whole slice of its own: the checks
+    // come every slice of the whole run, so main gets the MemoryError too.
+    let source = "async fn f() { await sleep(0); }\nasync fn main() { while true { spawn f(); } }\nawait main();\n";
+    for ran in both(
+        "spawn-memory",
+        source,
+        &["--max-memory", "48MB", "--max-steps", "0"],
+    ) {
+        assert_eq!(ran.status, Some(1), "stderr: {}", ran.stderr);
+        assert!(ran.stderr.contains("MemoryError"), "stderr: {}", ran.stderr);
+        assert!(ran.took < HANG);
+    }
+}
+
+#[test]
+fn asyncio_cancels_many_pending_tasks_at_shutdown_in_linear_time() {
+    // 100,000 tasks still sleeping when main returns: each cancellation
+    // used to scan the whole ready queue, which grows with each one
+    // (quadratic: 40,000 took 7 s in a release build).
+    let source = "async fn f() { await sleep(1); }\nasync fn main() { for i in 0..100000 { spawn f(); } print(\"spawned\"); }\nawait main();\n";
+    let py = run(
+        "cancel-many",
+        source,
+        &["--runtime", "asyncio", "--max-steps", "0"],
+    );
+    assert_eq!(py.status, Some(0), "stderr: {}", py.stderr);
+    assert_eq!(py.stdout, "spawned\n");
+    assert!(
+        py.stderr.contains("cancelling 100000 task(s)"),
+        "stderr: {}",
+        py.stderr
+    );
+}
+
 // ---- output as it happens ----
 
 /// Runs with stdout and stderr into one pipe (as a terminal shows them).
