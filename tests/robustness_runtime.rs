@@ -363,6 +363,23 @@ fn a_loop_switching_units_is_still_checked_for_memory() {
 }
 
 #[test]
+fn a_loop_whose_halts_land_on_the_check_points_is_still_checked() {
+    // Eight instructions a turn, each turn ending in a call the policy
+    // handles: once the charged steps aligned the turns with the check
+    // points, every check point fell on such a halt and no check came
+    // again (the heap grew unchecked; 40,000,000 steps took minutes).
+    let source = "while true { set_timeout(fn() {}, 100000); }\n";
+    for ran in both("timer-alignment", source, &["--max-steps", "40000000"]) {
+        assert_stopped(
+            &ran,
+            "stopped after 40000000 instructions",
+            "timer-alignment",
+        );
+        assert!(ran.took < HANG);
+    }
+}
+
+#[test]
 fn asyncio_cancels_many_pending_tasks_at_shutdown_in_linear_time() {
     // 100,000 tasks still sleeping when main returns: each cancellation
     // used to scan the whole ready queue, which grows with each one

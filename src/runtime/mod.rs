@@ -159,13 +159,20 @@ pub const SLICE: Slice = Slice {
 };
 
 /// The slice a unit runs with now: it ends where the run's instruction
-/// count next reaches a multiple of `SLICE.budget`, so the checks come
-/// every `SLICE.budget` instructions of the whole run however often units
-/// switch (a loop spawning a task per turn never runs a full slice of its
-/// own).
+/// count reaches its next check point (`Vm::next_check`, moved on by
+/// `check`), so the checks come every `SLICE.budget` instructions of the
+/// whole run however often units switch (a loop spawning a task per turn
+/// never runs a full slice of its own). A unit that halted for another
+/// reason at or past the check point gets an empty slice: it is preempted
+/// at once, and checked.
 pub fn slice(vm: &Vm) -> Slice {
+    let next_check = if vm.next_check == 0 {
+        SLICE.budget
+    } else {
+        vm.next_check
+    };
     Slice {
-        budget: SLICE.budget - (vm.steps & (SLICE.budget - 1)),
+        budget: next_check.saturating_sub(vm.steps).min(SLICE.budget),
         preempt: SLICE.preempt,
     }
 }
@@ -315,7 +322,9 @@ pub fn format_ns(ns: u64) -> String {
 /// The check a policy makes when a unit's slice ends (`Halt::Preempted`)
 /// and between scheduler events: Ctrl-C, the time limit, the heap budget.
 pub fn check(vm: &mut Vm, unit: Option<UnitId>, config: &RunConfig, now_ns: u64) -> Check {
-    if charge_growth(vm) {
+    let charged = charge_growth(vm);
+    vm.next_check = vm.steps.saturating_add(SLICE.budget);
+    if charged {
         return Check::Stop(charged_step_limit_error(vm, unit));
     }
     if take_interrupt() {
