@@ -246,6 +246,8 @@ pub const UNCHARGED_GROWTH: usize = 32 << 20;
 /// plus `UNCHARGED_GROWTH` will be charged.
 pub fn start_charging() {
     let _ = CHARGED_UP_TO.try_with(|mark| mark.set(used().saturating_add(UNCHARGED_GROWTH)));
+    take_work();
+    take_map_writes();
 }
 
 /// The bytes the heap grew past its highest size charged so far (none
@@ -278,6 +280,28 @@ thread_local! {
 /// the caches, work no instruction counts.
 pub fn take_map_writes() -> u64 {
     MAP_WRITES.try_with(|n| n.replace(0)).unwrap_or(0)
+}
+
+thread_local! {
+    /// Work done inside one instruction that no instruction counts (a
+    /// built-in method walking a long list or string), in steps, until a
+    /// policy takes it (`take_work`).
+    static WORK: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Records `steps` of work done inside one instruction (the VM's
+/// built-ins call it; the policies charge it to the step limit between
+/// runs, so the virtual clock does not move).
+#[inline]
+pub fn charge_work(steps: u64) {
+    if steps > 0 {
+        let _ = WORK.try_with(|w| w.set(w.get().saturating_add(steps)));
+    }
+}
+
+/// The work recorded by `charge_work` since the last call.
+pub fn take_work() -> u64 {
+    WORK.try_with(|w| w.replace(0)).unwrap_or(0)
 }
 
 /// `Err(message)` if the heap is past the budget already (no counting: for

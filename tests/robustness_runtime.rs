@@ -380,6 +380,28 @@ fn a_loop_whose_halts_land_on_the_check_points_is_still_checked() {
 }
 
 #[test]
+fn built_in_methods_that_walk_a_long_list_or_string_pay_for_it() {
+    // One instruction each, but `insert(0, …)` moves the whole list and
+    // `contains` reads the whole string: charged by size, the work passes
+    // the step limit by the first check (after 1,048,576 instructions), so
+    // these loops stop there; counting instructions only, they went on
+    // for hours. (Work is charged at the checks: within one slice a
+    // method may still do a lot of it.)
+    let insert = "let xs = [];\nlet i = 0;\nwhile true {\n  xs.insert(0, i);\n  i = i + 1;\n  if i % 10000 == 0 { print(i); }\n}\n";
+    for ran in both("insert-front", insert, &["--max-steps", "20000000"]) {
+        assert_stopped(&ran, "stopped after 20000000 instructions", "insert-front");
+        assert!(ran.stdout.contains("40000\n"), "stdout: {}", ran.stdout);
+        assert!(!ran.stdout.contains("100000"), "stdout: {}", ran.stdout);
+    }
+    let search = "let s = \"ab\".repeat(5000);\nlet n = 0;\nwhile true {\n  if s.contains(\"zz\") { print(\"found\"); }\n  n = n + 1;\n  if n % 10000 == 0 { print(n); }\n}\n";
+    for ran in both("search-long", search, &["--max-steps", "20000000"]) {
+        assert_stopped(&ran, "stopped after 20000000 instructions", "search-long");
+        assert!(ran.stdout.contains("50000\n"), "stdout: {}", ran.stdout);
+        assert!(!ran.stdout.contains("200000"), "stdout: {}", ran.stdout);
+    }
+}
+
+#[test]
 fn asyncio_cancels_many_pending_tasks_at_shutdown_in_linear_time() {
     // 100,000 tasks still sleeping when main returns: each cancellation
     // used to scan the whole ready queue, which grows with each one

@@ -199,17 +199,21 @@ pub fn charge(vm: &mut Vm, steps: u64) {
     vm.steps = vm.steps.saturating_add(steps);
 }
 
-/// Charges the heap's growth since the last charge (see `BYTES_PER_STEP`)
-/// and tells whether that charge took the run to its step limit (a run
+/// Charges the heap's growth since the last charge (see `BYTES_PER_STEP`),
+/// the map writes on a big heap and the built-ins' work
+/// (`memory::charge_work`), and tells whether that took the run to its
+/// step limit (a run
 /// the VM stopped there is reported by the policy already).
 fn charge_growth(vm: &mut Vm) -> bool {
     let grown = crate::memory::take_growth();
     let writes = crate::memory::take_map_writes();
-    if (grown < BYTES_PER_STEP && writes == 0) || vm.steps >= vm.step_limit {
+    let work = crate::memory::take_work();
+    if (grown < BYTES_PER_STEP && writes == 0 && work == 0) || vm.steps >= vm.step_limit {
         return false;
     }
     charge(vm, (grown / BYTES_PER_STEP) as u64);
     charge(vm, writes.saturating_mul(MAP_WRITE_STEPS));
+    charge(vm, work);
     vm.steps >= vm.step_limit
 }
 
