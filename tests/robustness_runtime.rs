@@ -247,6 +247,35 @@ fn a_loop_charging_time_stops_at_the_time_limit() {
 }
 
 #[test]
+fn repeat_names_the_limit_it_passes() {
+    // `"x".repeat(100000000)` used to be refused with "up to a 100 MB
+    // result" (a count limit of its own): 100 MB is under the string
+    // limit and is made; past 256 MB the string limit is named.
+    let source = "print(len(\"x\".repeat(100000000)));\ntry { \"xyz\".repeat(100000000); } catch e { print(e.kind, e.message); }\ntry { \"x\".repeat(-1); } catch e { print(e.kind, e.message); }\n";
+    let js = run("repeat-limit", source, &["--runtime", "js"]);
+    assert_eq!(js.status, Some(0), "stderr: {}", js.stderr);
+    assert_eq!(
+        js.stdout,
+        "100000000\nMemoryError a string of 300000000 bytes is over looplab's limit of 268435456\nValueError repeat needs a whole count of 0 or more, not -1\n"
+    );
+}
+
+#[test]
+fn an_infinite_sleep_says_it_would_never_end() {
+    // It used to say "needs a duration of zero or more, not inf".
+    let source = "await sleep(1e309);\nprint(\"after\");\n";
+    let py = run("sleep-inf", source, &["--runtime", "asyncio"]);
+    assert_eq!(py.status, Some(1), "stderr: {}", py.stderr);
+    assert!(
+        py.stderr
+            .contains("sleep(): an infinite duration would never end"),
+        "stderr: {}",
+        py.stderr
+    );
+    assert!(!py.stderr.contains("zero or more"), "stderr: {}", py.stderr);
+}
+
+#[test]
 fn the_virtual_clock_does_not_saturate_silently() {
     let source = "for i in 0..19 { work(1000000000000); }\nawait sleep(0);\nprint(now());\n";
     for ran in both("clock-end", source, &["--max-time", "0"]) {

@@ -667,10 +667,18 @@ pub fn duration_ns(value: &Value, what: &str) -> Result<u64, Thrown> {
             ));
         }
     };
-    if !ms.is_finite() || ms < 0.0 {
+    if ms.is_nan() || ms < 0.0 {
         return Err(Thrown::error(
             "ValueError",
             &format!("{what} needs a duration of zero or more, not {ms}"),
+        ));
+    }
+    if ms == f64::INFINITY {
+        return Err(Thrown::error(
+            "ValueError",
+            &format!(
+                "{what}: an infinite duration would never end (the limit is 10^12 ms; to wait for good, await a future nothing completes)"
+            ),
         ));
     }
     if ms > 1.0e12 {

@@ -674,16 +674,16 @@ fn string_method(s: &str, name: &str, args: &[Value], flavor: Flavor) -> NativeR
             ))
         }
         "repeat" => match arg(args, 0) {
-            Value::Int(n)
-                if (0..=10_000_000).contains(&n)
-                    && s.len().saturating_mul(n as usize) <= 100_000_000 =>
-            {
-                ok(Value::str(&s.repeat(n as usize)))
+            Value::Int(n) if n >= 0 => {
+                // Too long is the string limit's (or the heap's) to say.
+                let count = usize::try_from(n).unwrap_or(usize::MAX);
+                check_string_size(s.len().saturating_mul(count))?;
+                ok(Value::str(&s.repeat(count)))
             }
             other => Err(error(
                 "ValueError",
                 format!(
-                    "repeat needs a count from 0 up to a 100 MB result, not {}",
+                    "repeat needs a whole count of 0 or more, not {}",
                     other.repr(flavor)
                 ),
             )),
