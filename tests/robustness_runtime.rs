@@ -247,6 +247,27 @@ fn a_loop_charging_time_stops_at_the_time_limit() {
 }
 
 #[test]
+fn rejected_promises_made_deep_in_the_stack_keep_compact_origins() {
+    // Each error keeps where it was made: a bounded trace, not the whole
+    // 1,000-frame stack (that was ~16 bytes a frame, 32 MB for these).
+    let source = "fn deep(n) {\n  if n == 0 { let p = Promise.reject(error(\"x\")); p.catch(fn(e) {}); return p; }\n  return deep(n - 1);\n}\nlet keep = [];\nfor i in 0..2000 { keep.push(deep(1000)); }\nprint(\"kept\", len(keep));\n";
+    let js = run(
+        "reject-deep",
+        source,
+        &[
+            "--runtime",
+            "js",
+            "--max-memory",
+            "16MB",
+            "--max-steps",
+            "0",
+        ],
+    );
+    assert_eq!(js.status, Some(0), "stderr: {}", js.stderr);
+    assert_eq!(js.stdout, "kept 2000\n");
+}
+
+#[test]
 fn repeat_names_the_limit_it_passes() {
     // `"x".repeat(100000000)` used to be refused with "up to a 100 MB
     // result" (a count limit of its own): 100 MB is under the string
