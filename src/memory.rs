@@ -16,6 +16,12 @@
 //! thread-local, no atomic read-modify-write on every allocation): a run
 //! lives on one thread, so each run — and each of the programs `looplab
 //! test` runs side by side — has the budget to itself.
+//!
+//! It also keeps the work no instruction counts, for the policies to
+//! charge to the step limit at their checks (`runtime::check`): the heap's
+//! growth past a run's first `UNCHARGED_GROWTH` bytes (`take_growth`), map
+//! writes on such a heap (`take_map_writes`) and what built-ins record
+//! (`charge_work`, `take_work`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
