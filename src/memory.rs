@@ -17,6 +17,12 @@
 //! read-modify-write on every allocation): a run
 //! lives on one thread, so each run — and each of the programs `looplab
 //! test` runs side by side — has the budget to itself.
+//!
+//! It also keeps the work no instruction counts, for the policies to
+//! charge to the step limit at their checks (`runtime::check`): the heap's
+//! growth past a run's first `UNCHARGED_GROWTH` bytes (`take_growth`), map
+//! writes on such a heap (`take_map_writes`) and what built-ins record
+//! (`charge_work`, `take_work`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
@@ -332,6 +338,87 @@ pub fn used() -> usize {
         .unwrap_or(0)
 }
 
+thread_local! {
+    /// The heap size up to which growth has been charged as work (see
+    /// `take_growth`).
+    static CHARGED_UP_TO: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+}
+
+/// Heap growth is work that no instruction counts (a map rehashing as it
+/// grows, pages touched for the first time, cache misses on a heap far
+/// larger than the caches): the policies charge it to the step limit. Only
+/// growth past the heap a run started with plus this much counts, so
+/// programs of ordinary size are charged nothing.
+pub const UNCHARGED_GROWTH: usize = 32 << 20;
+
+/// Starts charging heap growth for a run: growth past the heap in use now
+/// plus `UNCHARGED_GROWTH` will be charged.
+pub fn start_charging() {
+    let _ = CHARGED_UP_TO.try_with(|mark| mark.set(used().saturating_add(UNCHARGED_GROWTH)));
+    take_work();
+    take_map_writes();
+}
+
+/// The bytes the heap grew past its highest size charged so far (none
+/// before `start_charging`), which become charged: a heap that shrinks
+/// and grows again to the same size is charged once.
+pub fn take_growth() -> usize {
+    let used = used();
+    CHARGED_UP_TO
+        .try_with(|mark| {
+            let up_to = mark.get();
+            if used > up_to {
+                mark.set(used);
+                used - up_to
+            } else {
+                0
+            }
+        })
+        .unwrap_or(0)
+}
+
+thread_local! {
+    /// Map writes made while the heap was past its uncharged size (see
+    /// `take_map_writes`).
+    static MAP_WRITES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// The map writes (`m[k] = v`, `m.set(k, v)`: each checks the budget with
+/// `check(0)`) made since the last call while the heap was past the size
+/// growth is charged from: on a heap that large each write's probes miss
+/// the caches, work no instruction counts.
+pub fn take_map_writes() -> u64 {
+    MAP_WRITES.try_with(|n| n.replace(0)).unwrap_or(0)
+}
+
+thread_local! {
+    /// Work done inside one instruction that no instruction counts (a
+    /// built-in method walking a long list or string), in steps, until a
+    /// policy takes it (`take_work`).
+    static WORK: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Records `steps` of work done inside one instruction (the VM's
+/// built-ins call it; the policies charge it to the step limit between
+/// runs, so the virtual clock does not move).
+#[inline]
+pub fn charge_work(steps: u64) {
+    if steps > 0 {
+        let _ = WORK.try_with(|w| w.set(w.get().saturating_add(steps)));
+    }
+}
+
+/// The work recorded by `charge_work` since the last call.
+pub fn take_work() -> u64 {
+    WORK.try_with(|w| w.replace(0)).unwrap_or(0)
+}
+
+/// `Err(message)` if the heap is past the budget already (no counting: for
+/// the policies' checks).
+pub fn over_budget() -> Result<(), String> {
+    check_budget(0)
+}
+
 /// Sets the budget in bytes (0: none).
 pub fn set_budget(bytes: u64) {
     let bytes = if bytes == 0 {
@@ -342,8 +429,22 @@ pub fn set_budget(bytes: u64) {
     let _ = BUDGET.try_with(|budget| budget.set(bytes));
 }
 
-/// `Err(message)` if growing the heap by `extra` bytes would pass the budget.
+/// `Err(message)` if growing the heap by `extra` bytes would pass the
+/// budget. `check(0)` is the VM's check before a map write, counted for
+/// `take_map_writes` when the heap is large.
 pub fn check(extra: usize) -> Result<(), String> {
+    if extra == 0 {
+        let past = CHARGED_UP_TO
+            .try_with(|mark| used() > mark.get())
+            .unwrap_or(false);
+        if past {
+            let _ = MAP_WRITES.try_with(|n| n.set(n.get() + 1));
+        }
+    }
+    check_budget(extra)
+}
+
+fn check_budget(extra: usize) -> Result<(), String> {
     let budget = BUDGET.try_with(|budget| budget.get()).unwrap_or(usize::MAX);
     // Free small blocks are memory the process keeps (see "Small blocks").
     let used = used() + cached_bytes();

@@ -265,6 +265,35 @@ fn a_local_let_fn_calling_itself_says_why_and_suggests_fn() {
 }
 
 #[test]
+fn an_unclosed_template_literal_ends_at_its_line_and_later_errors_are_reported() {
+    // As node and python3 report an unterminated string: the literal ends
+    // at the end of its line, and the file goes on being checked.
+    for (name, literal) in [
+        ("template_unclosed", "`total ${n} items"),
+        ("template_unclosed_interp", "`total ${n + "),
+        ("template_unclosed_nested", "`a ${`b ${fn() { `c"),
+    ] {
+        let source =
+            format!("let n = 1;\nprint({literal});\nprint(n);\nlet x = 3 +;\nprint(n @ 2);\n");
+        let path = scratch(&format!("{name}.lab"), source.as_bytes());
+        let (out, _) = timed(&["check", path.to_str().unwrap(), "--color", "never"]);
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains("this template literal is not closed"),
+            "{name}: {stderr}"
+        );
+        assert!(stderr.contains(":2:7 ]"), "{name}: {stderr}");
+        // The errors on lines 4 and 5 are found.
+        assert!(stderr.contains(":4:12 ]"), "{name}: {stderr}");
+        assert!(
+            stderr.contains("unexpected character `@`"),
+            "{name}: {stderr}"
+        );
+    }
+}
+
+#[test]
 fn a_file_with_one_habit_gives_one_error() {
     for (name, source, title) in [
         (

@@ -247,6 +247,56 @@ fn a_loop_charging_time_stops_at_the_time_limit() {
 }
 
 #[test]
+fn rejected_promises_made_deep_in_the_stack_keep_compact_origins() {
+    // Each error keeps where it was made: a bounded trace, not the whole
+    // 1,000-frame stack (that was ~16 bytes a frame, 32 MB for these).
+    let source = "fn deep(n) {\n  if n == 0 { let p = Promise.reject(error(\"x\")); p.catch(fn(e) {}); return p; }\n  return deep(n - 1);\n}\nlet keep = [];\nfor i in 0..2000 { keep.push(deep(1000)); }\nprint(\"kept\", len(keep));\n";
+    let js = run(
+        "reject-deep",
+        source,
+        &[
+            "--runtime",
+            "js",
+            "--max-memory",
+            "16MB",
+            "--max-steps",
+            "0",
+        ],
+    );
+    assert_eq!(js.status, Some(0), "stderr: {}", js.stderr);
+    assert_eq!(js.stdout, "kept 2000\n");
+}
+
+#[test]
+fn repeat_names_the_limit_it_passes() {
+    // `"x".repeat(100000000)` used to be refused with "up to a 100 MB
+    // result" (a count limit of its own): 100 MB is under the string
+    // limit and is made; past 256 MB the string limit is named.
+    let source = "print(len(\"x\".repeat(100000000)));\ntry { \"xyz\".repeat(100000000); } catch e { print(e.kind, e.message); }\ntry { \"x\".repeat(-1); } catch e { print(e.kind, e.message); }\n";
+    let js = run("repeat-limit", source, &["--runtime", "js"]);
+    assert_eq!(js.status, Some(0), "stderr: {}", js.stderr);
+    assert_eq!(
+        js.stdout,
+        "100000000\nMemoryError a string of 300000000 bytes is over looplab's limit of 268435456\nValueError repeat needs a whole count of 0 or more, not -1\n"
+    );
+}
+
+#[test]
+fn an_infinite_sleep_says_it_would_never_end() {
+    // It used to say "needs a duration of zero or more, not inf".
+    let source = "await sleep(1e309);\nprint(\"after\");\n";
+    let py = run("sleep-inf", source, &["--runtime", "asyncio"]);
+    assert_eq!(py.status, Some(1), "stderr: {}", py.stderr);
+    assert!(
+        py.stderr
+            .contains("sleep(): an infinite duration would never end"),
+        "stderr: {}",
+        py.stderr
+    );
+    assert!(!py.stderr.contains("zero or more"), "stderr: {}", py.stderr);
+}
+
+#[test]
 fn the_virtual_clock_does_not_saturate_silently() {
     let source = "for i in 0..19 { work(1000000000000); }\nawait sleep(0);\nprint(now());\n";
     for ran in both("clock-end", source, &["--max-time", "0"]) {
@@ -301,6 +351,124 @@ fn endless_timers_and_spawns_stop_before_the_machine_does() {
         assert_eq!(ran.status, Some(1), "stderr: {}", ran.stderr);
         assert!(ran.stderr.contains("MemoryError"), "stderr: {}", ran.stderr);
     }
+}
+
+// ---- work that is not an instruction ----
+
+#[test]
+fn a_growing_map_pays_for_its_growth_and_its_writes() {
+    // 12 instructions a write: 20,000,000 steps would be 1,600,000 writes
+    // if only instructions counted. Past 32 MB the heap's growth and each
+    // write count too, so the step limit stops it near 400,000.
+    let source = "let m = {};\nlet i = 0;\nwhile true {\n  m[str(i)] = i;\n  i = i + 1;\n  if i % 100000 == 0 { print(i); }\n}\n";
+    for ran in both("map-growth", source, &["--max-steps", "20000000"]) {
+        assert_stopped(&ran, "stopped after 20000000 instructions", "map-growth");
+        assert!(ran.stdout.contains("200000\n"), "stdout: {}", ran.stdout);
+        assert!(!ran.stdout.contains("800000"), "stdout: {}", ran.stdout);
+    }
+}
+
+#[test]
+fn an_endless_then_chain_pays_for_its_growth() {
+    // A few instructions a `then`, and some 300 bytes each: the heap's
+    // growth stops it at the step limit long before the instructions do.
+    let source = "let p = promise(fn(resolve, reject) {});\nlet q = p;\nlet n = 0;\nwhile true {\n  q = q.then(fn(x) { return x; });\n  n = n + 1;\n  if n % 100000 == 0 { print(n); }\n}\n";
+    for ran in both("then-growth", source, &["--max-steps", "20000000"]) {
+        assert_stopped(&ran, "stopped after 20000000 instructions", "then-growth");
+        assert!(!ran.stdout.contains("1000000"), "stdout: {}", ran.stdout);
+    }
+}
+
+#[test]
+fn a_js_spawn_loop_pays_for_each_unit() {
+    // About 19 instructions a turn, and a unit and a promise each,
+    // charged as 32 steps: 2,000,000 steps start about 39,000 tasks, not
+    // 105,000.
+    let source = "async fn f() { return 1; }\nlet n = 0;\nwhile true {\n  spawn f();\n  n = n + 1;\n  if n % 10000 == 0 { print(n); }\n}\n";
+    let js = run(
+        "spawn-units",
+        source,
+        &["--runtime", "js", "--max-steps", "2000000"],
+    );
+    assert_stopped(&js, "stopped after 2000000 instructions", "spawn-units");
+    assert!(js.stdout.contains("30000\n"), "stdout: {}", js.stdout);
+    assert!(!js.stdout.contains("60000"), "stdout: {}", js.stdout);
+}
+
+#[test]
+fn a_loop_switching_units_is_still_checked_for_memory() {
+    // Each spawned task fails at once with a MemoryError (its timer is
+    // refused) while main never runs a whole slice of its own: the checks
+    // come every slice of the whole run, so main gets the MemoryError too.
+    let source = "async fn f() { await sleep(0); }\nasync fn main() { while true { spawn f(); } }\nawait main();\n";
+    for ran in both(
+        "spawn-memory",
+        source,
+        &["--max-memory", "48MB", "--max-steps", "0"],
+    ) {
+        assert_eq!(ran.status, Some(1), "stderr: {}", ran.stderr);
+        assert!(ran.stderr.contains("MemoryError"), "stderr: {}", ran.stderr);
+        assert!(ran.took < HANG);
+    }
+}
+
+#[test]
+fn a_loop_whose_halts_land_on_the_check_points_is_still_checked() {
+    // Eight instructions a turn, each turn ending in a call the policy
+    // handles: once the charged steps aligned the turns with the check
+    // points, every check point fell on such a halt and no check came
+    // again (the heap grew unchecked; 40,000,000 steps took minutes).
+    let source = "while true { set_timeout(fn() {}, 100000); }\n";
+    for ran in both("timer-alignment", source, &["--max-steps", "40000000"]) {
+        assert_stopped(
+            &ran,
+            "stopped after 40000000 instructions",
+            "timer-alignment",
+        );
+        assert!(ran.took < HANG);
+    }
+}
+
+#[test]
+fn built_in_methods_that_walk_a_long_list_or_string_pay_for_it() {
+    // One instruction each, but `insert(0, …)` moves the whole list and
+    // `contains` reads the whole string: charged by size, the work passes
+    // the step limit by the first check (after 1,048,576 instructions), so
+    // these loops stop there; counting instructions only, they went on
+    // for hours. (Work is charged at the checks: within one slice a
+    // method may still do a lot of it.)
+    let insert = "let xs = [];\nlet i = 0;\nwhile true {\n  xs.insert(0, i);\n  i = i + 1;\n  if i % 10000 == 0 { print(i); }\n}\n";
+    for ran in both("insert-front", insert, &["--max-steps", "20000000"]) {
+        assert_stopped(&ran, "stopped after 20000000 instructions", "insert-front");
+        assert!(ran.stdout.contains("40000\n"), "stdout: {}", ran.stdout);
+        assert!(!ran.stdout.contains("100000"), "stdout: {}", ran.stdout);
+    }
+    let search = "let s = \"ab\".repeat(5000);\nlet n = 0;\nwhile true {\n  if s.contains(\"zz\") { print(\"found\"); }\n  n = n + 1;\n  if n % 10000 == 0 { print(n); }\n}\n";
+    for ran in both("search-long", search, &["--max-steps", "20000000"]) {
+        assert_stopped(&ran, "stopped after 20000000 instructions", "search-long");
+        assert!(ran.stdout.contains("50000\n"), "stdout: {}", ran.stdout);
+        assert!(!ran.stdout.contains("200000"), "stdout: {}", ran.stdout);
+    }
+}
+
+#[test]
+fn asyncio_cancels_many_pending_tasks_at_shutdown_in_linear_time() {
+    // 100,000 tasks still sleeping when main returns: each cancellation
+    // used to scan the whole ready queue, which grows with each one
+    // (quadratic: 40,000 took 7 s in a release build).
+    let source = "async fn f() { await sleep(1); }\nasync fn main() { for i in 0..100000 { spawn f(); } print(\"spawned\"); }\nawait main();\n";
+    let py = run(
+        "cancel-many",
+        source,
+        &["--runtime", "asyncio", "--max-steps", "0"],
+    );
+    assert_eq!(py.status, Some(0), "stderr: {}", py.stderr);
+    assert_eq!(py.stdout, "spawned\n");
+    assert!(
+        py.stderr.contains("cancelling 100000 task(s)"),
+        "stderr: {}",
+        py.stderr
+    );
 }
 
 // ---- output as it happens ----

@@ -632,7 +632,11 @@ impl ReadyQueue {
     /// Turns every queued job `hit` picks into `Job::Skip` (a cancelled
     /// handle stays in the queue, as in CPython's `_ready`).
     fn skip_where(&mut self, hit: impl Fn(&Job) -> bool) {
-        for entry in self.0.iter_mut() {
+        self.skip_first_where(usize::MAX, hit);
+    }
+    /// `skip_where` among the first `first` jobs only.
+    fn skip_first_where(&mut self, first: usize, hit: impl Fn(&Job) -> bool) {
+        for entry in self.0.iter_mut().take(first) {
             if entry.with(&hit) {
                 *entry = Ready::Skip;
             }
@@ -1628,7 +1632,12 @@ impl Asyncio {
     /// in the ready queue (`_run_once` skips a cancelled handle).
     fn cancel_timer(&mut self, id: u64) {
         self.timers.cancel(id);
-        self.ready.skip_where(|job| match job {
+        // A fired timer's job is queued at the start of an iteration, so it
+        // is among the jobs that iteration has left; the jobs queued since
+        // carry no timer (scanning them all made cancelling many sleeping
+        // tasks quadratic).
+        let left = self.iteration_left;
+        self.ready.skip_first_where(left, |job| match job {
             Job::Call { timer, .. } => *timer == Some(id),
             Job::WakeTask { timer, .. } => *timer == id,
             Job::Release { timer, .. } => *timer == Some(id),
@@ -1742,7 +1751,7 @@ impl Asyncio {
     fn run_unit(&mut self, vm: &mut Vm, unit: UnitId) -> Ended {
         loop {
             self.current = Some(unit);
-            let stop = vm.run(unit, &mut self.globals, super::SLICE);
+            let stop = vm.run(unit, &mut self.globals, super::slice(vm));
             self.clock.charge_steps(stop.steps);
             self.record(Some(unit), || EventKind::Ran { steps: stop.steps });
             let with = match stop.halt {
@@ -2922,7 +2931,8 @@ impl Asyncio {
 
     /// `asyncio.runners._cancel_all_tasks`.
     fn cancel_remaining(&mut self, vm: &mut Vm) -> Step {
-        let mut pending = self.pending_tasks();
+        // (A deque: the chooser's usual pick, the first, is taken at once.)
+        let mut pending = std::collections::VecDeque::from(self.pending_tasks());
         if pending.is_empty() {
             return self.trivial_coroutine(2);
         }
@@ -2936,7 +2946,7 @@ impl Asyncio {
                 .chooser
                 .choose(ChoicePoint::CancelAtShutdown, pending.len())
                 .min(pending.len() - 1);
-            to_cancel.push(pending.remove(pick));
+            to_cancel.extend(pending.remove(pick));
         }
         for task in &to_cancel {
             self.cancel_task(task, None);

@@ -873,7 +873,7 @@ impl Js {
     fn run_chain(&mut self, vm: &mut Vm, unit: UnitId) -> Ended {
         let mut chain: Vec<UnitId> = vec![unit];
         while let Some(&top) = chain.last() {
-            let stop = vm.run(top, &mut self.globals, super::SLICE);
+            let stop = vm.run(top, &mut self.globals, super::slice(vm));
             self.clock.charge_steps(stop.steps);
             self.record(Some(top), || EventKind::Ran { steps: stop.steps });
             match stop.halt {
@@ -1039,6 +1039,7 @@ impl Js {
         args: Vec<Value>,
     ) -> UnitId {
         let name = closure.function.name.clone();
+        super::charge(vm, super::UNIT_STEPS);
         let unit = vm.new_unit(closure, args);
         self.set_promise(unit, Some(Promise::new()));
         self.record(Some(unit), || EventKind::Created { name });

@@ -158,6 +158,77 @@ pub const SLICE: Slice = Slice {
     preempt: Preempt::Anywhere,
 };
 
+/// The slice a unit runs with now: it ends where the run's instruction
+/// count reaches its next check point (`Vm::next_check`, moved on by
+/// `check`), so the checks come every `SLICE.budget` instructions of the
+/// whole run however often units switch (a loop spawning a task per turn
+/// never runs a full slice of its own). A unit that halted for another
+/// reason at or past the check point gets an empty slice: it is preempted
+/// at once, and checked.
+pub fn slice(vm: &Vm) -> Slice {
+    let next_check = if vm.next_check == 0 {
+        SLICE.budget
+    } else {
+        vm.next_check
+    };
+    Slice {
+        budget: next_check.saturating_sub(vm.steps).min(SLICE.budget),
+        preempt: SLICE.preempt,
+    }
+}
+
+/// Heap growth past `memory::UNCHARGED_GROWTH` is charged one step per this
+/// many bytes: growing a big heap (a map or a promise chain to a gigabyte)
+/// costs about one instruction's time per few bytes, so it counts as work.
+pub const BYTES_PER_STEP: usize = 4;
+
+/// What a map write costs, in steps, on a heap past
+/// `memory::UNCHARGED_GROWTH` (its probes miss the caches: a few hundred
+/// nanoseconds, where an instruction takes a few).
+pub const MAP_WRITE_STEPS: u64 = 32;
+
+/// What starting a task or an async function's unit costs, in steps (a
+/// unit, its promise or future and their bookkeeping: about 30
+/// instructions' time).
+pub const UNIT_STEPS: u64 = 32;
+
+/// Charges `steps` of work that no instruction counted to the step limit
+/// (between runs, so the virtual clock, which counts executed
+/// instructions, does not move).
+pub fn charge(vm: &mut Vm, steps: u64) {
+    vm.steps = vm.steps.saturating_add(steps);
+}
+
+/// Charges the heap's growth since the last charge (see `BYTES_PER_STEP`),
+/// the map writes on a big heap and the built-ins' work
+/// (`memory::charge_work`), and tells whether that took the run to its
+/// step limit (a run
+/// the VM stopped there is reported by the policy already).
+fn charge_growth(vm: &mut Vm) -> bool {
+    let grown = crate::memory::take_growth();
+    let writes = crate::memory::take_map_writes();
+    let work = crate::memory::take_work();
+    if (grown < BYTES_PER_STEP && writes == 0 && work == 0) || vm.steps >= vm.step_limit {
+        return false;
+    }
+    charge(vm, (grown / BYTES_PER_STEP) as u64);
+    charge(vm, writes.saturating_mul(MAP_WRITE_STEPS));
+    charge(vm, work);
+    vm.steps >= vm.step_limit
+}
+
+/// The stop at the step limit reached by charged work, located where
+/// `unit` (or the unit run last) stands.
+fn charged_step_limit_error(vm: &Vm, unit: Option<UnitId>) -> Thrown {
+    match unit
+        .and_then(|u| vm.origin_of(u))
+        .or_else(|| vm.last_place())
+    {
+        Some(at) => step_limit_error(vm, at),
+        None => stop_error(vm, None, "StepLimit", &step_limit_message(vm)),
+    }
+}
+
 /// What a check made between slices or events found.
 pub enum Check {
     Go,
@@ -254,7 +325,12 @@ pub fn format_ns(ns: u64) -> String {
 
 /// The check a policy makes when a unit's slice ends (`Halt::Preempted`)
 /// and between scheduler events: Ctrl-C, the time limit, the heap budget.
-pub fn check(vm: &Vm, unit: Option<UnitId>, config: &RunConfig, now_ns: u64) -> Check {
+pub fn check(vm: &mut Vm, unit: Option<UnitId>, config: &RunConfig, now_ns: u64) -> Check {
+    let charged = charge_growth(vm);
+    vm.next_check = vm.steps.saturating_add(SLICE.budget);
+    if charged {
+        return Check::Stop(charged_step_limit_error(vm, unit));
+    }
     if take_interrupt() {
         return Check::Stop(interrupted_error(vm, unit, now_ns));
     }
@@ -264,7 +340,7 @@ pub fn check(vm: &Vm, unit: Option<UnitId>, config: &RunConfig, now_ns: u64) -> 
     if past_time_limit(config, now_ns) {
         return Check::Stop(locate(vm, unit, time_limit_error(config, now_ns)));
     }
-    match crate::memory::check(0) {
+    match crate::memory::over_budget() {
         Ok(()) => Check::Go,
         Err(message) => Check::Raise(Thrown::error("MemoryError", &message)),
     }
@@ -273,7 +349,7 @@ pub fn check(vm: &Vm, unit: Option<UnitId>, config: &RunConfig, now_ns: u64) -> 
 /// A `MemoryError` if the heap is over its budget (for the policies'
 /// allocation points: a timer, a reaction, a task made).
 pub fn memory_check() -> Result<(), Thrown> {
-    crate::memory::check(0).map_err(|m| Thrown::error("MemoryError", &m))
+    crate::memory::over_budget().map_err(|m| Thrown::error("MemoryError", &m))
 }
 
 static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -351,7 +427,9 @@ pub trait Policy {
             flush_warnings(vm);
             events += 1;
             let config = self.config();
-            let stop = if config.event_limit > 0 && events >= config.event_limit {
+            let stop = if charge_growth(vm) {
+                Some(charged_step_limit_error(vm, None))
+            } else if config.event_limit > 0 && events >= config.event_limit {
                 let message = format!(
                     "stopped after {events} scheduler events: the event limit (raise it with --max-events N, or 0 for no limit)"
                 );
@@ -600,10 +678,18 @@ pub fn duration_ns(value: &Value, what: &str) -> Result<u64, Thrown> {
             ));
         }
     };
-    if !ms.is_finite() || ms < 0.0 {
+    if ms.is_nan() || ms < 0.0 {
         return Err(Thrown::error(
             "ValueError",
             &format!("{what} needs a duration of zero or more, not {ms}"),
+        ));
+    }
+    if ms == f64::INFINITY {
+        return Err(Thrown::error(
+            "ValueError",
+            &format!(
+                "{what}: an infinite duration would never end (the limit is 10^12 ms; to wait for good, await a future nothing completes)"
+            ),
         ));
     }
     if ms > 1.0e12 {
@@ -711,14 +797,17 @@ fn collapse_stack(stack: &[(Rc<str>, u32)], omitted: u32) -> String {
 
 /// The error a run stops with at the step limit, located where it stopped.
 pub fn step_limit_error(vm: &Vm, at: Rc<Origin>) -> Thrown {
-    let message = format!(
-        "stopped after {} instructions: the step limit (raise it with --max-steps N, or 0 for no limit)",
-        vm.step_limit
-    );
     Thrown {
-        value: Value::error("StepLimit", &message),
+        value: Value::error("StepLimit", &step_limit_message(vm)),
         origin: Some(at),
     }
+}
+
+fn step_limit_message(vm: &Vm) -> String {
+    format!(
+        "stopped after {} instructions: the step limit (raise it with --max-steps N, or 0 for no limit)",
+        vm.step_limit
+    )
 }
 
 /// Marks the wall-clock start of a run (for `--real-time`).

@@ -391,6 +391,10 @@ fn list_method(
     args: &[Value],
     flavor: Flavor,
 ) -> NativeResult {
+    if !matches!(name, "len" | "push" | "pop") {
+        // The others walk or move the whole list: one step per 4 items.
+        crate::memory::charge_work(xs.borrow().len() as u64 / 4);
+    }
     match name {
         "len" => ok(Value::Int(xs.borrow().len() as i64)),
         "push" => ok(Value::Int(push_onto(xs, args.iter().cloned())? as i64)),
@@ -553,6 +557,10 @@ fn map_method(
             format!("map keys are strings, not {}", other.type_name()),
         )),
     };
+    if matches!(name, "keys" | "values" | "copy") {
+        // These walk the whole map: one step per 2 entries.
+        crate::memory::charge_work(m.borrow().len() as u64 / 2);
+    }
     match name {
         "len" => ok(Value::Int(m.borrow().len() as i64)),
         "keys" => {
@@ -591,6 +599,8 @@ fn map_method(
 }
 
 fn string_method(s: &str, name: &str, args: &[Value], flavor: Flavor) -> NativeResult {
+    // Each walks the string: one step per 32 bytes.
+    crate::memory::charge_work(s.len() as u64 / 32);
     let text = |i: usize| match arg(args, i) {
         Value::Str(t) => Ok(t),
         other => Err(error(
@@ -664,16 +674,16 @@ fn string_method(s: &str, name: &str, args: &[Value], flavor: Flavor) -> NativeR
             ))
         }
         "repeat" => match arg(args, 0) {
-            Value::Int(n)
-                if (0..=10_000_000).contains(&n)
-                    && s.len().saturating_mul(n as usize) <= 100_000_000 =>
-            {
-                ok(Value::str(&s.repeat(n as usize)))
+            Value::Int(n) if n >= 0 => {
+                // Too long is the string limit's (or the heap's) to say.
+                let count = usize::try_from(n).unwrap_or(usize::MAX);
+                check_string_size(s.len().saturating_mul(count))?;
+                ok(Value::str(&s.repeat(count)))
             }
             other => Err(error(
                 "ValueError",
                 format!(
-                    "repeat needs a count from 0 up to a 100 MB result, not {}",
+                    "repeat needs a whole count of 0 or more, not {}",
                     other.repr(flavor)
                 ),
             )),

@@ -173,6 +173,10 @@ pub struct Vm {
     pub steps: u64,
     /// The runaway guard: a run stops for good after this many instructions.
     pub step_limit: u64,
+    /// Where `steps` next has the policy check the run (interrupt, time,
+    /// memory): the policies keep it (`runtime::slice`); 0 before the
+    /// first check.
+    pub next_check: u64,
     pub dialect: &'static Dialect,
     /// Captured output (`Output::Capture`), or stdout not yet written.
     pub out: String,
@@ -212,6 +216,7 @@ impl Vm {
             free_fibers: Vec::new(),
             steps: 0,
             step_limit: u64::MAX,
+            next_check: 0,
             dialect,
             out: String::new(),
             err: String::new(),
