@@ -174,25 +174,40 @@ fn chunk_layout() -> Layout {
     unsafe { Layout::from_size_align_unchecked(CHUNK_BYTES, CLASS_BYTES) }
 }
 
-/// Takes the stash's blocks of `class` onto this thread's free list.
+/// Takes up to a chunk's worth of the stash's blocks of `class` onto this
+/// thread's (empty) free list. A batch, not the whole chain: free blocks
+/// count against the taker's budget, and another thread's leftovers must
+/// not use up a small one (`--max-memory 16MB`).
 fn adopt_stash(class: usize) -> bool {
     let Ok(mut stash) = STASH.lock() else {
         return false;
     };
-    let (head, len) = std::mem::take(&mut stash.0[class]);
+    let (head, len) = stash.0[class];
+    if head == 0 {
+        return false;
+    }
+    let batch = (CHUNK_BYTES / class_bytes(class)).min(len);
+    // SAFETY: the stash's chain for `class` links `len` free blocks through
+    // their first words, the last to null; `batch` is at most `len`.
+    let rest = unsafe {
+        let mut last = head as *mut u8;
+        for _ in 1..batch {
+            last = last.cast::<*mut u8>().read();
+        }
+        let rest = last.cast::<*mut u8>().read();
+        last.cast::<*mut u8>().write(std::ptr::null_mut());
+        rest
+    };
+    stash.0[class] = (rest as usize, len - batch);
     if stash.0.iter().all(|&(head, _)| head == 0) {
         STASHED.store(false, std::sync::atomic::Ordering::Relaxed);
     }
     drop(stash);
-    if head == 0 {
-        return false;
-    }
     FREE.with(|lists| {
         let list = &lists[class];
-        // The stash's chain goes in front of this thread's (empty) list.
         debug_assert!(list.head.get().is_null());
         list.head.set(head as *mut u8);
-        list.len.set(len);
+        list.len.set(batch);
     });
     true
 }
@@ -521,6 +536,20 @@ mod tests {
             })
             .join()
             .expect("the first thread runs");
+            std::thread::spawn(|| {
+                // A fresh thread takes a batch from the stash, not all of it
+                // (the 3,000 blocks are 144,000 bytes; the slack is what the
+                // thread's own start-up freed).
+                let one = Box::new([0u8; 40]);
+                assert!(
+                    cached_bytes() <= CHUNK_BYTES + 4096,
+                    "{} bytes adopted",
+                    cached_bytes()
+                );
+                drop(one);
+            })
+            .join()
+            .expect("the batch thread runs");
             std::thread::spawn(move || {
                 let blocks: Vec<Box<[u8; 40]>> = (0..5000u32)
                     .map(|n| Box::new([(n % 251) as u8; 40]))

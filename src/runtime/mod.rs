@@ -180,7 +180,9 @@ pub fn slice(vm: &Vm) -> Slice {
 /// Heap growth past `memory::UNCHARGED_GROWTH` is charged one step per this
 /// many bytes: growing a big heap (a map or a promise chain to a gigabyte)
 /// costs about one instruction's time per few bytes, so it counts as work.
-pub const BYTES_PER_STEP: usize = 4;
+/// Eight, not fewer: a million sleeping tasks (~470 MB under js) must fit
+/// the default step limit with room to spare (they need ~125 M steps).
+pub const BYTES_PER_STEP: usize = 8;
 
 /// What a map write costs, in steps, on a heap past
 /// `memory::UNCHARGED_GROWTH` (its probes miss the caches: a few hundred
