@@ -408,8 +408,9 @@ pub fn take_map_writes() -> u64 {
 
 thread_local! {
     /// Work done inside one instruction that no instruction counts (a
-    /// built-in method walking a long list or string), in steps, until a
-    /// policy takes it (`take_work`).
+    /// built-in method walking a long list or string), in steps, until the
+    /// dispatch loop (as the call returns) or a policy (at a check) takes
+    /// it (`take_work`).
     static WORK: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 

@@ -432,22 +432,37 @@ fn a_loop_whose_halts_land_on_the_check_points_is_still_checked() {
 #[test]
 fn built_in_methods_that_walk_a_long_list_or_string_pay_for_it() {
     // One instruction each, but `insert(0, …)` moves the whole list and
-    // `contains` reads the whole string: charged by size, the work passes
-    // the step limit by the first check (after 1,048,576 instructions), so
-    // these loops stop there; counting instructions only, they went on
-    // for hours. (Work is charged at the checks: within one slice a
-    // method may still do a lot of it.)
+    // `contains` reads the whole string: charged by size as the call
+    // returns, the work reaches the step limit at once, so these loops
+    // stop there (the inserts after ~12,600 of them: the sum of i/4 steps
+    // passes 20,000,000); counting instructions only, they went on for
+    // hours, and charged only at the checks they still ran a whole slice.
     let insert = "let xs = [];\nlet i = 0;\nwhile true {\n  xs.insert(0, i);\n  i = i + 1;\n  if i % 10000 == 0 { print(i); }\n}\n";
     for ran in both("insert-front", insert, &["--max-steps", "20000000"]) {
         assert_stopped(&ran, "stopped after 20000000 instructions", "insert-front");
-        assert!(ran.stdout.contains("40000\n"), "stdout: {}", ran.stdout);
-        assert!(!ran.stdout.contains("100000"), "stdout: {}", ran.stdout);
+        assert!(ran.stdout.contains("10000\n"), "stdout: {}", ran.stdout);
+        assert!(!ran.stdout.contains("20000"), "stdout: {}", ran.stdout);
     }
     let search = "let s = \"ab\".repeat(5000);\nlet n = 0;\nwhile true {\n  if s.contains(\"zz\") { print(\"found\"); }\n  n = n + 1;\n  if n % 10000 == 0 { print(n); }\n}\n";
     for ran in both("search-long", search, &["--max-steps", "20000000"]) {
         assert_stopped(&ran, "stopped after 20000000 instructions", "search-long");
         assert!(ran.stdout.contains("50000\n"), "stdout: {}", ran.stdout);
         assert!(!ran.stdout.contains("200000"), "stdout: {}", ran.stdout);
+    }
+}
+
+#[test]
+fn heavy_built_in_calls_within_one_slice_stop_at_the_step_limit() {
+    // Each `contains` walks 2,000,000 items (500,000 steps of work) in one
+    // instruction: after building the list (about half the budget), the
+    // loop passes the 40,000,000-step limit within some 40 calls, inside
+    // the first slice of 1,048,576 instructions — where work charged only
+    // at the checks let it make ~150,000 calls (minutes).
+    let source = "let xs = [];\nfor i in 0..2000000 { xs.push(i); }\nlet n = 0;\nwhile true {\n  xs.contains(-1);\n  n = n + 1;\n  if n % 10 == 0 { print(n); }\n}\n";
+    for ran in both("contains-loop", source, &["--max-steps", "40000000"]) {
+        assert_stopped(&ran, "stopped after 40000000 instructions", "contains-loop");
+        assert!(ran.stdout.contains("10\n"), "stdout: {}", ran.stdout);
+        assert!(!ran.stdout.contains("100\n"), "stdout: {}", ran.stdout);
     }
 }
 

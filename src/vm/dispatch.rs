@@ -284,6 +284,15 @@ impl Vm {
                     Ok(CallStep::Value(v)) => {
                         lend!();
                         push!(v);
+                        // A built-in that walked a long list, map or string
+                        // recorded its work: it counts toward the step limit
+                        // now, not at the next check (the run's own count,
+                        // which moves the clock, leaves it out).
+                        let work = crate::memory::take_work();
+                        if work > 0 {
+                            fuel = fuel.saturating_sub(work.min(i64::MAX as u64) as i64);
+                            self.work_in_run += work;
+                        }
                     }
                     Ok(CallStep::Halt(halt)) => return halt,
                     Err(thrown) => {

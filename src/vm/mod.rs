@@ -177,6 +177,12 @@ pub struct Vm {
     /// memory): the policies keep it (`runtime::slice`); 0 before the
     /// first check.
     pub next_check: u64,
+    /// Work the built-ins recorded (`memory::charge_work`) during the
+    /// current run, which the dispatch loop folded into `steps` at once (so
+    /// the step limit stops a loop of heavy built-in calls within its
+    /// slice); left out of the run's own count (`Stop::steps`), which
+    /// moves the virtual clock.
+    work_in_run: u64,
     pub dialect: &'static Dialect,
     /// Captured output (`Output::Capture`), or stdout not yet written.
     pub out: String,
@@ -217,6 +223,7 @@ impl Vm {
             steps: 0,
             step_limit: u64::MAX,
             next_check: 0,
+            work_in_run: 0,
             dialect,
             out: String::new(),
             err: String::new(),
@@ -515,6 +522,7 @@ impl Vm {
     /// Runs one unit for a slice, against `globals`, until it halts.
     pub fn run(&mut self, id: UnitId, globals: &mut Globals, slice: Slice) -> Stop {
         let before = self.steps;
+        self.work_in_run = 0;
         self.last_unit = Some(id);
         let mut fiber = std::mem::take(&mut self.fibers[id as usize]);
         if let Some(entry) = fiber.frames.first()
@@ -548,7 +556,7 @@ impl Vm {
         }
         Stop {
             halt,
-            steps: self.steps - before,
+            steps: self.steps - before - self.work_in_run,
         }
     }
 
