@@ -3,6 +3,14 @@
 //! else goes to `ops` (operators), `builtins` (built-in functions and
 //! methods), or halts for the policy (`await`, `spawn`, async calls, the
 //! runtime's primitives and objects).
+//!
+//! Invariants: while an instruction of the loop's own runs, the unit's
+//! stack is *lent* to it (the `Vec`'s length 0, the values reached through
+//! the `sp`/`bp`/`end` registers); anything out of line sees it given back
+//! with its true length. The running function is the closure in the
+//! callee slot below the frame's locals. A built-in's recorded work
+//! (`memory::charge_work`) counts toward the step limit as its call
+//! returns, and is left out of the run's own count.
 
 use super::builtins;
 use super::halt::{Halt, Preempt, Slice};

@@ -1,6 +1,8 @@
 //! A unit of execution as data: its frames, operand stack and `try`
 //! handlers. Any unit can stop at any instruction and be resumed later,
-//! because nothing about it lives on the Rust stack.
+//! because nothing about it lives on the Rust stack. Invariant: every
+//! frame's callee (a `Value::Closure`) sits in the stack slot just below
+//! its locals for as long as the frame runs (`Fiber::closure_of`).
 
 use super::Thrown;
 use crate::value::{Closure, Value};
