@@ -399,9 +399,9 @@ thread_local! {
 }
 
 /// The map writes (`m[k] = v`, `m.set(k, v)`: each checks the budget with
-/// `check(0)`) made since the last call while the heap was past the size
-/// growth is charged from: on a heap that large each write's probes miss
-/// the caches, work no instruction counts.
+/// `check_map_write`) made since the last call while the heap was past the
+/// size growth is charged from: on a heap that large each write's probes
+/// miss the caches, work no instruction counts.
 pub fn take_map_writes() -> u64 {
     MAP_WRITES.try_with(|n| n.replace(0)).unwrap_or(0)
 }
@@ -429,12 +429,6 @@ pub fn take_work() -> u64 {
     WORK.try_with(|w| w.replace(0)).unwrap_or(0)
 }
 
-/// `Err(message)` if the heap is past the budget already (no counting: for
-/// the policies' checks).
-pub fn over_budget() -> Result<(), String> {
-    check_budget(0)
-}
-
 /// Sets the budget in bytes (0: none).
 pub fn set_budget(bytes: u64) {
     let bytes = if bytes == 0 {
@@ -445,22 +439,21 @@ pub fn set_budget(bytes: u64) {
     let _ = BUDGET.try_with(|budget| budget.set(bytes));
 }
 
-/// `Err(message)` if growing the heap by `extra` bytes would pass the
-/// budget. `check(0)` is the VM's check before a map write, counted for
-/// `take_map_writes` when the heap is large.
-pub fn check(extra: usize) -> Result<(), String> {
-    if extra == 0 {
-        let past = CHARGED_UP_TO
-            .try_with(|mark| used() > mark.get())
-            .unwrap_or(false);
-        if past {
-            let _ = MAP_WRITES.try_with(|n| n.set(n.get() + 1));
-        }
+/// The VM's check before a map write: `check(0)`, and the write counted
+/// for `take_map_writes` when the heap is past its uncharged size.
+pub fn check_map_write() -> Result<(), String> {
+    let past = CHARGED_UP_TO
+        .try_with(|mark| used() > mark.get())
+        .unwrap_or(false);
+    if past {
+        let _ = MAP_WRITES.try_with(|n| n.set(n.get() + 1));
     }
-    check_budget(extra)
+    check(0)
 }
 
-fn check_budget(extra: usize) -> Result<(), String> {
+/// `Err(message)` if growing the heap by `extra` bytes would pass the
+/// budget (`check(0)`: if it is past the budget already).
+pub fn check(extra: usize) -> Result<(), String> {
     let budget = BUDGET.try_with(|budget| budget.get()).unwrap_or(usize::MAX);
     // Free small blocks are memory the process keeps (see "Small blocks").
     let used = used() + cached_bytes();

@@ -342,7 +342,7 @@ pub fn check(vm: &mut Vm, unit: Option<UnitId>, config: &RunConfig, now_ns: u64)
     if past_time_limit(config, now_ns) {
         return Check::Stop(locate(vm, unit, time_limit_error(config, now_ns)));
     }
-    match crate::memory::over_budget() {
+    match crate::memory::check(0) {
         Ok(()) => Check::Go,
         Err(message) => Check::Raise(Thrown::error("MemoryError", &message)),
     }
@@ -351,7 +351,7 @@ pub fn check(vm: &mut Vm, unit: Option<UnitId>, config: &RunConfig, now_ns: u64)
 /// A `MemoryError` if the heap is over its budget (for the policies'
 /// allocation points: a timer, a reaction, a task made).
 pub fn memory_check() -> Result<(), Thrown> {
-    crate::memory::over_budget().map_err(|m| Thrown::error("MemoryError", &m))
+    crate::memory::check(0).map_err(|m| Thrown::error("MemoryError", &m))
 }
 
 static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);

@@ -581,7 +581,7 @@ fn map_method(
             .cloned()
             .unwrap_or_else(|| arg(args, 1))),
         "set" => {
-            super::ops::check_heap()?;
+            super::ops::check_map_write()?;
             m.borrow_mut().set(&key(0)?, arg(args, 1));
             ok(Value::Nil)
         }

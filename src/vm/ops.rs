@@ -26,10 +26,10 @@ pub fn check_string_size(bytes: usize) -> Result<(), Thrown> {
 }
 
 /// A MemoryError if growing the heap by `bytes` would pass the heap
-/// budget (`--max-memory`; see `crate::memory`).
 /// budget (`--max-memory`; see `crate::memory`). Growth under 64 KiB is
 /// always allowed (a handler can still print its message); the heap's
-/// steady growth by small steps is caught by `check_heap`.
+/// steady growth by small steps is caught by `check_map_write` and the
+/// policies' checks between slices.
 pub fn check_memory(bytes: usize) -> Result<(), Thrown> {
     if bytes < 1 << 16 {
         return Ok(());
@@ -37,10 +37,10 @@ pub fn check_memory(bytes: usize) -> Result<(), Thrown> {
     crate::memory::check(bytes).map_err(|message| error("MemoryError", message))
 }
 
-/// A MemoryError if the heap is over its budget already (where a map, a
-/// list grows by one entry).
-pub fn check_heap() -> Result<(), Thrown> {
-    crate::memory::check(0).map_err(|message| error("MemoryError", message))
+/// A MemoryError if the heap is over its budget already, before a map
+/// write (which `memory` counts as work on a big heap).
+pub fn check_map_write() -> Result<(), Thrown> {
+    crate::memory::check_map_write().map_err(|message| error("MemoryError", message))
 }
 
 /// `value.display(flavor)`, or a MemoryError when the text would be too long.
@@ -214,7 +214,7 @@ pub fn set_index(object: &Value, index: &Value, value: Value) -> Result<(), Thro
             }
         }
         (Value::Map(m), Value::Str(k)) => {
-            check_heap()?;
+            check_map_write()?;
             m.borrow_mut().set(k, value);
             Ok(())
         }

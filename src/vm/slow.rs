@@ -48,7 +48,7 @@ impl Vm {
     /// `x += e` on a local (`Op::AppendLocal`) when the dispatch loop's
     /// all-integer path does not apply: a text nobody else holds grows in
     /// place (so a loop building a string is linear); anything else adds
-    /// as `+` does.
+    /// as `+` does (an integer overflow included).
     #[inline(never)]
     pub(super) fn append_slow(
         &mut self,
@@ -56,15 +56,6 @@ impl Vm {
         at: usize,
         right: Value,
     ) -> Result<(), Thrown> {
-        if let (Value::Int(a), Value::Int(b)) = (&mut fiber.stack[at], &right) {
-            return match a.checked_add(*b) {
-                Some(sum) => {
-                    *a = sum;
-                    Ok(())
-                }
-                None => Err(Thrown::error("OverflowError", "integer overflow in `+`")),
-            };
-        }
         // A text nobody else holds grows in place.
         if let Value::Str(s) = &mut fiber.stack[at]
             && Rc::weak_count(s) == 0
