@@ -4,7 +4,7 @@
 //! looplab) and hands its functions to the VM.
 
 use crate::compiler::{self, Compiled, Globals};
-use crate::diagnostic::{Diagnostic, SourceFile, render};
+use crate::diagnostic::{Diagnostic, MAX_DIAGNOSTICS, SourceFile, render};
 use crate::habits;
 use crate::lexer::{self, Span, Token};
 use crate::parser;
@@ -502,8 +502,6 @@ fn parse_diagnostic(error: &parser::ParseError<'_>, tokens: &[(Token, Span)]) ->
     }
     d
 }
-
-use crate::diagnostic::MAX_DIAGNOSTICS;
 
 pub fn render_all(diagnostics: &[Diagnostic], source: &SourceFile, color: bool) -> String {
     let mut out: String = diagnostics
