@@ -12,11 +12,13 @@
 //! as `[Circular]` / `[...]`.
 
 use crate::bytecode::Function;
-use std::any::Any;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::rc::Rc;
+
+mod handle;
+pub use handle::{Handle, HandleRef, Hc};
 
 #[derive(Clone, Default)]
 pub enum Value {
@@ -33,7 +35,7 @@ pub enum Value {
     Native(Rc<Native>),
     /// An object of the runtime policy's: a promise, a task, a coroutine,
     /// or one of its primitives (`sleep`, a promise's resolve function…).
-    Handle(Rc<dyn Handle>),
+    Handle(HandleRef),
     /// An error raised by the runtime or made by `error(...)`.
     Error(Rc<ErrorValue>),
     /// A captured variable's shared box (only ever in local slots).
@@ -176,36 +178,6 @@ impl Drop for ErrorValue {
             drop_children(vec![std::mem::take(&mut self.errors)]);
         }
     }
-}
-
-/// An object a runtime policy made. The policy downcasts it (`as_any`) to
-/// its own type; everyone else sees only what this trait says.
-pub trait Handle: Any {
-    /// What `type_of` answers (`promise`, `task`, `coroutine`, `function`).
-    fn type_name(&self) -> &'static str;
-    /// How `print` shows it (the policy knows its own style). Values the
-    /// handle holds (a promise's result) are written with `inner`: the
-    /// caller's printer, which keeps track of cycles and depth, so a handle
-    /// that (through its values) holds itself prints as a cycle.
-    fn describe(&self, out: &mut String, inner: &mut dyn FnMut(&mut String, &Value));
-    /// The type's name with its article, as messages say it (`a task`).
-    fn a_type(&self) -> String {
-        with_article(self.type_name())
-    }
-    /// A primitive the program can call (the VM halts to let the policy do it).
-    fn is_callable(&self) -> bool {
-        false
-    }
-    /// What `await` of this handle evaluates to at once, when the runtime
-    /// goes on without a turn of its loop there (asyncio: a future already
-    /// done with a result): the VM pushes it and runs on without halting.
-    /// `None` (the default): the VM halts with `Halt::Await`.
-    fn settled(&self) -> Option<Value> {
-        None
-    }
-    fn as_any(&self) -> &dyn Any;
-    /// The same, as an owning pointer (for `Rc::downcast`).
-    fn into_any(self: Rc<Self>) -> Rc<dyn Any>;
 }
 
 /// A function the VM computes itself from its arguments.
@@ -403,7 +375,7 @@ impl Value {
             (Value::Map(a), Value::Map(b)) => Rc::ptr_eq(a, b),
             (Value::Closure(a), Value::Closure(b)) => Rc::ptr_eq(a, b),
             (Value::Native(a), Value::Native(b)) => Rc::ptr_eq(a, b),
-            (Value::Handle(a), Value::Handle(b)) => std::ptr::addr_eq(Rc::as_ptr(a), Rc::as_ptr(b)),
+            (Value::Handle(a), Value::Handle(b)) => HandleRef::ptr_eq(a, b),
             (Value::Error(a), Value::Error(b)) => Rc::ptr_eq(a, b),
             _ => false,
         }
@@ -900,8 +872,8 @@ impl Printer {
     /// `<ref *1> … [Circular *1]`; CPython's `reprlib.recursive_repr` `...`
     /// (its futures show their result with a fresh `reprlib`, so only
     /// handles count there, not the containers around them).
-    fn handle(&mut self, out: &mut String, h: &Rc<dyn Handle>, indent: usize) {
-        let ptr = Rc::as_ptr(h) as *const ();
+    fn handle(&mut self, out: &mut String, h: &HandleRef, indent: usize) {
+        let ptr = h.as_ptr();
         let js = self.flavor == Flavor::Js;
         if self.handles.contains(&ptr) {
             if js {
@@ -1172,6 +1144,7 @@ pub fn format_float(x: f64, flavor: Flavor) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::any::Any;
 
     #[test]
     fn integers_as_text() {
@@ -1328,22 +1301,19 @@ mod tests {
         fn as_any(&self) -> &dyn Any {
             self
         }
-        fn into_any(self: Rc<Self>) -> Rc<dyn Any> {
-            self
-        }
     }
 
     #[test]
     fn a_cycle_through_a_handle_prints_as_a_cycle() {
-        let b = Rc::new(Boxed(RefCell::new(Value::Nil)));
-        let list = Value::list(vec![Value::Handle(b.clone())]);
+        let b = Hc::new(Boxed(RefCell::new(Value::Nil)));
+        let list = Value::list(vec![Value::from(b.clone())]);
         *b.0.borrow_mut() = list.clone();
         assert_eq!(
             list.display(Flavor::Js),
             "<ref *1> [ Box { [Circular *1] } ]"
         );
         assert_eq!(
-            Value::Handle(b.clone()).display(Flavor::Js),
+            Value::from(b.clone()).display(Flavor::Js),
             "<ref *1> Box { [ [Circular *1] ] }"
         );
         assert_eq!(list.display(Flavor::Python), "[Box { [...] }]");
@@ -1355,7 +1325,7 @@ mod tests {
             .spawn(|| {
                 let mut v = Value::Nil;
                 for _ in 0..1_000_000 {
-                    v = Value::Handle(Rc::new(Boxed(RefCell::new(v))));
+                    v = Value::from(Hc::new(Boxed(RefCell::new(v))));
                 }
                 for flavor in [Flavor::Js, Flavor::Python] {
                     let text = v.display(flavor);
@@ -1381,11 +1351,8 @@ mod tests {
             fn as_any(&self) -> &dyn Any {
                 self
             }
-            fn into_any(self: Rc<Self>) -> Rc<dyn Any> {
-                self
-            }
         }
-        let value = Value::list(vec![Value::Handle(Rc::new(Lock))]);
+        let value = Value::list(vec![Value::from(Hc::new(Lock))]);
         let error = value.deep_copy().err().expect("refused");
         assert!(error.contains("lock"), "{error}");
     }

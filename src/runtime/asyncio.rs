@@ -48,7 +48,7 @@ use super::{
     Policy, PolicyInfo, RunConfig, Step, downcast, duration_ns, handle_of, install_globals,
     report_uncaught, step_limit_error,
 };
-use crate::value::{Closure, ErrorValue, Flavor, Handle, Map, Native, Value};
+use crate::value::{Closure, ErrorValue, Flavor, Handle, HandleRef, Hc, Map, Native, Value};
 use crate::vm::{Globals, Halt, ResumeWith, Thrown, UnitId, Vm};
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -81,7 +81,7 @@ pub struct Future {
     task: Option<Box<TaskInfo>>,
 }
 
-type F = Rc<Future>;
+type F = Hc<Future>;
 
 /// A future's seldom-used fields (see `Future::rare`).
 #[derive(Default)]
@@ -142,7 +142,7 @@ impl Future {
         Future::with(State::Pending, None)
     }
     fn with(state: State, task: Option<Box<TaskInfo>>) -> F {
-        Rc::new(Future {
+        Hc::new(Future {
             core: Core::with_state(state),
             cancelled: Cell::new(false),
             handled: Cell::new(false),
@@ -255,9 +255,6 @@ impl Handle for Future {
     fn as_any(&self) -> &dyn Any {
         self
     }
-    fn into_any(self: Rc<Self>) -> Rc<dyn Any> {
-        self
-    }
 }
 
 /// How CPython shows an exception object: `Exception('boom')`.
@@ -295,7 +292,7 @@ impl Drop for Future {
         crate::value::drop_later(
             callbacks
                 .into_iter()
-                .filter_map(|c| c.derived.map(|d| Value::Handle(d)))
+                .filter_map(|c| c.derived.map(Value::from))
                 .chain([self.core.take_value()]),
         );
     }
@@ -349,9 +346,6 @@ impl Handle for Coroutine {
     fn as_any(&self) -> &dyn Any {
         self
     }
-    fn into_any(self: Rc<Self>) -> Rc<dyn Any> {
-        self
-    }
 }
 
 impl Drop for Coroutine {
@@ -365,8 +359,8 @@ impl Drop for Coroutine {
     }
 }
 
-fn coroutine(name: Rc<str>, body: Body) -> Rc<Coroutine> {
-    Rc::new(Coroutine {
+fn coroutine(name: Rc<str>, body: Body) -> Hc<Coroutine> {
+    Hc::new(Coroutine {
         name,
         body: RefCell::new(Some(body)),
         quiet: false,
@@ -394,9 +388,9 @@ enum Handler {
     /// `fut.add_done_callback(f)`: call `f(fut)`.
     DoneCallback(Value, F),
     /// `wait`'s `_on_completion` for one of its futures.
-    Wait(Rc<WaitState>, F),
+    Wait(Hc<WaitState>, F),
     /// `TaskGroup._on_task_done`.
-    GroupTaskDone(Rc<TaskGroup>, F),
+    GroupTaskDone(Hc<TaskGroup>, F),
     /// `as_completed`'s `_on_completion`: put the future in the queue.
     AsCompleted(Rc<AsCompletedState>, F),
 }
@@ -420,7 +414,7 @@ impl Handler {
             (Handler::Resume(a), Handler::Resume(b)) => a == b,
             (Handler::GatherChild(a, i), Handler::GatherChild(b, j)) => Rc::ptr_eq(a, b) && i == j,
             (Handler::Release(a), Handler::Release(b))
-            | (Handler::ShieldInner(a), Handler::ShieldInner(b)) => Rc::ptr_eq(a, b),
+            | (Handler::ShieldInner(a), Handler::ShieldInner(b)) => Hc::ptr_eq(a, b),
             _ => false,
         }
     }
@@ -429,7 +423,7 @@ impl Handler {
 /// `as_completed`'s closure: the queue of done futures, the ones still
 /// to come (`todo`, with their callbacks' flags) and the timeout handle.
 struct AsCompletedState {
-    done: Rc<AsyncQueue>,
+    done: Hc<AsyncQueue>,
     todo: RefCell<Vec<(F, Rc<Cell<bool>>)>>,
     timer: Cell<Option<u64>>,
 }
@@ -489,7 +483,7 @@ enum Job {
     Release { waiter: F, timer: Option<u64> },
     /// `Timeout._on_timeout` (from `call_soon`, or a timer: `timer`).
     OnTimeout {
-        state: Rc<TimeoutState>,
+        state: Hc<TimeoutState>,
         timer: Option<u64>,
     },
     /// `as_completed`'s `_on_timeout`.
@@ -701,9 +695,6 @@ macro_rules! handle {
             fn as_any(&self) -> &dyn Any {
                 self
             }
-            fn into_any(self: Rc<Self>) -> Rc<dyn Any> {
-                self
-            }
         }
     };
 }
@@ -715,7 +706,7 @@ struct AsyncQueue {
     getters: RefCell<VecDeque<F>>,
     putters: RefCell<VecDeque<F>>,
     unfinished: Cell<i64>,
-    finished: Rc<AsyncEvent>,
+    finished: Hc<AsyncEvent>,
 }
 
 handle!(AsyncQueue, "queue", |q, out| {
@@ -883,9 +874,6 @@ impl Handle for Guard {
     fn as_any(&self) -> &dyn Any {
         self
     }
-    fn into_any(self: Rc<Self>) -> Rc<dyn Any> {
-        self
-    }
 }
 
 /// A done-callback `rt.release_when_done` added (for its removal).
@@ -1040,7 +1028,7 @@ impl Prelude {
     /// A coroutine of the prelude's function `function`, named as CPython
     /// names it (`Queue.get`).
     fn coroutine(&self, name: &str, function: &str, args: Vec<Value>) -> Value {
-        Value::Handle(coroutine(
+        Value::from(coroutine(
             Rc::from(name),
             Body::Call(self.closure(function), args),
         ))
@@ -1090,7 +1078,7 @@ enum Op {
 }
 
 fn primitive(name: &'static str, op: Op) -> Value {
-    Value::Handle(Rc::new(Primitive::new(name, op, |name, out| {
+    Value::from(Hc::new(Primitive::new(name, op, |name, out| {
         out.push_str(&format!("<built-in function {name}>"))
     })))
 }
@@ -1150,8 +1138,8 @@ fn global(name: &str) -> Option<Value> {
     Some(primitive(name, op))
 }
 
-fn new_event(set: bool) -> Rc<AsyncEvent> {
-    Rc::new(AsyncEvent {
+fn new_event(set: bool) -> Hc<AsyncEvent> {
+    Hc::new(AsyncEvent {
         value: Cell::new(set),
         waiters: RefCell::new(Vec::new()),
     })
@@ -1176,13 +1164,13 @@ fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Closure(x), Value::Closure(y)) => Rc::ptr_eq(x, y),
         (Value::Native(x), Value::Native(y)) => Rc::ptr_eq(x, y),
-        (Value::Handle(x), Value::Handle(y)) => std::ptr::addr_eq(Rc::as_ptr(x), Rc::as_ptr(y)),
+        (Value::Handle(x), Value::Handle(y)) => HandleRef::ptr_eq(x, y),
         _ => false,
     }
 }
 
 /// A method bound to one of the policy's objects (`q.put_nowait`).
-fn handle_method(native: &Native) -> Option<(Rc<dyn Handle>, Rc<str>)> {
+fn handle_method(native: &Native) -> Option<(HandleRef, Rc<str>)> {
     match native {
         Native::Method {
             receiver: Value::Handle(h),
@@ -1283,7 +1271,7 @@ pub struct Asyncio {
 }
 
 fn gather_key(future: &F) -> usize {
-    Rc::as_ptr(future) as usize
+    Hc::as_ptr(future) as usize
 }
 
 /// A CancelledError; `cancel(msg)`'s message is its `message`.
@@ -1402,12 +1390,12 @@ impl Asyncio {
             Some(body @ Body::Sleep(..)) => {
                 // A coroutine of the policy's own (`sleep`): the task runs
                 // a one-line coroutine that awaits it.
-                let inner = Rc::new(Coroutine {
+                let inner = Hc::new(Coroutine {
                     name: coroutine.name.clone(),
                     body: RefCell::new(Some(body)),
                     quiet: true,
                 });
-                (self.prelude.closure("run"), vec![Value::Handle(inner)])
+                (self.prelude.closure("run"), vec![Value::from(inner)])
             }
             None => {
                 return Err(Thrown::error(
@@ -1805,7 +1793,7 @@ impl Asyncio {
                 }
                 Halt::CallAsync { closure, args } => {
                     let name = closure.function.name.clone();
-                    ResumeWith::Value(Value::Handle(coroutine(name, Body::Call(closure, args))))
+                    ResumeWith::Value(Value::from(coroutine(name, Body::Call(closure, args))))
                 }
                 // `await sleep(d)`: the sleep is awaited as soon as it is
                 // made, so no coroutine object is made (one stop, not two).
@@ -1829,7 +1817,7 @@ impl Asyncio {
                                 Next::Park => return Ended::Parked,
                             }
                         }
-                        Ok((ms, result)) => Err(Value::Handle(coroutine(
+                        Ok((ms, result)) => Err(Value::from(coroutine(
                             Rc::from("sleep"),
                             Body::Sleep(ms, result),
                         ))),
@@ -1869,13 +1857,13 @@ impl Asyncio {
                     Err(thrown) => ResumeWith::Raise(thrown),
                 },
                 Halt::Returned { mark, value } => match self.take_mark(mark) {
-                    Some(future) => ResumeWith::Value(Value::Handle(future)),
+                    Some(future) => ResumeWith::Value(Value::from(future)),
                     None => ResumeWith::Value(value),
                 },
                 Halt::Unwound { mark, thrown } => match self.take_mark(mark) {
                     Some(future) => {
                         self.settle(&future, Err(thrown));
-                        ResumeWith::Value(Value::Handle(future))
+                        ResumeWith::Value(Value::from(future))
                     }
                     None => ResumeWith::Throw(thrown),
                 },
@@ -1926,7 +1914,7 @@ impl Asyncio {
         match executor {
             Value::Closure(c) if c.function.is_async => {
                 let name = c.function.name.clone();
-                Some(ResumeWith::Value(Value::Handle(coroutine(
+                Some(ResumeWith::Value(Value::from(coroutine(
                     name,
                     Body::Call(c, args),
                 ))))
@@ -2053,7 +2041,7 @@ impl Asyncio {
         };
         if let Some(p) = future {
             if let Some(t) = &task
-                && Rc::ptr_eq(t, &p)
+                && Hc::ptr_eq(t, &p)
             {
                 // `Task.__step` throws this in at the next step.
                 let mut repr = String::new();
@@ -2127,14 +2115,14 @@ impl Asyncio {
                 // only to take its body at once (`spawn_gather`).
                 super::memory_check()?;
                 let name = c.function.name.clone();
-                Ok(Value::Handle(self.start_task(vm, name, c, args)))
+                Ok(Value::from(self.start_task(vm, name, c, args)))
             }
             // `spawn sleep(d)`: the primitive makes a coroutine.
             Value::Handle(h) if downcast::<Primitive>(&h).is_some() => {
                 match self.call_handle(vm, &h, args)? {
                     Outcome::Value(v) => self.spawn_coroutine(vm, v),
                     Outcome::Executor { future, .. } => {
-                        self.spawn_coroutine(vm, Value::Handle(future))
+                        self.spawn_coroutine(vm, Value::from(future))
                     }
                 }
             }
@@ -2150,7 +2138,7 @@ impl Asyncio {
 
     fn spawn_coroutine(&mut self, vm: &mut Vm, v: Value) -> Result<Value, Thrown> {
         if handle_of::<Coroutine>(&v).is_some() {
-            return Ok(Value::Handle(self.ensure_future(vm, &v, "spawn")?));
+            return Ok(Value::from(self.ensure_future(vm, &v, "spawn")?));
         }
         Err(Thrown::error(
             "TypeError",
@@ -2210,7 +2198,7 @@ impl Asyncio {
             }
             Value::Closure(closure) => {
                 let name = closure.function.name.clone();
-                Ok(Some(Value::Handle(coroutine(
+                Ok(Some(Value::from(coroutine(
                     name,
                     Body::Call(closure.clone(), args),
                 ))))
@@ -2304,7 +2292,7 @@ impl Asyncio {
                 None
             }
             Handler::DoneCallback(function, future) => {
-                self.invoke(vm, &function, vec![Value::Handle(future)], None)
+                self.invoke(vm, &function, vec![Value::from(future)], None)
             }
             Handler::Wait(state, future) => {
                 let left = state.counter.get().saturating_sub(1);
@@ -2337,8 +2325,8 @@ impl Asyncio {
                 state
                     .todo
                     .borrow_mut()
-                    .retain(|(f, _)| !Rc::ptr_eq(f, &future));
-                let _ = self.queue_put_nowait(&state.done, Value::Handle(future));
+                    .retain(|(f, _)| !Hc::ptr_eq(f, &future));
+                let _ = self.queue_put_nowait(&state.done, Value::from(future));
                 if state.todo.borrow().is_empty()
                     && let Some(timer) = state.timer.take()
                 {
@@ -2450,7 +2438,7 @@ impl Asyncio {
     fn method(
         &mut self,
         vm: &mut Vm,
-        receiver: &Rc<dyn Handle>,
+        receiver: &HandleRef,
         name: &str,
         args: &[Value],
     ) -> Result<Value, Thrown> {
@@ -2496,7 +2484,7 @@ impl Asyncio {
             super::memory_check()?;
             let derived = Future::new();
             self.then(&p, on_fulfilled, on_rejected, Some(derived.clone()));
-            return Ok(Value::Handle(derived));
+            return Ok(Value::from(derived));
         }
         Ok(match name {
             "cancel" => {
@@ -2576,7 +2564,7 @@ impl Asyncio {
     fn call_handle(
         &mut self,
         vm: &mut Vm,
-        callee: &Rc<dyn Handle>,
+        callee: &HandleRef,
         args: Vec<Value>,
     ) -> Result<Outcome, Thrown> {
         let Some(prim) = downcast::<Primitive>(callee) else {
@@ -2589,7 +2577,7 @@ impl Asyncio {
         let value = match &prim.op {
             Op::Sleep => {
                 let (ms, result) = Self::sleep_args(&args)?;
-                Value::Handle(coroutine(Rc::from("sleep"), Body::Sleep(ms, result)))
+                Value::from(coroutine(Rc::from("sleep"), Body::Sleep(ms, result)))
             }
             Op::Work => {
                 let ns = duration_ns(&arg(0), "work()")?;
@@ -2682,18 +2670,18 @@ impl Asyncio {
                 });
             }
             Op::PromiseResolve => match handle_of::<Future>(&arg(0)) {
-                Some(p) => Value::Handle(p),
-                None => Value::Handle(Future::with(State::Fulfilled(arg(0)), None)),
+                Some(p) => Value::from(p),
+                None => Value::from(Future::with(State::Fulfilled(arg(0)), None)),
             },
             Op::PromiseReject => {
                 let future = Future::new();
                 self.complete(&future, Some(Err(Thrown::new(arg(0)))));
-                Value::Handle(future)
+                Value::from(future)
             }
             Op::PromiseAll => match arg(0) {
                 Value::List(items) => {
                     let items = items.borrow().clone();
-                    Value::Handle(self.gather(vm, items, false)?)
+                    Value::from(self.gather(vm, items, false)?)
                 }
                 other => {
                     return Err(Thrown::error(
@@ -2702,9 +2690,9 @@ impl Asyncio {
                     ));
                 }
             },
-            Op::Gather => Value::Handle(self.gather(vm, args, false)?),
+            Op::Gather => Value::from(self.gather(vm, args, false)?),
             Op::NodeOnly(message) => return Err(Thrown::error("TypeError", message)),
-            Op::GatherSettled => Value::Handle(self.gather(vm, args, true)?),
+            Op::GatherSettled => Value::from(self.gather(vm, args, true)?),
             Op::WaitFor => {
                 awaitable(&arg(0), "wait_for")?;
                 let timeout = match arg(1) {
@@ -2714,7 +2702,7 @@ impl Asyncio {
                 self.prelude.coroutine(
                     "wait_for",
                     "wait_for",
-                    vec![Value::Handle(Rc::new(Loop)), arg(0), timeout],
+                    vec![Value::from(Hc::new(Loop)), arg(0), timeout],
                 )
             }
             Op::Wait => self.wait_primitive(&args)?,
@@ -2725,7 +2713,7 @@ impl Asyncio {
                         "task_group(body) needs a function to run: task_group(async fn(g) { g.create_task(…); })",
                     ));
                 }
-                let rt = Value::Handle(Rc::new(Loop));
+                let rt = Value::from(Hc::new(Loop));
                 self.prelude
                     .coroutine("task_group", "task_group", vec![rt, arg(0)])
             }
@@ -2739,17 +2727,17 @@ impl Asyncio {
                 if !matches!(arg(0), Value::Nil) {
                     delay_ns(&arg(0), "with_timeout()")?;
                 }
-                let rt = Value::Handle(Rc::new(Loop));
+                let rt = Value::from(Hc::new(Loop));
                 self.prelude
                     .coroutine("with_timeout", "with_timeout", vec![rt, arg(0), arg(1)])
             }
             Op::AsCompleted => self.as_completed(vm, &arg(0), &arg(1))?,
-            Op::Shield => Value::Handle(self.shield(vm, &arg(0))?),
+            Op::Shield => Value::from(self.shield(vm, &arg(0))?),
             Op::CurrentTask if self.closed => {
                 return Err(Thrown::error("RuntimeError", "no running event loop"));
             }
             Op::CurrentTask => match self.current.and_then(|u| self.future_of(u)) {
-                Some(task) if task.is_task() => Value::Handle(task),
+                Some(task) if task.is_task() => Value::from(task),
                 _ => Value::Nil,
             },
             Op::NewQueue => {
@@ -2763,7 +2751,7 @@ impl Asyncio {
                         ));
                     }
                 };
-                Value::Handle(Rc::new(AsyncQueue {
+                Value::from(Hc::new(AsyncQueue {
                     items: RefCell::new(VecDeque::new()),
                     maxsize,
                     getters: RefCell::new(VecDeque::new()),
@@ -2772,8 +2760,8 @@ impl Asyncio {
                     finished: new_event(true),
                 }))
             }
-            Op::NewEvent => Value::Handle(new_event(false)),
-            Op::NewLock => Value::Handle(Rc::new(AsyncLock {
+            Op::NewEvent => Value::from(new_event(false)),
+            Op::NewLock => Value::from(Hc::new(AsyncLock {
                 locked: Cell::new(false),
                 waiters: RefCell::new(VecDeque::new()),
             })),
@@ -2794,7 +2782,7 @@ impl Asyncio {
                         ));
                     }
                 };
-                Value::Handle(Rc::new(AsyncSemaphore {
+                Value::from(Hc::new(AsyncSemaphore {
                     value: Cell::new(value),
                     waiters: RefCell::new(VecDeque::new()),
                 }))
@@ -2951,7 +2939,7 @@ impl Asyncio {
         for task in &to_cancel {
             self.cancel_task(task, None);
         }
-        let items = to_cancel.iter().map(|t| Value::Handle(t.clone())).collect();
+        let items = to_cancel.iter().map(|t| Value::from(t.clone())).collect();
         match self.gather(vm, items, true) {
             Ok(all) => {
                 self.run_until(&all);
@@ -3088,7 +3076,7 @@ impl Asyncio {
 
     fn queue_method(
         &mut self,
-        q: &Rc<AsyncQueue>,
+        q: &Hc<AsyncQueue>,
         this: Value,
         name: &str,
         args: &[Value],
@@ -3133,14 +3121,14 @@ impl Asyncio {
                     &q.putters
                 };
                 list.borrow_mut().push_back(waiter.clone());
-                Value::Handle(waiter)
+                Value::from(waiter)
             }
             "_getter_failed" | "_putter_failed" => {
                 let waiter = future_arg(args, 0, name)?;
                 self.cancel_future(&waiter, None);
                 let getter = name == "_getter_failed";
                 let list = if getter { &q.getters } else { &q.putters };
-                list.borrow_mut().retain(|w| !Rc::ptr_eq(w, &waiter));
+                list.borrow_mut().retain(|w| !Hc::ptr_eq(w, &waiter));
                 let room = if getter {
                     !q.items.borrow().is_empty()
                 } else {
@@ -3152,7 +3140,7 @@ impl Asyncio {
                 Value::Nil
             }
             "_unfinished" => Value::Int(q.unfinished.get()),
-            "_finished" => Value::Handle(q.finished.clone()),
+            "_finished" => Value::from(q.finished.clone()),
             _ => {
                 return Err(no_method(
                     "queue",
@@ -3174,7 +3162,7 @@ impl Asyncio {
 
     fn event_method(
         &mut self,
-        e: &Rc<AsyncEvent>,
+        e: &Hc<AsyncEvent>,
         this: Value,
         name: &str,
         args: &[Value],
@@ -3193,11 +3181,11 @@ impl Asyncio {
             "_waiter" => {
                 let waiter = Future::new();
                 e.waiters.borrow_mut().push(waiter.clone());
-                Value::Handle(waiter)
+                Value::from(waiter)
             }
             "_remove" => {
                 let waiter = future_arg(args, 0, name)?;
-                e.waiters.borrow_mut().retain(|w| !Rc::ptr_eq(w, &waiter));
+                e.waiters.borrow_mut().retain(|w| !Hc::ptr_eq(w, &waiter));
                 Value::Nil
             }
             _ => return Err(no_method("event", name, "set, clear, is_set, wait")),
@@ -3206,7 +3194,7 @@ impl Asyncio {
 
     fn lock_method(
         &mut self,
-        l: &Rc<AsyncLock>,
+        l: &Hc<AsyncLock>,
         this: Value,
         name: &str,
         args: &[Value],
@@ -3233,11 +3221,11 @@ impl Asyncio {
             "_waiter" => {
                 let waiter = Future::new();
                 l.waiters.borrow_mut().push_back(waiter.clone());
-                Value::Handle(waiter)
+                Value::from(waiter)
             }
             "_remove" => {
                 let waiter = future_arg(args, 0, name)?;
-                l.waiters.borrow_mut().retain(|w| !Rc::ptr_eq(w, &waiter));
+                l.waiters.borrow_mut().retain(|w| !Hc::ptr_eq(w, &waiter));
                 Value::Nil
             }
             "_cancelled" => {
@@ -3269,7 +3257,7 @@ impl Asyncio {
 
     fn semaphore_method(
         &mut self,
-        s: &Rc<AsyncSemaphore>,
+        s: &Hc<AsyncSemaphore>,
         this: Value,
         name: &str,
         args: &[Value],
@@ -3292,11 +3280,11 @@ impl Asyncio {
             "_waiter" => {
                 let waiter = Future::new();
                 s.waiters.borrow_mut().push_back(waiter.clone());
-                Value::Handle(waiter)
+                Value::from(waiter)
             }
             "_remove" => {
                 let waiter = future_arg(args, 0, name)?;
-                s.waiters.borrow_mut().retain(|w| !Rc::ptr_eq(w, &waiter));
+                s.waiters.borrow_mut().retain(|w| !Hc::ptr_eq(w, &waiter));
                 Value::Nil
             }
             "_cancelled" => {
@@ -3332,9 +3320,9 @@ impl Asyncio {
     fn loop_method(&mut self, vm: &mut Vm, name: &str, args: &[Value]) -> Result<Value, Thrown> {
         let arg = |i: usize| args.get(i).cloned().unwrap_or(Value::Nil);
         Ok(match name {
-            "future" => Value::Handle(Future::new()),
-            "ensure_future" => Value::Handle(self.ensure_future(vm, &arg(0), "wait_for")?),
-            "guard" => Value::Handle(Rc::new(Guard(future_arg(args, 0, name)?))),
+            "future" => Value::from(Future::new()),
+            "ensure_future" => Value::from(self.ensure_future(vm, &arg(0), "wait_for")?),
+            "guard" => Value::from(Hc::new(Guard(future_arg(args, 0, name)?))),
             "is_cancel" => Value::Bool(arg(0).is_uncatchable()),
             "release_later" => {
                 let waiter = future_arg(args, 1, name)?;
@@ -3355,7 +3343,7 @@ impl Asyncio {
                 let fut = future_arg(args, 0, name)?;
                 let waiter = future_arg(args, 1, name)?;
                 let live = self.add_removable(&fut, Handler::Release(waiter));
-                Value::Handle(Rc::new(CallbackToken(live)))
+                Value::from(Hc::new(CallbackToken(live)))
             }
             "remove_done_callback" => {
                 if let Some(token) = handle_of::<CallbackToken>(&arg(1)) {
@@ -3364,7 +3352,7 @@ impl Asyncio {
                 Value::Nil
             }
             "cancel_and_wait" => {
-                let rt = Value::Handle(Rc::new(Loop));
+                let rt = Value::from(Hc::new(Loop));
                 self.prelude
                     .coroutine("_cancel_and_wait", "cancel_and_wait", vec![rt, arg(0)])
             }
@@ -3391,7 +3379,7 @@ impl Asyncio {
                         "TaskGroup <TaskGroup> cannot determine the parent task",
                     ));
                 };
-                Value::Handle(Rc::new(TaskGroup {
+                Value::from(Hc::new(TaskGroup {
                     parent,
                     exiting: Cell::new(false),
                     aborting: Cell::new(false),
@@ -3513,7 +3501,7 @@ impl Asyncio {
             // `set(fs)`: each future once.
             if !fs
                 .iter()
-                .any(|g| handle_of::<Future>(g).is_some_and(|g| Rc::ptr_eq(&g, &f)))
+                .any(|g| handle_of::<Future>(g).is_some_and(|g| Hc::ptr_eq(&g, &f)))
             {
                 fs.push(item);
             }
@@ -3522,7 +3510,7 @@ impl Asyncio {
             Value::Nil => Value::Nil,
             d => Value::Float(delay_ns(&d, "wait()")? as f64 / 1_000_000.0),
         };
-        let rt = Value::Handle(Rc::new(Loop));
+        let rt = Value::from(Hc::new(Loop));
         Ok(self.prelude.coroutine(
             "wait",
             "wait_futures",
@@ -3547,7 +3535,7 @@ impl Asyncio {
             _ => WaitMode::AllCompleted,
         };
         let live: Vec<Rc<Cell<bool>>> = fs.iter().map(|_| Rc::new(Cell::new(true))).collect();
-        let state = Rc::new(WaitState {
+        let state = Hc::new(WaitState {
             waiter: waiter.clone(),
             counter: Cell::new(fs.len()),
             mode,
@@ -3566,7 +3554,7 @@ impl Asyncio {
             let handler = Handler::Wait(state.clone(), f.clone());
             self.add_callback(f, handler.clone(), handler, None, Some(live));
         }
-        Ok(Value::Handle(state))
+        Ok(Value::from(state))
     }
 
     /// `as_completed(fs)`: a list of coroutines; the k-th awaited gives the
@@ -3584,7 +3572,7 @@ impl Asyncio {
             ));
         };
         let items = items.borrow().clone();
-        let done = Rc::new(AsyncQueue {
+        let done = Hc::new(AsyncQueue {
             items: RefCell::new(VecDeque::new()),
             maxsize: 0,
             getters: RefCell::new(VecDeque::new()),
@@ -3595,7 +3583,7 @@ impl Asyncio {
         let mut todo: Vec<F> = Vec::new();
         for item in &items {
             let f = self.ensure_future(vm, item, "as_completed")?;
-            if !todo.iter().any(|g| Rc::ptr_eq(g, &f)) {
+            if !todo.iter().any(|g| Hc::ptr_eq(g, &f)) {
                 todo.push(f);
             }
         }
@@ -3625,14 +3613,14 @@ impl Asyncio {
             });
             state.timer.set(Some(timer));
         }
-        let rt = Value::Handle(Rc::new(Loop));
-        let queue = Value::Handle(done);
+        let rt = Value::from(Hc::new(Loop));
+        let queue = Value::from(done);
         // CPython's generator makes each `_wait_for_one()` only when the
         // loop asks for it: ones never reached are not "never awaited".
         let coroutines = todo
             .iter()
             .map(|_| {
-                Value::Handle(Rc::new(Coroutine {
+                Value::from(Hc::new(Coroutine {
                     name: Rc::from("_wait_for_one"),
                     body: RefCell::new(Some(Body::Call(
                         self.prelude.closure("wait_for_one"),
@@ -3673,7 +3661,7 @@ impl Asyncio {
             ));
         };
         let cancelling = task.task.as_ref().map_or(0, |i| i.cancels_requested.get());
-        let state = Rc::new(TimeoutState {
+        let state = Hc::new(TimeoutState {
             task,
             cancelling,
             state: Cell::new(TimeoutStage::Entered),
@@ -3698,11 +3686,11 @@ impl Asyncio {
                 state.timer.set(Some(id));
             }
         }
-        Ok(Value::Handle(state))
+        Ok(Value::from(state))
     }
 
     /// `self._timeout_handler.cancel()`.
-    fn cancel_timeout_handler(&mut self, tm: &Rc<TimeoutState>) {
+    fn cancel_timeout_handler(&mut self, tm: &Hc<TimeoutState>) {
         if !tm.scheduled.replace(false) {
             return;
         }
@@ -3711,7 +3699,7 @@ impl Asyncio {
             return;
         }
         self.ready
-            .skip_where(|job| matches!(job, Job::OnTimeout { state, .. } if Rc::ptr_eq(state, tm)));
+            .skip_where(|job| matches!(job, Job::OnTimeout { state, .. } if Hc::ptr_eq(state, tm)));
     }
 }
 
@@ -3729,7 +3717,7 @@ impl Asyncio {
 
     /// `TaskGroup._on_task_done`.
     fn group_task_done(&mut self, vm: &mut Vm, g: &TaskGroup, task: &F) {
-        g.tasks.borrow_mut().retain(|t| !Rc::ptr_eq(t, task));
+        g.tasks.borrow_mut().retain(|t| !Hc::ptr_eq(t, task));
         let completed = g.on_completed.borrow().clone();
         if let Some(fut) = completed
             && g.tasks.borrow().is_empty()
@@ -3761,7 +3749,7 @@ impl Asyncio {
     fn group_method(
         &mut self,
         vm: &mut Vm,
-        g: &Rc<TaskGroup>,
+        g: &Hc<TaskGroup>,
         name: &str,
         args: &[Value],
     ) -> Result<Value, Thrown> {
@@ -3794,7 +3782,7 @@ impl Asyncio {
                 let handler = Handler::GroupTaskDone(g.clone(), task.clone());
                 self.then(&task, handler.clone(), handler, None);
                 g.tasks.borrow_mut().push(task.clone());
-                Value::Handle(task)
+                Value::from(task)
             }
             "_exiting" => {
                 g.exiting.set(true);
@@ -3824,7 +3812,7 @@ impl Asyncio {
                     *g.on_completed.borrow_mut() = Some(fut.clone());
                     fut
                 });
-                Value::Handle(Rc::new(Guard(fut)))
+                Value::from(Hc::new(Guard(fut)))
             }
             "_is_cancel" => Value::Bool(arg(0).is_uncatchable()),
             "_cancelled_while_waiting" => {

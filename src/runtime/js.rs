@@ -47,7 +47,7 @@ use super::{
     Policy, PolicyInfo, RunConfig, Step, duration_ns, handle_of, install_globals, report_uncaught,
     step_limit_error,
 };
-use crate::value::{Closure, Flavor, Handle, Map, Value};
+use crate::value::{Closure, Flavor, Handle, Hc, Map, Value};
 use crate::vm::{
     Dialect, Globals, Halt, MAX_FRAMES, MissingField, ModuloSign, ResumeWith, RoundHalves, Thrown,
     UnitId, Vm, ZeroDivision,
@@ -91,17 +91,17 @@ pub struct Promise {
     handled: Cell<bool>,
 }
 
-type P = Rc<Promise>;
+type P = Hc<Promise>;
 
 impl Promise {
     fn new() -> P {
-        Rc::new(Promise {
+        Hc::new(Promise {
             core: Core::new(),
             handled: Cell::new(false),
         })
     }
     fn fulfilled(value: Value) -> P {
-        Rc::new(Promise {
+        Hc::new(Promise {
             core: Core::with_state(State::Fulfilled(value)),
             handled: Cell::new(false),
         })
@@ -127,9 +127,6 @@ impl Handle for Promise {
     fn as_any(&self) -> &dyn Any {
         self
     }
-    fn into_any(self: Rc<Self>) -> Rc<dyn Any> {
-        self
-    }
 }
 
 impl Drop for Promise {
@@ -140,7 +137,7 @@ impl Drop for Promise {
         crate::value::drop_later(
             reactions
                 .into_iter()
-                .filter_map(|r| r.derived.map(|d| Value::Handle(d)))
+                .filter_map(|r| r.derived.map(Value::from))
                 .chain([self.core.take_value()]),
         );
     }
@@ -346,7 +343,7 @@ impl CombinatorState {
 }
 
 fn primitive(name: &'static str, op: Op) -> Value {
-    Value::Handle(Rc::new(Primitive::new(name, op, |name, out| {
+    Value::from(Hc::new(Primitive::new(name, op, |name, out| {
         out.push_str(&format!("[Function: {name}]"))
     })))
 }
@@ -717,7 +714,7 @@ impl Js {
             return;
         }
         match handle_of::<Promise>(&value) {
-            Some(thenable) if Rc::ptr_eq(&thenable, p) => {
+            Some(thenable) if Hc::ptr_eq(&thenable, p) => {
                 let error = Value::error(
                     "TypeError",
                     "Chaining cycle detected for promise #<Promise>",
@@ -789,9 +786,8 @@ impl Js {
             return false;
         };
         // Held by the awaited value, the timer's action and `p`: no one else.
-        if Rc::as_ptr(&p) as usize != address
-            || Rc::strong_count(&p) != 3
-            || Rc::weak_count(&p) != 0
+        if Hc::as_ptr(&p) as usize != address
+            || Hc::strong_count(&p) != 3
             || !p.core.is_pending()
             || p.core.has_reactions()
         {
@@ -800,7 +796,7 @@ impl Js {
         let Some(action) = self.timers.action_mut(timer) else {
             return false;
         };
-        if !matches!(&*action, TimerAction::Settle(q) if Rc::ptr_eq(q, &p)) {
+        if !matches!(&*action, TimerAction::Settle(q) if Hc::ptr_eq(q, &p)) {
             return false;
         }
         *action = TimerAction::WakeSleeper(unit);
@@ -863,7 +859,7 @@ impl Js {
         super::memory_check()?;
         let derived = Promise::new();
         self.then(p, on_fulfilled, on_rejected, Some(derived.clone()));
-        Ok(Value::Handle(derived))
+        Ok(Value::from(derived))
     }
 
     // ---- running units ----
@@ -992,8 +988,8 @@ impl Js {
                 }
                 Halt::Returned { mark, value } => {
                     let v = match self.take_mark(mark) {
-                        Some(Marked::Executor { promise, .. }) => Value::Handle(promise),
-                        Some(Marked::WrapInPromise) => Value::Handle(Promise::fulfilled(value)),
+                        Some(Marked::Executor { promise, .. }) => Value::from(promise),
+                        Some(Marked::WrapInPromise) => Value::from(Promise::fulfilled(value)),
                         None => value,
                     };
                     vm.resume(top, ResumeWith::Value(v));
@@ -1006,7 +1002,7 @@ impl Js {
                         if !done.replace(true) {
                             self.settle_state(&promise, State::Rejected(thrown));
                         }
-                        vm.resume(top, ResumeWith::Value(Value::Handle(promise)));
+                        vm.resume(top, ResumeWith::Value(Value::from(promise)));
                     }
                     _ => vm.resume(top, ResumeWith::Throw(thrown)),
                 },
@@ -1060,8 +1056,8 @@ impl Js {
     /// promise, or, for an async promise executor, the executor's promise.
     fn caller_gets(&mut self, unit: UnitId, promise: P) -> Value {
         match self.executor_units.iter().position(|(u, _)| *u == unit) {
-            Some(i) => Value::Handle(self.executor_units.swap_remove(i).1),
-            None => Value::Handle(promise),
+            Some(i) => Value::from(self.executor_units.swap_remove(i).1),
+            None => Value::from(promise),
         }
     }
 
@@ -1094,15 +1090,13 @@ impl Js {
             }
             other => {
                 let result = match (self.call_now(vm, &other, args), then) {
-                    (Ok(Some(v)), Marked::WrapInPromise) => {
-                        Ok(Value::Handle(Promise::fulfilled(v)))
-                    }
-                    (Ok(_), Marked::Executor { promise, .. }) => Ok(Value::Handle(promise)),
+                    (Ok(Some(v)), Marked::WrapInPromise) => Ok(Value::from(Promise::fulfilled(v))),
+                    (Ok(_), Marked::Executor { promise, .. }) => Ok(Value::from(promise)),
                     (Err(thrown), Marked::Executor { promise, done }) => {
                         if !done.replace(true) {
                             self.settle_state(&promise, State::Rejected(thrown));
                         }
-                        Ok(Value::Handle(promise))
+                        Ok(Value::from(promise))
                     }
                     (result, _) => result.map(|v| v.unwrap_or(Value::Nil)),
                 };
@@ -1173,7 +1167,7 @@ impl Js {
                     return Some(t);
                 }
                 if let Some(d) = derived {
-                    self.resolve(&d, Value::Handle(promise));
+                    self.resolve(&d, Value::from(promise));
                 }
                 None
             }
@@ -1215,7 +1209,7 @@ impl Js {
                 self.set_promise(unit, Some(promise.clone()));
                 match self.run_chain(vm, unit) {
                     Ended::Limit(t) => Called::Limit(t),
-                    _ => Called::Value(Value::Handle(promise)),
+                    _ => Called::Value(Value::from(promise)),
                 }
             }
             other => match self.call_now(vm, other, args) {
@@ -1262,7 +1256,7 @@ impl Js {
                 // the callback's promise passes on, replacing the outcome.
                 let q = Promise::new();
                 self.then(&p2, Handler::Call(thunk), Handler::Pass, Some(q.clone()));
-                self.resolve(&derived, Value::Handle(q));
+                self.resolve(&derived, Value::from(q));
             }
         }
         None
@@ -1495,8 +1489,8 @@ impl Js {
                 let p = Promise::new();
                 let timer =
                     self.add_timer(&arg(0), "sleep", false, TimerAction::Settle(p.clone()))?;
-                self.last_sleep = Some((timer, Rc::as_ptr(&p) as usize));
-                Value::Handle(p)
+                self.last_sleep = Some((timer, Hc::as_ptr(&p) as usize));
+                Value::from(p)
             }
             Op::Work => {
                 let ns = duration_ns(&arg(0), "work()")?;
@@ -1603,11 +1597,11 @@ impl Js {
                     then: Marked::Executor { promise: p, done },
                 });
             }
-            Op::PromiseResolve => Value::Handle(self.promise_resolve(arg(0))),
+            Op::PromiseResolve => Value::from(self.promise_resolve(arg(0))),
             Op::PromiseReject => {
                 let p = Promise::new();
                 self.settle_state(&p, State::Rejected(rejection(arg(0))));
-                Value::Handle(p)
+                Value::from(p)
             }
             Op::Combinator(kind) => self.combinator(*kind, primitive.name, arg(0))?,
             Op::Gather => self.combinator(Combinator::All, "all", Value::list(args))?,
@@ -1648,7 +1642,7 @@ impl Js {
                     None,
                 );
             }
-            return Ok(Value::Handle(result));
+            return Ok(Value::from(result));
         }
         let state = Rc::new(CombinatorState {
             kind,
@@ -1669,7 +1663,7 @@ impl Js {
             self.then(&p, step(), step(), None);
         }
         self.finish_combinator_step(&state);
-        Ok(Value::Handle(result))
+        Ok(Value::from(result))
     }
 
     fn finish_combinator_step(&mut self, state: &CombinatorState) {

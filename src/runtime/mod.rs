@@ -26,7 +26,7 @@ pub mod promise;
 pub mod python;
 
 use crate::diagnostic::{Diagnostic, render};
-use crate::value::{Closure, Handle, Value};
+use crate::value::{Closure, Handle, HandleRef, Hc, Value};
 use crate::vm::{Dialect, Globals, Origin, Preempt, Slice, Thrown, UnitId, Vm};
 use std::any::Any;
 use std::rc::Rc;
@@ -634,22 +634,15 @@ impl<O: 'static> Handle for Primitive<O> {
     fn as_any(&self) -> &dyn Any {
         self
     }
-    fn into_any(self: Rc<Self>) -> Rc<dyn Any> {
-        self
-    }
 }
 
 /// The policy's own object behind a handle, if it is a `T`.
-pub fn downcast<T: Handle>(handle: &Rc<dyn Handle>) -> Option<Rc<T>> {
-    if !handle.as_any().is::<T>() {
-        return None;
-    }
-    let any: Rc<dyn Any> = handle.clone().into_any();
-    any.downcast::<T>().ok()
+pub fn downcast<T: Handle>(handle: &HandleRef) -> Option<Hc<T>> {
+    handle.downcast()
 }
 
 /// The policy's own object inside a value, if it is a `T`.
-pub fn handle_of<T: Handle>(value: &Value) -> Option<Rc<T>> {
+pub fn handle_of<T: Handle>(value: &Value) -> Option<Hc<T>> {
     match value {
         Value::Handle(h) => downcast(h),
         _ => None,

@@ -104,8 +104,8 @@ impl Fiber {
 }
 
 /// A `ResumeWith` as a stopped unit keeps it: a value inline, an error
-/// boxed (rare), so it is 24 bytes, not 40 (a million sleeping tasks keep
-/// one each).
+/// boxed (rare), so it is 16 bytes, as a `Value` is, not 32 (a million
+/// sleeping tasks keep one each).
 #[derive(Default)]
 pub enum Pending {
     #[default]

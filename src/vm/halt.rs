@@ -4,7 +4,7 @@
 //! never calls the policy and never runs another unit from inside a run.
 
 use super::{Origin, Thrown};
-use crate::value::{Closure, Handle, Value};
+use crate::value::{Closure, HandleRef, Value};
 use std::rc::Rc;
 
 pub enum Halt {
@@ -29,12 +29,12 @@ pub enum Halt {
     },
     /// A call of one of the policy's primitives (`sleep`, `set_timeout`, …).
     Primitive {
-        primitive: Rc<dyn Handle>,
+        primitive: HandleRef,
         args: Vec<Value>,
     },
     /// A method call on one of the policy's objects (`p.then(f)`, `t.cancel()`).
     Method {
-        receiver: Rc<dyn Handle>,
+        receiver: HandleRef,
         name: Rc<str>,
         args: Vec<Value>,
     },
