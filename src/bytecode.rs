@@ -63,6 +63,12 @@ pub enum Op {
     /// Keeps the value when jumping (for `||`), pops it otherwise.
     OrJump(u32),
     Call(u32),
+    /// `GetGlobal` fused with the `Call` after the arguments: calls the
+    /// global in the slot with that many arguments, the callee put below
+    /// them. The compiler emits it only where reading the global after the
+    /// arguments is the same as before them (`Compiler::global_callee`).
+    /// Counts as the two instructions it replaces.
+    CallGlobal(u32, u16),
     /// Method call: constant index of the name, argument count.
     CallMethod(u32, u16),
     /// A method call whose name is one of `PRELUDE_METHODS`: on a list it
@@ -71,6 +77,9 @@ pub enum Op {
     /// plain method call never looks the name up.)
     CallPrelude(u32, u16),
     Return,
+    /// `GetLocal` fused with `Return` (`return x;` outside any `try`).
+    /// Counts as the two instructions it replaces.
+    ReturnLocal(u32),
     Closure(u32),
     MakeList(u32),
     /// Pops `n` key/value pairs (keys are strings).
@@ -272,9 +281,10 @@ pub fn disassemble(function: &Function, globals: &[Rc<str>]) -> String {
                 Op::CatchKinds(i, _) => {
                     Some(f.constants[i as usize].repr(crate::value::Flavor::Js))
                 }
-                Op::GetGlobal(i) | Op::SetGlobal(i) | Op::DefineGlobal(i) => {
-                    globals.get(i as usize).map(|n| n.to_string())
-                }
+                Op::GetGlobal(i)
+                | Op::SetGlobal(i)
+                | Op::DefineGlobal(i)
+                | Op::CallGlobal(i, _) => globals.get(i as usize).map(|n| n.to_string()),
                 Op::Closure(i) => match &f.constants[i as usize] {
                     Value::Closure(c) => Some(format!("fn {}", c.function.name)),
                     _ => None,

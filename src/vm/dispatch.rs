@@ -353,6 +353,79 @@ impl Vm {
                 binary!($bop.op())
             }};
         }
+        // Calls the value `argc` below the top with the `argc` values above
+        // it. Fast path: a plain closure called with exactly its arity.
+        macro_rules! call {
+            ($argc:expr) => {{
+                let argc: u32 = $argc;
+                if let Value::Closure(closure) = &*top!(argc as usize)
+                    && !closure.function.is_async
+                    && closure.function.arity == argc
+                    && fiber.frames.len() < MAX_FRAMES
+                {
+                    let callee = Rc::as_ptr(&closure.function);
+                    frame!().ip = ip!() as u32;
+                    set_function!(callee);
+                    let extra = (function!().num_slots - argc) as usize;
+                    reserve!(extra);
+                    bp = unsafe { sp.sub(argc as usize) };
+                    for _ in 0..extra {
+                        unsafe {
+                            sp.write(Value::Nil);
+                            sp = sp.add(1);
+                        }
+                    }
+                    pc = code;
+                    fiber.frames.push(Frame {
+                        ip: 0,
+                        base: base!() as u32,
+                        mark: 0,
+                    });
+                    continue;
+                }
+                save!();
+                let callee = top!(argc as usize).clone();
+                call_step!(self.call_value(fiber, callee, argc as usize));
+            }};
+        }
+        // Returns `$result` from the running frame: to its caller in the
+        // loop, or halts (the unit finished, or a marked frame returned).
+        macro_rules! return_with {
+            ($result:expr) => {{
+                let result: Value = $result;
+                let frame = fiber.frames.pop().expect("frame");
+                let depth = fiber.frames.len();
+                while fiber.handlers.last().is_some_and(|h| h.frames > depth) {
+                    fiber.handlers.pop();
+                }
+                // Pop the frame's locals and its callee.
+                let callee_at = unsafe { bp.sub(1) };
+                while sp > callee_at {
+                    discard(pop!());
+                }
+                if depth > 0 && frame.mark == 0 {
+                    push!(result);
+                    let caller = &fiber.frames[depth - 1];
+                    let ip = caller.ip;
+                    bp = unsafe { fiber.stack.as_mut_ptr().add(caller.base as usize) };
+                    set_function!(unsafe { function_below(bp) });
+                    pc = at!(ip);
+                    continue;
+                }
+                self.steps = steps!();
+                give_back!();
+                if fiber.frames.is_empty() {
+                    return Halt::Finished(result);
+                }
+                // A frame the policy pushed with a mark: it decides
+                // what the call evaluates to.
+                fiber.marked -= 1;
+                return Halt::Returned {
+                    mark: frame.mark,
+                    value: result,
+                };
+            }};
+        }
         loop {
             if fuel <= 0 {
                 save!();
@@ -530,36 +603,27 @@ impl Vm {
                         drop(pop!());
                     }
                 }
-                &Op::Call(argc) => {
-                    // Fast path: a plain closure called with exactly its arity.
-                    if let Value::Closure(closure) = &*top!(argc as usize)
-                        && !closure.function.is_async
-                        && closure.function.arity == argc
-                        && fiber.frames.len() < MAX_FRAMES
-                    {
-                        let callee = Rc::as_ptr(&closure.function);
-                        frame!().ip = ip!() as u32;
-                        set_function!(callee);
-                        let extra = (function!().num_slots - argc) as usize;
-                        reserve!(extra);
-                        bp = unsafe { sp.sub(argc as usize) };
-                        for _ in 0..extra {
-                            unsafe {
-                                sp.write(Value::Nil);
-                                sp = sp.add(1);
-                            }
-                        }
-                        pc = code;
-                        fiber.frames.push(Frame {
-                            ip: 0,
-                            base: base!() as u32,
-                            mark: 0,
-                        });
-                        continue;
+                &Op::Call(argc) => call!(argc),
+                &Op::CallGlobal(global, argc) => {
+                    // Counts as the `GetGlobal` and the `Call` it replaces.
+                    fuel -= 1;
+                    let callee = &globals.values[global as usize];
+                    if let Value::Uninit = callee {
+                        error!(
+                            "ReferenceError",
+                            "`{}` is used before it is defined", globals.names[global as usize]
+                        );
                     }
-                    save!();
-                    let callee = top!(argc as usize).clone();
-                    call_step!(self.call_value(fiber, callee, argc as usize));
+                    // The callee goes below the arguments.
+                    reserve!(1);
+                    let argc = argc as u32;
+                    unsafe {
+                        let first = sp.sub(argc as usize);
+                        std::ptr::copy(first, first.add(1), argc as usize);
+                        first.write(fast_clone(callee));
+                        sp = sp.add(1);
+                    }
+                    call!(argc)
                 }
                 &Op::CallMethod(name, argc) | &Op::CallPrelude(name, argc) => {
                     save!();
@@ -567,37 +631,13 @@ impl Vm {
                 }
                 &Op::Return => {
                     let result = pop!();
-                    let frame = fiber.frames.pop().expect("frame");
-                    let depth = fiber.frames.len();
-                    while fiber.handlers.last().is_some_and(|h| h.frames > depth) {
-                        fiber.handlers.pop();
-                    }
-                    // Pop the frame's locals and its callee.
-                    let callee_at = unsafe { bp.sub(1) };
-                    while sp > callee_at {
-                        discard(pop!());
-                    }
-                    if depth > 0 && frame.mark == 0 {
-                        push!(result);
-                        let caller = &fiber.frames[depth - 1];
-                        let ip = caller.ip;
-                        bp = unsafe { fiber.stack.as_mut_ptr().add(caller.base as usize) };
-                        set_function!(unsafe { function_below(bp) });
-                        pc = at!(ip);
-                        continue;
-                    }
-                    self.steps = steps!();
-                    give_back!();
-                    if fiber.frames.is_empty() {
-                        return Halt::Finished(result);
-                    }
-                    // A frame the policy pushed with a mark: it decides
-                    // what the call evaluates to.
-                    fiber.marked -= 1;
-                    return Halt::Returned {
-                        mark: frame.mark,
-                        value: result,
-                    };
+                    return_with!(result)
+                }
+                &Op::ReturnLocal(slot) => {
+                    // Counts as the `GetLocal` and the `Return` it replaces.
+                    fuel -= 1;
+                    let result = fast_clone(local!(slot));
+                    return_with!(result)
                 }
                 &Op::Closure(i) => {
                     let base = base!();
