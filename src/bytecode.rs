@@ -63,12 +63,6 @@ pub enum Op {
     /// Keeps the value when jumping (for `||`), pops it otherwise.
     OrJump(u32),
     Call(u32),
-    /// `GetGlobal` fused with the `Call` after the arguments: calls the
-    /// global in the slot with that many arguments, the callee put below
-    /// them. The compiler emits it only where reading the global after the
-    /// arguments is the same as before them (`Compiler::global_callee`).
-    /// Counts as the two instructions it replaces.
-    CallGlobal(u32, u16),
     /// Method call: constant index of the name, argument count.
     CallMethod(u32, u16),
     /// A method call whose name is one of `PRELUDE_METHODS`: on a list it
@@ -150,39 +144,6 @@ pub enum BinaryOp {
 }
 
 impl BinaryOp {
-    /// The operator of a plain instruction, if it has an integer fast path.
-    #[inline(always)]
-    pub fn of(op: Op) -> Option<BinaryOp> {
-        Some(match op {
-            Op::Add => BinaryOp::Add,
-            Op::Sub => BinaryOp::Sub,
-            Op::Mul => BinaryOp::Mul,
-            Op::Lt => BinaryOp::Lt,
-            Op::Le => BinaryOp::Le,
-            Op::Gt => BinaryOp::Gt,
-            Op::Ge => BinaryOp::Ge,
-            Op::Eq => BinaryOp::Eq,
-            Op::Ne => BinaryOp::Ne,
-            _ => return None,
-        })
-    }
-
-    /// The integer result, or `None` on overflow (the caller takes the slow path).
-    #[inline(always)]
-    pub fn apply_int(self, a: i64, b: i64) -> Option<Value> {
-        Some(match self {
-            BinaryOp::Add => Value::Int(a.checked_add(b)?),
-            BinaryOp::Sub => Value::Int(a.checked_sub(b)?),
-            BinaryOp::Mul => Value::Int(a.checked_mul(b)?),
-            BinaryOp::Lt => Value::Bool(a < b),
-            BinaryOp::Le => Value::Bool(a <= b),
-            BinaryOp::Gt => Value::Bool(a > b),
-            BinaryOp::Ge => Value::Bool(a >= b),
-            BinaryOp::Eq => Value::Bool(a == b),
-            BinaryOp::Ne => Value::Bool(a != b),
-        })
-    }
-
     /// The plain instruction with the same meaning.
     pub fn op(self) -> Op {
         match self {
@@ -281,10 +242,9 @@ pub fn disassemble(function: &Function, globals: &[Rc<str>]) -> String {
                 Op::CatchKinds(i, _) => {
                     Some(f.constants[i as usize].repr(crate::value::Flavor::Js))
                 }
-                Op::GetGlobal(i)
-                | Op::SetGlobal(i)
-                | Op::DefineGlobal(i)
-                | Op::CallGlobal(i, _) => globals.get(i as usize).map(|n| n.to_string()),
+                Op::GetGlobal(i) | Op::SetGlobal(i) | Op::DefineGlobal(i) => {
+                    globals.get(i as usize).map(|n| n.to_string())
+                }
                 Op::Closure(i) => match &f.constants[i as usize] {
                     Value::Closure(c) => Some(format!("fn {}", c.function.name)),
                     _ => None,

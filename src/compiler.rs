@@ -108,14 +108,6 @@ pub struct Compiler<'g> {
     habits_seen: Vec<(String, usize, usize)>,
     /// The names this program declares at its top level.
     program_globals: HashSet<String>,
-    /// Top-level functions whose declaration has run by the time any code
-    /// compiled from here on runs: a `fn` statement at the top level is
-    /// added as it is compiled (its own body, the functions declared after
-    /// it and the statements that follow all run after it). A call of one
-    /// of these (or of a predefined name) with pure arguments reads the
-    /// global after its arguments (`CallGlobal`): nothing in between can
-    /// change it, and the read cannot fail.
-    defined_fns: HashSet<String>,
 }
 
 /// Compiles a parsed program. `globals` persists between REPL entries.
@@ -194,7 +186,6 @@ fn compile_top(
         initialising: Vec::new(),
         habits_seen: Vec::new(),
         program_globals,
-        defined_fns: HashSet::new(),
     };
     let mut captured = HashSet::new();
     for stmt in program {
@@ -883,7 +874,6 @@ impl Compiler<'_> {
             StmtKind::Fn(decl) => {
                 let name = decl.name.clone().unwrap_or_default();
                 if self.is_global_scope() {
-                    self.defined_fns.insert(name.clone());
                     self.function(decl, Some(&name));
                     let slot = self.globals.slot(&name);
                     self.emit(Op::DefineGlobal(slot), span);
@@ -1438,11 +1428,6 @@ impl Compiler<'_> {
                     } else {
                         self.emit(Op::CallMethod(name, argc), span);
                     }
-                } else if let Some(global) = self.global_callee(callee, args) {
-                    for arg in args {
-                        self.expr(arg);
-                    }
-                    self.emit(Op::CallGlobal(global, args.len() as u16), span);
                 } else {
                     self.expr(callee);
                     for arg in args {
@@ -1523,27 +1508,6 @@ impl Compiler<'_> {
         Some((u16::try_from(a).ok()?, u16::try_from(b).ok()?, fused))
     }
 
-    /// The global slot of a call's callee when the call can be a
-    /// `CallGlobal`: the callee is a global surely defined when the call
-    /// runs (a predefined name, or a top-level function declared before
-    /// this code: `defined_fns`) and every argument is pure, so reading the
-    /// global after the arguments sees what reading it first would have.
-    fn global_callee(&mut self, callee: &Expr, args: &[Expr]) -> Option<u32> {
-        let ExprKind::Ident(name) = &callee.kind else {
-            return None;
-        };
-        if !(self.defined_fns.contains(name) || crate::runtime::is_predefined(name))
-            || args.len() > u16::MAX as usize
-            || !args.iter().all(is_pure)
-        {
-            return None;
-        }
-        match self.resolve(name)? {
-            Resolved::Global(slot) => Some(slot),
-            _ => None,
-        }
-    }
-
     /// `local OP integer` that fits a `LocalConst` instruction, if it is one.
     fn local_const(
         &mut self,
@@ -1620,34 +1584,6 @@ fn find_local(state: &FnState, name: &str) -> Option<(u32, bool)> {
         .rev()
         .find(|l| l.name == name)
         .map(|l| (l.slot, l.is_cell))
-}
-
-/// Whether evaluating `expr` can change nothing the program sees: no call,
-/// `await`, `spawn` or function made (it may still throw).
-fn is_pure(expr: &Expr) -> bool {
-    match &expr.kind {
-        ExprKind::Nil
-        | ExprKind::Bool(_)
-        | ExprKind::Int(_)
-        | ExprKind::Float(_)
-        | ExprKind::Duration(_)
-        | ExprKind::Str(_)
-        | ExprKind::Ident(_) => true,
-        ExprKind::Unary(_, operand) => is_pure(operand),
-        ExprKind::Binary(_, left, right)
-        | ExprKind::And(left, right)
-        | ExprKind::Or(left, right)
-        | ExprKind::Index(left, right) => is_pure(left) && is_pure(right),
-        ExprKind::Field(object, _) => is_pure(object),
-        ExprKind::List(items) => items.iter().all(is_pure),
-        ExprKind::Map(entries) => entries.iter().all(|(_, value)| is_pure(value)),
-        ExprKind::Template(_)
-        | ExprKind::Call(..)
-        | ExprKind::Fn(_)
-        | ExprKind::Await(_)
-        | ExprKind::Spawn(_)
-        | ExprKind::Error => false,
-    }
 }
 
 /// The operator of a fused `LocalConst` / `LocalLocal` instruction, if it has one.

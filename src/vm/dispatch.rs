@@ -15,7 +15,7 @@
 use super::builtins;
 use super::halt::{Halt, Preempt, Slice};
 use super::{Fiber, Frame, Globals, MAX_FRAMES, Thrown, TryHandler, Vm, ops, stack_overflow};
-use crate::bytecode::{Function, Op};
+use crate::bytecode::{BinaryOp, Function, Op};
 use crate::value::{Closure, Native, Value};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -330,12 +330,40 @@ impl Vm {
         macro_rules! fused {
             ($left:expr, $right:expr, $bop:expr) => {{
                 let (left, right): (&Value, &Value) = ($left, $right);
-                if let (Value::Int(a), Value::Int(b)) = (left, right)
-                    && let Some(result) = $bop.apply_int(*a, *b)
+                // One arm per operator, each with its own integer path (no
+                // second dispatch on the operator, no `Option<Value>`).
+                match $bop {
+                    BinaryOp::Add => fused_arith!(left, right, checked_add, $bop),
+                    BinaryOp::Sub => fused_arith!(left, right, checked_sub, $bop),
+                    BinaryOp::Mul => fused_arith!(left, right, checked_mul, $bop),
+                    BinaryOp::Lt => fused_compare!(left, right, <, $bop),
+                    BinaryOp::Le => fused_compare!(left, right, <=, $bop),
+                    BinaryOp::Gt => fused_compare!(left, right, >, $bop),
+                    BinaryOp::Ge => fused_compare!(left, right, >=, $bop),
+                    BinaryOp::Eq => fused_compare!(left, right, ==, $bop),
+                    BinaryOp::Ne => fused_compare!(left, right, !=, $bop),
+                }
+            }};
+        }
+        // Two integers: the checked result, else the operator's slow path.
+        macro_rules! fused_arith {
+            ($left:expr, $right:expr, $checked:ident, $bop:expr) => {{
+                if let (Value::Int(a), Value::Int(b)) = ($left, $right)
+                    && let Some(result) = a.$checked(*b)
                 {
-                    if let (&Value::Bool(truth), Op::JumpIfFalse(target)) = (&result, peek!()) {
-                        // A boolean owns nothing: no drop glue.
-                        std::mem::forget(result);
+                    push!(Value::Int(result));
+                    continue;
+                }
+                fused_slow!($left, $right, $bop)
+            }};
+        }
+        // Two integers compared: feeding a `JumpIfFalse`, it jumps at once
+        // (and counts the jump); else pushes the boolean.
+        macro_rules! fused_compare {
+            ($left:expr, $right:expr, $cmp:tt, $bop:expr) => {{
+                if let (Value::Int(a), Value::Int(b)) = ($left, $right) {
+                    let truth = *a $cmp *b;
+                    if let Op::JumpIfFalse(target) = peek!() {
                         fuel -= 1;
                         pc = if truth {
                             unsafe { pc.add(1) }
@@ -344,13 +372,57 @@ impl Vm {
                         };
                         continue;
                     }
-                    push!(result);
+                    push!(Value::Bool(truth));
                     continue;
                 }
-                let (left, right) = (left.clone(), right.clone());
+                fused_slow!($left, $right, $bop)
+            }};
+        }
+        macro_rules! fused_slow {
+            ($left:expr, $right:expr, $bop:expr) => {{
+                let (left, right) = ($left.clone(), $right.clone());
                 push!(left);
                 push!(right);
                 binary!($bop.op())
+            }};
+        }
+        // The two values on top, both integers: the checked result replaces
+        // them (no drop glue for either); else the operator's slow path.
+        macro_rules! stack_arith {
+            ($checked:ident, $op:expr) => {{
+                if let (Value::Int(a), Value::Int(b)) = (&*top!(1), &*top!(0))
+                    && let Some(result) = a.$checked(*b)
+                {
+                    // SAFETY: both were integers (nothing to drop).
+                    unsafe {
+                        sp = sp.sub(1);
+                        sp.sub(1).write(Value::Int(result));
+                    }
+                    continue;
+                }
+                binary!($op)
+            }};
+        }
+        // The two values on top compared, both integers: a comparison
+        // feeding a conditional jump skips the push and the pop.
+        macro_rules! stack_compare {
+            ($cmp:tt, $op:expr) => {{
+                if let (Value::Int(a), Value::Int(b)) = (&*top!(1), &*top!(0)) {
+                    let truth = *a $cmp *b;
+                    sp = unsafe { sp.sub(2) };
+                    if let Op::JumpIfFalse(target) = peek!() {
+                        fuel -= 1;
+                        pc = if truth {
+                            unsafe { pc.add(1) }
+                        } else {
+                            at!(target)
+                        };
+                        continue;
+                    }
+                    push!(Value::Bool(truth));
+                    continue;
+                }
+                binary!($op)
             }};
         }
         // Calls the value `argc` below the top with the `argc` values above
@@ -528,37 +600,16 @@ impl Vm {
                     globals.values[i as usize] = pop!();
                 }
                 &Op::DefineGlobal(i) => globals.values[i as usize] = pop!(),
-                &Op::Add
-                | &Op::Sub
-                | &Op::Mul
-                | &Op::Lt
-                | &Op::Le
-                | &Op::Gt
-                | &Op::Ge
-                | &Op::Eq
-                | &Op::Ne => {
-                    if let (Value::Int(a), Value::Int(b)) = (&*top!(1), &*top!(0))
-                        && let Some(result) = int_binary(*op, *a, *b)
-                    {
-                        // Both operands are integers: no drop glue needed.
-                        std::mem::forget(pop!());
-                        // A comparison feeding a conditional jump skips the push/pop.
-                        if let (&Value::Bool(truth), Op::JumpIfFalse(target)) = (&result, peek!()) {
-                            std::mem::forget(result);
-                            std::mem::forget(pop!());
-                            fuel -= 1;
-                            pc = if truth {
-                                unsafe { pc.add(1) }
-                            } else {
-                                at!(target)
-                            };
-                            continue;
-                        }
-                        std::mem::forget(std::mem::replace(top!(0), result));
-                        continue;
-                    }
-                    binary!(*op)
-                }
+                // One arm per operator (see `stack_arith!`, `stack_compare!`).
+                &Op::Add => stack_arith!(checked_add, Op::Add),
+                &Op::Sub => stack_arith!(checked_sub, Op::Sub),
+                &Op::Mul => stack_arith!(checked_mul, Op::Mul),
+                &Op::Lt => stack_compare!(<, Op::Lt),
+                &Op::Le => stack_compare!(<=, Op::Le),
+                &Op::Gt => stack_compare!(>, Op::Gt),
+                &Op::Ge => stack_compare!(>=, Op::Ge),
+                &Op::Eq => stack_compare!(==, Op::Eq),
+                &Op::Ne => stack_compare!(!=, Op::Ne),
                 &Op::Div | &Op::Mod => binary!(*op),
                 &Op::LocalConst(slot, constant, bop) => {
                     fused!(local!(slot), &function!().constants[constant as usize], bop)
@@ -604,27 +655,6 @@ impl Vm {
                     }
                 }
                 &Op::Call(argc) => call!(argc),
-                &Op::CallGlobal(global, argc) => {
-                    // Counts as the `GetGlobal` and the `Call` it replaces.
-                    fuel -= 1;
-                    let callee = &globals.values[global as usize];
-                    if let Value::Uninit = callee {
-                        error!(
-                            "ReferenceError",
-                            "`{}` is used before it is defined", globals.names[global as usize]
-                        );
-                    }
-                    // The callee goes below the arguments.
-                    reserve!(1);
-                    let argc = argc as u32;
-                    unsafe {
-                        let first = sp.sub(argc as usize);
-                        std::ptr::copy(first, first.add(1), argc as usize);
-                        first.write(fast_clone(callee));
-                        sp = sp.add(1);
-                    }
-                    call!(argc)
-                }
                 &Op::CallMethod(name, argc) | &Op::CallPrelude(name, argc) => {
                     save!();
                     call_step!(self.call_method_op(fiber, function!(), *op, name, argc));
@@ -954,12 +984,6 @@ fn range_step(counter: &mut Value, end: &Value) -> Result<Option<i64>, Thrown> {
 #[inline(never)]
 fn grow(stack: &mut Vec<Value>, n: usize) {
     stack.reserve(n);
-}
-
-/// Integer fast path of a binary operator; `None` means "take the slow path".
-#[inline(always)]
-fn int_binary(op: Op, a: i64, b: i64) -> Option<Value> {
-    crate::bytecode::BinaryOp::of(op)?.apply_int(a, b)
 }
 
 /// The function of the closure in the callee slot of a frame whose locals
