@@ -16,13 +16,20 @@ pub const MAX_STRING_BYTES: usize = crate::value::MAX_TEXT_BYTES;
 pub const MAX_LIST_LENGTH: usize = 1 << 26;
 
 pub fn check_string_size(bytes: usize) -> Result<(), Thrown> {
+    check_string_limit(bytes)?;
+    check_memory(bytes)
+}
+
+/// A MemoryError if a string of `bytes` would pass looplab's limit on one
+/// string (whatever the heap's budget).
+pub fn check_string_limit(bytes: usize) -> Result<(), Thrown> {
     if bytes > MAX_STRING_BYTES {
         return Err(error(
             "MemoryError",
             format!("a string of {bytes} bytes is over looplab's limit of {MAX_STRING_BYTES}"),
         ));
     }
-    check_memory(bytes)
+    Ok(())
 }
 
 /// A MemoryError if growing the heap by `bytes` would pass the heap

@@ -65,7 +65,14 @@ impl Vm {
                 Value::Str(t) => t.len(),
                 _ => 32,
             };
-            check_string_size(buffer.len() + added)?;
+            // The heap grows only when the buffer must: by what it grows
+            // to (`String` at least doubles) less what it had.
+            let needed = buffer.len() + added;
+            ops::check_string_limit(needed)?;
+            if needed > buffer.capacity() {
+                let capacity = buffer.capacity();
+                ops::check_memory(needed.max(2 * capacity) - capacity)?;
+            }
             match &right {
                 Value::Str(t) => buffer.push_str(t),
                 other => buffer.push_str(&ops::display(other, self.dialect.style)?),
