@@ -679,6 +679,19 @@ impl Vm {
                 }),
                 &Op::MakeMap(n) => slow!(self.make_map(fiber, n)),
                 &Op::Index => {
+                    // A list's item at an integer index in range: in line.
+                    let item = match (&*top!(1), &*top!(0)) {
+                        (Value::List(xs), &Value::Int(i)) if i >= 0 => {
+                            xs.borrow().get(i as usize).map(fast_clone)
+                        }
+                        _ => None,
+                    };
+                    if let Some(item) = item {
+                        // The index is an integer: no drop glue.
+                        std::mem::forget(pop!());
+                        discard(std::mem::replace(top!(0), item));
+                        continue;
+                    }
                     let index = pop!();
                     let object = pop!();
                     match ops::index(&object, &index, self.dialect) {
@@ -938,6 +951,8 @@ fn fast_clone(v: &Value) -> Value {
         Value::Bool(b) => Value::Bool(*b),
         Value::Nil => Value::Nil,
         Value::Closure(c) => Value::Closure(Rc::clone(c)),
+        Value::Str(s) => Value::Str(Rc::clone(s)),
+        Value::List(xs) => Value::List(Rc::clone(xs)),
         other => other.clone(),
     }
 }
