@@ -67,6 +67,8 @@ pub const INFO: PolicyInfo = PolicyInfo {
 
 /// An asyncio future; a task is a future with `TaskInfo`. A cancelled
 /// future holds a CancelledError as its exception and is marked `cancelled`.
+/// A task is one allocation (128 bytes with the `Rc`'s counts): its
+/// `TaskInfo` is inline, a plain future leaves that room empty.
 pub struct Future {
     core: Core<Callback>,
     cancelled: Cell<bool>,
@@ -77,8 +79,8 @@ pub struct Future {
     /// What few futures use (done-callbacks, a cancellation's error and
     /// message), allocated on first use: a million sleeping tasks' futures
     /// stay small (`sleeping_tasks`: −80 B a task).
-    rare: RefCell<Option<Box<Rare>>>,
-    task: Option<Box<TaskInfo>>,
+    rare: std::cell::OnceCell<Box<RefCell<Rare>>>,
+    task: Option<TaskInfo>,
 }
 
 type F = Rc<Future>;
@@ -94,17 +96,19 @@ struct Rare {
     /// `_cancel_message`: `Future.cancel(msg)`'s msg (a task cancelled by
     /// its coroutine's CancelledError has none); `gather_settled` shows it.
     cancel_message: Option<Rc<str>>,
+    /// A task's `cancel(msg)`'s message, for a cancellation delivered
+    /// later (`_must_cancel`'s).
+    task_cancel_msg: Option<Rc<str>>,
 }
 
+/// What makes a future a task (inline in its `Future`).
 struct TaskInfo {
     unit: UnitId,
+    /// `cancelling()`: cancellations requested and not `uncancel()`ed.
+    cancels_requested: Cell<u32>,
     name: Rc<str>,
     number: u64,
     must_cancel: Cell<bool>,
-    /// `cancel(msg)`'s message, for a cancellation delivered later.
-    cancel_msg: Cell<Option<Rc<str>>>,
-    /// `cancelling()`: cancellations requested and not `uncancel()`ed.
-    cancels_requested: Cell<u32>,
     /// The task waits in a policy-internal `await` that takes a
     /// cancellation as a value (the `except CancelledError:` of
     /// `wait_for`, queues and locks).
@@ -115,12 +119,6 @@ struct TaskInfo {
 }
 
 impl TaskInfo {
-    /// `cancel(msg)`'s message, if any (the field is a `Cell`: compact).
-    fn cancel_msg(&self) -> Option<Rc<str>> {
-        let msg = self.cancel_msg.take();
-        self.cancel_msg.set(msg.clone());
-        msg
-    }
     /// The future the task waits on, if any.
     fn waiting_on(&self) -> Option<F> {
         let future = self.waiting_on.take();
@@ -141,30 +139,29 @@ impl Future {
     fn new() -> F {
         Future::with(State::Pending, None)
     }
-    fn with(state: State, task: Option<Box<TaskInfo>>) -> F {
+    fn with(state: State, task: Option<TaskInfo>) -> F {
         Rc::new(Future {
             core: Core::with_state(state),
             cancelled: Cell::new(false),
             handled: Cell::new(false),
             loud: Cell::new(false),
-            rare: RefCell::new(None),
+            rare: std::cell::OnceCell::new(),
             task,
         })
     }
     fn new_task(unit: UnitId, name: Rc<str>, number: u64) -> F {
         Future::with(
             State::Pending,
-            Some(Box::new(TaskInfo {
+            Some(TaskInfo {
                 unit,
+                cancels_requested: Cell::new(0),
                 name,
                 number,
                 must_cancel: Cell::new(false),
-                cancel_msg: Cell::new(None),
-                cancels_requested: Cell::new(0),
                 guarded: Cell::new(false),
                 waiting_on: Cell::new(None),
                 sleep_timer: Cell::new(None),
-            })),
+            }),
         )
     }
     fn is_pending(&self) -> bool {
@@ -172,13 +169,23 @@ impl Future {
     }
     /// The seldom-used fields, made on first use.
     fn rare(&self) -> std::cell::RefMut<'_, Rare> {
-        std::cell::RefMut::map(self.rare.borrow_mut(), |r| &mut **r.get_or_insert_default())
+        self.rare.get_or_init(Box::default).borrow_mut()
     }
     fn cancel_error(&self) -> Option<Thrown> {
-        self.rare.borrow().as_ref()?.cancel_error.clone()
+        self.rare.get()?.borrow().cancel_error.clone()
     }
     fn cancel_message(&self) -> Option<Rc<str>> {
-        self.rare.borrow().as_ref()?.cancel_message.clone()
+        self.rare.get()?.borrow().cancel_message.clone()
+    }
+    /// A task's `cancel(msg)`'s message, kept for a cancellation delivered
+    /// later.
+    fn task_cancel_msg(&self) -> Option<Rc<str>> {
+        self.rare.get()?.borrow().task_cancel_msg.clone()
+    }
+    fn set_task_cancel_msg(&self, msg: Option<Rc<str>>) {
+        if msg.is_some() || self.rare.get().is_some() {
+            self.rare().task_cancel_msg = msg;
+        }
     }
     fn is_task(&self) -> bool {
         self.task.is_some()
@@ -295,7 +302,7 @@ impl Drop for Future {
         crate::value::drop_later(
             callbacks
                 .into_iter()
-                .filter_map(|c| c.derived.map(|d| Value::Handle(d)))
+                .filter_map(|c| c.into_full().derived.map(|d| Value::Handle(d)))
                 .chain([self.core.take_value()]),
         );
     }
@@ -401,7 +408,52 @@ enum Handler {
     AsCompleted(Rc<AsCompletedState>, F),
 }
 
-struct Callback {
+/// A done-callback as a pending future keeps it: waking a task and a
+/// `gather`'s child callback (the callbacks a million tasks' futures get)
+/// are 16 bytes inline, any other is boxed.
+enum Callback {
+    /// `Handler::Resume` either way, nothing else.
+    Resume(UnitId),
+    /// `Handler::GatherChild` either way, nothing else.
+    Gather(Rc<GatherState>, u32),
+    Other(Box<FullCallback>),
+}
+
+impl Callback {
+    fn new(full: FullCallback) -> Callback {
+        match full {
+            FullCallback {
+                on_fulfilled: Handler::Resume(unit),
+                on_rejected: None,
+                derived: None,
+                live: None,
+            } => Callback::Resume(unit),
+            FullCallback {
+                on_fulfilled: Handler::GatherChild(state, index),
+                on_rejected: None,
+                derived: None,
+                live: None,
+            } if u32::try_from(index).is_ok() => Callback::Gather(state, index as u32),
+            full => Callback::Other(Box::new(full)),
+        }
+    }
+
+    fn into_full(self) -> FullCallback {
+        let plain = |handler| FullCallback {
+            on_fulfilled: handler,
+            on_rejected: None,
+            derived: None,
+            live: None,
+        };
+        match self {
+            Callback::Resume(unit) => plain(Handler::Resume(unit)),
+            Callback::Gather(state, index) => plain(Handler::GatherChild(state, index as usize)),
+            Callback::Other(full) => *full,
+        }
+    }
+}
+
+struct FullCallback {
     on_fulfilled: Handler,
     /// The handler of a failure, when it is not `on_fulfilled` (boxed: most
     /// callbacks wake a task or a `gather` either way, and a pending
@@ -1484,6 +1536,7 @@ impl Asyncio {
     }
 
     fn schedule_callback(&mut self, callback: Callback, outcome: Result<Value, Thrown>) {
+        let callback = callback.into_full();
         if let Some(live) = &callback.live
             && !live.get()
         {
@@ -1544,12 +1597,12 @@ impl Asyncio {
             p.handled.set(true);
         }
         let on_rejected = (!on_rejected.same_as(&on_fulfilled)).then(|| Box::new(on_rejected));
-        let callback = Callback {
+        let callback = Callback::new(FullCallback {
             on_fulfilled,
             on_rejected,
             derived,
             live,
-        };
+        });
         // Pending, the common case: no copy of the state to look at it.
         if !p.cancelled.get() && p.is_pending() {
             p.core.add_reaction(callback);
@@ -1600,7 +1653,7 @@ impl Asyncio {
         if !task.is_pending() {
             return false;
         }
-        let Some(info) = task.task.as_deref() else {
+        let Some(info) = task.task.as_ref() else {
             return self.cancel_future(task, msg);
         };
         info.cancels_requested.set(info.cancels_requested.get() + 1);
@@ -1624,7 +1677,7 @@ impl Asyncio {
             return true;
         }
         info.must_cancel.set(true);
-        info.cancel_msg.set(msg);
+        task.set_task_cancel_msg(msg);
         true
     }
 
@@ -1716,17 +1769,17 @@ impl Asyncio {
         if !vm.is_alive(unit) {
             return None;
         }
-        if let Some(info) = self
+        if let Some(task) = self
             .unit_futures
             .get(unit as usize)
             .and_then(Option::as_ref)
-            .and_then(|task| task.task.as_deref())
+            && let Some(info) = &task.task
         {
             info.waiting_on.take();
             if info.must_cancel.replace(false) {
                 let is_cancellation = matches!(&with, ResumeWith::Throw(t) if t.is_uncatchable());
                 if !is_cancellation {
-                    let msg = info.cancel_msg();
+                    let msg = task.task_cancel_msg();
                     with = ResumeWith::Throw(cancelled_error(msg));
                 }
             }
@@ -1763,7 +1816,7 @@ impl Asyncio {
                         if let Some(info) = &p.task
                             && info.must_cancel.replace(false)
                         {
-                            let msg = info.cancel_msg();
+                            let msg = p.task_cancel_msg();
                             let mut rare = p.rare();
                             rare.cancel_error = Some(cancelled_error(msg.clone()));
                             rare.cancel_message = msg;
@@ -2000,7 +2053,7 @@ impl Asyncio {
             .unit_futures
             .get(unit as usize)
             .and_then(Option::as_ref);
-        let Some(info) = task.and_then(|t| t.task.as_deref()) else {
+        let Some((task, info)) = task.and_then(|t| Some((t, t.task.as_ref()?))) else {
             return Err(Thrown::error(
                 "TypeError",
                 "await of sleep() outside a task",
@@ -2009,7 +2062,7 @@ impl Asyncio {
         if info.must_cancel.replace(false) {
             // The sleep's future is cancelled as soon as it is
             // awaited: the task wakes with CancelledError.
-            let msg = info.cancel_msg();
+            let msg = task.task_cancel_msg();
             self.ready.push_back(Job::Resume {
                 unit,
                 with: ResumeWith::Throw(cancelled_error(msg)),
@@ -2025,7 +2078,7 @@ impl Asyncio {
         });
         if let Some(info) = self.unit_futures[unit as usize]
             .as_ref()
-            .and_then(|t| t.task.as_deref())
+            .and_then(|t| t.task.as_ref())
         {
             info.sleep_timer.set(std::num::NonZeroU64::new(timer));
         }
@@ -2035,7 +2088,7 @@ impl Asyncio {
     /// What `await value` means in `unit`.
     fn await_value(&mut self, unit: UnitId, value: Value) -> Result<Awaited, Thrown> {
         let task = self.future_of(unit).filter(|t| t.is_task());
-        let info = task.as_ref().and_then(|t| t.task.as_deref());
+        let info = task.as_ref().and_then(|t| t.task.as_ref());
         if let Some(c) = handle_of::<Coroutine>(&value) {
             return match c.body.borrow_mut().take() {
                 Some(Body::Call(closure, args)) => Ok(Awaited::Inline(closure, args)),
@@ -2089,7 +2142,7 @@ impl Asyncio {
             // Awaiting marks the exception as retrieved once it is delivered.
             p.handled.set(true);
             if info.must_cancel.get() {
-                let msg = info.cancel_msg();
+                let msg = task.as_ref().and_then(|t| t.task_cancel_msg());
                 if self.cancel_future(&p, msg) {
                     info.must_cancel.set(false);
                 }
@@ -2535,8 +2588,8 @@ impl Asyncio {
             "remove_done_callback" => {
                 let f = args.first().cloned().unwrap_or(Value::Nil);
                 let mut removed = 0;
-                if let Some(rare) = p.rare.borrow_mut().as_mut() {
-                    rare.done_callbacks.retain(|(g, live)| {
+                if let Some(rare) = p.rare.get() {
+                    rare.borrow_mut().done_callbacks.retain(|(g, live)| {
                         if same(g, &f) {
                             removed += i64::from(live.replace(false));
                             false
@@ -4073,8 +4126,10 @@ mod sizes {
             size_of::<ResumeWith>()
         );
         assert!(size_of::<TimerJob>() <= 16);
-        assert!(size_of::<Future>() <= 128);
-        assert!(size_of::<TaskInfo>() <= 72);
+        // With the `Rc`'s two counts, a task is one 128-byte block.
+        assert!(size_of::<Future>() <= 112);
+        assert!(size_of::<TaskInfo>() <= 56);
+        assert!(size_of::<Callback>() <= 16);
         assert!(size_of::<crate::vm::Fiber>() <= 104);
         assert!(size_of::<Ready>() <= 16);
     }

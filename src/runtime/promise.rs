@@ -22,7 +22,16 @@ pub enum State {
 pub struct Core<R> {
     /// The state and the reactions under one borrow flag (8 bytes a
     /// promise; every borrow is brief and never calls out).
-    inner: RefCell<(State, Reactions<R>)>,
+    inner: RefCell<Inner<R>>,
+}
+
+/// A pending promise keeps its reactions, a settled one its outcome; never
+/// both (reactions are added only while pending and handed out when it
+/// settles), so they share their room: a pending promise does not carry an
+/// empty outcome (`sleeping_tasks`: −32 B a task, under either policy).
+enum Inner<R> {
+    Pending(Reactions<R>),
+    Settled(State),
 }
 
 /// A promise's reactions. Most promises get exactly one (the task awaiting
@@ -87,58 +96,91 @@ impl<R> Core<R> {
 
     pub fn with_state(state: State) -> Core<R> {
         Core {
-            inner: RefCell::new((state, Reactions::None)),
+            inner: RefCell::new(Inner::of(state)),
         }
     }
 
     pub fn is_pending(&self) -> bool {
-        matches!(self.inner.borrow().0, State::Pending)
+        matches!(&*self.inner.borrow(), Inner::Pending(_))
     }
 
     pub fn state(&self) -> State {
-        self.inner.borrow().0.clone()
+        self.with(State::clone)
     }
 
     /// Runs `f` on the state without copying it.
     pub fn with<T>(&self, f: impl FnOnce(&State) -> T) -> T {
-        f(&self.inner.borrow().0)
+        match &*self.inner.borrow() {
+            Inner::Pending(_) => f(&State::Pending),
+            Inner::Settled(state) => f(state),
+        }
     }
 
     pub fn has_reactions(&self) -> bool {
-        !self.inner.borrow().1.is_empty()
+        matches!(&*self.inner.borrow(), Inner::Pending(r) if !r.is_empty())
     }
 
-    /// Adds a reaction to a pending promise (most have exactly one).
+    /// Adds a reaction to a pending promise (most have exactly one). A
+    /// settled promise takes none (both policies schedule a reaction to a
+    /// settled promise at once): it is dropped.
     pub fn add_reaction(&self, reaction: R) {
-        self.inner.borrow_mut().1.push(reaction);
+        let mut inner = self.inner.borrow_mut();
+        match &mut *inner {
+            Inner::Pending(reactions) => reactions.push(reaction),
+            Inner::Settled(_) => {
+                drop(inner);
+                debug_assert!(false, "a reaction added to a settled promise");
+                drop(reaction);
+            }
+        }
     }
 
     /// The reactions still waiting, taken out (for a drop that must not
     /// recurse).
     pub fn take_reactions(&self) -> Reactions<R> {
-        std::mem::replace(&mut self.inner.borrow_mut().1, Reactions::None)
+        match &mut *self.inner.borrow_mut() {
+            Inner::Pending(reactions) => std::mem::replace(reactions, Reactions::None),
+            Inner::Settled(_) => Reactions::None,
+        }
     }
 
     /// The value a settled promise holds, taken out (for a drop that must
     /// not recurse: a future whose result is a future whose result is …).
+    /// The promise is left pending, without reactions.
     pub fn take_value(&self) -> Value {
-        let state = std::mem::replace(&mut self.inner.borrow_mut().0, State::Pending);
+        let mut inner = self.inner.borrow_mut();
+        if let Inner::Pending(_) = &*inner {
+            return Value::Nil;
+        }
+        let state = std::mem::replace(&mut *inner, Inner::Pending(Reactions::None));
+        drop(inner);
         match state {
-            State::Pending => Value::Nil,
-            State::Fulfilled(v) => v,
-            State::Rejected(t) => t.value,
+            Inner::Settled(State::Fulfilled(v)) => v,
+            Inner::Settled(State::Rejected(t)) => t.value,
+            _ => Value::Nil,
         }
     }
 
     /// Settles the promise and returns the reactions to schedule, in order.
     pub fn settle(&self, state: State) -> Reactions<R> {
-        let (old, reactions) = {
-            let mut inner = self.inner.borrow_mut();
-            let old = std::mem::replace(&mut inner.0, state);
-            (old, std::mem::replace(&mut inner.1, Reactions::None))
-        };
-        drop(old);
-        reactions
+        let old = std::mem::replace(&mut *self.inner.borrow_mut(), Inner::of(state));
+        match old {
+            Inner::Pending(reactions) => reactions,
+            // Dropped outside the borrow (a value's drop may reach here).
+            Inner::Settled(old) => {
+                drop(old);
+                Reactions::None
+            }
+        }
+    }
+}
+
+impl<R> Inner<R> {
+    fn of(state: State) -> Inner<R> {
+        match state {
+            State::Pending => Inner::Pending(Reactions::None),
+            settled => Inner::Settled(settled),
+        }
     }
 }
 
