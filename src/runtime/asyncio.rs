@@ -555,15 +555,24 @@ enum Job {
 
 /// The ready queue (`_ready`) as it is kept: a task's step that sends
 /// nothing (its start, a `sleep(0)`'s wake-up) and a sleeping task's
-/// wake-up are 16-byte entries; any other job is boxed. A million tasks
-/// spawned at once queue a million starts (`sleeping_tasks`: 16 B each, not
-/// a 72-byte `Job`).
+/// wake-up are 16-byte entries; any other job is boxed. The starts of tasks
+/// whose units follow one another, queued one after another, are one entry:
+/// a million tasks spawned in a loop queue one (`sleeping_tasks`: −16 B a
+/// task at the peak).
 #[derive(Default)]
-struct ReadyQueue(VecDeque<Ready>);
+struct ReadyQueue {
+    entries: VecDeque<Ready>,
+    /// Jobs queued (a run of starts counts each).
+    len: usize,
+}
 
 enum Ready {
-    /// `Job::Resume` with `ResumeWith::Start`.
-    Start(UnitId),
+    /// `Job::Resume` with `ResumeWith::Start` for `count` (≥ 1) units from
+    /// `first` on, in that order.
+    Starts {
+        first: UnitId,
+        count: u32,
+    },
     /// `Job::Resume` with a nil value.
     Step(UnitId),
     /// `Job::WakeTask` with a nil value: the unit and its timer.
@@ -582,7 +591,10 @@ impl Ready {
             Job::Resume {
                 unit,
                 with: ResumeWith::Start,
-            } => Ready::Start(unit),
+            } => Ready::Starts {
+                first: unit,
+                count: 1,
+            },
             Job::Resume {
                 unit,
                 with: ResumeWith::Value(Value::Nil),
@@ -602,12 +614,16 @@ impl Ready {
         }
     }
 
+    /// The job of an entry that stands for one job (not a run of starts).
     fn into_job(self) -> Job {
         match self {
-            Ready::Start(unit) => Job::Resume {
-                unit,
-                with: ResumeWith::Start,
-            },
+            Ready::Starts { first, count } => {
+                debug_assert_eq!(count, 1, "a run of starts is one job a time");
+                Job::Resume {
+                    unit: first,
+                    with: ResumeWith::Start,
+                }
+            }
             Ready::Step(unit) => Job::Resume {
                 unit,
                 with: ResumeWith::Value(Value::Nil),
@@ -627,12 +643,13 @@ impl Ready {
         }
     }
 
-    /// Runs `f` on the job this entry stands for.
+    /// Runs `f` on the job this entry stands for (the first of a run of
+    /// starts).
     fn with<T>(&self, f: impl FnOnce(&Job) -> T) -> T {
         match self {
             Ready::Other(job) => f(job),
-            Ready::Start(unit) => f(&Job::Resume {
-                unit: *unit,
+            Ready::Starts { first, .. } => f(&Job::Resume {
+                unit: *first,
                 with: ResumeWith::Start,
             }),
             Ready::Step(unit) => f(&Job::Resume {
@@ -656,12 +673,35 @@ impl Ready {
 
 impl ReadyQueue {
     fn push_back(&mut self, job: Job) {
-        self.0.push_back(Ready::new(job));
+        match Ready::new(job) {
+            Ready::Starts { first: unit, .. } => self.push_start(unit),
+            entry => self.push(entry),
+        }
+    }
+    fn push(&mut self, entry: Ready) {
+        self.len += 1;
+        self.entries.push_back(entry);
+    }
+    /// `push_back(Job::Resume { unit, with: ResumeWith::Start })`: the
+    /// next unit's start after a run of starts makes the run longer.
+    fn push_start(&mut self, unit: UnitId) {
+        if let Some(Ready::Starts { first, count }) = self.entries.back_mut()
+            && first.checked_add(*count) == Some(unit)
+            && let Some(more) = count.checked_add(1)
+        {
+            *count = more;
+            self.len += 1;
+            return;
+        }
+        self.push(Ready::Starts {
+            first: unit,
+            count: 1,
+        });
     }
     /// `push_back(Job::Resume { unit, with: ResumeWith::Value(value) })`,
     /// without making the `Job` first (a `sleep(0)`'s wake-up).
     fn push_resume(&mut self, unit: UnitId, value: Value) {
-        self.0.push_back(match value {
+        self.push(match value {
             Value::Nil => Ready::Step(unit),
             value => Ready::Other(Box::new(Job::Resume {
                 unit,
@@ -670,16 +710,48 @@ impl ReadyQueue {
         });
     }
     fn pop_front(&mut self) -> Option<Job> {
-        self.0.pop_front().map(Ready::into_job)
+        let entry = self.entries.pop_front()?;
+        self.len -= 1;
+        if let Ready::Starts { first, count } = entry
+            && count > 1
+        {
+            // The rest of the run goes back where it was.
+            self.entries.push_front(Ready::Starts {
+                first: first + 1,
+                count: count - 1,
+            });
+            return Some(Job::Resume {
+                unit: first,
+                with: ResumeWith::Start,
+            });
+        }
+        Some(entry.into_job())
     }
     fn len(&self) -> usize {
-        self.0.len()
+        self.len
     }
     fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len == 0
     }
     fn clear(&mut self) {
-        self.0.clear();
+        self.entries.clear();
+        self.len = 0;
+    }
+    /// Runs `f` on every queued job, in order.
+    fn for_each(&self, mut f: impl FnMut(&Job)) {
+        for entry in &self.entries {
+            match entry {
+                Ready::Starts { first, count } => {
+                    for unit in (0..*count).map(|i| first + i) {
+                        f(&Job::Resume {
+                            unit,
+                            with: ResumeWith::Start,
+                        });
+                    }
+                }
+                entry => entry.with(&mut f),
+            }
+        }
     }
     /// Turns every queued job `hit` picks into `Job::Skip` (a cancelled
     /// handle stays in the queue, as in CPython's `_ready`).
@@ -688,17 +760,61 @@ impl ReadyQueue {
     }
     /// `skip_where` among the first `first` jobs only.
     fn skip_first_where(&mut self, first: usize, hit: impl Fn(&Job) -> bool) {
-        for entry in self.0.iter_mut().take(first) {
-            if entry.with(&hit) {
-                *entry = Ready::Skip;
+        let mut seen = 0;
+        let mut split = false;
+        for entry in self.entries.iter_mut() {
+            if seen >= first {
+                break;
+            }
+            match entry {
+                Ready::Starts { first: unit, count } => {
+                    let n = (*count as usize).min(first - seen);
+                    seen += *count as usize;
+                    split |= (0..n as u32).any(|i| {
+                        hit(&Job::Resume {
+                            unit: *unit + i,
+                            with: ResumeWith::Start,
+                        })
+                    });
+                }
+                entry => {
+                    seen += 1;
+                    if entry.with(&hit) {
+                        *entry = Ready::Skip;
+                    }
+                }
             }
         }
+        if split {
+            self.split_starts(first, &hit);
+        }
+    }
+    /// `skip_first_where` where a run of starts has jobs to skip (no caller
+    /// skips a task's start today): the queue again, one entry a job.
+    fn split_starts(&mut self, first: usize, hit: &impl Fn(&Job) -> bool) {
+        let mut entries = VecDeque::with_capacity(self.len);
+        for entry in std::mem::take(&mut self.entries) {
+            match entry {
+                Ready::Starts { first: unit, count } => {
+                    for unit in (0..count).map(|k| unit + k) {
+                        let job = Job::Resume {
+                            unit,
+                            with: ResumeWith::Start,
+                        };
+                        let skip = entries.len() < first && hit(&job);
+                        entries.push_back(if skip { Ready::Skip } else { Ready::new(job) });
+                    }
+                }
+                entry => entries.push_back(entry),
+            }
+        }
+        self.entries = entries;
     }
     /// Gives back the room of a queue mostly drained.
     fn shrink(&mut self) {
-        let cap = self.0.capacity();
-        if cap > 1024 && self.0.len() <= cap / 4 {
-            self.0.shrink_to(self.0.len() * 2);
+        let cap = self.entries.capacity();
+        if cap > 1024 && self.entries.len() <= cap / 4 {
+            self.entries.shrink_to(self.entries.len() * 2);
         }
     }
 }
@@ -1496,10 +1612,7 @@ impl Asyncio {
         }
         self.tasks.push(task.clone());
         self.record(Some(unit), || EventKind::Created { name });
-        self.ready.push_back(Job::Resume {
-            unit,
-            with: ResumeWith::Start,
-        });
+        self.ready.push_start(unit);
         task
     }
 
@@ -1536,7 +1649,11 @@ impl Asyncio {
     }
 
     fn schedule_callback(&mut self, callback: Callback, outcome: Result<Value, Thrown>) {
-        let callback = callback.into_full();
+        // A gather's child callback reads the child's outcome when it runs.
+        let callback = match callback {
+            Callback::Gather(state, index) => return self.ready.push(Ready::Gather(state, index)),
+            callback => callback.into_full(),
+        };
         if let Some(live) = &callback.live
             && !live.get()
         {
@@ -4018,20 +4135,15 @@ impl Policy for Asyncio {
 
     fn queues(&self, vm: &Vm) -> super::Queues {
         let describe = |job: &Job| describe_job(job, vm);
-        let ready = self
-            .ready
-            .0
-            .iter()
-            .enumerate()
-            .map(|(i, entry)| {
-                let when = if i < self.iteration_left {
-                    "this iteration"
-                } else {
-                    "next iteration"
-                };
-                format!("{} ({when})", entry.with(describe))
-            })
-            .collect();
+        let mut ready = Vec::with_capacity(self.ready.len());
+        self.ready.for_each(|job| {
+            let when = if ready.len() < self.iteration_left {
+                "this iteration"
+            } else {
+                "next iteration"
+            };
+            ready.push(format!("{} ({when})", describe(job)));
+        });
         let timers = self
             .timers
             .pending()
@@ -4108,6 +4220,71 @@ fn describe_job(job: &Job, vm: &Vm) -> String {
 mod sizes {
     use super::*;
 
+    fn start(unit: UnitId) -> Job {
+        Job::Resume {
+            unit,
+            with: ResumeWith::Start,
+        }
+    }
+
+    /// What a queued job is, as a test compares it.
+    fn key(job: &Job) -> String {
+        match job {
+            Job::Resume {
+                unit,
+                with: ResumeWith::Start,
+            } => format!("start {unit}"),
+            Job::Resume { unit, .. } => format!("step {unit}"),
+            Job::Skip => "skip".into(),
+            _ => "other".into(),
+        }
+    }
+
+    /// Consecutive units' starts share an entry, and the queue still gives
+    /// every job in order, counts each, and skips any one of them.
+    #[test]
+    fn a_run_of_starts_is_one_entry_and_still_every_job() {
+        let mut q = ReadyQueue::default();
+        for unit in [3, 4, 5] {
+            q.push_back(start(unit));
+        }
+        q.push_resume(9, Value::Nil);
+        for unit in [6, 7, 9] {
+            q.push_back(start(unit));
+        }
+        assert_eq!(q.entries.len(), 4, "3-5, step 9, 6-7, 9");
+        assert_eq!(q.len(), 7);
+        let mut seen = vec![];
+        q.for_each(|job| seen.push(key(job)));
+        assert_eq!(
+            seen,
+            [
+                "start 3", "start 4", "start 5", "step 9", "start 6", "start 7", "start 9"
+            ]
+        );
+        // Only among the first five jobs: start 4 is skipped, start 9 is not.
+        q.skip_first_where(5, |job| {
+            matches!(
+                job,
+                Job::Resume {
+                    unit: 4 | 9,
+                    with: ResumeWith::Start
+                }
+            )
+        });
+        let mut popped = vec![];
+        while let Some(job) = q.pop_front() {
+            popped.push(key(&job));
+        }
+        assert_eq!(
+            popped,
+            [
+                "start 3", "skip", "start 5", "step 9", "start 6", "start 7", "start 9"
+            ]
+        );
+        assert!(q.is_empty());
+    }
+
     /// What a sleeping task costs (`programs/bench/sleeping_tasks.lab`):
     /// these records are kept per task, a million at a time.
     #[test]
@@ -4125,8 +4302,8 @@ mod sizes {
             size_of::<Handler>(),
             size_of::<ResumeWith>()
         );
-        assert!(size_of::<TimerJob>() <= 16);
         // With the `Rc`'s two counts, a task is one 128-byte block.
+        assert!(size_of::<TimerJob>() <= 16);
         assert!(size_of::<Future>() <= 112);
         assert!(size_of::<TaskInfo>() <= 56);
         assert!(size_of::<Callback>() <= 16);
