@@ -820,35 +820,25 @@ impl ReadyQueue {
 }
 
 /// A timer's job as the heap keeps it: a sleeping task's wake-up (most
-/// timers, a million in `sleeping_tasks`) inline, anything else boxed, so
-/// an entry is 32 bytes, not a whole `Job`'s.
-enum TimerJob {
-    /// `Job::WakeTask` with a nil result.
-    Wake(UnitId),
-    Other(Box<Job>),
-}
-
-impl TimerJob {
-    fn new(job: Job) -> TimerJob {
-        match job {
+/// timers, a million in `sleeping_tasks`) is its unit, in the entry; any
+/// other job is kept beside the heap.
+impl super::promise::PackedJob for Job {
+    fn pack(self) -> Result<u32, Job> {
+        match self {
             Job::WakeTask {
                 unit,
                 value: Value::Nil,
                 ..
-            } => TimerJob::Wake(unit),
-            job => TimerJob::Other(Box::new(job)),
+            } if unit < 1 << 31 => Ok(unit),
+            job => Err(job),
         }
     }
 
-    /// The job again, for timer `id`.
-    fn into_job(self, id: u64) -> Job {
-        match self {
-            TimerJob::Wake(unit) => Job::WakeTask {
-                unit,
-                timer: id,
-                value: Value::Nil,
-            },
-            TimerJob::Other(job) => *job,
+    fn unpack(unit: u32, timer: u64) -> Job {
+        Job::WakeTask {
+            unit,
+            timer,
+            value: Value::Nil,
         }
     }
 }
@@ -1413,7 +1403,7 @@ pub struct Asyncio {
     config: RunConfig,
     clock: Clock,
     ready: ReadyQueue,
-    timers: Timers<TimerJob>,
+    timers: Timers<Job>,
     /// Timers added so far (the next timer's id is one more).
     timers_added: u64,
     tasks: Vec<F>,
@@ -1530,7 +1520,7 @@ impl Asyncio {
     /// queue when it is cancelled there). Ids are the heap's, in sequence.
     fn add_timer(&mut self, due: u64, make: impl FnOnce(u64) -> Job) -> u64 {
         let id = self.timers_added + 1;
-        let got = self.timers.add(due, TimerJob::new(make(id)));
+        let got = self.timers.add(due, make(id));
         debug_assert_eq!(got, id, "timer ids are sequential");
         self.timers_added = got;
         got
@@ -3029,9 +3019,9 @@ impl Asyncio {
             }
         }
         let now = self.clock.now_ns();
-        while let Some((id, job)) = self.timers.pop_due(now + TIMER_BASE) {
+        while let Some((_, job)) = self.timers.pop_due(now + TIMER_BASE) {
             self.record(None, || EventKind::TimerDue);
-            self.ready.push_back(job.into_job(id));
+            self.ready.push_back(job);
         }
         self.iteration_left = self.ready.len();
         // The queue gives back its room once mostly empty (a million tasks
@@ -4144,22 +4134,9 @@ impl Policy for Asyncio {
             };
             ready.push(format!("{} ({when})", describe(job)));
         });
-        let timers = self
-            .timers
-            .pending()
-            .into_iter()
-            .map(|(due, job)| {
-                let text = match job {
-                    TimerJob::Wake(unit) => describe(&Job::WakeTask {
-                        unit: *unit,
-                        timer: 0,
-                        value: Value::Nil,
-                    }),
-                    TimerJob::Other(job) => describe(job),
-                };
-                (due.saturating_sub(TIMER_BASE), text)
-            })
-            .collect();
+        let mut timers = Vec::new();
+        self.timers
+            .pending(|due, job| timers.push((due.saturating_sub(TIMER_BASE), describe(job))));
         super::Queues {
             queues: vec![("ready", ready)],
             timers,
@@ -4291,19 +4268,17 @@ mod sizes {
     fn per_task_records_stay_small() {
         use std::mem::size_of;
         eprintln!(
-            "Fiber {} Future {} TaskInfo {} Job {} TimerJob {} Ready {} Callback {} Handler {} ResumeWith {}",
+            "Fiber {} Future {} TaskInfo {} Job {} Ready {} Callback {} Handler {} ResumeWith {}",
             size_of::<crate::vm::Fiber>(),
             size_of::<Future>(),
             size_of::<TaskInfo>(),
             size_of::<Job>(),
-            size_of::<TimerJob>(),
             size_of::<Ready>(),
             size_of::<Callback>(),
             size_of::<Handler>(),
             size_of::<ResumeWith>()
         );
         // With the `Rc`'s two counts, a task is one 128-byte block.
-        assert!(size_of::<TimerJob>() <= 16);
         assert!(size_of::<Future>() <= 112);
         assert!(size_of::<TaskInfo>() <= 56);
         assert!(size_of::<Callback>() <= 16);
