@@ -67,6 +67,8 @@ pub const INFO: PolicyInfo = PolicyInfo {
 
 /// An asyncio future; a task is a future with `TaskInfo`. A cancelled
 /// future holds a CancelledError as its exception and is marked `cancelled`.
+/// A task is one allocation (128 bytes with the `Rc`'s counts): its
+/// `TaskInfo` is inline, a plain future leaves that room empty.
 pub struct Future {
     core: Core<Callback>,
     cancelled: Cell<bool>,
@@ -77,8 +79,8 @@ pub struct Future {
     /// What few futures use (done-callbacks, a cancellation's error and
     /// message), allocated on first use: a million sleeping tasks' futures
     /// stay small (`sleeping_tasks`: −80 B a task).
-    rare: RefCell<Option<Box<Rare>>>,
-    task: Option<Box<TaskInfo>>,
+    rare: std::cell::OnceCell<Box<RefCell<Rare>>>,
+    task: Option<TaskInfo>,
 }
 
 type F = Hc<Future>;
@@ -94,17 +96,19 @@ struct Rare {
     /// `_cancel_message`: `Future.cancel(msg)`'s msg (a task cancelled by
     /// its coroutine's CancelledError has none); `gather_settled` shows it.
     cancel_message: Option<Rc<str>>,
+    /// A task's `cancel(msg)`'s message, for a cancellation delivered
+    /// later (`_must_cancel`'s).
+    task_cancel_msg: Option<Rc<str>>,
 }
 
+/// What makes a future a task (inline in its `Future`).
 struct TaskInfo {
     unit: UnitId,
+    /// `cancelling()`: cancellations requested and not `uncancel()`ed.
+    cancels_requested: Cell<u32>,
     name: Rc<str>,
     number: u64,
     must_cancel: Cell<bool>,
-    /// `cancel(msg)`'s message, for a cancellation delivered later.
-    cancel_msg: Cell<Option<Rc<str>>>,
-    /// `cancelling()`: cancellations requested and not `uncancel()`ed.
-    cancels_requested: Cell<u32>,
     /// The task waits in a policy-internal `await` that takes a
     /// cancellation as a value (the `except CancelledError:` of
     /// `wait_for`, queues and locks).
@@ -115,12 +119,6 @@ struct TaskInfo {
 }
 
 impl TaskInfo {
-    /// `cancel(msg)`'s message, if any (the field is a `Cell`: compact).
-    fn cancel_msg(&self) -> Option<Rc<str>> {
-        let msg = self.cancel_msg.take();
-        self.cancel_msg.set(msg.clone());
-        msg
-    }
     /// The future the task waits on, if any.
     fn waiting_on(&self) -> Option<F> {
         let future = self.waiting_on.take();
@@ -141,30 +139,29 @@ impl Future {
     fn new() -> F {
         Future::with(State::Pending, None)
     }
-    fn with(state: State, task: Option<Box<TaskInfo>>) -> F {
+    fn with(state: State, task: Option<TaskInfo>) -> F {
         Hc::new(Future {
             core: Core::with_state(state),
             cancelled: Cell::new(false),
             handled: Cell::new(false),
             loud: Cell::new(false),
-            rare: RefCell::new(None),
+            rare: std::cell::OnceCell::new(),
             task,
         })
     }
     fn new_task(unit: UnitId, name: Rc<str>, number: u64) -> F {
         Future::with(
             State::Pending,
-            Some(Box::new(TaskInfo {
+            Some(TaskInfo {
                 unit,
+                cancels_requested: Cell::new(0),
                 name,
                 number,
                 must_cancel: Cell::new(false),
-                cancel_msg: Cell::new(None),
-                cancels_requested: Cell::new(0),
                 guarded: Cell::new(false),
                 waiting_on: Cell::new(None),
                 sleep_timer: Cell::new(None),
-            })),
+            }),
         )
     }
     fn is_pending(&self) -> bool {
@@ -172,13 +169,23 @@ impl Future {
     }
     /// The seldom-used fields, made on first use.
     fn rare(&self) -> std::cell::RefMut<'_, Rare> {
-        std::cell::RefMut::map(self.rare.borrow_mut(), |r| &mut **r.get_or_insert_default())
+        self.rare.get_or_init(Box::default).borrow_mut()
     }
     fn cancel_error(&self) -> Option<Thrown> {
-        self.rare.borrow().as_ref()?.cancel_error.clone()
+        self.rare.get()?.borrow().cancel_error.clone()
     }
     fn cancel_message(&self) -> Option<Rc<str>> {
-        self.rare.borrow().as_ref()?.cancel_message.clone()
+        self.rare.get()?.borrow().cancel_message.clone()
+    }
+    /// A task's `cancel(msg)`'s message, kept for a cancellation delivered
+    /// later.
+    fn task_cancel_msg(&self) -> Option<Rc<str>> {
+        self.rare.get()?.borrow().task_cancel_msg.clone()
+    }
+    fn set_task_cancel_msg(&self, msg: Option<Rc<str>>) {
+        if msg.is_some() || self.rare.get().is_some() {
+            self.rare().task_cancel_msg = msg;
+        }
     }
     fn is_task(&self) -> bool {
         self.task.is_some()
@@ -292,7 +299,7 @@ impl Drop for Future {
         crate::value::drop_later(
             callbacks
                 .into_iter()
-                .filter_map(|c| c.derived.map(Value::from))
+                .filter_map(|c| c.into_full().derived.map(Value::from))
                 .chain([self.core.take_value()]),
         );
     }
@@ -395,7 +402,52 @@ enum Handler {
     AsCompleted(Rc<AsCompletedState>, F),
 }
 
-struct Callback {
+/// A done-callback as a pending future keeps it: waking a task and a
+/// `gather`'s child callback (the callbacks a million tasks' futures get)
+/// are 16 bytes inline, any other is boxed.
+enum Callback {
+    /// `Handler::Resume` either way, nothing else.
+    Resume(UnitId),
+    /// `Handler::GatherChild` either way, nothing else.
+    Gather(Rc<GatherState>, u32),
+    Other(Box<FullCallback>),
+}
+
+impl Callback {
+    fn new(full: FullCallback) -> Callback {
+        match full {
+            FullCallback {
+                on_fulfilled: Handler::Resume(unit),
+                on_rejected: None,
+                derived: None,
+                live: None,
+            } => Callback::Resume(unit),
+            FullCallback {
+                on_fulfilled: Handler::GatherChild(state, index),
+                on_rejected: None,
+                derived: None,
+                live: None,
+            } if u32::try_from(index).is_ok() => Callback::Gather(state, index as u32),
+            full => Callback::Other(Box::new(full)),
+        }
+    }
+
+    fn into_full(self) -> FullCallback {
+        let plain = |handler| FullCallback {
+            on_fulfilled: handler,
+            on_rejected: None,
+            derived: None,
+            live: None,
+        };
+        match self {
+            Callback::Resume(unit) => plain(Handler::Resume(unit)),
+            Callback::Gather(state, index) => plain(Handler::GatherChild(state, index as usize)),
+            Callback::Other(full) => *full,
+        }
+    }
+}
+
+struct FullCallback {
     on_fulfilled: Handler,
     /// The handler of a failure, when it is not `on_fulfilled` (boxed: most
     /// callbacks wake a task or a `gather` either way, and a pending
@@ -497,15 +549,24 @@ enum Job {
 
 /// The ready queue (`_ready`) as it is kept: a task's step that sends
 /// nothing (its start, a `sleep(0)`'s wake-up) and a sleeping task's
-/// wake-up are 16-byte entries; any other job is boxed. A million tasks
-/// spawned at once queue a million starts (`sleeping_tasks`: 16 B each, not
-/// a 72-byte `Job`).
+/// wake-up are 16-byte entries; any other job is boxed. The starts of tasks
+/// whose units follow one another, queued one after another, are one entry:
+/// a million tasks spawned in a loop queue one (`sleeping_tasks`: −16 B a
+/// task at the peak).
 #[derive(Default)]
-struct ReadyQueue(VecDeque<Ready>);
+struct ReadyQueue {
+    entries: VecDeque<Ready>,
+    /// Jobs queued (a run of starts counts each).
+    len: usize,
+}
 
 enum Ready {
-    /// `Job::Resume` with `ResumeWith::Start`.
-    Start(UnitId),
+    /// `Job::Resume` with `ResumeWith::Start` for `count` (≥ 1) units from
+    /// `first` on, in that order.
+    Starts {
+        first: UnitId,
+        count: u32,
+    },
     /// `Job::Resume` with a nil value.
     Step(UnitId),
     /// `Job::WakeTask` with a nil value: the unit and its timer.
@@ -524,7 +585,10 @@ impl Ready {
             Job::Resume {
                 unit,
                 with: ResumeWith::Start,
-            } => Ready::Start(unit),
+            } => Ready::Starts {
+                first: unit,
+                count: 1,
+            },
             Job::Resume {
                 unit,
                 with: ResumeWith::Value(Value::Nil),
@@ -544,12 +608,16 @@ impl Ready {
         }
     }
 
+    /// The job of an entry that stands for one job (not a run of starts).
     fn into_job(self) -> Job {
         match self {
-            Ready::Start(unit) => Job::Resume {
-                unit,
-                with: ResumeWith::Start,
-            },
+            Ready::Starts { first, count } => {
+                debug_assert_eq!(count, 1, "a run of starts is one job a time");
+                Job::Resume {
+                    unit: first,
+                    with: ResumeWith::Start,
+                }
+            }
             Ready::Step(unit) => Job::Resume {
                 unit,
                 with: ResumeWith::Value(Value::Nil),
@@ -569,12 +637,13 @@ impl Ready {
         }
     }
 
-    /// Runs `f` on the job this entry stands for.
+    /// Runs `f` on the job this entry stands for (the first of a run of
+    /// starts).
     fn with<T>(&self, f: impl FnOnce(&Job) -> T) -> T {
         match self {
             Ready::Other(job) => f(job),
-            Ready::Start(unit) => f(&Job::Resume {
-                unit: *unit,
+            Ready::Starts { first, .. } => f(&Job::Resume {
+                unit: *first,
                 with: ResumeWith::Start,
             }),
             Ready::Step(unit) => f(&Job::Resume {
@@ -598,12 +667,35 @@ impl Ready {
 
 impl ReadyQueue {
     fn push_back(&mut self, job: Job) {
-        self.0.push_back(Ready::new(job));
+        match Ready::new(job) {
+            Ready::Starts { first: unit, .. } => self.push_start(unit),
+            entry => self.push(entry),
+        }
+    }
+    fn push(&mut self, entry: Ready) {
+        self.len += 1;
+        self.entries.push_back(entry);
+    }
+    /// `push_back(Job::Resume { unit, with: ResumeWith::Start })`: the
+    /// next unit's start after a run of starts makes the run longer.
+    fn push_start(&mut self, unit: UnitId) {
+        if let Some(Ready::Starts { first, count }) = self.entries.back_mut()
+            && first.checked_add(*count) == Some(unit)
+            && let Some(more) = count.checked_add(1)
+        {
+            *count = more;
+            self.len += 1;
+            return;
+        }
+        self.push(Ready::Starts {
+            first: unit,
+            count: 1,
+        });
     }
     /// `push_back(Job::Resume { unit, with: ResumeWith::Value(value) })`,
     /// without making the `Job` first (a `sleep(0)`'s wake-up).
     fn push_resume(&mut self, unit: UnitId, value: Value) {
-        self.0.push_back(match value {
+        self.push(match value {
             Value::Nil => Ready::Step(unit),
             value => Ready::Other(Box::new(Job::Resume {
                 unit,
@@ -612,16 +704,48 @@ impl ReadyQueue {
         });
     }
     fn pop_front(&mut self) -> Option<Job> {
-        self.0.pop_front().map(Ready::into_job)
+        let entry = self.entries.pop_front()?;
+        self.len -= 1;
+        if let Ready::Starts { first, count } = entry
+            && count > 1
+        {
+            // The rest of the run goes back where it was.
+            self.entries.push_front(Ready::Starts {
+                first: first + 1,
+                count: count - 1,
+            });
+            return Some(Job::Resume {
+                unit: first,
+                with: ResumeWith::Start,
+            });
+        }
+        Some(entry.into_job())
     }
     fn len(&self) -> usize {
-        self.0.len()
+        self.len
     }
     fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len == 0
     }
     fn clear(&mut self) {
-        self.0.clear();
+        self.entries.clear();
+        self.len = 0;
+    }
+    /// Runs `f` on every queued job, in order.
+    fn for_each(&self, mut f: impl FnMut(&Job)) {
+        for entry in &self.entries {
+            match entry {
+                Ready::Starts { first, count } => {
+                    for unit in (0..*count).map(|i| first + i) {
+                        f(&Job::Resume {
+                            unit,
+                            with: ResumeWith::Start,
+                        });
+                    }
+                }
+                entry => entry.with(&mut f),
+            }
+        }
     }
     /// Turns every queued job `hit` picks into `Job::Skip` (a cancelled
     /// handle stays in the queue, as in CPython's `_ready`).
@@ -630,51 +754,85 @@ impl ReadyQueue {
     }
     /// `skip_where` among the first `first` jobs only.
     fn skip_first_where(&mut self, first: usize, hit: impl Fn(&Job) -> bool) {
-        for entry in self.0.iter_mut().take(first) {
-            if entry.with(&hit) {
-                *entry = Ready::Skip;
+        let mut seen = 0;
+        let mut split = false;
+        for entry in self.entries.iter_mut() {
+            if seen >= first {
+                break;
+            }
+            match entry {
+                Ready::Starts { first: unit, count } => {
+                    let n = (*count as usize).min(first - seen);
+                    seen += *count as usize;
+                    split |= (0..n as u32).any(|i| {
+                        hit(&Job::Resume {
+                            unit: *unit + i,
+                            with: ResumeWith::Start,
+                        })
+                    });
+                }
+                entry => {
+                    seen += 1;
+                    if entry.with(&hit) {
+                        *entry = Ready::Skip;
+                    }
+                }
             }
         }
+        if split {
+            self.split_starts(first, &hit);
+        }
+    }
+    /// `skip_first_where` where a run of starts has jobs to skip (no caller
+    /// skips a task's start today): the queue again, one entry a job.
+    fn split_starts(&mut self, first: usize, hit: &impl Fn(&Job) -> bool) {
+        let mut entries = VecDeque::with_capacity(self.len);
+        for entry in std::mem::take(&mut self.entries) {
+            match entry {
+                Ready::Starts { first: unit, count } => {
+                    for unit in (0..count).map(|k| unit + k) {
+                        let job = Job::Resume {
+                            unit,
+                            with: ResumeWith::Start,
+                        };
+                        let skip = entries.len() < first && hit(&job);
+                        entries.push_back(if skip { Ready::Skip } else { Ready::new(job) });
+                    }
+                }
+                entry => entries.push_back(entry),
+            }
+        }
+        self.entries = entries;
     }
     /// Gives back the room of a queue mostly drained.
     fn shrink(&mut self) {
-        let cap = self.0.capacity();
-        if cap > 1024 && self.0.len() <= cap / 4 {
-            self.0.shrink_to(self.0.len() * 2);
+        let cap = self.entries.capacity();
+        if cap > 1024 && self.entries.len() <= cap / 4 {
+            self.entries.shrink_to(self.entries.len() * 2);
         }
     }
 }
 
 /// A timer's job as the heap keeps it: a sleeping task's wake-up (most
-/// timers, a million in `sleeping_tasks`) inline, anything else boxed, so
-/// an entry is 32 bytes, not a whole `Job`'s.
-enum TimerJob {
-    /// `Job::WakeTask` with a nil result.
-    Wake(UnitId),
-    Other(Box<Job>),
-}
-
-impl TimerJob {
-    fn new(job: Job) -> TimerJob {
-        match job {
+/// timers, a million in `sleeping_tasks`) is its unit, in the entry; any
+/// other job is kept beside the heap.
+impl super::promise::PackedJob for Job {
+    fn pack(self) -> Result<u32, Job> {
+        match self {
             Job::WakeTask {
                 unit,
                 value: Value::Nil,
                 ..
-            } => TimerJob::Wake(unit),
-            job => TimerJob::Other(Box::new(job)),
+            } if unit < 1 << 31 => Ok(unit),
+            job => Err(job),
         }
     }
 
-    /// The job again, for timer `id`.
-    fn into_job(self, id: u64) -> Job {
-        match self {
-            TimerJob::Wake(unit) => Job::WakeTask {
-                unit,
-                timer: id,
-                value: Value::Nil,
-            },
-            TimerJob::Other(job) => *job,
+    fn unpack(unit: u32, timer: u64) -> Job {
+        Job::WakeTask {
+            unit,
+            timer,
+            value: Value::Nil,
         }
     }
 }
@@ -1233,7 +1391,7 @@ pub struct Asyncio {
     config: RunConfig,
     clock: Clock,
     ready: ReadyQueue,
-    timers: Timers<TimerJob>,
+    timers: Timers<Job>,
     /// Timers added so far (the next timer's id is one more).
     timers_added: u64,
     tasks: Vec<F>,
@@ -1350,7 +1508,7 @@ impl Asyncio {
     /// queue when it is cancelled there). Ids are the heap's, in sequence.
     fn add_timer(&mut self, due: u64, make: impl FnOnce(u64) -> Job) -> u64 {
         let id = self.timers_added + 1;
-        let got = self.timers.add(due, TimerJob::new(make(id)));
+        let got = self.timers.add(due, make(id));
         debug_assert_eq!(got, id, "timer ids are sequential");
         self.timers_added = got;
         got
@@ -1432,10 +1590,7 @@ impl Asyncio {
         }
         self.tasks.push(task.clone());
         self.record(Some(unit), || EventKind::Created { name });
-        self.ready.push_back(Job::Resume {
-            unit,
-            with: ResumeWith::Start,
-        });
+        self.ready.push_start(unit);
         task
     }
 
@@ -1472,6 +1627,11 @@ impl Asyncio {
     }
 
     fn schedule_callback(&mut self, callback: Callback, outcome: Result<Value, Thrown>) {
+        // A gather's child callback reads the child's outcome when it runs.
+        let callback = match callback {
+            Callback::Gather(state, index) => return self.ready.push(Ready::Gather(state, index)),
+            callback => callback.into_full(),
+        };
         if let Some(live) = &callback.live
             && !live.get()
         {
@@ -1532,12 +1692,12 @@ impl Asyncio {
             p.handled.set(true);
         }
         let on_rejected = (!on_rejected.same_as(&on_fulfilled)).then(|| Box::new(on_rejected));
-        let callback = Callback {
+        let callback = Callback::new(FullCallback {
             on_fulfilled,
             on_rejected,
             derived,
             live,
-        };
+        });
         // Pending, the common case: no copy of the state to look at it.
         if !p.cancelled.get() && p.is_pending() {
             p.core.add_reaction(callback);
@@ -1588,7 +1748,7 @@ impl Asyncio {
         if !task.is_pending() {
             return false;
         }
-        let Some(info) = task.task.as_deref() else {
+        let Some(info) = task.task.as_ref() else {
             return self.cancel_future(task, msg);
         };
         info.cancels_requested.set(info.cancels_requested.get() + 1);
@@ -1612,7 +1772,7 @@ impl Asyncio {
             return true;
         }
         info.must_cancel.set(true);
-        info.cancel_msg.set(msg);
+        task.set_task_cancel_msg(msg);
         true
     }
 
@@ -1704,17 +1864,17 @@ impl Asyncio {
         if !vm.is_alive(unit) {
             return None;
         }
-        if let Some(info) = self
+        if let Some(task) = self
             .unit_futures
             .get(unit as usize)
             .and_then(Option::as_ref)
-            .and_then(|task| task.task.as_deref())
+            && let Some(info) = &task.task
         {
             info.waiting_on.take();
             if info.must_cancel.replace(false) {
                 let is_cancellation = matches!(&with, ResumeWith::Throw(t) if t.is_uncatchable());
                 if !is_cancellation {
-                    let msg = info.cancel_msg();
+                    let msg = task.task_cancel_msg();
                     with = ResumeWith::Throw(cancelled_error(msg));
                 }
             }
@@ -1751,7 +1911,7 @@ impl Asyncio {
                         if let Some(info) = &p.task
                             && info.must_cancel.replace(false)
                         {
-                            let msg = info.cancel_msg();
+                            let msg = p.task_cancel_msg();
                             let mut rare = p.rare();
                             rare.cancel_error = Some(cancelled_error(msg.clone()));
                             rare.cancel_message = msg;
@@ -1988,7 +2148,7 @@ impl Asyncio {
             .unit_futures
             .get(unit as usize)
             .and_then(Option::as_ref);
-        let Some(info) = task.and_then(|t| t.task.as_deref()) else {
+        let Some((task, info)) = task.and_then(|t| Some((t, t.task.as_ref()?))) else {
             return Err(Thrown::error(
                 "TypeError",
                 "await of sleep() outside a task",
@@ -1997,7 +2157,7 @@ impl Asyncio {
         if info.must_cancel.replace(false) {
             // The sleep's future is cancelled as soon as it is
             // awaited: the task wakes with CancelledError.
-            let msg = info.cancel_msg();
+            let msg = task.task_cancel_msg();
             self.ready.push_back(Job::Resume {
                 unit,
                 with: ResumeWith::Throw(cancelled_error(msg)),
@@ -2013,7 +2173,7 @@ impl Asyncio {
         });
         if let Some(info) = self.unit_futures[unit as usize]
             .as_ref()
-            .and_then(|t| t.task.as_deref())
+            .and_then(|t| t.task.as_ref())
         {
             info.sleep_timer.set(std::num::NonZeroU64::new(timer));
         }
@@ -2023,7 +2183,7 @@ impl Asyncio {
     /// What `await value` means in `unit`.
     fn await_value(&mut self, unit: UnitId, value: Value) -> Result<Awaited, Thrown> {
         let task = self.future_of(unit).filter(|t| t.is_task());
-        let info = task.as_ref().and_then(|t| t.task.as_deref());
+        let info = task.as_ref().and_then(|t| t.task.as_ref());
         if let Some(c) = handle_of::<Coroutine>(&value) {
             return match c.body.borrow_mut().take() {
                 Some(Body::Call(closure, args)) => Ok(Awaited::Inline(closure, args)),
@@ -2077,7 +2237,7 @@ impl Asyncio {
             // Awaiting marks the exception as retrieved once it is delivered.
             p.handled.set(true);
             if info.must_cancel.get() {
-                let msg = info.cancel_msg();
+                let msg = task.as_ref().and_then(|t| t.task_cancel_msg());
                 if self.cancel_future(&p, msg) {
                     info.must_cancel.set(false);
                 }
@@ -2523,8 +2683,8 @@ impl Asyncio {
             "remove_done_callback" => {
                 let f = args.first().cloned().unwrap_or(Value::Nil);
                 let mut removed = 0;
-                if let Some(rare) = p.rare.borrow_mut().as_mut() {
-                    rare.done_callbacks.retain(|(g, live)| {
+                if let Some(rare) = p.rare.get() {
+                    rare.borrow_mut().done_callbacks.retain(|(g, live)| {
                         if same(g, &f) {
                             removed += i64::from(live.replace(false));
                             false
@@ -2847,9 +3007,9 @@ impl Asyncio {
             }
         }
         let now = self.clock.now_ns();
-        while let Some((id, job)) = self.timers.pop_due(now + TIMER_BASE) {
+        while let Some((_, job)) = self.timers.pop_due(now + TIMER_BASE) {
             self.record(None, || EventKind::TimerDue);
-            self.ready.push_back(job.into_job(id));
+            self.ready.push_back(job);
         }
         self.iteration_left = self.ready.len();
         // The queue gives back its room once mostly empty (a million tasks
@@ -3953,36 +4113,18 @@ impl Policy for Asyncio {
 
     fn queues(&self, vm: &Vm) -> super::Queues {
         let describe = |job: &Job| describe_job(job, vm);
-        let ready = self
-            .ready
-            .0
-            .iter()
-            .enumerate()
-            .map(|(i, entry)| {
-                let when = if i < self.iteration_left {
-                    "this iteration"
-                } else {
-                    "next iteration"
-                };
-                format!("{} ({when})", entry.with(describe))
-            })
-            .collect();
-        let timers = self
-            .timers
-            .pending()
-            .into_iter()
-            .map(|(due, job)| {
-                let text = match job {
-                    TimerJob::Wake(unit) => describe(&Job::WakeTask {
-                        unit: *unit,
-                        timer: 0,
-                        value: Value::Nil,
-                    }),
-                    TimerJob::Other(job) => describe(job),
-                };
-                (due.saturating_sub(TIMER_BASE), text)
-            })
-            .collect();
+        let mut ready = Vec::with_capacity(self.ready.len());
+        self.ready.for_each(|job| {
+            let when = if ready.len() < self.iteration_left {
+                "this iteration"
+            } else {
+                "next iteration"
+            };
+            ready.push(format!("{} ({when})", describe(job)));
+        });
+        let mut timers = Vec::new();
+        self.timers
+            .pending(|due, job| timers.push((due.saturating_sub(TIMER_BASE), describe(job))));
         super::Queues {
             queues: vec![("ready", ready)],
             timers,
@@ -4043,26 +4185,91 @@ fn describe_job(job: &Job, vm: &Vm) -> String {
 mod sizes {
     use super::*;
 
+    fn start(unit: UnitId) -> Job {
+        Job::Resume {
+            unit,
+            with: ResumeWith::Start,
+        }
+    }
+
+    /// What a queued job is, as a test compares it.
+    fn key(job: &Job) -> String {
+        match job {
+            Job::Resume {
+                unit,
+                with: ResumeWith::Start,
+            } => format!("start {unit}"),
+            Job::Resume { unit, .. } => format!("step {unit}"),
+            Job::Skip => "skip".into(),
+            _ => "other".into(),
+        }
+    }
+
+    /// Consecutive units' starts share an entry, and the queue still gives
+    /// every job in order, counts each, and skips any one of them.
+    #[test]
+    fn a_run_of_starts_is_one_entry_and_still_every_job() {
+        let mut q = ReadyQueue::default();
+        for unit in [3, 4, 5] {
+            q.push_back(start(unit));
+        }
+        q.push_resume(9, Value::Nil);
+        for unit in [6, 7, 9] {
+            q.push_back(start(unit));
+        }
+        assert_eq!(q.entries.len(), 4, "3-5, step 9, 6-7, 9");
+        assert_eq!(q.len(), 7);
+        let mut seen = vec![];
+        q.for_each(|job| seen.push(key(job)));
+        assert_eq!(
+            seen,
+            [
+                "start 3", "start 4", "start 5", "step 9", "start 6", "start 7", "start 9"
+            ]
+        );
+        // Only among the first five jobs: start 4 is skipped, start 9 is not.
+        q.skip_first_where(5, |job| {
+            matches!(
+                job,
+                Job::Resume {
+                    unit: 4 | 9,
+                    with: ResumeWith::Start
+                }
+            )
+        });
+        let mut popped = vec![];
+        while let Some(job) = q.pop_front() {
+            popped.push(key(&job));
+        }
+        assert_eq!(
+            popped,
+            [
+                "start 3", "skip", "start 5", "step 9", "start 6", "start 7", "start 9"
+            ]
+        );
+        assert!(q.is_empty());
+    }
+
     /// What a sleeping task costs (`programs/bench/sleeping_tasks.lab`):
     /// these records are kept per task, a million at a time.
     #[test]
     fn per_task_records_stay_small() {
         use std::mem::size_of;
         eprintln!(
-            "Fiber {} Future {} TaskInfo {} Job {} TimerJob {} Ready {} Callback {} Handler {} ResumeWith {}",
+            "Fiber {} Future {} TaskInfo {} Job {} Ready {} Callback {} Handler {} ResumeWith {}",
             size_of::<crate::vm::Fiber>(),
             size_of::<Future>(),
             size_of::<TaskInfo>(),
             size_of::<Job>(),
-            size_of::<TimerJob>(),
             size_of::<Ready>(),
             size_of::<Callback>(),
             size_of::<Handler>(),
             size_of::<ResumeWith>()
         );
-        assert!(size_of::<TimerJob>() <= 16);
-        assert!(size_of::<Future>() <= 128);
-        assert!(size_of::<TaskInfo>() <= 72);
+        // With the `Rc`'s two counts, a task is one 128-byte block.
+        assert!(size_of::<Future>() <= 112);
+        assert!(size_of::<TaskInfo>() <= 56);
+        assert!(size_of::<Callback>() <= 16);
         assert!(size_of::<crate::vm::Fiber>() <= 104);
         assert!(size_of::<Ready>() <= 16);
     }

@@ -4,7 +4,7 @@
 //! `call_soon` callback; each defines its promise object around a `Core` and
 //! its reaction type. Also here: a timer heap ordered by due time, then
 //! creation (asyncio's `_scheduled`; js keeps Node's per-duration lists in
-//! `js/timers.rs`).
+//! `js/timers.rs`), whose entries hold a job in 4 bytes when it packs.
 
 use crate::value::Value;
 use crate::vm::Thrown;
@@ -22,7 +22,16 @@ pub enum State {
 pub struct Core<R> {
     /// The state and the reactions under one borrow flag (8 bytes a
     /// promise; every borrow is brief and never calls out).
-    inner: RefCell<(State, Reactions<R>)>,
+    inner: RefCell<Inner<R>>,
+}
+
+/// A pending promise keeps its reactions, a settled one its outcome; never
+/// both (reactions are added only while pending and handed out when it
+/// settles), so they share their room: a pending promise does not carry an
+/// empty outcome (`sleeping_tasks`: −32 B a task, under either policy).
+enum Inner<R> {
+    Pending(Reactions<R>),
+    Settled(State),
 }
 
 /// A promise's reactions. Most promises get exactly one (the task awaiting
@@ -87,58 +96,91 @@ impl<R> Core<R> {
 
     pub fn with_state(state: State) -> Core<R> {
         Core {
-            inner: RefCell::new((state, Reactions::None)),
+            inner: RefCell::new(Inner::of(state)),
         }
     }
 
     pub fn is_pending(&self) -> bool {
-        matches!(self.inner.borrow().0, State::Pending)
+        matches!(&*self.inner.borrow(), Inner::Pending(_))
     }
 
     pub fn state(&self) -> State {
-        self.inner.borrow().0.clone()
+        self.with(State::clone)
     }
 
     /// Runs `f` on the state without copying it.
     pub fn with<T>(&self, f: impl FnOnce(&State) -> T) -> T {
-        f(&self.inner.borrow().0)
+        match &*self.inner.borrow() {
+            Inner::Pending(_) => f(&State::Pending),
+            Inner::Settled(state) => f(state),
+        }
     }
 
     pub fn has_reactions(&self) -> bool {
-        !self.inner.borrow().1.is_empty()
+        matches!(&*self.inner.borrow(), Inner::Pending(r) if !r.is_empty())
     }
 
-    /// Adds a reaction to a pending promise (most have exactly one).
+    /// Adds a reaction to a pending promise (most have exactly one). A
+    /// settled promise takes none (both policies schedule a reaction to a
+    /// settled promise at once): it is dropped.
     pub fn add_reaction(&self, reaction: R) {
-        self.inner.borrow_mut().1.push(reaction);
+        let mut inner = self.inner.borrow_mut();
+        match &mut *inner {
+            Inner::Pending(reactions) => reactions.push(reaction),
+            Inner::Settled(_) => {
+                drop(inner);
+                debug_assert!(false, "a reaction added to a settled promise");
+                drop(reaction);
+            }
+        }
     }
 
     /// The reactions still waiting, taken out (for a drop that must not
     /// recurse).
     pub fn take_reactions(&self) -> Reactions<R> {
-        std::mem::replace(&mut self.inner.borrow_mut().1, Reactions::None)
+        match &mut *self.inner.borrow_mut() {
+            Inner::Pending(reactions) => std::mem::replace(reactions, Reactions::None),
+            Inner::Settled(_) => Reactions::None,
+        }
     }
 
     /// The value a settled promise holds, taken out (for a drop that must
     /// not recurse: a future whose result is a future whose result is …).
+    /// The promise is left pending, without reactions.
     pub fn take_value(&self) -> Value {
-        let state = std::mem::replace(&mut self.inner.borrow_mut().0, State::Pending);
+        let mut inner = self.inner.borrow_mut();
+        if let Inner::Pending(_) = &*inner {
+            return Value::Nil;
+        }
+        let state = std::mem::replace(&mut *inner, Inner::Pending(Reactions::None));
+        drop(inner);
         match state {
-            State::Pending => Value::Nil,
-            State::Fulfilled(v) => v,
-            State::Rejected(t) => t.value,
+            Inner::Settled(State::Fulfilled(v)) => v,
+            Inner::Settled(State::Rejected(t)) => t.value,
+            _ => Value::Nil,
         }
     }
 
     /// Settles the promise and returns the reactions to schedule, in order.
     pub fn settle(&self, state: State) -> Reactions<R> {
-        let (old, reactions) = {
-            let mut inner = self.inner.borrow_mut();
-            let old = std::mem::replace(&mut inner.0, state);
-            (old, std::mem::replace(&mut inner.1, Reactions::None))
-        };
-        drop(old);
-        reactions
+        let old = std::mem::replace(&mut *self.inner.borrow_mut(), Inner::of(state));
+        match old {
+            Inner::Pending(reactions) => reactions,
+            // Dropped outside the borrow (a value's drop may reach here).
+            Inner::Settled(old) => {
+                drop(old);
+                Reactions::None
+            }
+        }
+    }
+}
+
+impl<R> Inner<R> {
+    fn of(state: State) -> Inner<R> {
+        match state {
+            State::Pending => Inner::Pending(Reactions::None),
+            settled => Inner::Settled(settled),
+        }
     }
 }
 
@@ -148,11 +190,27 @@ impl<R> Default for Core<R> {
     }
 }
 
-/// Timers ordered by due time, then creation order: a binary heap (compact
-/// for a million sleepers). Cancelling leaves a tombstone that is skipped
-/// when it reaches the top (cancellation is rare; timers are many).
+/// A timer's job as a heap entry holds it: most jobs (asyncio: a sleeping
+/// task's wake-up, a million in `sleeping_tasks`) pack into 31 bits; any
+/// other is kept beside the heap.
+pub trait PackedJob: Sized {
+    /// The job in 31 bits (below `1 << 31`), or the job back if it does not
+    /// pack.
+    fn pack(self) -> Result<u32, Self>;
+    /// The job `pack` gave `bits` for, as timer `id`'s.
+    fn unpack(bits: u32, id: u64) -> Self;
+}
+
+/// Timers ordered by due time, then creation order: a binary heap of
+/// 20-byte entries (compact for a million sleepers). Cancelling leaves a
+/// tombstone that is skipped when it reaches the top (cancellation is rare;
+/// timers are many).
 pub struct Timers<J> {
-    heap: BinaryHeap<TimerEntry<J>>,
+    heap: BinaryHeap<TimerEntry>,
+    /// The jobs that do not pack, by slot (an entry's `job` with the top
+    /// bit set), and the free slots.
+    jobs: Vec<Option<J>>,
+    free: Vec<u32>,
     cancelled: HashSet<u64, crate::value::FastHash>,
     next_id: u64,
 }
@@ -161,45 +219,94 @@ impl<J> Default for Timers<J> {
     fn default() -> Self {
         Timers {
             heap: BinaryHeap::new(),
+            jobs: Vec::new(),
+            free: Vec::new(),
             cancelled: HashSet::default(),
             next_id: 0,
         }
     }
 }
 
-struct TimerEntry<J> {
+/// The top bit of an entry's `job`: the rest is a slot in `Timers::jobs`.
+const SLOT: u32 = 1 << 31;
+
+/// Packed to 4-byte alignment: 20 bytes, not 24 (its fields are only ever
+/// read by value).
+#[derive(Clone, Copy)]
+#[repr(C, packed(4))]
+struct TimerEntry {
     due: u64,
     id: u64,
-    job: J,
+    job: u32,
 }
 
-impl<J> PartialEq for TimerEntry<J> {
-    fn eq(&self, other: &Self) -> bool {
-        (self.due, self.id) == (other.due, other.id)
+impl TimerEntry {
+    fn key(&self) -> (u64, u64) {
+        (self.due, self.id)
     }
 }
-impl<J> Eq for TimerEntry<J> {}
-impl<J> PartialOrd for TimerEntry<J> {
+
+impl PartialEq for TimerEntry {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+impl Eq for TimerEntry {}
+impl PartialOrd for TimerEntry {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
-impl<J> Ord for TimerEntry<J> {
+impl Ord for TimerEntry {
     /// Reversed: `BinaryHeap` is a max-heap and the earliest timer goes first.
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (other.due, other.id).cmp(&(self.due, self.id))
+        other.key().cmp(&self.key())
     }
 }
 
-impl<J> Timers<J> {
+impl<J: PackedJob> Timers<J> {
     pub fn add(&mut self, due: u64, job: J) -> u64 {
         self.next_id += 1;
+        let job = match job.pack() {
+            Ok(bits) if bits < SLOT => bits,
+            Ok(_) => unreachable!("a packed job is below 1 << 31"),
+            Err(job) => self.keep(job),
+        };
         self.heap.push(TimerEntry {
             due,
             id: self.next_id,
             job,
         });
         self.next_id
+    }
+    /// Keeps a job that does not pack: its slot, tagged.
+    fn keep(&mut self, job: J) -> u32 {
+        if let Some(slot) = self.free.pop() {
+            self.jobs[slot as usize] = Some(job);
+            return slot | SLOT;
+        }
+        // A slot number needs 31 bits: two billion timers pending at once
+        // would have run out of memory long before.
+        let slot = u32::try_from(self.jobs.len()).unwrap_or(u32::MAX) & !SLOT;
+        self.jobs.push(Some(job));
+        slot | SLOT
+    }
+    /// The job of a popped entry (its slot, if kept, is free again).
+    fn take(&mut self, entry: TimerEntry) -> J {
+        let (bits, id) = (entry.job, entry.id);
+        if bits & SLOT == 0 {
+            return J::unpack(bits, id);
+        }
+        let slot = bits & !SLOT;
+        let job = self.jobs[slot as usize].take();
+        self.free.push(slot);
+        // All free: the slots' room goes back (a burst of a million
+        // `call_later`s does not keep it).
+        if self.free.len() == self.jobs.len() {
+            self.jobs = Vec::new();
+            self.free = Vec::new();
+        }
+        job.unwrap_or_else(|| unreachable!("a timer's kept job is taken once"))
     }
     pub fn cancel(&mut self, id: u64) {
         if id <= self.next_id {
@@ -212,10 +319,12 @@ impl<J> Timers<J> {
             return;
         }
         while let Some(top) = self.heap.peek() {
-            if !self.cancelled.remove(&top.id) {
+            if !self.cancelled.remove(&{ top.id }) {
                 break;
             }
-            self.heap.pop();
+            if let Some(entry) = self.heap.pop() {
+                drop(self.take(entry));
+            }
         }
     }
     pub fn next_due(&mut self) -> Option<u64> {
@@ -229,15 +338,15 @@ impl<J> Timers<J> {
         if self.heap.peek()?.due > now {
             return None;
         }
-        let entry = self.heap.pop();
+        let entry = self.heap.pop()?;
         self.shrink();
-        entry.map(|t| (t.id, t.job))
+        Some((entry.id, self.take(entry)))
     }
     /// Timers still pending (not cancelled).
     pub fn len(&self) -> usize {
         self.heap
             .iter()
-            .filter(|t| !self.cancelled.contains(&t.id))
+            .filter(|t| !self.cancelled.contains(&{ t.id }))
             .count()
     }
     pub fn is_empty(&self) -> bool {
@@ -248,6 +357,8 @@ impl<J> Timers<J> {
     }
     pub fn clear(&mut self) {
         self.heap.clear();
+        self.jobs.clear();
+        self.free.clear();
         self.cancelled.clear();
     }
     /// Gives back the heap's spare capacity once it holds a quarter of it
@@ -258,14 +369,70 @@ impl<J> Timers<J> {
             self.heap.shrink_to(len * 2);
         }
     }
-    /// Pending timers, earliest first: due time and job (for views).
-    pub fn pending(&self) -> Vec<(u64, &J)> {
-        let mut pending: Vec<&TimerEntry<J>> = self
+    /// Runs `f` on each pending timer, earliest first: its due time and job
+    /// (for views).
+    pub fn pending(&self, mut f: impl FnMut(u64, &J)) {
+        let mut pending: Vec<TimerEntry> = self
             .heap
             .iter()
-            .filter(|t| !self.cancelled.contains(&t.id))
+            .filter(|t| !self.cancelled.contains(&{ t.id }))
+            .copied()
             .collect();
-        pending.sort_by_key(|t| (t.due, t.id));
-        pending.into_iter().map(|t| (t.due, &t.job)).collect()
+        pending.sort_by_key(TimerEntry::key);
+        for entry in pending {
+            let (due, bits, id) = (entry.due, entry.job, entry.id);
+            if bits & SLOT == 0 {
+                f(due, &J::unpack(bits, id));
+            } else if let Some(Some(job)) = self.jobs.get((bits & !SLOT) as usize) {
+                f(due, job);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A job that packs when it is small.
+    #[derive(Debug, PartialEq)]
+    struct Job(u64);
+
+    impl PackedJob for Job {
+        fn pack(self) -> Result<u32, Job> {
+            u32::try_from(self.0).ok().filter(|&n| n < SLOT).ok_or(self)
+        }
+        fn unpack(bits: u32, _: u64) -> Job {
+            Job(bits.into())
+        }
+    }
+
+    /// Entries stay 20 bytes; jobs that pack and jobs kept beside the heap
+    /// come out by due time, then creation, and a cancelled one never does.
+    #[test]
+    fn timers_fire_in_order_whatever_their_jobs() {
+        assert_eq!(std::mem::size_of::<TimerEntry>(), 20);
+        let mut timers = Timers::default();
+        let big = 1 << 40;
+        let a = timers.add(30, Job(1));
+        let b = timers.add(10, Job(big));
+        let c = timers.add(10, Job(2));
+        let d = timers.add(20, Job(big + 1));
+        let e = timers.add(5, Job(big + 2));
+        timers.cancel(e);
+        let mut seen = vec![];
+        timers.pending(|due, job| seen.push((due, job.0)));
+        assert_eq!(seen, [(10, big), (10, 2), (20, big + 1), (30, 1)]);
+        assert_eq!(timers.len(), 4);
+        assert_eq!(timers.pop_due(9), None);
+        assert_eq!(timers.pop_due(10), Some((b, Job(big))));
+        assert_eq!(timers.pop_due(10), Some((c, Job(2))));
+        // A freed slot is used again.
+        let f = timers.add(25, Job(big + 3));
+        assert_eq!(timers.jobs.len(), 3);
+        assert_eq!(timers.pop_due(100), Some((d, Job(big + 1))));
+        assert_eq!(timers.pop_due(100), Some((f, Job(big + 3))));
+        assert_eq!(timers.pop_due(100), Some((a, Job(1))));
+        assert!(timers.is_empty() && timers.jobs.is_empty());
     }
 }
