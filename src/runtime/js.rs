@@ -56,7 +56,7 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
-use timers::{Cursor, Next, NodeTimers, Timer};
+use timers::{Cursor, Next, NodeTimers};
 
 pub const INFO: PolicyInfo = PolicyInfo {
     name: "js",
@@ -219,23 +219,47 @@ enum Job {
 }
 
 /// What a timer does when it fires (kept to fire again for an interval).
-#[derive(Clone)]
+/// 16 B: a `sleep`'s timer, the common one, waits in its list in 24 B
+/// (`sleeping_tasks`: 85 → 24 B a task with no hash entry, as no program
+/// can clear it).
 enum TimerAction {
-    /// `set_timeout(f, d, args…)` (boxed: a `sleep`'s timer, the common
-    /// one, stays small; `sleeping_tasks`: −32 B a task).
-    Call(Box<(Value, Vec<Value>)>),
+    /// `set_timeout(f, d, args…)` / `set_interval` (boxed, with what only
+    /// such a timer needs).
+    Call(Box<CallTimer>),
     /// `sleep(d)`: resolve its promise.
     Settle(P),
     /// `await sleep(d)` with the promise seen by nobody else: wake the unit.
     WakeSleeper(UnitId),
 }
 
+/// A timer a program made with `set_timeout` / `set_interval` (and can
+/// clear by its id).
+struct CallTimer {
+    id: u64,
+    /// `_idleTimeout`: the delay after the constructor's coercion.
+    idle_timeout: f64,
+    /// `_repeat`: an interval (its delay is `idle_timeout`, which Node
+    /// sets back to `_repeat` before re-inserting it).
+    repeat: bool,
+    function: Value,
+    args: Vec<Value>,
+}
+
+impl timers::Action for TimerAction {
+    fn clearable_id(&self) -> Option<u64> {
+        match self {
+            TimerAction::Call(call) => Some(call.id),
+            TimerAction::Settle(_) | TimerAction::WakeSleeper(_) => None,
+        }
+    }
+}
+
 impl TimerAction {
     fn job(&self) -> Job {
         match self {
             TimerAction::Call(call) => Job::Call {
-                function: call.0.clone(),
-                args: call.1.clone(),
+                function: call.function.clone(),
+                args: call.args.clone(),
             },
             TimerAction::WakeSleeper(unit) => Job::WakeSleeper(*unit),
             TimerAction::Settle(p) => Job::Settle {
@@ -450,8 +474,8 @@ pub struct Js {
     /// Node's timer lists and the loop's timer handle.
     timers: NodeTimers<TimerAction>,
     running: Option<Running>,
-    /// The last `sleep`'s timer and promise (by address), for an `await`
-    /// right after it (`await_sleep`).
+    /// The last `sleep`'s timer list (its duration, ms) and promise (by
+    /// address), for an `await` right after it (`await_sleep`).
     last_sleep: Option<(u64, usize)>,
     /// `set_immediate` callbacks for the next check phase.
     immediates: VecDeque<Immediate>,
@@ -539,23 +563,24 @@ impl Js {
         self.last_id
     }
 
-    /// `new Timeout(…)` + `insert`: a timer whose list is its delay's.
+    /// `new Timeout(…)` + `insert`: a timer whose list is its delay's,
+    /// doing `make(id, delay)`. Returns its id and delay.
     fn add_timer(
         &mut self,
         delay: &Value,
         what: &str,
-        repeat: bool,
-        action: TimerAction,
-    ) -> Result<u64, Thrown> {
+        make: impl FnOnce(u64, f64) -> TimerAction,
+    ) -> Result<(u64, f64), Thrown> {
         let delay = node_delay(delay, what)?;
         super::memory_check()?;
+        // A `sleep` takes an id too, though no program sees it: the ids
+        // `set_timeout` returns stay Node's `async_id` order.
         let id = self.new_id();
         // getLibuvNow() updates libuv's clock.
         let start = self.now_ms();
         self.timers.loop_time = start;
-        self.timers
-            .insert(Timer::new(id, delay, repeat, action), delay, start);
-        Ok(id)
+        self.timers.insert(make(id, delay), delay, start);
+        Ok((id, delay))
     }
 
     fn clear_timer(&mut self, id: u64) {
@@ -571,26 +596,37 @@ impl Js {
 
     /// Runs a due timer's callback; an interval goes back into its list,
     /// starting from the clock read just before the callback.
-    fn fire(&mut self, vm: &mut Vm, timer: Timer<TimerAction>) {
+    fn fire(&mut self, vm: &mut Vm, action: TimerAction) {
         self.record(None, || EventKind::TimerDue);
-        let start = timer.repeat.then(|| {
-            let now = self.now_ms();
-            self.timers.loop_time = now;
-            now
-        });
+        let TimerAction::Call(call) = action else {
+            // A `sleep`'s: no callback runs, and nothing can clear it.
+            self.run_job(vm, action.job());
+            return;
+        };
+        if !call.repeat {
+            self.running = Some(Running {
+                id: call.id,
+                idle_timeout: call.idle_timeout,
+                cleared: false,
+            });
+            let CallTimer { function, args, .. } = *call;
+            self.run_job(vm, Job::Call { function, args });
+            self.running = None;
+            return;
+        }
+        let start = self.now_ms();
+        self.timers.loop_time = start;
         self.running = Some(Running {
-            id: timer.id,
-            idle_timeout: timer.idle_timeout,
+            id: call.id,
+            idle_timeout: call.idle_timeout,
             cleared: false,
         });
-        self.run_job(vm, timer.action.job());
+        let delay = call.idle_timeout;
+        let action = TimerAction::Call(call);
+        self.run_job(vm, action.job());
         let cleared = self.running.take().is_some_and(|r| r.cleared);
-        if let Some(start) = start
-            && !cleared
-            && self.fatal.is_none()
-        {
-            let delay = timer.idle_timeout;
-            self.timers.insert(timer, delay, start);
+        if !cleared && self.fatal.is_none() {
+            self.timers.insert(action, delay, start);
         }
     }
 
@@ -797,7 +833,7 @@ impl Js {
         {
             return false;
         }
-        let Some(action) = self.timers.action_mut(timer) else {
+        let Some(action) = self.timers.last_action_mut(timer) else {
             return false;
         };
         if !matches!(&*action, TimerAction::Settle(q) if Rc::ptr_eq(q, &p)) {
@@ -1493,9 +1529,9 @@ impl Js {
         let value = match &primitive.op {
             Op::Sleep => {
                 let p = Promise::new();
-                let timer =
-                    self.add_timer(&arg(0), "sleep", false, TimerAction::Settle(p.clone()))?;
-                self.last_sleep = Some((timer, Rc::as_ptr(&p) as usize));
+                let (_, delay) =
+                    self.add_timer(&arg(0), "sleep", |_, _| TimerAction::Settle(p.clone()))?;
+                self.last_sleep = Some((delay.trunc() as u64, Rc::as_ptr(&p) as usize));
                 Value::Handle(p)
             }
             Op::Work => {
@@ -1518,9 +1554,17 @@ impl Js {
                     ));
                 }
                 let extra = args.get(2..).map(|a| a.to_vec()).unwrap_or_default();
-                let action = TimerAction::Call(Box::new((function, extra)));
                 let repeat = matches!(primitive.op, Op::SetInterval);
-                Value::Int(self.add_timer(&arg(1), primitive.name, repeat, action)? as i64)
+                let (id, _) = self.add_timer(&arg(1), primitive.name, |id, delay| {
+                    TimerAction::Call(Box::new(CallTimer {
+                        id,
+                        idle_timeout: delay,
+                        repeat,
+                        function,
+                        args: extra,
+                    }))
+                })?;
+                Value::Int(id as i64)
             }
             Op::ClearTimeout => {
                 if let Value::Int(id) = arg(0) {
@@ -2003,7 +2047,7 @@ mod sizes {
             size_of::<Reaction>(),
             size_of::<Handler>(),
             size_of::<TimerAction>(),
-            size_of::<timers::Timer<TimerAction>>()
+            size_of::<(u64, TimerAction)>()
         );
         assert!(size_of::<TimerAction>() <= 16);
         assert!(size_of::<Reaction>() <= 48);
