@@ -233,7 +233,7 @@ enum TimerAction {
 }
 
 /// A timer a program made with `set_timeout` / `set_interval` (and can
-/// clear by its id).
+/// clear by its id): 64 B, as the list's entry and the callback were before.
 struct CallTimer {
     id: u64,
     /// `_idleTimeout`: the delay after the constructor's coercion.
@@ -242,7 +242,7 @@ struct CallTimer {
     /// sets back to `_repeat` before re-inserting it).
     repeat: bool,
     function: Value,
-    args: Vec<Value>,
+    args: Box<[Value]>,
 }
 
 impl timers::Action for TimerAction {
@@ -259,7 +259,7 @@ impl TimerAction {
         match self {
             TimerAction::Call(call) => Job::Call {
                 function: call.function.clone(),
-                args: call.args.clone(),
+                args: call.args.to_vec(),
             },
             TimerAction::WakeSleeper(unit) => Job::WakeSleeper(*unit),
             TimerAction::Settle(p) => Job::Settle {
@@ -610,6 +610,7 @@ impl Js {
                 cleared: false,
             });
             let CallTimer { function, args, .. } = *call;
+            let args = args.into_vec();
             self.run_job(vm, Job::Call { function, args });
             self.running = None;
             return;
@@ -1561,7 +1562,7 @@ impl Js {
                         idle_timeout: delay,
                         repeat,
                         function,
-                        args: extra,
+                        args: extra.into_boxed_slice(),
                     }))
                 })?;
                 Value::Int(id as i64)
@@ -2050,6 +2051,7 @@ mod sizes {
             size_of::<(u64, TimerAction)>()
         );
         assert!(size_of::<TimerAction>() <= 16);
+        assert!(size_of::<CallTimer>() <= 64);
         assert!(size_of::<Reaction>() <= 48);
         assert!(size_of::<Promise>() <= 96);
     }
