@@ -140,7 +140,10 @@ impl Drop for Promise {
         crate::value::drop_later(
             reactions
                 .into_iter()
-                .filter_map(|r| r.derived.map(|d| Value::Handle(d)))
+                .filter_map(|r| match r {
+                    Reaction::Then(then) => then.derived.map(|d| Value::Handle(d)),
+                    Reaction::Resume(_) | Reaction::Step { .. } => None,
+                })
                 .chain([self.core.take_value()]),
         );
     }
@@ -171,11 +174,25 @@ enum Handler {
     EntryDone(u64),
 }
 
-struct Reaction {
+/// A reaction waiting on a pending promise (kept inline in it when it is
+/// the only one): 16 B. The common ones — a task's `await`, a combinator's
+/// element — are inline; a `then` with its handlers and derived promise is
+/// boxed (`sleeping_tasks`: an async function's promise 112 → 96 B).
+enum Reaction {
+    /// `await`: resume the unit with either outcome.
+    Resume(UnitId),
+    /// A combinator's element `index` settled, either way.
+    Step {
+        state: Rc<CombinatorState>,
+        index: u32,
+    },
+    /// Any other reaction.
+    Then(Box<ThenReaction>),
+}
+
+struct ThenReaction {
     on_fulfilled: Handler,
-    /// The handler of a rejection, when it is not `on_fulfilled` (boxed:
-    /// an `await` resumes its unit either way, and a pending promise keeps
-    /// its first reaction inline, so it stays small).
+    /// The handler of a rejection, when it is not `on_fulfilled`.
     on_rejected: Option<Box<Handler>>,
     derived: Option<P>,
 }
@@ -737,13 +754,30 @@ impl Js {
     }
 
     fn queue_reaction(&mut self, reaction: Reaction, outcome: Result<Value, Thrown>) {
-        let handler = match reaction.on_rejected {
-            Some(on_rejected) if outcome.is_err() => *on_rejected,
-            _ => reaction.on_fulfilled,
+        let (handler, derived) = match reaction {
+            Reaction::Resume(unit) => (Handler::Resume(unit), None),
+            Reaction::Step { state, index } => (
+                Handler::Step {
+                    state,
+                    index: index as usize,
+                },
+                None,
+            ),
+            Reaction::Then(then) => {
+                let ThenReaction {
+                    on_fulfilled,
+                    on_rejected,
+                    derived,
+                } = *then;
+                match on_rejected {
+                    Some(on_rejected) if outcome.is_err() => (*on_rejected, derived),
+                    _ => (on_fulfilled, derived),
+                }
+            }
         };
         self.microtasks.push_back(Job::Reaction {
             handler,
-            derived: reaction.derived,
+            derived,
             outcome,
         });
     }
@@ -798,11 +832,20 @@ impl Js {
     /// Adds a reaction (`then`).
     fn then(&mut self, p: &P, on_fulfilled: Handler, on_rejected: Handler, derived: Option<P>) {
         p.handled.set(true);
-        let on_rejected = (!on_rejected.same_as(&on_fulfilled)).then(|| Box::new(on_rejected));
-        let reaction = Reaction {
-            on_fulfilled,
-            on_rejected,
-            derived,
+        let same = on_rejected.same_as(&on_fulfilled);
+        let reaction = match (on_fulfilled, derived) {
+            (Handler::Resume(unit), None) if same => Reaction::Resume(unit),
+            (Handler::Step { state, index }, None) if same && u32::try_from(index).is_ok() => {
+                Reaction::Step {
+                    state,
+                    index: index as u32,
+                }
+            }
+            (on_fulfilled, derived) => Reaction::Then(Box::new(ThenReaction {
+                on_fulfilled,
+                on_rejected: (!same).then(|| Box::new(on_rejected)),
+                derived,
+            })),
         };
         match p.core.state() {
             State::Pending => p.core.add_reaction(reaction),
@@ -2052,7 +2095,7 @@ mod sizes {
         );
         assert!(size_of::<TimerAction>() <= 16);
         assert!(size_of::<CallTimer>() <= 64);
-        assert!(size_of::<Reaction>() <= 48);
-        assert!(size_of::<Promise>() <= 96);
+        assert!(size_of::<Reaction>() <= 16);
+        assert!(size_of::<Promise>() <= 72);
     }
 }
