@@ -369,8 +369,11 @@ struct CombinatorState {
     resolve: Value,
     reject: Value,
     remaining: Cell<usize>,
+    /// The elements' outcomes, taken as the result's list when the last
+    /// one is in. No "already called" flags: an element's step is a
+    /// reaction to a native promise (`promise_resolve` made every element
+    /// one), which runs once.
     values: RefCell<Vec<Value>>,
-    called: RefCell<Vec<bool>>,
 }
 
 impl CombinatorState {
@@ -1723,12 +1726,16 @@ impl Js {
         let Value::List(items) = items else {
             return Err(Thrown::error("TypeError", &format!("{name} needs a list")));
         };
-        let items = items.borrow().clone();
+        // Read one at a time, not copied: no program code runs meanwhile
+        // (`promise_resolve` only queues a thenable's job), so the list
+        // cannot change.
+        let len = items.borrow().len();
+        let item = |i: usize| items.borrow().get(i).cloned().unwrap_or(Value::Nil);
         let result = Promise::new();
         let (resolve, reject, _) = Self::resolving_functions(&result);
         if kind == Combinator::Race {
-            for item in items {
-                let p = self.promise_resolve(item);
+            for index in 0..len {
+                let p = self.promise_resolve(item(index));
                 self.then(
                     &p,
                     Handler::Call(resolve.clone()),
@@ -1744,12 +1751,11 @@ impl Js {
             resolve,
             reject,
             remaining: Cell::new(1),
-            values: RefCell::new(vec![Value::Nil; items.len()]),
-            called: RefCell::new(vec![false; items.len()]),
+            values: RefCell::new(vec![Value::Nil; len]),
         });
-        for (index, item) in items.into_iter().enumerate() {
+        for index in 0..len {
             state.remaining.set(state.remaining.get() + 1);
-            let p = self.promise_resolve(item);
+            let p = self.promise_resolve(item(index));
             let step = || Handler::Step {
                 state: state.clone(),
                 index,
@@ -1764,7 +1770,7 @@ impl Js {
         let left = state.remaining.get() - 1;
         state.remaining.set(left);
         if left == 0 {
-            let values = Value::list(state.values.borrow().clone());
+            let values = Value::list(std::mem::take(&mut *state.values.borrow_mut()));
             match state.kind {
                 Combinator::Any => {
                     let error = aggregate_error("All promises were rejected", values);
@@ -1782,15 +1788,14 @@ impl Js {
         rejected: bool,
         value: Value,
     ) {
-        if std::mem::replace(&mut state.called.borrow_mut()[index], true) {
-            return;
-        }
         let entry = match (state.kind, rejected) {
             (Combinator::AllSettled, false) => settled_record("fulfilled", "value", value),
             (Combinator::AllSettled, true) => settled_record("rejected", "reason", value),
             _ => value,
         };
-        state.values.borrow_mut()[index] = entry;
+        if let Some(slot) = state.values.borrow_mut().get_mut(index) {
+            *slot = entry;
+        }
         self.finish_combinator_step(state);
     }
 }
