@@ -89,9 +89,10 @@ const TIMEOUT_MAX_MS: f64 = 2_147_483_647.0;
 /// Whether a handler was ever attached (`[[PromiseIsHandled]]`, so a
 /// rejection is not "unhandled") needs no field of its own: a pending
 /// promise was handled iff it has reactions (only `then` sets the flag,
-/// and it adds one); a settled one keeps no reactions, so `then` leaves a
-/// `Reaction::Handled` marker in their place (`sleeping_tasks`: an async
-/// function's promise 96 → 80 B).
+/// and it adds one); a settled one keeps no reactions, so `then` on a
+/// rejected one leaves a `Reaction::Handled` marker in their place (a
+/// fulfilled one's flag is never read). `sleeping_tasks`: an async
+/// function's promise 96 → 80 B.
 pub struct Promise {
     core: Core<Reaction>,
 }
@@ -862,11 +863,14 @@ impl Js {
         let outcome = match p.core.state() {
             State::Pending => return p.core.add_reaction(reaction),
             State::Fulfilled(v) => Ok(v),
-            State::Rejected(t) => Err(t),
+            State::Rejected(t) => {
+                // Only a rejected promise's flag is ever read.
+                if !p.core.has_reactions() {
+                    p.core.add_reaction(Reaction::Handled);
+                }
+                Err(t)
+            }
         };
-        if !p.core.has_reactions() {
-            p.core.add_reaction(Reaction::Handled);
-        }
         self.queue_reaction(reaction, outcome);
     }
 
