@@ -23,8 +23,9 @@
 //! Due times are whole milliseconds. What a timer does when it fires, and
 //! the loop's phases around this, are the js policy's (`super`).
 //!
-//! Compact for a million sleepers: a list holds only each timer's start and
-//! action (24 B for a `sleep`'s). A timer a program can clear (its action
+//! Compact for a million sleepers: a list holds only each timer's action
+//! (16 B for a `sleep`'s) and, shared by the timers inserted in the same
+//! millisecond, their start (`Fifo`). A timer a program can clear (its action
 //! says so, `Action::clearable_id`) also has an entry in `ids`, by which
 //! `unenroll` finds its list; the rest (a `sleep`'s timer, whose id no
 //! program sees) cost no hash entry.
@@ -41,19 +42,65 @@ pub trait Action {
     fn clearable_id(&self) -> Option<u64>;
 }
 
-/// One timer (Node's `Timeout`) waiting in its list. What else Node keeps
-/// on it (its id, `_idleTimeout`, `_repeat`) is the action's to carry
-/// when it matters.
-struct Timer<A> {
-    /// `_idleStart`: libuv's clock (ms) when it was inserted.
-    start: u64,
-    action: A,
+/// A list's timers (Node's `Timeout`s), first in first out: each one's
+/// action, and its `_idleStart` (libuv's clock, ms, when it was inserted)
+/// run-length encoded — the timers inserted in the same millisecond share
+/// one entry (`sleeping_tasks`: a sleeper's timer 24 → 16 B). What else
+/// Node keeps on a timer (its id, `_idleTimeout`, `_repeat`) is the
+/// action's to carry when it matters.
+struct Fifo<A> {
+    actions: VecDeque<A>,
+    /// (start, how many timers in a row have it), in the actions' order.
+    starts: VecDeque<(u64, usize)>,
+}
+
+impl<A> Fifo<A> {
+    fn new() -> Fifo<A> {
+        Fifo {
+            actions: VecDeque::new(),
+            starts: VecDeque::new(),
+        }
+    }
+
+    fn push_back(&mut self, start: u64, action: A) {
+        match self.starts.back_mut() {
+            Some((last, n)) if *last == start => *n += 1,
+            _ => self.starts.push_back((start, 1)),
+        }
+        self.actions.push_back(action);
+    }
+
+    /// The first timer: its start and action.
+    fn front(&self) -> Option<(u64, &A)> {
+        Some((self.starts.front()?.0, self.actions.front()?))
+    }
+
+    fn pop_front(&mut self) -> Option<A> {
+        let (_, n) = self.starts.front_mut()?;
+        *n -= 1;
+        if *n == 0 {
+            self.starts.pop_front();
+        }
+        self.actions.pop_front()
+    }
+
+    fn back_mut(&mut self) -> Option<&mut A> {
+        self.actions.back_mut()
+    }
+
+    /// Every timer in order: its start and action.
+    fn iter(&self) -> impl Iterator<Item = (u64, &A)> {
+        self.starts
+            .iter()
+            .flat_map(|&(start, n)| std::iter::repeat_n(start, n))
+            .zip(self.actions.iter())
+    }
 }
 
 struct TimerList<A> {
     expiry: u64,
     id: u64,
-    timers: VecDeque<Timer<A>>,
+    timers: Fifo<A>,
     /// Timers in `timers` not cleared (the rest are tombstones).
     live: usize,
 }
@@ -116,11 +163,11 @@ impl<A: Action> NodeTimers<A> {
         self.count
     }
 
-    /// Whether `timer` was cleared and is only a tombstone in its list.
-    fn is_cleared(&self, timer: &Timer<A>) -> bool {
+    /// Whether the timer doing `action` was cleared and is only a
+    /// tombstone in its list.
+    fn is_cleared(&self, action: &A) -> bool {
         !self.cleared.is_empty()
-            && timer
-                .action
+            && action
                 .clearable_id()
                 .is_some_and(|id| self.cleared.contains(&id))
     }
@@ -134,8 +181,8 @@ impl<A: Action> NodeTimers<A> {
             .flat_map(|(&msecs, list)| {
                 list.timers
                     .iter()
-                    .filter(|t| !self.is_cleared(t))
-                    .map(move |t| (t.start + msecs, &t.action))
+                    .filter(|(_, action)| !self.is_cleared(action))
+                    .map(move |(start, action)| (start + msecs, action))
             })
             .collect();
         out.sort_by_key(|(due, _)| *due);
@@ -158,7 +205,7 @@ impl<A: Action> NodeTimers<A> {
         self.lists.iter().any(|(&msecs, list)| {
             list.timers
                 .iter()
-                .any(|timer| timer.start + msecs == t && !self.is_cleared(timer))
+                .any(|(start, action)| start + msecs == t && !self.is_cleared(action))
         })
     }
 
@@ -187,12 +234,12 @@ impl<A: Action> NodeTimers<A> {
                 e.insert(TimerList {
                     expiry,
                     id,
-                    timers: VecDeque::new(),
+                    timers: Fifo::new(),
                     live: 0,
                 })
             }
         };
-        list.timers.push_back(Timer { start, action });
+        list.timers.push_back(start, action);
         list.live += 1;
     }
 
@@ -203,10 +250,9 @@ impl<A: Action> NodeTimers<A> {
         let last = list.timers.back_mut()?;
         let cleared = !self.cleared.is_empty()
             && last
-                .action
                 .clearable_id()
                 .is_some_and(|id| self.cleared.contains(&id));
-        (!cleared).then_some(&mut last.action)
+        (!cleared).then_some(last)
     }
 
     /// `unenroll`: clears a waiting timer (false if `id` is not waiting).
@@ -243,8 +289,8 @@ impl<A: Action> NodeTimers<A> {
         if let Some(list) = self.lists.remove(&msecs) {
             self.queue.remove(&(list.expiry, list.id));
             if !self.cleared.is_empty() {
-                for t in list.timers {
-                    if let Some(id) = t.action.clearable_id() {
+                for action in list.timers.actions {
+                    if let Some(id) = action.clearable_id() {
                         self.cleared.remove(&id);
                     }
                 }
@@ -281,11 +327,11 @@ impl<A: Action> NodeTimers<A> {
                 *cursor = None;
                 continue;
             };
-            while let Some(t) = list.timers.front() {
+            while let Some((_, action)) = list.timers.front() {
                 if self.cleared.is_empty() {
                     break;
                 }
-                match t.action.clearable_id() {
+                match action.clearable_id() {
                     Some(id) if self.cleared.remove(&id) => list.timers.pop_front(),
                     _ => break,
                 };
@@ -295,9 +341,9 @@ impl<A: Action> NodeTimers<A> {
                     self.remove_list(msecs);
                     *cursor = None;
                 }
-                Some(t) if now.saturating_sub(t.start) < msecs => {
+                Some((start, _)) if now.saturating_sub(start) < msecs => {
                     // Too early for this one: the list waits.
-                    let expiry = (t.start + msecs).max(now + 1);
+                    let expiry = (start + msecs).max(now + 1);
                     self.queue.remove(&(list.expiry, list.id));
                     list.expiry = expiry;
                     list.id = self.next_list_id;
@@ -306,15 +352,15 @@ impl<A: Action> NodeTimers<A> {
                     *cursor = None;
                 }
                 Some(_) => {
-                    let Some(timer) = list.timers.pop_front() else {
+                    let Some(action) = list.timers.pop_front() else {
                         continue;
                     };
                     list.live -= 1;
                     self.count -= 1;
-                    if let Some(id) = timer.action.clearable_id() {
+                    if let Some(id) = action.clearable_id() {
                         self.ids.remove(&id);
                     }
-                    return Next::Run(timer.action);
+                    return Next::Run(action);
                 }
             }
         }
@@ -433,6 +479,22 @@ mod tests {
         assert_eq!(run_phase(&mut timers, 10), ["sleep"]);
         assert_eq!(timers.pending(), 0);
         assert!(timers.cleared.is_empty());
+    }
+
+    #[test]
+    fn timers_inserted_in_the_same_millisecond_share_their_start() {
+        let mut timers = NodeTimers::default();
+        for (id, start, name) in [(1, 0, "a"), (2, 0, "b"), (3, 4, "c"), (4, 2, "d")] {
+            add(&mut timers, id, 10.0, start, name);
+        }
+        let list = &timers.lists[&10];
+        assert_eq!(list.timers.starts, [(0, 2), (4, 1), (2, 1)]);
+        let starts: Vec<(u64, &str)> = list.timers.iter().map(|(s, t)| (s, t.1)).collect();
+        assert_eq!(starts, [(0, "a"), (0, "b"), (4, "c"), (2, "d")]);
+        assert_eq!(run_phase(&mut timers, 10), ["a", "b"]);
+        assert_eq!(timers.lists[&10].timers.starts, [(4, 1), (2, 1)]);
+        assert_eq!(run_phase(&mut timers, 14), ["c", "d"]);
+        assert!(timers.lists.is_empty());
     }
 
     #[test]
