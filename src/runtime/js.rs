@@ -56,7 +56,7 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
-use timers::{Cursor, Next, NodeTimers, Timer};
+use timers::{Cursor, Next, NodeTimers};
 
 pub const INFO: PolicyInfo = PolicyInfo {
     name: "js",
@@ -84,27 +84,37 @@ const TIMEOUT_MAX_MS: f64 = 2_147_483_647.0;
 
 // ---- promises ----
 
-/// A JavaScript promise.
+/// A JavaScript promise: its state and reactions, nothing else (64 B).
+///
+/// Whether a handler was ever attached (`[[PromiseIsHandled]]`, so a
+/// rejection is not "unhandled") needs no field of its own: a pending
+/// promise was handled iff it has reactions (only `then` sets the flag,
+/// and it adds one); a settled one keeps no reactions, so `then` on a
+/// rejected one leaves a `Reaction::Handled` marker in their place (a
+/// fulfilled one's flag is never read). `sleeping_tasks`: an async
+/// function's promise 96 → 80 B.
+// PERF: `Core` is 64 B here: its borrow flag 8, `State` 32 (a `Thrown`),
+// `Reactions` 24 (its `Many(Vec)`). With `Many(Box<Vec<R>>)` it would be
+// 16 (a `Reaction` is 16), and with a 16-B `Value` the promise would fit
+// a 64-B block with its `Rc` counts, not 80.
 pub struct Promise {
     core: Core<Reaction>,
-    /// A handler was attached (so a rejection is not "unhandled").
-    handled: Cell<bool>,
 }
 
 type P = Hc<Promise>;
 
 impl Promise {
     fn new() -> P {
-        Hc::new(Promise {
-            core: Core::new(),
-            handled: Cell::new(false),
-        })
+        Hc::new(Promise { core: Core::new() })
     }
     fn fulfilled(value: Value) -> P {
         Hc::new(Promise {
             core: Core::with_state(State::Fulfilled(value)),
-            handled: Cell::new(false),
         })
+    }
+    /// A handler was attached (`[[PromiseIsHandled]]`).
+    fn handled(&self) -> bool {
+        self.core.has_reactions()
     }
 }
 
@@ -137,7 +147,10 @@ impl Drop for Promise {
         crate::value::drop_later(
             reactions
                 .into_iter()
-                .filter_map(|r| r.derived.map(Value::from))
+                .filter_map(|r| match r {
+                    Reaction::Then(then) => then.derived.map(Value::from),
+                    Reaction::Resume(_) | Reaction::Step { .. } | Reaction::Handled => None,
+                })
                 .chain([self.core.take_value()]),
         );
     }
@@ -168,11 +181,28 @@ enum Handler {
     EntryDone(u64),
 }
 
-struct Reaction {
+/// A reaction waiting on a pending promise (kept inline in it when it is
+/// the only one): 16 B. The common ones — a task's `await`, a combinator's
+/// element — are inline; a `then` with its handlers and derived promise is
+/// boxed (`sleeping_tasks`: an async function's promise 112 → 96 B).
+enum Reaction {
+    /// `await`: resume the unit with either outcome.
+    Resume(UnitId),
+    /// A combinator's element `index` settled, either way.
+    Step {
+        state: Rc<CombinatorState>,
+        index: u32,
+    },
+    /// Any other reaction.
+    Then(Box<ThenReaction>),
+    /// Not a reaction: a settled promise's mark that a handler was
+    /// attached (see `Promise`).
+    Handled,
+}
+
+struct ThenReaction {
     on_fulfilled: Handler,
-    /// The handler of a rejection, when it is not `on_fulfilled` (boxed:
-    /// an `await` resumes its unit either way, and a pending promise keeps
-    /// its first reaction inline, so it stays small).
+    /// The handler of a rejection, when it is not `on_fulfilled`.
     on_rejected: Option<Box<Handler>>,
     derived: Option<P>,
 }
@@ -216,23 +246,47 @@ enum Job {
 }
 
 /// What a timer does when it fires (kept to fire again for an interval).
-#[derive(Clone)]
+/// 16 B: a `sleep`'s timer, the common one, waits in its list in 16 B and
+/// a share of its millisecond's start (`sleeping_tasks`: 85 → ~16 B a
+/// task, with no hash entry, as no program can clear it).
 enum TimerAction {
-    /// `set_timeout(f, d, args…)` (boxed: a `sleep`'s timer, the common
-    /// one, stays small; `sleeping_tasks`: −32 B a task).
-    Call(Box<(Value, Vec<Value>)>),
+    /// `set_timeout(f, d, args…)` / `set_interval` (boxed, with what only
+    /// such a timer needs).
+    Call(Box<CallTimer>),
     /// `sleep(d)`: resolve its promise.
     Settle(P),
     /// `await sleep(d)` with the promise seen by nobody else: wake the unit.
     WakeSleeper(UnitId),
 }
 
+/// A timer a program made with `set_timeout` / `set_interval` (and can
+/// clear by its id): 64 B, as the list's entry and the callback were before.
+struct CallTimer {
+    id: u64,
+    /// `_idleTimeout`: the delay after the constructor's coercion.
+    idle_timeout: f64,
+    /// `_repeat`: an interval (its delay is `idle_timeout`, which Node
+    /// sets back to `_repeat` before re-inserting it).
+    repeat: bool,
+    function: Value,
+    args: Box<[Value]>,
+}
+
+impl timers::Action for TimerAction {
+    fn clearable_id(&self) -> Option<u64> {
+        match self {
+            TimerAction::Call(call) => Some(call.id),
+            TimerAction::Settle(_) | TimerAction::WakeSleeper(_) => None,
+        }
+    }
+}
+
 impl TimerAction {
     fn job(&self) -> Job {
         match self {
             TimerAction::Call(call) => Job::Call {
-                function: call.0.clone(),
-                args: call.1.clone(),
+                function: call.function.clone(),
+                args: call.args.to_vec(),
             },
             TimerAction::WakeSleeper(unit) => Job::WakeSleeper(*unit),
             TimerAction::Settle(p) => Job::Settle {
@@ -325,8 +379,11 @@ struct CombinatorState {
     resolve: Value,
     reject: Value,
     remaining: Cell<usize>,
+    /// The elements' outcomes, taken as the result's list when the last
+    /// one is in. No "already called" flags: an element's step is a
+    /// reaction to a native promise (`promise_resolve` made every element
+    /// one), which runs once.
     values: RefCell<Vec<Value>>,
-    called: RefCell<Vec<bool>>,
 }
 
 impl CombinatorState {
@@ -447,8 +504,8 @@ pub struct Js {
     /// Node's timer lists and the loop's timer handle.
     timers: NodeTimers<TimerAction>,
     running: Option<Running>,
-    /// The last `sleep`'s timer and promise (by address), for an `await`
-    /// right after it (`await_sleep`).
+    /// The last `sleep`'s timer list (its duration, ms) and promise (by
+    /// address), for an `await` right after it (`await_sleep`).
     last_sleep: Option<(u64, usize)>,
     /// `set_immediate` callbacks for the next check phase.
     immediates: VecDeque<Immediate>,
@@ -462,6 +519,8 @@ pub struct Js {
     /// The script, until its first step runs it.
     script: Option<Rc<Closure>>,
     /// The promise each unit settles when it ends (an async function's).
+    // PERF: 8 B a task plus the Vec's doubling slack (~10 B at 100k
+    // tasks); a policy word kept on the VM's unit would need no table.
     unit_promises: Vec<Option<P>>,
     /// Calls pushed into units with a mark (mark = index + 1).
     marked: Vec<Option<Marked>>,
@@ -536,23 +595,24 @@ impl Js {
         self.last_id
     }
 
-    /// `new Timeout(…)` + `insert`: a timer whose list is its delay's.
+    /// `new Timeout(…)` + `insert`: a timer whose list is its delay's,
+    /// doing `make(id, delay)`. Returns its id and delay.
     fn add_timer(
         &mut self,
         delay: &Value,
         what: &str,
-        repeat: bool,
-        action: TimerAction,
-    ) -> Result<u64, Thrown> {
+        make: impl FnOnce(u64, f64) -> TimerAction,
+    ) -> Result<(u64, f64), Thrown> {
         let delay = node_delay(delay, what)?;
         super::memory_check()?;
+        // A `sleep` takes an id too, though no program sees it: the ids
+        // `set_timeout` returns stay Node's `async_id` order.
         let id = self.new_id();
         // getLibuvNow() updates libuv's clock.
         let start = self.now_ms();
         self.timers.loop_time = start;
-        self.timers
-            .insert(Timer::new(id, delay, repeat, action), delay, start);
-        Ok(id)
+        self.timers.insert(make(id, delay), delay, start);
+        Ok((id, delay))
     }
 
     fn clear_timer(&mut self, id: u64) {
@@ -568,26 +628,38 @@ impl Js {
 
     /// Runs a due timer's callback; an interval goes back into its list,
     /// starting from the clock read just before the callback.
-    fn fire(&mut self, vm: &mut Vm, timer: Timer<TimerAction>) {
+    fn fire(&mut self, vm: &mut Vm, action: TimerAction) {
         self.record(None, || EventKind::TimerDue);
-        let start = timer.repeat.then(|| {
-            let now = self.now_ms();
-            self.timers.loop_time = now;
-            now
-        });
+        let TimerAction::Call(call) = action else {
+            // A `sleep`'s: no callback runs, and nothing can clear it.
+            self.run_job(vm, action.job());
+            return;
+        };
+        if !call.repeat {
+            self.running = Some(Running {
+                id: call.id,
+                idle_timeout: call.idle_timeout,
+                cleared: false,
+            });
+            let CallTimer { function, args, .. } = *call;
+            let args = args.into_vec();
+            self.run_job(vm, Job::Call { function, args });
+            self.running = None;
+            return;
+        }
+        let start = self.now_ms();
+        self.timers.loop_time = start;
         self.running = Some(Running {
-            id: timer.id,
-            idle_timeout: timer.idle_timeout,
+            id: call.id,
+            idle_timeout: call.idle_timeout,
             cleared: false,
         });
-        self.run_job(vm, timer.action.job());
+        let delay = call.idle_timeout;
+        let action = TimerAction::Call(call);
+        self.run_job(vm, action.job());
         let cleared = self.running.take().is_some_and(|r| r.cleared);
-        if let Some(start) = start
-            && !cleared
-            && self.fatal.is_none()
-        {
-            let delay = timer.idle_timeout;
-            self.timers.insert(timer, delay, start);
+        if !cleared && self.fatal.is_none() {
+            self.timers.insert(action, delay, start);
         }
     }
 
@@ -688,7 +760,8 @@ impl Js {
             State::Pending => Ok(Value::Nil),
         };
         let reactions = p.core.settle(state);
-        if rejected && reactions.is_empty() && !p.handled.get() {
+        // Pending, it was handled iff it had reactions.
+        if rejected && reactions.is_empty() {
             self.pending_rejections.push(p.clone());
         }
         for reaction in reactions {
@@ -697,13 +770,31 @@ impl Js {
     }
 
     fn queue_reaction(&mut self, reaction: Reaction, outcome: Result<Value, Thrown>) {
-        let handler = match reaction.on_rejected {
-            Some(on_rejected) if outcome.is_err() => *on_rejected,
-            _ => reaction.on_fulfilled,
+        let (handler, derived) = match reaction {
+            Reaction::Resume(unit) => (Handler::Resume(unit), None),
+            Reaction::Step { state, index } => (
+                Handler::Step {
+                    state,
+                    index: index as usize,
+                },
+                None,
+            ),
+            Reaction::Handled => return,
+            Reaction::Then(then) => {
+                let ThenReaction {
+                    on_fulfilled,
+                    on_rejected,
+                    derived,
+                } = *then;
+                match on_rejected {
+                    Some(on_rejected) if outcome.is_err() => (*on_rejected, derived),
+                    _ => (on_fulfilled, derived),
+                }
+            }
         };
         self.microtasks.push_back(Job::Reaction {
             handler,
-            derived: reaction.derived,
+            derived,
             outcome,
         });
     }
@@ -757,18 +848,33 @@ impl Js {
 
     /// Adds a reaction (`then`).
     fn then(&mut self, p: &P, on_fulfilled: Handler, on_rejected: Handler, derived: Option<P>) {
-        p.handled.set(true);
-        let on_rejected = (!on_rejected.same_as(&on_fulfilled)).then(|| Box::new(on_rejected));
-        let reaction = Reaction {
-            on_fulfilled,
-            on_rejected,
-            derived,
+        let same = on_rejected.same_as(&on_fulfilled);
+        let reaction = match (on_fulfilled, derived) {
+            (Handler::Resume(unit), None) if same => Reaction::Resume(unit),
+            (Handler::Step { state, index }, None) if same && u32::try_from(index).is_ok() => {
+                Reaction::Step {
+                    state,
+                    index: index as u32,
+                }
+            }
+            (on_fulfilled, derived) => Reaction::Then(Box::new(ThenReaction {
+                on_fulfilled,
+                on_rejected: (!same).then(|| Box::new(on_rejected)),
+                derived,
+            })),
         };
-        match p.core.state() {
-            State::Pending => p.core.add_reaction(reaction),
-            State::Fulfilled(v) => self.queue_reaction(reaction, Ok(v)),
-            State::Rejected(t) => self.queue_reaction(reaction, Err(t)),
-        }
+        let outcome = match p.core.state() {
+            State::Pending => return p.core.add_reaction(reaction),
+            State::Fulfilled(v) => Ok(v),
+            State::Rejected(t) => {
+                // Only a rejected promise's flag is ever read.
+                if !p.core.has_reactions() {
+                    p.core.add_reaction(Reaction::Handled);
+                }
+                Err(t)
+            }
+        };
+        self.queue_reaction(reaction, outcome);
     }
 
     /// `await sleep(d)` where nothing but the timer and this `await` ever
@@ -793,7 +899,7 @@ impl Js {
         {
             return false;
         }
-        let Some(action) = self.timers.action_mut(timer) else {
+        let Some(action) = self.timers.last_action_mut(timer) else {
             return false;
         };
         if !matches!(&*action, TimerAction::Settle(q) if Hc::ptr_eq(q, &p)) {
@@ -1403,7 +1509,7 @@ impl Js {
             return false;
         }
         for p in std::mem::take(&mut self.pending_rejections) {
-            if p.handled.get() {
+            if p.handled() {
                 continue;
             }
             if let State::Rejected(thrown) = p.core.state() {
@@ -1487,9 +1593,9 @@ impl Js {
         let value = match &primitive.op {
             Op::Sleep => {
                 let p = Promise::new();
-                let timer =
-                    self.add_timer(&arg(0), "sleep", false, TimerAction::Settle(p.clone()))?;
-                self.last_sleep = Some((timer, Hc::as_ptr(&p) as usize));
+                let (_, delay) =
+                    self.add_timer(&arg(0), "sleep", |_, _| TimerAction::Settle(p.clone()))?;
+                self.last_sleep = Some((delay.trunc() as u64, Hc::as_ptr(&p) as usize));
                 Value::from(p)
             }
             Op::Work => {
@@ -1512,9 +1618,17 @@ impl Js {
                     ));
                 }
                 let extra = args.get(2..).map(|a| a.to_vec()).unwrap_or_default();
-                let action = TimerAction::Call(Box::new((function, extra)));
                 let repeat = matches!(primitive.op, Op::SetInterval);
-                Value::Int(self.add_timer(&arg(1), primitive.name, repeat, action)? as i64)
+                let (id, _) = self.add_timer(&arg(1), primitive.name, |id, delay| {
+                    TimerAction::Call(Box::new(CallTimer {
+                        id,
+                        idle_timeout: delay,
+                        repeat,
+                        function,
+                        args: extra.into_boxed_slice(),
+                    }))
+                })?;
+                Value::Int(id as i64)
             }
             Op::ClearTimeout => {
                 if let Value::Int(id) = arg(0) {
@@ -1629,12 +1743,16 @@ impl Js {
         let Value::List(items) = items else {
             return Err(Thrown::error("TypeError", &format!("{name} needs a list")));
         };
-        let items = items.borrow().clone();
+        // Read one at a time, not copied: no program code runs meanwhile
+        // (`promise_resolve` only queues a thenable's job), so the list
+        // cannot change.
+        let len = items.borrow().len();
+        let item = |i: usize| items.borrow().get(i).cloned().unwrap_or(Value::Nil);
         let result = Promise::new();
         let (resolve, reject, _) = Self::resolving_functions(&result);
         if kind == Combinator::Race {
-            for item in items {
-                let p = self.promise_resolve(item);
+            for index in 0..len {
+                let p = self.promise_resolve(item(index));
                 self.then(
                     &p,
                     Handler::Call(resolve.clone()),
@@ -1650,12 +1768,11 @@ impl Js {
             resolve,
             reject,
             remaining: Cell::new(1),
-            values: RefCell::new(vec![Value::Nil; items.len()]),
-            called: RefCell::new(vec![false; items.len()]),
+            values: RefCell::new(vec![Value::Nil; len]),
         });
-        for (index, item) in items.into_iter().enumerate() {
+        for index in 0..len {
             state.remaining.set(state.remaining.get() + 1);
-            let p = self.promise_resolve(item);
+            let p = self.promise_resolve(item(index));
             let step = || Handler::Step {
                 state: state.clone(),
                 index,
@@ -1670,7 +1787,7 @@ impl Js {
         let left = state.remaining.get() - 1;
         state.remaining.set(left);
         if left == 0 {
-            let values = Value::list(state.values.borrow().clone());
+            let values = Value::list(std::mem::take(&mut *state.values.borrow_mut()));
             match state.kind {
                 Combinator::Any => {
                     let error = aggregate_error("All promises were rejected", values);
@@ -1688,15 +1805,14 @@ impl Js {
         rejected: bool,
         value: Value,
     ) {
-        if std::mem::replace(&mut state.called.borrow_mut()[index], true) {
-            return;
-        }
         let entry = match (state.kind, rejected) {
             (Combinator::AllSettled, false) => settled_record("fulfilled", "value", value),
             (Combinator::AllSettled, true) => settled_record("rejected", "reason", value),
             _ => value,
         };
-        state.values.borrow_mut()[index] = entry;
+        if let Some(slot) = state.values.borrow_mut().get_mut(index) {
+            *slot = entry;
+        }
         self.finish_combinator_step(state);
     }
 }
@@ -1992,15 +2108,15 @@ mod sizes {
     fn per_task_records_stay_small() {
         use std::mem::size_of;
         eprintln!(
-            "Promise {} Reaction {} Handler {} TimerAction {} Timer {}",
+            "Promise {} Reaction {} Handler {} TimerAction (a waiting sleep's timer) {}",
             size_of::<Promise>(),
             size_of::<Reaction>(),
             size_of::<Handler>(),
             size_of::<TimerAction>(),
-            size_of::<timers::Timer<TimerAction>>()
         );
         assert!(size_of::<TimerAction>() <= 16);
-        assert!(size_of::<Reaction>() <= 48);
-        assert!(size_of::<Promise>() <= 96);
+        assert!(size_of::<CallTimer>() <= 64);
+        assert!(size_of::<Reaction>() <= 16);
+        assert!(size_of::<Promise>() <= 64);
     }
 }

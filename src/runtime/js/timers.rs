@@ -22,54 +22,98 @@
 //!
 //! Due times are whole milliseconds. What a timer does when it fires, and
 //! the loop's phases around this, are the js policy's (`super`).
+//!
+//! Compact for a million sleepers: a list holds only each timer's action
+//! (16 B for a `sleep`'s) and, shared by the timers inserted in the same
+//! millisecond, their start (`Fifo`). A timer a program can clear (its action
+//! says so, `Action::clearable_id`) also has an entry in `ids`, by which
+//! `unenroll` finds its list; the rest (a `sleep`'s timer, whose id no
+//! program sees) cost no hash entry.
 
 use crate::value::FastHash;
 use std::collections::btree_map::BTreeMap;
 use std::collections::hash_map::{Entry, HashMap};
 use std::collections::{HashSet, VecDeque};
 
-/// One timer (Node's `Timeout`), carrying the policy's action `A`.
-pub struct Timer<A> {
-    pub id: u64,
-    /// `_idleStart`: libuv's clock (ms) when it was inserted.
-    start: u64,
-    /// `_idleTimeout`: the delay after the constructor's coercion.
-    pub idle_timeout: f64,
-    /// `_repeat`: an interval (its delay is `idle_timeout`, which Node
-    /// sets back to `_repeat` before re-inserting it).
-    pub repeat: bool,
-    pub action: A,
+/// What the lists need to know of a timer's action.
+pub trait Action {
+    /// The id a program can clear the timer by (`None`: none can, and no
+    /// id is kept for it).
+    fn clearable_id(&self) -> Option<u64>;
 }
 
-impl<A> Timer<A> {
-    pub fn new(id: u64, delay: f64, repeat: bool, action: A) -> Timer<A> {
-        Timer {
-            id,
-            start: 0,
-            idle_timeout: delay,
-            repeat,
-            action,
+/// A list's timers (Node's `Timeout`s), first in first out: each one's
+/// action, and its `_idleStart` (libuv's clock, ms, when it was inserted)
+/// run-length encoded — the timers inserted in the same millisecond share
+/// one entry (`sleeping_tasks`: a sleeper's timer 24 → 16 B). What else
+/// Node keeps on a timer (its id, `_idleTimeout`, `_repeat`) is the
+/// action's to carry when it matters.
+struct Fifo<A> {
+    actions: VecDeque<A>,
+    /// (start, how many timers in a row have it), in the actions' order.
+    starts: VecDeque<(u64, usize)>,
+}
+
+impl<A> Fifo<A> {
+    fn new() -> Fifo<A> {
+        Fifo {
+            actions: VecDeque::new(),
+            starts: VecDeque::new(),
         }
+    }
+
+    fn push_back(&mut self, start: u64, action: A) {
+        match self.starts.back_mut() {
+            Some((last, n)) if *last == start => *n += 1,
+            _ => self.starts.push_back((start, 1)),
+        }
+        self.actions.push_back(action);
+    }
+
+    /// The first timer: its start and action.
+    fn front(&self) -> Option<(u64, &A)> {
+        Some((self.starts.front()?.0, self.actions.front()?))
+    }
+
+    fn pop_front(&mut self) -> Option<A> {
+        let (_, n) = self.starts.front_mut()?;
+        *n -= 1;
+        if *n == 0 {
+            self.starts.pop_front();
+        }
+        self.actions.pop_front()
+    }
+
+    fn back_mut(&mut self) -> Option<&mut A> {
+        self.actions.back_mut()
+    }
+
+    /// Every timer in order: its start and action.
+    fn iter(&self) -> impl Iterator<Item = (u64, &A)> {
+        self.starts
+            .iter()
+            .flat_map(|&(start, n)| std::iter::repeat_n(start, n))
+            .zip(self.actions.iter())
     }
 }
 
 struct TimerList<A> {
     expiry: u64,
     id: u64,
-    timers: VecDeque<Timer<A>>,
+    timers: Fifo<A>,
     /// Timers in `timers` not cleared (the rest are tombstones).
     live: usize,
 }
 
-/// In `NodeTimers::pending`: the timer's `_idleTimeout` has a fraction.
+/// In `NodeTimers::ids`: the timer's `_idleTimeout` has a fraction.
 const FRACTIONAL: u64 = 1 << 63;
 
 /// Where the timers phase stands: the list being run (by duration and id).
 pub type Cursor = Option<(u64, u64)>;
 
 pub enum Next<A> {
-    /// Run this timer (it has left its list).
-    Run(Timer<A>),
+    /// Run this timer's action (it has left its list).
+    Run(A),
     /// The phase is over.
     Done,
 }
@@ -80,11 +124,12 @@ pub struct NodeTimers<A> {
     /// `timerListQueue`: (expiry, list id, duration).
     queue: BTreeMap<(u64, u64), u64>,
     next_list_id: u64,
-    /// Timers waiting in a list: id → duration of the list, with
-    /// `FRACTIONAL` set when `_idleTimeout` is not a whole number (compact:
-    /// a million sleepers keep an entry each).
-    pending: HashMap<u64, u64, FastHash>,
-    /// Cleared timers still sitting in their list.
+    /// Timers waiting in a list (Node's `refCount`).
+    count: usize,
+    /// Clearable timers waiting in a list: id → duration of the list, with
+    /// `FRACTIONAL` set when `_idleTimeout` is not a whole number.
+    ids: HashMap<u64, u64, FastHash>,
+    /// Cleared timers still sitting in their list (by id).
     cleared: HashSet<u64, FastHash>,
     /// `nextExpiry` (`u64::MAX`: Infinity).
     next_expiry: u64,
@@ -101,7 +146,8 @@ impl<A> Default for NodeTimers<A> {
             lists: HashMap::default(),
             queue: BTreeMap::new(),
             next_list_id: 0,
-            pending: HashMap::default(),
+            count: 0,
+            ids: HashMap::default(),
             cleared: HashSet::default(),
             next_expiry: u64::MAX,
             loop_time: 0,
@@ -110,25 +156,33 @@ impl<A> Default for NodeTimers<A> {
     }
 }
 
-impl<A> NodeTimers<A> {
+impl<A: Action> NodeTimers<A> {
     /// Timers waiting to fire (Node's `refCount`; a running interval is
     /// counted again once it is re-inserted).
     pub fn pending(&self) -> usize {
-        self.pending.len()
+        self.count
+    }
+
+    /// Whether the timer doing `action` was cleared and is only a
+    /// tombstone in its list.
+    fn is_cleared(&self, action: &A) -> bool {
+        !self.cleared.is_empty()
+            && action
+                .clearable_id()
+                .is_some_and(|id| self.cleared.contains(&id))
     }
 
     /// Every waiting timer with its due time (ms), soonest first (what the
     /// REPL's `:queues` shows).
     pub fn waiting(&self) -> Vec<(u64, &A)> {
-        let cleared = &self.cleared;
         let mut out: Vec<(u64, &A)> = self
             .lists
             .iter()
             .flat_map(|(&msecs, list)| {
                 list.timers
                     .iter()
-                    .filter(move |t| !cleared.contains(&t.id))
-                    .map(move |t| (t.start + msecs, &t.action))
+                    .filter(|(_, action)| !self.is_cleared(action))
+                    .map(move |(start, action)| (start + msecs, action))
             })
             .collect();
         out.sort_by_key(|(due, _)| *due);
@@ -139,7 +193,8 @@ impl<A> NodeTimers<A> {
     pub fn clear(&mut self) {
         self.lists.clear();
         self.queue.clear();
-        self.pending.clear();
+        self.count = 0;
+        self.ids.clear();
         self.cleared.clear();
         self.next_expiry = u64::MAX;
         self.handle_due = None;
@@ -150,21 +205,20 @@ impl<A> NodeTimers<A> {
         self.lists.iter().any(|(&msecs, list)| {
             list.timers
                 .iter()
-                .any(|timer| timer.start + msecs == t && !self.cleared.contains(&timer.id))
+                .any(|(start, action)| start + msecs == t && !self.is_cleared(action))
         })
     }
 
-    /// `insert(item, msecs, start)`: appends the timer to its duration's
-    /// list, making the list (and re-arming the handle) if needed.
-    pub fn insert(&mut self, mut timer: Timer<A>, delay: f64, start: u64) {
+    /// `insert(item, msecs, start)`: appends a timer doing `action` after
+    /// `delay` (its `_idleTimeout`) to its duration's list, making the
+    /// list (and re-arming the handle) if needed.
+    pub fn insert(&mut self, action: A, delay: f64, start: u64) {
         let msecs = delay.trunc() as u64;
-        timer.start = start;
-        let fractional = if timer.idle_timeout.fract() != 0.0 {
-            FRACTIONAL
-        } else {
-            0
-        };
-        self.pending.insert(timer.id, msecs | fractional);
+        if let Some(id) = action.clearable_id() {
+            let fractional = if delay.fract() != 0.0 { FRACTIONAL } else { 0 };
+            self.ids.insert(id, msecs | fractional);
+        }
+        self.count += 1;
         let list = match self.lists.entry(msecs) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
@@ -180,33 +234,34 @@ impl<A> NodeTimers<A> {
                 e.insert(TimerList {
                     expiry,
                     id,
-                    timers: VecDeque::new(),
+                    timers: Fifo::new(),
                     live: 0,
                 })
             }
         };
-        list.timers.push_back(timer);
+        list.timers.push_back(start, action);
         list.live += 1;
     }
 
-    /// The action of waiting timer `id`, to change what it will do. Looked
-    /// for from the end of its list: a timer just inserted is there.
-    pub fn action_mut(&mut self, id: u64) -> Option<&mut A> {
-        let msecs = *self.pending.get(&id)? & !FRACTIONAL;
+    /// The action of the timer last inserted into the `msecs` list (if it
+    /// still waits there), to change what it will do.
+    pub fn last_action_mut(&mut self, msecs: u64) -> Option<&mut A> {
         let list = self.lists.get_mut(&msecs)?;
-        list.timers
-            .iter_mut()
-            .rev()
-            .find(|timer| timer.id == id)
-            .map(|timer| &mut timer.action)
+        let last = list.timers.back_mut()?;
+        let cleared = !self.cleared.is_empty()
+            && last
+                .clearable_id()
+                .is_some_and(|id| self.cleared.contains(&id));
+        (!cleared).then_some(last)
     }
 
     /// `unenroll`: clears a waiting timer (false if `id` is not waiting).
     pub fn unenroll(&mut self, id: u64) -> bool {
-        let Some(entry) = self.pending.remove(&id) else {
+        let Some(entry) = self.ids.remove(&id) else {
             return false;
         };
         let msecs = entry & !FRACTIONAL;
+        self.count -= 1;
         self.cleared.insert(id);
         if let Some(list) = self.lists.get_mut(&msecs) {
             list.live -= 1;
@@ -233,8 +288,12 @@ impl<A> NodeTimers<A> {
     fn remove_list(&mut self, msecs: u64) {
         if let Some(list) = self.lists.remove(&msecs) {
             self.queue.remove(&(list.expiry, list.id));
-            for t in list.timers {
-                self.cleared.remove(&t.id);
+            if !self.cleared.is_empty() {
+                for action in list.timers.actions {
+                    if let Some(id) = action.clearable_id() {
+                        self.cleared.remove(&id);
+                    }
+                }
             }
         }
     }
@@ -268,20 +327,23 @@ impl<A> NodeTimers<A> {
                 *cursor = None;
                 continue;
             };
-            while let Some(t) = list.timers.front() {
-                if !self.cleared.remove(&t.id) {
+            while let Some((_, action)) = list.timers.front() {
+                if self.cleared.is_empty() {
                     break;
                 }
-                list.timers.pop_front();
+                match action.clearable_id() {
+                    Some(id) if self.cleared.remove(&id) => list.timers.pop_front(),
+                    _ => break,
+                };
             }
             match list.timers.front() {
                 None => {
                     self.remove_list(msecs);
                     *cursor = None;
                 }
-                Some(t) if now.saturating_sub(t.start) < msecs => {
+                Some((start, _)) if now.saturating_sub(start) < msecs => {
                     // Too early for this one: the list waits.
-                    let expiry = (t.start + msecs).max(now + 1);
+                    let expiry = (start + msecs).max(now + 1);
                     self.queue.remove(&(list.expiry, list.id));
                     list.expiry = expiry;
                     list.id = self.next_list_id;
@@ -290,12 +352,15 @@ impl<A> NodeTimers<A> {
                     *cursor = None;
                 }
                 Some(_) => {
-                    let Some(timer) = list.timers.pop_front() else {
+                    let Some(action) = list.timers.pop_front() else {
                         continue;
                     };
                     list.live -= 1;
-                    self.pending.remove(&timer.id);
-                    return Next::Run(timer);
+                    self.count -= 1;
+                    if let Some(id) = action.clearable_id() {
+                        self.ids.remove(&id);
+                    }
+                    return Next::Run(action);
                 }
             }
         }
@@ -316,26 +381,29 @@ impl<A> NodeTimers<A> {
 mod tests {
     use super::*;
 
-    fn run_phase(timers: &mut NodeTimers<&'static str>, now: u64) -> Vec<&'static str> {
+    /// A named timer; id 0 is one no program can clear (a `sleep`'s).
+    struct Named(u64, &'static str);
+
+    impl Action for Named {
+        fn clearable_id(&self) -> Option<u64> {
+            (self.0 != 0).then_some(self.0)
+        }
+    }
+
+    fn run_phase(timers: &mut NodeTimers<Named>, now: u64) -> Vec<&'static str> {
         timers.start_phase();
         let mut cursor = None;
         let mut ran = Vec::new();
         while let Next::Run(t) = timers.next_due(now, &mut cursor) {
-            ran.push(t.action);
+            ran.push(t.1);
         }
         timers.finish_phase();
         ran
     }
 
-    fn add(
-        timers: &mut NodeTimers<&'static str>,
-        id: u64,
-        delay: f64,
-        start: u64,
-        name: &'static str,
-    ) {
+    fn add(timers: &mut NodeTimers<Named>, id: u64, delay: f64, start: u64, name: &'static str) {
         timers.loop_time = start;
-        timers.insert(Timer::new(id, delay, false, name), delay, start);
+        timers.insert(Named(id, name), delay, start);
     }
 
     #[test]
@@ -379,16 +447,54 @@ mod tests {
     }
 
     #[test]
-    fn a_waiting_timers_action_can_be_changed_until_it_runs() {
+    fn the_last_timer_of_a_list_can_be_changed_until_it_runs() {
         let mut timers = NodeTimers::default();
-        add(&mut timers, 1, 10.0, 0, "a");
-        add(&mut timers, 2, 10.0, 0, "b");
+        add(&mut timers, 0, 10.0, 0, "a");
+        add(&mut timers, 0, 10.0, 0, "b");
         add(&mut timers, 3, 20.0, 0, "c");
-        *timers.action_mut(1).expect("timer 1 waits") = "A";
-        *timers.action_mut(3).expect("timer 3 waits") = "C";
-        assert!(timers.action_mut(9).is_none());
-        assert_eq!(run_phase(&mut timers, 20), ["A", "b", "C"]);
-        assert!(timers.action_mut(1).is_none());
+        timers.last_action_mut(10).expect("b waits").1 = "B";
+        timers.last_action_mut(20).expect("c waits").1 = "C";
+        assert!(timers.last_action_mut(30).is_none());
+        add(&mut timers, 4, 30.0, 0, "d");
+        assert!(timers.unenroll(4));
+        // A cleared timer is a tombstone: not one to change.
+        assert!(timers.last_action_mut(30).is_none());
+        assert_eq!(run_phase(&mut timers, 20), ["a", "B", "C"]);
+        assert!(timers.last_action_mut(10).is_none());
+    }
+
+    #[test]
+    fn timers_nobody_can_clear_are_counted_but_not_looked_up() {
+        let mut timers = NodeTimers::default();
+        add(&mut timers, 0, 10.0, 0, "sleep");
+        add(&mut timers, 2, 10.0, 0, "timeout");
+        assert_eq!(timers.pending(), 2);
+        assert_eq!(timers.ids.len(), 1);
+        // Id 0 is not a clearable timer's: nothing is cleared.
+        assert!(!timers.unenroll(0));
+        assert!(timers.unenroll(2));
+        assert_eq!(timers.pending(), 1);
+        let waiting: Vec<&str> = timers.waiting().iter().map(|(_, t)| t.1).collect();
+        assert_eq!(waiting, ["sleep"]);
+        assert_eq!(run_phase(&mut timers, 10), ["sleep"]);
+        assert_eq!(timers.pending(), 0);
+        assert!(timers.cleared.is_empty());
+    }
+
+    #[test]
+    fn timers_inserted_in_the_same_millisecond_share_their_start() {
+        let mut timers = NodeTimers::default();
+        for (id, start, name) in [(1, 0, "a"), (2, 0, "b"), (3, 4, "c"), (4, 2, "d")] {
+            add(&mut timers, id, 10.0, start, name);
+        }
+        let list = &timers.lists[&10];
+        assert_eq!(list.timers.starts, [(0, 2), (4, 1), (2, 1)]);
+        let starts: Vec<(u64, &str)> = list.timers.iter().map(|(s, t)| (s, t.1)).collect();
+        assert_eq!(starts, [(0, "a"), (0, "b"), (4, "c"), (2, "d")]);
+        assert_eq!(run_phase(&mut timers, 10), ["a", "b"]);
+        assert_eq!(timers.lists[&10].timers.starts, [(4, 1), (2, 1)]);
+        assert_eq!(run_phase(&mut timers, 14), ["c", "d"]);
+        assert!(timers.lists.is_empty());
     }
 
     #[test]
