@@ -35,10 +35,7 @@ impl Vm {
     ) -> Halt {
         macro_rules! frame {
             () => {
-                fiber
-                    .frames
-                    .last_mut()
-                    .expect("a running fiber has a frame")
+                fiber.frames.top_mut()
             };
         }
         // THE OPERAND STACK IN REGISTERS. While the loop runs an instruction
@@ -550,7 +547,7 @@ impl Vm {
                             }
                         }
                         pc = code;
-                        fiber.frames.push(Frame {
+                        fiber.frames.push_nested(Frame {
                             ip: 0,
                             base: base!() as u32,
                             mark: 0,
@@ -567,25 +564,27 @@ impl Vm {
                 }
                 &Op::Return => {
                     let result = pop!();
-                    let frame = fiber.frames.pop().expect("frame");
-                    let depth = fiber.frames.len();
-                    while fiber.handlers.last().is_some_and(|h| h.frames > depth) {
-                        fiber.handlers.pop();
+                    let mark = fiber.frames.top().mark;
+                    // The frames left once this one has returned.
+                    let depth = fiber.frames.len() - 1;
+                    while fiber.rare.last_handler().is_some_and(|h| h.frames > depth) {
+                        fiber.rare.pop_handler();
                     }
                     // Pop the frame's locals and its callee.
                     let callee_at = unsafe { bp.sub(1) };
                     while sp > callee_at {
                         discard(pop!());
                     }
-                    if depth > 0 && frame.mark == 0 {
+                    if depth > 0 && mark == 0 {
+                        let caller = fiber.frames.pop_to_caller();
+                        let (ip, base) = (caller.ip, caller.base);
                         push!(result);
-                        let caller = &fiber.frames[depth - 1];
-                        let ip = caller.ip;
-                        bp = unsafe { fiber.stack.as_mut_ptr().add(caller.base as usize) };
+                        bp = unsafe { fiber.stack.as_mut_ptr().add(base as usize) };
                         set_function!(unsafe { function_below(bp) });
                         pc = at!(ip);
                         continue;
                     }
+                    fiber.frames.pop();
                     self.steps = steps!();
                     give_back!();
                     if fiber.frames.is_empty() {
@@ -593,9 +592,9 @@ impl Vm {
                     }
                     // A frame the policy pushed with a mark: it decides
                     // what the call evaluates to.
-                    fiber.marked -= 1;
+                    fiber.frames.marked -= 1;
                     return Halt::Returned {
-                        mark: frame.mark,
+                        mark,
                         value: result,
                     };
                 }
@@ -708,13 +707,13 @@ impl Vm {
                     let value = pop!();
                     throw!(self.rethrown(value))
                 }
-                &Op::TryPush(target) => fiber.handlers.push(TryHandler {
+                &Op::TryPush(target) => fiber.rare.push_handler(TryHandler {
                     frames: fiber.frames.len(),
                     ip: target as usize,
                     stack: depth!(),
                 }),
                 &Op::TryPop => {
-                    fiber.handlers.pop();
+                    fiber.rare.pop_handler();
                 }
                 &Op::CatchFilter(target) => {
                     if top!(0).is_uncatchable() {

@@ -16,6 +16,7 @@ pub type UnitId = u32;
 /// stack just below the frame's locals (`stack[base - 1]`, see
 /// `Fiber::closure_of`), and that slot keeps it alive for as long as the
 /// frame runs.
+#[derive(Clone, Copy, Default)]
 pub struct Frame {
     pub ip: u32,
     /// Stack index of the frame's first local (the callee, a
@@ -34,47 +35,225 @@ pub struct TryHandler {
     pub stack: usize,
 }
 
-/// A unit's active `try` handlers, innermost last: 8 bytes in the fiber,
-/// and no allocation until a `try` runs (a million sleeping tasks keep one
-/// each; few of them are inside a `try`).
-// The box is the point: 8 bytes in every fiber instead of a `Vec`'s 24.
-#[allow(clippy::box_collection)]
+/// What few units need, kept out of line: 8 bytes in every fiber and no
+/// allocation until a unit runs a `try` or is resumed with an error (a
+/// million sleeping tasks keep one each; few of them are inside a `try`).
 #[derive(Default)]
-pub struct Handlers(Option<Box<Vec<TryHandler>>>);
+pub struct Rare(Option<Box<RareParts>>);
 
-impl Handlers {
+#[derive(Default)]
+struct RareParts {
+    /// The active `try` handlers, innermost last.
+    handlers: Vec<TryHandler>,
+    /// An error the unit receives when it next runs (`Vm::resume`).
+    error: Option<ResumeWith>,
+}
+
+impl Rare {
     #[inline(always)]
-    pub fn last(&self) -> Option<&TryHandler> {
-        self.0.as_ref().and_then(|handlers| handlers.last())
+    pub fn last_handler(&self) -> Option<&TryHandler> {
+        self.0.as_ref().and_then(|rare| rare.handlers.last())
     }
     #[inline(always)]
-    pub fn pop(&mut self) -> Option<TryHandler> {
-        self.0.as_mut().and_then(|handlers| handlers.pop())
+    pub fn pop_handler(&mut self) -> Option<TryHandler> {
+        self.0.as_mut().and_then(|rare| rare.handlers.pop())
     }
-    pub fn push(&mut self, handler: TryHandler) {
-        self.0.get_or_insert_default().push(handler);
+    pub fn push_handler(&mut self, handler: TryHandler) {
+        self.0.get_or_insert_default().handlers.push(handler);
     }
+    pub fn retain_handlers(&mut self, keep: impl FnMut(&TryHandler) -> bool) {
+        if let Some(rare) = &mut self.0 {
+            rare.handlers.retain(keep);
+        }
+    }
+    /// Drops the handlers and any pending error (the box stays, for the
+    /// next unit that lives in this slot).
     pub fn clear(&mut self) {
-        if let Some(handlers) = &mut self.0 {
-            handlers.clear();
+        if let Some(rare) = &mut self.0 {
+            rare.handlers.clear();
+            rare.error = None;
         }
     }
-    pub fn retain(&mut self, keep: impl FnMut(&TryHandler) -> bool) {
-        if let Some(handlers) = &mut self.0 {
-            handlers.retain(keep);
+    fn set_error(&mut self, error: Option<ResumeWith>) {
+        match (&mut self.0, error) {
+            (Some(rare), error) => rare.error = error,
+            (None, None) => {}
+            (None, Some(error)) => self.0.get_or_insert_default().error = Some(error),
         }
+    }
+    fn take_error(&mut self) -> Option<ResumeWith> {
+        self.0.as_mut().and_then(|rare| rare.error.take())
     }
 }
 
+/// A unit's call frames, innermost last. The running frame is kept in
+/// line (`top`), the ones below it in a vector made on the first nested
+/// call: a unit that calls nothing (a sleeping task in its entry
+/// function) owns no frame allocation, and the dispatch loop reaches the
+/// running frame with one load and no bounds check. 24 bytes.
+// The box is the point: 8 bytes in every fiber instead of a `Vec`'s 24.
+#[allow(clippy::box_collection)]
+#[derive(Default)]
+pub struct Frames {
+    /// The frames below the running one, outermost first.
+    below: Option<Box<Vec<Frame>>>,
+    /// The running frame (meaningless when `depth` is 0).
+    top: Frame,
+    /// How many frames there are (at most `MAX_FRAMES`, checked at every
+    /// push, so it fits).
+    depth: u16,
+    /// How many frames carry a mark (so unwinding scans only when some do).
+    pub marked: u16,
+}
+
+// `Frames::depth` counts up to `MAX_FRAMES` (and one more, transiently not).
+const _: () = assert!(super::MAX_FRAMES < u16::MAX as usize);
+
+impl Frames {
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        self.depth as usize
+    }
+    #[inline(always)]
+    pub fn is_empty(&self) -> bool {
+        self.depth == 0
+    }
+    /// The running frame (there must be one).
+    #[inline(always)]
+    pub fn top(&self) -> &Frame {
+        debug_assert!(self.depth > 0, "a running fiber has a frame");
+        &self.top
+    }
+    /// The running frame (there must be one).
+    #[inline(always)]
+    pub fn top_mut(&mut self) -> &mut Frame {
+        debug_assert!(self.depth > 0, "a running fiber has a frame");
+        &mut self.top
+    }
+    pub fn last(&self) -> Option<&Frame> {
+        (self.depth > 0).then_some(&self.top)
+    }
+    pub fn last_mut(&mut self) -> Option<&mut Frame> {
+        (self.depth > 0).then_some(&mut self.top)
+    }
+    pub fn first(&self) -> Option<&Frame> {
+        match self.depth {
+            0 => None,
+            1 => Some(&self.top),
+            _ => self.below.as_ref().and_then(|below| below.first()),
+        }
+    }
+    pub fn get(&self, i: usize) -> Option<&Frame> {
+        let depth = self.depth as usize;
+        if i + 1 == depth {
+            Some(&self.top)
+        } else if i < depth {
+            self.below.as_ref().and_then(|below| below.get(i))
+        } else {
+            None
+        }
+    }
+    /// The frames, outermost first.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Frame> {
+        let below: &[Frame] = match &self.below {
+            Some(below) if self.depth > 1 => below,
+            _ => &[],
+        };
+        below.iter().chain(self.last())
+    }
+    #[inline(always)]
+    pub fn push(&mut self, frame: Frame) {
+        if self.depth > 0 {
+            self.push_nested(frame);
+        } else {
+            self.top = frame;
+            self.depth = 1;
+        }
+    }
+    /// Pushes a frame over the running one (there must be one).
+    #[inline(always)]
+    pub fn push_nested(&mut self, frame: Frame) {
+        debug_assert!(self.depth > 0, "a nested call has a caller");
+        let caller = std::mem::replace(&mut self.top, frame);
+        self.below.get_or_insert_default().push(caller);
+        self.depth += 1;
+    }
+    /// Pops the running frame, which has a caller, and gives the caller
+    /// (the dispatch loop's return).
+    #[inline(always)]
+    pub fn pop_to_caller(&mut self) -> &Frame {
+        debug_assert!(self.depth > 1, "a return to a caller has one");
+        self.depth -= 1;
+        self.top = self
+            .below
+            .as_mut()
+            .and_then(|below| below.pop())
+            .expect("the frames below the top are kept");
+        &self.top
+    }
+    #[inline(always)]
+    pub fn pop(&mut self) -> Option<Frame> {
+        if self.depth == 0 {
+            return None;
+        }
+        self.depth -= 1;
+        let frame = if self.depth > 0 {
+            let caller = self
+                .below
+                .as_mut()
+                .and_then(|below| below.pop())
+                .expect("the frames below the top are kept");
+            std::mem::replace(&mut self.top, caller)
+        } else {
+            std::mem::take(&mut self.top)
+        };
+        Some(frame)
+    }
+    /// Keeps the outermost `n` frames.
+    pub fn truncate(&mut self, n: usize) {
+        if n >= self.depth as usize {
+            return;
+        }
+        if let Some(below) = &mut self.below {
+            if n > 0 {
+                self.top = below[n - 1];
+            }
+            below.truncate(n.saturating_sub(1));
+        }
+        self.depth = n as u16;
+    }
+    /// Drops every frame (the vector stays, for the next unit in the slot).
+    pub fn clear(&mut self) {
+        self.truncate(0);
+        self.marked = 0;
+    }
+    /// True if it owns no memory (a slot's placeholder while its unit runs).
+    pub fn owns_nothing(&self) -> bool {
+        self.below.is_none()
+    }
+}
+
+impl std::ops::Index<usize> for Frames {
+    type Output = Frame;
+    fn index(&self, i: usize) -> &Frame {
+        self.get(i).expect("a frame index within the depth")
+    }
+}
+
+/// 64 bytes (`tests/vm_speed.rs` checks it): a sleeping task keeps one. A
+/// unit that calls nothing, has no `try` running and is not being resumed
+/// with an error owns one allocation, its stack.
 #[derive(Default)]
 pub struct Fiber {
     pub stack: Vec<Value>,
-    pub frames: Vec<Frame>,
-    pub handlers: Handlers,
-    /// What the unit receives when it next runs (set by `Vm::resume`).
-    pub pending: Pending,
-    /// How many frames carry a mark (so unwinding scans only when some do).
-    pub marked: u32,
+    pub frames: Frames,
+    /// The `try` handlers, and an error the unit receives when it next
+    /// runs.
+    pub rare: Rare,
+    /// The unit receives a value when it next runs (`Vm::resume`), and it
+    /// is already on top of its stack (a `Pending` in the fiber would be a
+    /// `Value`'s bytes more in every one).
+    pub value_pending: bool,
     /// It stopped because its slice ran out: it stands *before* its next
     /// instruction (a report made now points there, not at the last one,
     /// which a jump may have left far away).
@@ -83,6 +262,37 @@ pub struct Fiber {
 }
 
 impl Fiber {
+    /// Sets what the unit receives when it next runs (replacing what was
+    /// set before): a value goes on top of its stack at once.
+    pub fn set_resume(&mut self, with: ResumeWith) {
+        self.clear_resume();
+        match with {
+            ResumeWith::Start => {}
+            ResumeWith::Value(v) => {
+                self.stack.push(v);
+                self.value_pending = true;
+            }
+            error => self.rare.set_error(Some(error)),
+        }
+    }
+
+    /// Forgets what the unit was to receive (a call pushed over it gives
+    /// the value instead).
+    pub fn clear_resume(&mut self) {
+        if std::mem::take(&mut self.value_pending) {
+            self.stack.pop();
+        }
+        self.rare.set_error(None);
+    }
+
+    /// What the unit receives now that it runs: an error to unwind, or
+    /// nothing (a value is already on its stack).
+    #[inline(always)]
+    pub fn take_resume(&mut self) -> Option<ResumeWith> {
+        self.value_pending = false;
+        self.rare.take_error()
+    }
+
     /// The unit's name: its entry function's (`<main>` for the top level).
     pub fn unit_name(&self) -> Rc<str> {
         self.frames.first().map_or_else(
@@ -99,39 +309,6 @@ impl Fiber {
         match &self.stack[frame.base as usize - 1] {
             Value::Closure(closure) => closure,
             _ => unreachable!("a frame's callee slot holds its closure"),
-        }
-    }
-}
-
-/// A `ResumeWith` as a stopped unit keeps it: a value inline, an error
-/// boxed (rare), so it is 24 bytes, not 40 (a million sleeping tasks keep
-/// one each).
-#[derive(Default)]
-pub enum Pending {
-    #[default]
-    Nothing,
-    Start,
-    Value(Value),
-    Error(Box<ResumeWith>),
-}
-
-impl Pending {
-    pub fn take(&mut self) -> Option<ResumeWith> {
-        match std::mem::take(self) {
-            Pending::Nothing => None,
-            Pending::Start => Some(ResumeWith::Start),
-            Pending::Value(v) => Some(ResumeWith::Value(v)),
-            Pending::Error(with) => Some(*with),
-        }
-    }
-}
-
-impl From<ResumeWith> for Pending {
-    fn from(with: ResumeWith) -> Pending {
-        match with {
-            ResumeWith::Start => Pending::Start,
-            ResumeWith::Value(v) => Pending::Value(v),
-            error => Pending::Error(Box::new(error)),
         }
     }
 }

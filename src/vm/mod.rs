@@ -30,7 +30,7 @@ pub mod ops;
 mod slow;
 
 pub use dialect::{Dialect, MissingField, ModuloSign, RoundHalves, ZeroDivision};
-pub use fiber::{Fiber, Frame, Handlers, Pending, ResumeWith, TryHandler, UnitId};
+pub use fiber::{Fiber, Frame, Frames, Rare, ResumeWith, TryHandler, UnitId};
 pub use halt::{Halt, Preempt, Slice, Stop};
 
 use crate::bytecode::{Function, Op};
@@ -400,9 +400,7 @@ impl Vm {
         };
         let fiber = &mut self.fibers[id as usize];
         fiber.alive = true;
-        fiber.pending = fiber::Pending::Start;
-        if fiber.frames.capacity() == 0 {
-            fiber.frames.reserve_exact(1);
+        if fiber.stack.capacity() == 0 {
             fiber
                 .stack
                 .reserve_exact(callee.function.num_slots as usize + 3); // callee, locals, two temporaries
@@ -426,11 +424,12 @@ impl Vm {
         if fiber.frames.len() >= MAX_FRAMES {
             return Err(stack_overflow());
         }
+        // The call's result is what the unit receives.
+        fiber.clear_resume();
         push_frame(fiber, callee, args, mark);
         if mark != 0 {
-            fiber.marked += 1;
+            fiber.frames.marked += 1;
         }
-        fiber.pending = fiber::Pending::Nothing;
         Ok(())
     }
 
@@ -492,15 +491,14 @@ impl Vm {
 
     /// Sets what a stopped unit receives when it next runs.
     pub fn resume(&mut self, id: UnitId, with: ResumeWith) {
-        self.fibers[id as usize].pending = with.into();
+        self.fibers[id as usize].set_resume(with);
     }
 
     fn release(&mut self, id: UnitId, mut fiber: Fiber) {
         fiber.stack.clear();
         fiber.frames.clear();
-        fiber.handlers.clear();
-        fiber.pending = fiber::Pending::Nothing;
-        fiber.marked = 0;
+        fiber.rare.clear();
+        fiber.value_pending = false;
         fiber.preempted = false;
         fiber.alive = false;
         self.put_back(id, fiber);
@@ -513,7 +511,7 @@ impl Vm {
     fn put_back(&mut self, id: UnitId, fiber: Fiber) {
         let placeholder = std::mem::replace(&mut self.fibers[id as usize], fiber);
         debug_assert!(
-            placeholder.stack.capacity() == 0 && placeholder.frames.capacity() == 0,
+            placeholder.stack.capacity() == 0 && placeholder.frames.owns_nothing(),
             "a unit's slot was written while it ran"
         );
         std::mem::forget(placeholder);
@@ -531,7 +529,7 @@ impl Vm {
         {
             self.last_entry = Some(entry_function.clone());
         }
-        let halt = match fiber.pending.take() {
+        let halt = match fiber.take_resume() {
             Some(ResumeWith::Throw(thrown)) => self.unwind(&mut fiber, thrown),
             Some(ResumeWith::Raise(mut thrown)) => {
                 if thrown.origin.is_none() {
@@ -539,11 +537,8 @@ impl Vm {
                 }
                 self.unwind(&mut fiber, thrown)
             }
-            Some(ResumeWith::Value(v)) => {
-                fiber.stack.push(v);
-                None
-            }
-            Some(ResumeWith::Start) | None => None,
+            // A value is on the stack already (`Fiber::set_resume`).
+            Some(ResumeWith::Value(_) | ResumeWith::Start) | None => None,
         };
         let halt = match halt {
             Some(halt) => halt,
@@ -636,19 +631,21 @@ impl Vm {
         // `marked` only spares the search below; it must count the frames
         // that have a mark.
         debug_assert_eq!(
-            fiber.marked as usize,
+            fiber.frames.marked as usize,
             fiber.frames.iter().filter(|f| f.mark != 0).count(),
             "the count of marked frames drifted"
         );
-        let marked_at = if fiber.marked > 0 {
-            fiber.frames.iter().rposition(|f| f.mark != 0)
+        let marked_at = if fiber.frames.marked > 0 {
+            (0..fiber.frames.len())
+                .rev()
+                .find(|&i| fiber.frames[i].mark != 0)
         } else {
             None
         };
-        let handler = fiber.handlers.last().copied();
+        let handler = fiber.rare.last_handler().copied();
         match (handler, marked_at) {
             (Some(h), m) if m.is_none_or(|m| h.frames > m) => {
-                fiber.handlers.pop();
+                fiber.rare.pop_handler();
                 // Unwinding is work: each frame popped counts as a step.
                 self.steps += fiber.frames.len().saturating_sub(h.frames) as u64;
                 fiber.frames.truncate(h.frames);
@@ -667,8 +664,8 @@ impl Vm {
                 self.steps += (fiber.frames.len() - m) as u64;
                 fiber.frames.truncate(m);
                 fiber.stack.truncate(callee_at);
-                fiber.handlers.retain(|h| h.frames <= m);
-                fiber.marked -= 1;
+                fiber.rare.retain_handlers(|h| h.frames <= m);
+                fiber.frames.marked -= 1;
                 Unwind::PastMark(mark, thrown)
             }
             _ => {
