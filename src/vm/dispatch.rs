@@ -535,7 +535,7 @@ impl Vm {
                         && fiber.frames.len() < MAX_FRAMES
                     {
                         let callee = Rc::as_ptr(&closure.function);
-                        frame!().ip = ip!() as u32;
+                        let return_to = ip!() as u32;
                         set_function!(callee);
                         let extra = (function!().num_slots - argc) as usize;
                         reserve!(extra);
@@ -547,11 +547,7 @@ impl Vm {
                             }
                         }
                         pc = code;
-                        fiber.frames.push_nested(Frame {
-                            ip: 0,
-                            base: base!() as u32,
-                            mark: 0,
-                        });
+                        fiber.frames.enter(return_to, base!() as u32);
                         continue;
                     }
                     save!();

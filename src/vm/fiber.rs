@@ -74,6 +74,10 @@ impl Rare {
             rare.error = None;
         }
     }
+    #[inline(always)]
+    fn has_error(&self) -> bool {
+        self.0.as_ref().is_some_and(|rare| rare.error.is_some())
+    }
     fn set_error(&mut self, error: Option<ResumeWith>) {
         match (&mut self.0, error) {
             (Some(rare), error) => rare.error = error,
@@ -178,6 +182,24 @@ impl Frames {
         self.below.get_or_insert_default().push(caller);
         self.depth += 1;
     }
+    /// Enters a call from the running frame (there must be one): saves
+    /// where the caller goes on (`return_to`) and pushes an unmarked frame
+    /// whose locals start at `base` (the dispatch loop's call).
+    #[inline(always)]
+    pub fn enter(&mut self, return_to: u32, base: u32) {
+        debug_assert!(self.depth > 0, "a nested call has a caller");
+        let caller = Frame {
+            ip: return_to,
+            ..self.top
+        };
+        self.below.get_or_insert_default().push(caller);
+        self.top = Frame {
+            ip: 0,
+            base,
+            mark: 0,
+        };
+        self.depth += 1;
+    }
     /// Pops the running frame, which has a caller, and gives the caller
     /// (the dispatch loop's return).
     #[inline(always)]
@@ -264,7 +286,20 @@ pub struct Fiber {
 impl Fiber {
     /// Sets what the unit receives when it next runs (replacing what was
     /// set before): a value goes on top of its stack at once.
+    #[inline]
     pub fn set_resume(&mut self, with: ResumeWith) {
+        match with {
+            // The common case (once per `await`): nothing was set before.
+            ResumeWith::Value(v) if !self.value_pending && !self.rare.has_error() => {
+                self.stack.push(v);
+                self.value_pending = true;
+            }
+            with => self.replace_resume(with),
+        }
+    }
+
+    #[inline(never)]
+    fn replace_resume(&mut self, with: ResumeWith) {
         self.clear_resume();
         match with {
             ResumeWith::Start => {}

@@ -343,11 +343,18 @@ impl Vm {
 
     /// Moves warnings recorded by drops (see `warn`) to stderr, in order
     /// with what is printed.
+    #[inline(always)]
     fn take_warnings(&mut self) {
-        // Checked first (one per scheduler event: `sleep0_steps`).
-        if !WARNED.with(|w| w.replace(false)) {
-            return;
+        // Checked in line (twice per scheduler event: `sleep0_steps`); the
+        // moving is out of line, so the check needs no stack frame.
+        if WARNED.with(|w| w.replace(false)) {
+            self.move_warnings();
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn move_warnings(&mut self) {
         let warnings = WARNINGS.with(|w| std::mem::take(&mut *w.borrow_mut()));
         for w in warnings {
             self.err.push_str(&w);
