@@ -588,7 +588,7 @@ impl Vm {
                     }
                     // A frame the policy pushed with a mark: it decides
                     // what the call evaluates to.
-                    fiber.frames.marked -= 1;
+                    fiber.frames.drop_mark();
                     return Halt::Returned {
                         mark,
                         value: result,

@@ -106,14 +106,49 @@ pub struct Frames {
     /// How many frames there are (at most `MAX_FRAMES`, checked at every
     /// push, so it fits).
     depth: u16,
-    /// How many frames carry a mark (so unwinding scans only when some do).
-    pub marked: u16,
+    /// How many frames carry a mark (so unwinding scans only when some
+    /// do), in the low bits (`MARKS`), and two flags of the unit
+    /// (`PREEMPTED`, `VALUE_PENDING`: see `Fiber`), packed in the word
+    /// beside the depth so that a fiber is 56 bytes.
+    state: u16,
 }
 
-// `Frames::depth` counts up to `MAX_FRAMES` (and one more, transiently not).
-const _: () = assert!(super::MAX_FRAMES < u16::MAX as usize);
+/// The bits of `Frames::state` that count marked frames.
+const MARKS: u16 = (1 << 14) - 1;
+/// `Fiber::preempted`.
+const PREEMPTED: u16 = 1 << 14;
+/// `Fiber::value_pending`.
+const VALUE_PENDING: u16 = 1 << 15;
+
+// `Frames::depth` and the count of marked frames reach `MAX_FRAMES`.
+const _: () = assert!(super::MAX_FRAMES < MARKS as usize);
 
 impl Frames {
+    /// How many frames carry a mark.
+    #[inline(always)]
+    pub fn marked(&self) -> usize {
+        (self.state & MARKS) as usize
+    }
+    pub fn add_mark(&mut self) {
+        debug_assert!(self.marked() < MARKS as usize);
+        self.state += 1;
+    }
+    pub fn drop_mark(&mut self) {
+        debug_assert!(self.marked() > 0, "a marked frame was counted");
+        self.state -= 1;
+    }
+    #[inline(always)]
+    fn flag(&self, bit: u16) -> bool {
+        self.state & bit != 0
+    }
+    #[inline(always)]
+    fn set_flag(&mut self, bit: u16, on: bool) {
+        if on {
+            self.state |= bit;
+        } else {
+            self.state &= !bit;
+        }
+    }
     #[inline(always)]
     pub fn len(&self) -> usize {
         self.depth as usize
@@ -244,10 +279,11 @@ impl Frames {
         }
         self.depth = n as u16;
     }
-    /// Drops every frame (the vector stays, for the next unit in the slot).
+    /// Drops every frame and the unit's flags (the vector stays, for the
+    /// next unit in the slot).
     pub fn clear(&mut self) {
         self.truncate(0);
-        self.marked = 0;
+        self.state = 0;
     }
     /// True if it owns no memory (a slot's placeholder while its unit runs).
     pub fn owns_nothing(&self) -> bool {
@@ -262,9 +298,10 @@ impl std::ops::Index<usize> for Frames {
     }
 }
 
-/// 64 bytes (`tests/vm_speed.rs` checks it): a sleeping task keeps one. A
+/// 56 bytes (`tests/vm_speed.rs` checks it): a sleeping task keeps one. A
 /// unit that calls nothing, has no `try` running and is not being resumed
-/// with an error owns one allocation, its stack.
+/// with an error owns one allocation, its stack. Its two flags are kept
+/// in `frames` (see `Frames::state`); it is alive while it has a frame.
 #[derive(Default)]
 pub struct Fiber {
     pub stack: Vec<Value>,
@@ -272,27 +309,46 @@ pub struct Fiber {
     /// The `try` handlers, and an error the unit receives when it next
     /// runs.
     pub rare: Rare,
-    /// The unit receives a value when it next runs (`Vm::resume`), and it
-    /// is already on top of its stack (a `Pending` in the fiber would be a
-    /// `Value`'s bytes more in every one).
-    pub value_pending: bool,
-    /// It stopped because its slice ran out: it stands *before* its next
-    /// instruction (a report made now points there, not at the last one,
-    /// which a jump may have left far away).
-    pub preempted: bool,
-    pub alive: bool,
 }
 
 impl Fiber {
+    /// The unit has not ended: a unit has a frame from its making
+    /// (`Vm::new_unit`) until its last one returns or an error unwinds
+    /// past it, when it is released.
+    #[inline(always)]
+    pub fn alive(&self) -> bool {
+        !self.frames.is_empty()
+    }
+
+    /// It stopped because its slice ran out: it stands *before* its next
+    /// instruction (a report made now points there, not at the last one,
+    /// which a jump may have left far away).
+    #[inline(always)]
+    pub fn preempted(&self) -> bool {
+        self.frames.flag(PREEMPTED)
+    }
+    #[inline(always)]
+    pub fn set_preempted(&mut self, preempted: bool) {
+        self.frames.set_flag(PREEMPTED, preempted);
+    }
+
+    /// The unit receives a value when it next runs (`Vm::resume`), and it
+    /// is on top of its stack already (a `Pending` in the fiber would be a
+    /// `Value`'s bytes more in every one).
+    #[inline(always)]
+    fn value_pending(&self) -> bool {
+        self.frames.flag(VALUE_PENDING)
+    }
+
     /// Sets what the unit receives when it next runs (replacing what was
     /// set before): a value goes on top of its stack at once.
     #[inline]
     pub fn set_resume(&mut self, with: ResumeWith) {
         match with {
             // The common case (once per `await`): nothing was set before.
-            ResumeWith::Value(v) if !self.value_pending && !self.rare.has_error() => {
+            ResumeWith::Value(v) if !self.value_pending() && !self.rare.has_error() => {
                 self.stack.push(v);
-                self.value_pending = true;
+                self.frames.set_flag(VALUE_PENDING, true);
             }
             with => self.replace_resume(with),
         }
@@ -305,7 +361,7 @@ impl Fiber {
             ResumeWith::Start => {}
             ResumeWith::Value(v) => {
                 self.stack.push(v);
-                self.value_pending = true;
+                self.frames.set_flag(VALUE_PENDING, true);
             }
             error => self.rare.set_error(Some(error)),
         }
@@ -314,7 +370,8 @@ impl Fiber {
     /// Forgets what the unit was to receive (a call pushed over it gives
     /// the value instead).
     pub fn clear_resume(&mut self) {
-        if std::mem::take(&mut self.value_pending) {
+        if self.value_pending() {
+            self.frames.set_flag(VALUE_PENDING, false);
             self.stack.pop();
         }
         self.rare.set_error(None);
@@ -324,7 +381,7 @@ impl Fiber {
     /// nothing (a value is already on its stack).
     #[inline(always)]
     pub fn take_resume(&mut self) -> Option<ResumeWith> {
-        self.value_pending = false;
+        self.frames.set_flag(VALUE_PENDING, false);
         self.rare.take_error()
     }
 

@@ -406,7 +406,6 @@ impl Vm {
             }
         };
         let fiber = &mut self.fibers[id as usize];
-        fiber.alive = true;
         if fiber.stack.capacity() == 0 {
             fiber
                 .stack
@@ -435,7 +434,7 @@ impl Vm {
         fiber.clear_resume();
         push_frame(fiber, callee, args, mark);
         if mark != 0 {
-            fiber.frames.marked += 1;
+            fiber.frames.add_mark();
         }
         Ok(())
     }
@@ -445,7 +444,7 @@ impl Vm {
     }
 
     pub fn is_alive(&self, id: UnitId) -> bool {
-        self.fibers.get(id as usize).is_some_and(|f| f.alive)
+        self.fibers.get(id as usize).is_some_and(Fiber::alive)
     }
 
     /// The name of a unit (its entry function's).
@@ -460,7 +459,7 @@ impl Vm {
         self.fibers
             .iter()
             .enumerate()
-            .filter(|(_, f)| f.alive)
+            .filter(|(_, f)| f.alive())
             .map(|(i, f)| (i as UnitId, f))
     }
 
@@ -505,9 +504,6 @@ impl Vm {
         fiber.stack.clear();
         fiber.frames.clear();
         fiber.rare.clear();
-        fiber.value_pending = false;
-        fiber.preempted = false;
-        fiber.alive = false;
         self.put_back(id, fiber);
         self.free_fibers.push(id);
     }
@@ -551,7 +547,7 @@ impl Vm {
             Some(halt) => halt,
             None => self.execute(&mut fiber, globals, slice),
         };
-        fiber.preempted = matches!(halt, Halt::Preempted);
+        fiber.set_preempted(matches!(halt, Halt::Preempted));
         match halt {
             Halt::Finished(_) | Halt::Threw(_) => self.release(id, fiber),
             _ => self.put_back(id, fiber),
@@ -596,7 +592,7 @@ impl Vm {
                 let function = &fiber.closure_of(frame).function;
                 // Halted at an instruction: that one (ip - 1); preempted:
                 // the next one (ip).
-                let at = if fiber.preempted {
+                let at = if fiber.preempted() {
                     frame.ip as usize
                 } else {
                     (frame.ip as usize).saturating_sub(1)
@@ -638,11 +634,11 @@ impl Vm {
         // `marked` only spares the search below; it must count the frames
         // that have a mark.
         debug_assert_eq!(
-            fiber.frames.marked as usize,
+            fiber.frames.marked(),
             fiber.frames.iter().filter(|f| f.mark != 0).count(),
             "the count of marked frames drifted"
         );
-        let marked_at = if fiber.frames.marked > 0 {
+        let marked_at = if fiber.frames.marked() > 0 {
             (0..fiber.frames.len())
                 .rev()
                 .find(|&i| fiber.frames[i].mark != 0)
@@ -672,7 +668,7 @@ impl Vm {
                 fiber.frames.truncate(m);
                 fiber.stack.truncate(callee_at);
                 fiber.rare.retain_handlers(|h| h.frames <= m);
-                fiber.frames.marked -= 1;
+                fiber.frames.drop_mark();
                 Unwind::PastMark(mark, thrown)
             }
             _ => {
@@ -687,7 +683,7 @@ impl Vm {
     /// unit is over.
     pub fn origin_of(&self, unit: UnitId) -> Option<Rc<Origin>> {
         let fiber = self.fibers.get(unit as usize)?;
-        (fiber.alive && !fiber.frames.is_empty()).then(|| self.origin_here(fiber))
+        fiber.alive().then(|| self.origin_here(fiber))
     }
 
     /// Where the program was last: the unit run last, where it stands, or
