@@ -526,11 +526,14 @@ impl Vm {
         self.work_in_run = 0;
         self.last_unit = Some(id);
         let mut fiber = std::mem::take(&mut self.fibers[id as usize]);
-        if let Some(entry) = fiber.frames.first()
-            && let entry_function = &fiber.closure_of(entry).function
-            && !matches!(&self.last_entry, Some(f) if Rc::ptr_eq(f, entry_function))
+        // The entry frame's callee is the stack's first value (`new_unit`
+        // pushes it on the empty stack, and nothing writes below a running
+        // frame's base).
+        debug_assert!(fiber.frames.first().is_none_or(|entry| entry.base == 1));
+        if let Some(Value::Closure(entry)) = fiber.stack.first()
+            && !matches!(&self.last_entry, Some(f) if Rc::ptr_eq(f, &entry.function))
         {
-            self.last_entry = Some(entry_function.clone());
+            self.last_entry = Some(entry.function.clone());
         }
         let halt = match fiber.take_resume() {
             Some(ResumeWith::Throw(thrown)) => self.unwind(&mut fiber, thrown),
