@@ -3,6 +3,15 @@
 //! because nothing about it lives on the Rust stack. Invariant: every
 //! frame's callee (a `Value::Closure`) sits in the stack slot just below
 //! its locals for as long as the frame runs (`Fiber::closure_of`).
+//!
+//! Layout (a million sleeping tasks keep a fiber each): 56 bytes in the
+//! VM's arena, and one allocation, the stack, for a unit that calls
+//! nothing — the running frame is kept in line and the frames below it in
+//! a box made on the first nested call (`Frames`); the `try` handlers and a
+//! pending error share a box made when first needed (`Rare`); a value the
+//! unit is resumed with waits on top of its stack; the mark count and the
+//! unit's two flags share one word, and a unit is alive while it has a
+//! frame.
 
 use super::Thrown;
 use crate::value::{Closure, Value};
@@ -417,4 +426,138 @@ pub enum ResumeWith {
     /// An error raised by the operation the unit stopped in (a primitive
     /// that failed): located at this instruction unless it has a place.
     Raise(Thrown),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(n: u32) -> Frame {
+        Frame {
+            ip: n,
+            base: n + 1,
+            mark: n % 3,
+        }
+    }
+
+    fn as_vec(frames: &Frames) -> Vec<(u32, u32, u32)> {
+        frames.iter().map(|f| (f.ip, f.base, f.mark)).collect()
+    }
+
+    /// `Frames` (the top in line, the rest boxed) behaves as the vector of
+    /// frames it stands for, through every operation the VM uses.
+    #[test]
+    fn frames_behave_as_a_vector() {
+        let mut frames = Frames::default();
+        let mut model: Vec<Frame> = Vec::new();
+        let check = |frames: &Frames, model: &Vec<Frame>| {
+            let expected: Vec<_> = model.iter().map(|f| (f.ip, f.base, f.mark)).collect();
+            assert_eq!(as_vec(frames), expected);
+            assert_eq!(frames.len(), model.len());
+            assert_eq!(frames.is_empty(), model.is_empty());
+            assert_eq!(frames.last().map(|f| f.ip), model.last().map(|f| f.ip));
+            assert_eq!(frames.first().map(|f| f.ip), model.first().map(|f| f.ip));
+            for i in 0..model.len() + 1 {
+                assert_eq!(frames.get(i).map(|f| f.ip), model.get(i).map(|f| f.ip));
+            }
+            let reversed: Vec<u32> = frames.iter().rev().map(|f| f.ip).collect();
+            let expected: Vec<u32> = model.iter().rev().map(|f| f.ip).collect();
+            assert_eq!(reversed, expected);
+        };
+        check(&frames, &model);
+        for n in 0..6 {
+            frames.push(frame(n));
+            model.push(frame(n));
+            check(&frames, &model);
+        }
+        // A call from the running frame saves its return point.
+        frames.enter(77, 40);
+        model.last_mut().unwrap().ip = 77;
+        model.push(Frame {
+            ip: 0,
+            base: 40,
+            mark: 0,
+        });
+        check(&frames, &model);
+        // A return to the caller.
+        assert_eq!(frames.pop_to_caller().ip, 77);
+        model.pop();
+        check(&frames, &model);
+        assert_eq!(frames.pop().map(|f| f.ip), model.pop().map(|f| f.ip));
+        check(&frames, &model);
+        frames.truncate(2);
+        model.truncate(2);
+        check(&frames, &model);
+        frames.truncate(5);
+        check(&frames, &model);
+        frames.truncate(1);
+        model.truncate(1);
+        check(&frames, &model);
+        frames.push(frame(9));
+        model.push(frame(9));
+        check(&frames, &model);
+        while let Some(f) = model.pop() {
+            assert_eq!(frames.pop().map(|f| f.ip), Some(f.ip));
+            check(&frames, &model);
+        }
+        assert!(frames.pop().is_none());
+        frames.push(frame(4));
+        frames.clear();
+        check(&frames, &model);
+    }
+
+    /// The mark count and the two flags share a word without disturbing
+    /// each other; clearing the frames clears them.
+    #[test]
+    fn marks_and_flags_share_a_word() {
+        let mut fiber = Fiber::default();
+        fiber.frames.push(frame(1));
+        fiber.frames.add_mark();
+        fiber.frames.add_mark();
+        fiber.set_preempted(true);
+        fiber.set_resume(ResumeWith::Value(Value::Int(5)));
+        assert_eq!(fiber.frames.marked(), 2);
+        assert!(fiber.preempted() && fiber.value_pending());
+        fiber.frames.drop_mark();
+        fiber.set_preempted(false);
+        assert_eq!(fiber.frames.marked(), 1);
+        assert!(!fiber.preempted() && fiber.value_pending());
+        fiber.frames.clear();
+        assert_eq!(fiber.frames.marked(), 0);
+        assert!(!fiber.preempted() && !fiber.value_pending() && !fiber.alive());
+    }
+
+    /// A resumed value goes on the stack at once; a later resumption or a
+    /// pushed call replaces it, as the `Pending` the fiber kept did.
+    #[test]
+    fn a_resumed_value_waits_on_the_stack_until_replaced() {
+        let mut fiber = Fiber::default();
+        fiber.stack.push(Value::Int(1));
+        fiber.set_resume(ResumeWith::Value(Value::Int(2)));
+        assert_eq!(fiber.stack.len(), 2);
+        // Replaced by another value: still one on the stack.
+        fiber.set_resume(ResumeWith::Value(Value::Int(3)));
+        assert_eq!(fiber.stack.len(), 2);
+        assert!(matches!(fiber.stack.last(), Some(Value::Int(3))));
+        // Replaced by an error: the value leaves the stack.
+        fiber.set_resume(ResumeWith::Throw(Thrown::new(Value::Int(4))));
+        assert_eq!(fiber.stack.len(), 1);
+        assert!(fiber.rare.has_error());
+        // Replaced by a value again: the error is gone.
+        fiber.set_resume(ResumeWith::Value(Value::Int(6)));
+        assert!(!fiber.rare.has_error());
+        assert_eq!(fiber.stack.len(), 2);
+        // Taking it leaves the value where it is, to be the result.
+        assert!(fiber.take_resume().is_none());
+        assert!(!fiber.value_pending());
+        assert_eq!(fiber.stack.len(), 2);
+        // A cleared resumption takes a waiting value off again.
+        fiber.set_resume(ResumeWith::Value(Value::Int(7)));
+        fiber.clear_resume();
+        assert_eq!(fiber.stack.len(), 2);
+        assert!(matches!(fiber.stack.last(), Some(Value::Int(6))));
+        fiber.set_resume(ResumeWith::Raise(Thrown::new(Value::Int(8))));
+        assert!(matches!(fiber.take_resume(), Some(ResumeWith::Raise(_))));
+        assert!(fiber.take_resume().is_none());
+    }
 }
