@@ -14,7 +14,9 @@
 
 use super::builtins;
 use super::halt::{Halt, Preempt, Slice};
-use super::{Fiber, Frame, Globals, MAX_FRAMES, Thrown, TryHandler, Vm, ops, stack_overflow};
+use super::{
+    Fiber, Frame, Globals, MAX_FRAMES, Stack, Thrown, TryHandler, Vm, ops, stack_overflow,
+};
 use crate::bytecode::{Function, Op};
 use crate::value::{Closure, Native, Value};
 use std::cell::RefCell;
@@ -907,7 +909,7 @@ fn range_step(counter: &mut Value, end: &Value) -> Result<Option<i64>, Thrown> {
 /// dispatch loop's stack rarely grows).
 #[cold]
 #[inline(never)]
-fn grow(stack: &mut Vec<Value>, n: usize) {
+fn grow(stack: &mut Stack, n: usize) {
     stack.reserve(n);
 }
 
@@ -942,7 +944,7 @@ unsafe fn closure_below<'a>(bp: *const Value) -> &'a Closure {
 }
 
 /// Same as `push_args` for arguments already on the stack at `base`.
-fn fit_args(stack: &mut Vec<Value>, base: usize, argc: usize, function: &Function) {
+fn fit_args(stack: &mut Stack, base: usize, argc: usize, function: &Function) {
     let arity = function.arity as usize;
     if argc > arity {
         stack.truncate(base + arity);

@@ -4,16 +4,16 @@
 //! frame's callee (a `Value::Closure`) sits in the stack slot just below
 //! its locals for as long as the frame runs (`Fiber::closure_of`).
 //!
-//! Layout (a million sleeping tasks keep a fiber each): 56 bytes in the
+//! Layout (a million sleeping tasks keep a fiber each): 48 bytes in the
 //! VM's arena, and one allocation, the stack, for a unit that calls
-//! nothing — the running frame is kept in line and the frames below it in
+//! nothing — the stack is a vector in 16 bytes (`Stack`); the running frame is kept in line and the frames below it in
 //! a box made on the first nested call (`Frames`); the `try` handlers and a
 //! pending error share a box made when first needed (`Rare`); a value the
 //! unit is resumed with waits on top of its stack; the mark count and the
 //! unit's two flags share one word, and a unit is alive while it has a
 //! frame.
 
-use super::Thrown;
+use super::{Stack, Thrown};
 use crate::value::{Closure, Value};
 use std::rc::Rc;
 
@@ -122,7 +122,7 @@ pub struct Frames {
     /// How many frames carry a mark (so unwinding scans only when some
     /// do), in the low bits (`MARKS`), and two flags of the unit
     /// (`PREEMPTED`, `VALUE_PENDING`: see `Fiber`), packed in the word
-    /// beside the depth so that a fiber is 56 bytes.
+    /// beside the depth so that a fiber is 48 bytes.
     state: u16,
 }
 
@@ -311,13 +311,13 @@ impl std::ops::Index<usize> for Frames {
     }
 }
 
-/// 56 bytes (`tests/vm_speed.rs` checks it): a sleeping task keeps one. A
+/// 48 bytes (`tests/vm_speed.rs` checks it): a sleeping task keeps one. A
 /// unit that calls nothing, has no `try` running and is not being resumed
 /// with an error owns one allocation, its stack. Its two flags are kept
 /// in `frames` (see `Frames::state`); it is alive while it has a frame.
 #[derive(Default)]
 pub struct Fiber {
-    pub stack: Vec<Value>,
+    pub stack: Stack,
     pub frames: Frames,
     /// The `try` handlers, and an error the unit receives when it next
     /// runs.

@@ -28,10 +28,12 @@ mod fiber;
 mod halt;
 pub mod ops;
 mod slow;
+mod stack;
 
 pub use dialect::{Dialect, MissingField, ModuloSign, RoundHalves, ZeroDivision};
 pub use fiber::{Fiber, Frame, Frames, Rare, ResumeWith, TryHandler, UnitId};
 pub use halt::{Halt, Preempt, Slice, Stop};
+pub use stack::Stack;
 
 use crate::bytecode::{Function, Op};
 use crate::diagnostic::SourceFile;
@@ -740,10 +742,12 @@ fn push_frame(fiber: &mut Fiber, callee: Rc<Closure>, args: Vec<Value>, mark: u3
 /// locals: missing ones are nil, extra ones dropped, then its other local
 /// slots (nil). The arguments are moved in one copy, the nils written in
 /// one pass (a spawn makes one such call: `spawn_gather`).
-fn push_args(stack: &mut Vec<Value>, arity: usize, num_slots: usize, mut args: Vec<Value>) {
+fn push_args(stack: &mut Stack, arity: usize, num_slots: usize, mut args: Vec<Value>) {
     args.truncate(arity);
     let given = args.len();
     stack.reserve(given.max(num_slots));
     stack.append(&mut args);
-    stack.extend((given..num_slots).map(|_| Value::Nil));
+    for _ in given..num_slots {
+        stack.push(Value::Nil);
+    }
 }
