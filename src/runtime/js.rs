@@ -90,8 +90,8 @@ const TIMEOUT_MAX_MS: f64 = 2_147_483_647.0;
 /// rejection is not "unhandled") needs no field of its own: a pending
 /// promise was handled iff it has reactions (only `then` sets the flag,
 /// and it adds one); a settled one keeps no reactions, so `then` on a
-/// rejected one leaves a `Reaction::Handled` marker in their place (a
-/// fulfilled one's flag is never read). `sleeping_tasks`: an async
+/// rejected one marks it (`Core::mark_attached`; a fulfilled one's flag
+/// is never read). `sleeping_tasks`: an async
 /// function's promise 96 → 80 B.
 // PERF: `Core` is 64 B here: its borrow flag 8, `State` 32 (a `Thrown`),
 // `Reactions` 24 (its `Many(Vec)`). With `Many(Box<Vec<R>>)` it would be
@@ -149,7 +149,7 @@ impl Drop for Promise {
                 .into_iter()
                 .filter_map(|r| match r {
                     Reaction::Then(then) => then.derived.map(Value::from),
-                    Reaction::Resume(_) | Reaction::Step { .. } | Reaction::Handled => None,
+                    Reaction::Resume(_) | Reaction::Step { .. } => None,
                 })
                 .chain([self.core.take_value()]),
         );
@@ -195,9 +195,6 @@ enum Reaction {
     },
     /// Any other reaction.
     Then(Box<ThenReaction>),
-    /// Not a reaction: a settled promise's mark that a handler was
-    /// attached (see `Promise`).
-    Handled,
 }
 
 struct ThenReaction {
@@ -779,7 +776,6 @@ impl Js {
                 },
                 None,
             ),
-            Reaction::Handled => return,
             Reaction::Then(then) => {
                 let ThenReaction {
                     on_fulfilled,
@@ -868,9 +864,7 @@ impl Js {
             State::Fulfilled(v) => Ok(v),
             State::Rejected(t) => {
                 // Only a rejected promise's flag is ever read.
-                if !p.core.has_reactions() {
-                    p.core.add_reaction(Reaction::Handled);
-                }
+                p.core.mark_attached();
                 Err(t)
             }
         };

@@ -29,9 +29,12 @@ pub struct Core<R> {
 /// both (reactions are added only while pending and handed out when it
 /// settles), so they share their room: a pending promise does not carry an
 /// empty outcome (`sleeping_tasks`: −32 B a task, under either policy).
+/// A settled promise remembers whether a reaction came after it settled
+/// (`mark_attached`: js's `[[PromiseIsHandled]]` for a rejected promise
+/// whose `then` the policy schedules at once).
 enum Inner<R> {
     Pending(Reactions<R>),
-    Settled(State),
+    Settled(State, bool),
 }
 
 /// A promise's reactions. Most promises get exactly one (the task awaiting
@@ -112,12 +115,25 @@ impl<R> Core<R> {
     pub fn with<T>(&self, f: impl FnOnce(&State) -> T) -> T {
         match &*self.inner.borrow() {
             Inner::Pending(_) => f(&State::Pending),
-            Inner::Settled(state) => f(state),
+            Inner::Settled(state, _) => f(state),
         }
     }
 
+    /// Whether a reaction was ever attached: a pending promise's are
+    /// waiting; a settled one's were marked (`mark_attached`).
     pub fn has_reactions(&self) -> bool {
-        matches!(&*self.inner.borrow(), Inner::Pending(r) if !r.is_empty())
+        match &*self.inner.borrow() {
+            Inner::Pending(reactions) => !reactions.is_empty(),
+            Inner::Settled(_, attached) => *attached,
+        }
+    }
+
+    /// Records on a settled promise that a reaction was attached (the
+    /// policy runs it itself: a settled promise keeps none).
+    pub fn mark_attached(&self) {
+        if let Inner::Settled(_, attached) = &mut *self.inner.borrow_mut() {
+            *attached = true;
+        }
     }
 
     /// Adds a reaction to a pending promise (most have exactly one). A
@@ -127,7 +143,7 @@ impl<R> Core<R> {
         let mut inner = self.inner.borrow_mut();
         match &mut *inner {
             Inner::Pending(reactions) => reactions.push(reaction),
-            Inner::Settled(_) => {
+            Inner::Settled(..) => {
                 drop(inner);
                 debug_assert!(false, "a reaction added to a settled promise");
                 drop(reaction);
@@ -140,7 +156,7 @@ impl<R> Core<R> {
     pub fn take_reactions(&self) -> Reactions<R> {
         match &mut *self.inner.borrow_mut() {
             Inner::Pending(reactions) => std::mem::replace(reactions, Reactions::None),
-            Inner::Settled(_) => Reactions::None,
+            Inner::Settled(..) => Reactions::None,
         }
     }
 
@@ -155,8 +171,8 @@ impl<R> Core<R> {
         let state = std::mem::replace(&mut *inner, Inner::Pending(Reactions::None));
         drop(inner);
         match state {
-            Inner::Settled(State::Fulfilled(v)) => v,
-            Inner::Settled(State::Rejected(t)) => t.value,
+            Inner::Settled(State::Fulfilled(v), _) => v,
+            Inner::Settled(State::Rejected(t), _) => t.value,
             _ => Value::Nil,
         }
     }
@@ -167,7 +183,7 @@ impl<R> Core<R> {
         match old {
             Inner::Pending(reactions) => reactions,
             // Dropped outside the borrow (a value's drop may reach here).
-            Inner::Settled(old) => {
+            Inner::Settled(old, _) => {
                 drop(old);
                 Reactions::None
             }
@@ -179,7 +195,7 @@ impl<R> Inner<R> {
     fn of(state: State) -> Inner<R> {
         match state {
             State::Pending => Inner::Pending(Reactions::None),
-            settled => Inner::Settled(settled),
+            settled => Inner::Settled(settled, false),
         }
     }
 }

@@ -14,7 +14,9 @@
 
 use super::builtins;
 use super::halt::{Halt, Preempt, Slice};
-use super::{Fiber, Frame, Globals, MAX_FRAMES, Thrown, TryHandler, Vm, ops, stack_overflow};
+use super::{
+    Fiber, Frame, Globals, MAX_FRAMES, Stack, Thrown, TryHandler, Vm, ops, stack_overflow,
+};
 use crate::bytecode::{BinaryOp, Function, Op};
 use crate::value::{Closure, Native, Value};
 use std::cell::RefCell;
@@ -35,10 +37,7 @@ impl Vm {
     ) -> Halt {
         macro_rules! frame {
             () => {
-                fiber
-                    .frames
-                    .last_mut()
-                    .expect("a running fiber has a frame")
+                fiber.frames.top_mut()
             };
         }
         // THE OPERAND STACK IN REGISTERS. While the loop runs an instruction
@@ -436,7 +435,7 @@ impl Vm {
                     && fiber.frames.len() < MAX_FRAMES
                 {
                     let callee = Rc::as_ptr(&closure.function);
-                    frame!().ip = ip!() as u32;
+                    let return_to = ip!() as u32;
                     set_function!(callee);
                     let extra = (function!().num_slots - argc) as usize;
                     reserve!(extra);
@@ -448,11 +447,7 @@ impl Vm {
                         }
                     }
                     pc = code;
-                    fiber.frames.push(Frame {
-                        ip: 0,
-                        base: base!() as u32,
-                        mark: 0,
-                    });
+                    fiber.frames.enter(return_to, base!() as u32);
                     continue;
                 }
                 save!();
@@ -465,25 +460,27 @@ impl Vm {
         macro_rules! return_with {
             ($result:expr) => {{
                 let result: Value = $result;
-                let frame = fiber.frames.pop().expect("frame");
-                let depth = fiber.frames.len();
-                while fiber.handlers.last().is_some_and(|h| h.frames > depth) {
-                    fiber.handlers.pop();
+                let mark = fiber.frames.top().mark;
+                // The frames left once this one has returned.
+                let depth = fiber.frames.len() - 1;
+                while fiber.rare.last_handler().is_some_and(|h| h.frames > depth) {
+                    fiber.rare.pop_handler();
                 }
                 // Pop the frame's locals and its callee.
                 let callee_at = unsafe { bp.sub(1) };
                 while sp > callee_at {
                     discard(pop!());
                 }
-                if depth > 0 && frame.mark == 0 {
+                if depth > 0 && mark == 0 {
+                    let caller = fiber.frames.pop_to_caller();
+                    let (ip, base) = (caller.ip, caller.base);
                     push!(result);
-                    let caller = &fiber.frames[depth - 1];
-                    let ip = caller.ip;
-                    bp = unsafe { fiber.stack.as_mut_ptr().add(caller.base as usize) };
+                    bp = unsafe { fiber.stack.as_mut_ptr().add(base as usize) };
                     set_function!(unsafe { function_below(bp) });
                     pc = at!(ip);
                     continue;
                 }
+                fiber.frames.pop();
                 self.steps = steps!();
                 give_back!();
                 if fiber.frames.is_empty() {
@@ -491,9 +488,9 @@ impl Vm {
                 }
                 // A frame the policy pushed with a mark: it decides
                 // what the call evaluates to.
-                fiber.marked -= 1;
+                fiber.frames.drop_mark();
                 return Halt::Returned {
-                    mark: frame.mark,
+                    mark,
                     value: result,
                 };
             }};
@@ -791,13 +788,13 @@ impl Vm {
                     let value = pop!();
                     throw!(self.rethrown(value))
                 }
-                &Op::TryPush(target) => fiber.handlers.push(TryHandler {
+                &Op::TryPush(target) => fiber.rare.push_handler(TryHandler {
                     frames: fiber.frames.len(),
                     ip: target as usize,
                     stack: depth!(),
                 }),
                 &Op::TryPop => {
-                    fiber.handlers.pop();
+                    fiber.rare.pop_handler();
                 }
                 &Op::CatchFilter(target) => {
                     if top!(0).is_uncatchable() {
@@ -997,7 +994,7 @@ fn range_step(counter: &mut Value, end: &Value) -> Result<Option<i64>, Thrown> {
 /// dispatch loop's stack rarely grows).
 #[cold]
 #[inline(never)]
-fn grow(stack: &mut Vec<Value>, n: usize) {
+fn grow(stack: &mut Stack, n: usize) {
     stack.reserve(n);
 }
 
@@ -1026,7 +1023,7 @@ unsafe fn closure_below<'a>(bp: *const Value) -> &'a Closure {
 }
 
 /// Same as `push_args` for arguments already on the stack at `base`.
-fn fit_args(stack: &mut Vec<Value>, base: usize, argc: usize, function: &Function) {
+fn fit_args(stack: &mut Stack, base: usize, argc: usize, function: &Function) {
     let arity = function.arity as usize;
     if argc > arity {
         stack.truncate(base + arity);
