@@ -104,21 +104,47 @@ struct Rare {
 /// What makes a future a task (inline in its `Future`).
 struct TaskInfo {
     unit: UnitId,
-    /// `cancelling()`: cancellations requested and not `uncancel()`ed.
-    cancels_requested: Cell<u32>,
+    /// `cancelling()` (cancellations requested and not `uncancel()`ed) in
+    /// the low 30 bits, saturating; `_must_cancel` and `guarded` (the task
+    /// waits in a policy-internal `await` that takes a cancellation as a
+    /// value: the `except CancelledError:` of `wait_for`, queues and
+    /// locks) in the top two. One word, so a task's future fits a 128-B
+    /// block with its header and counts (`sleeping_tasks`: −16 B a task).
+    cancel_state: Cell<u32>,
     name: Rc<str>,
     number: u64,
-    must_cancel: Cell<bool>,
-    /// The task waits in a policy-internal `await` that takes a
-    /// cancellation as a value (the `except CancelledError:` of
-    /// `wait_for`, queues and locks).
-    guarded: Cell<bool>,
     waiting_on: Cell<Option<F>>,
     /// The timer of the `sleep` the task waits in, if it sleeps.
     sleep_timer: Cell<Option<std::num::NonZeroU64>>,
 }
 
+const MUST_CANCEL: u32 = 1 << 31;
+const GUARDED: u32 = 1 << 30;
+const CANCELS: u32 = GUARDED - 1;
+
 impl TaskInfo {
+    /// `cancelling()`.
+    fn cancels(&self) -> u32 {
+        self.cancel_state.get() & CANCELS
+    }
+    /// Sets `cancelling()` (at most 2^30 − 1: a count past it stays there).
+    fn set_cancels(&self, n: u32) {
+        let flags = self.cancel_state.get() & !CANCELS;
+        self.cancel_state.set(flags | n.min(CANCELS));
+    }
+    fn flag(&self, flag: u32) -> bool {
+        self.cancel_state.get() & flag != 0
+    }
+    fn set_flag(&self, flag: u32, on: bool) {
+        let state = self.cancel_state.get() & !flag;
+        self.cancel_state.set(if on { state | flag } else { state });
+    }
+    /// The flag's value, cleared.
+    fn take_flag(&self, flag: u32) -> bool {
+        let was = self.flag(flag);
+        self.set_flag(flag, false);
+        was
+    }
     /// The future the task waits on, if any.
     fn waiting_on(&self) -> Option<F> {
         let future = self.waiting_on.take();
@@ -154,11 +180,9 @@ impl Future {
             State::Pending,
             Some(TaskInfo {
                 unit,
-                cancels_requested: Cell::new(0),
+                cancel_state: Cell::new(0),
                 name,
                 number,
-                must_cancel: Cell::new(false),
-                guarded: Cell::new(false),
                 waiting_on: Cell::new(None),
                 sleep_timer: Cell::new(None),
             }),
@@ -1751,7 +1775,7 @@ impl Asyncio {
         let Some(info) = task.task.as_ref() else {
             return self.cancel_future(task, msg);
         };
-        info.cancels_requested.set(info.cancels_requested.get() + 1);
+        info.set_cancels(info.cancels().saturating_add(1));
         if let Some(timer) = info.sleep_timer.take().map(std::num::NonZeroU64::get) {
             // Cancelling the sleep's future schedules the wake-up, which
             // raises CancelledError at the task's `await`; its timer does
@@ -1771,7 +1795,7 @@ impl Asyncio {
         {
             return true;
         }
-        info.must_cancel.set(true);
+        info.set_flag(MUST_CANCEL, true);
         task.set_task_cancel_msg(msg);
         true
     }
@@ -1871,7 +1895,7 @@ impl Asyncio {
             && let Some(info) = &task.task
         {
             info.waiting_on.take();
-            if info.must_cancel.replace(false) {
+            if info.take_flag(MUST_CANCEL) {
                 let is_cancellation = matches!(&with, ResumeWith::Throw(t) if t.is_uncatchable());
                 if !is_cancellation {
                     let msg = task.task_cancel_msg();
@@ -1879,7 +1903,7 @@ impl Asyncio {
                 }
             }
             // An internal `except CancelledError:` gets the error as a value.
-            if info.guarded.replace(false)
+            if info.take_flag(GUARDED)
                 && let ResumeWith::Throw(t) = &with
                 && t.is_uncatchable()
             {
@@ -1909,7 +1933,7 @@ impl Asyncio {
                         // A task that cancelled itself and returned ends
                         // cancelled (`super().cancel(msg=...)`).
                         if let Some(info) = &p.task
-                            && info.must_cancel.replace(false)
+                            && info.take_flag(MUST_CANCEL)
                         {
                             let msg = p.task_cancel_msg();
                             let mut rare = p.rare();
@@ -2154,7 +2178,7 @@ impl Asyncio {
                 "await of sleep() outside a task",
             ));
         };
-        if info.must_cancel.replace(false) {
+        if info.take_flag(MUST_CANCEL) {
             // The sleep's future is cancelled as soon as it is
             // awaited: the task wakes with CancelledError.
             let msg = task.task_cancel_msg();
@@ -2232,14 +2256,14 @@ impl Asyncio {
                 ));
             };
             info.waiting_on.set(Some(p.clone()));
-            info.guarded.set(guarded.is_some());
+            info.set_flag(GUARDED, guarded.is_some());
             self.then(&p, Handler::Resume(unit), Handler::Resume(unit), None);
             // Awaiting marks the exception as retrieved once it is delivered.
             p.handled.set(true);
-            if info.must_cancel.get() {
+            if info.flag(MUST_CANCEL) {
                 let msg = task.as_ref().and_then(|t| t.task_cancel_msg());
                 if self.cancel_future(&p, msg) {
-                    info.must_cancel.set(false);
+                    info.set_flag(MUST_CANCEL, false);
                 }
             }
             return Ok(Awaited::Suspend);
@@ -2662,11 +2686,11 @@ impl Asyncio {
                         &format!("a future has no method `{name}` (a task has)"),
                     ));
                 };
-                let n = info.cancels_requested.get();
+                let n = info.cancels();
                 if name == "uncancel" && n > 0 {
-                    info.cancels_requested.set(n - 1);
+                    info.set_cancels(n - 1);
                 }
-                Value::Int(info.cancels_requested.get() as i64)
+                Value::Int(info.cancels() as i64)
             }
             "add_done_callback" => {
                 let f = args.first().cloned().unwrap_or(Value::Nil);
@@ -3564,8 +3588,8 @@ impl Asyncio {
                         tm.state.set(TimeoutStage::Expired);
                         let mut n = 0;
                         if let Some(info) = &tm.task.task {
-                            n = info.cancels_requested.get().saturating_sub(1);
-                            info.cancels_requested.set(n);
+                            n = info.cancels().saturating_sub(1);
+                            info.set_cancels(n);
                         }
                         if n <= tm.cancelling && matches!(arg(1), Value::Bool(true)) {
                             return Err(Thrown::error("TimeoutError", ""));
@@ -3820,7 +3844,7 @@ impl Asyncio {
                 "Timeout should be used inside a task",
             ));
         };
-        let cancelling = task.task.as_ref().map_or(0, |i| i.cancels_requested.get());
+        let cancelling = task.task.as_ref().map_or(0, |i| i.cancels());
         let state = Hc::new(TimeoutState {
             task,
             cancelling,
@@ -3953,8 +3977,8 @@ impl Asyncio {
                 if g.parent_cancel_requested.get()
                     && let Some(info) = &g.parent.task
                 {
-                    let n = info.cancels_requested.get().saturating_sub(1);
-                    info.cancels_requested.set(n);
+                    let n = info.cancels().saturating_sub(1);
+                    info.set_cancels(n);
                     if n == 0 {
                         g.propagate.borrow_mut().take();
                     }
@@ -4250,6 +4274,38 @@ mod sizes {
         assert!(q.is_empty());
     }
 
+    /// A task's cancellation count and its two flags share a word without
+    /// touching each other; the count saturates.
+    #[test]
+    fn a_tasks_cancel_state_packs_a_count_and_two_flags() {
+        let info = TaskInfo {
+            unit: 0,
+            cancel_state: Cell::new(0),
+            name: Rc::from("t"),
+            number: 1,
+            waiting_on: Cell::new(None),
+            sleep_timer: Cell::new(None),
+        };
+        info.set_cancels(3);
+        info.set_flag(MUST_CANCEL, true);
+        assert_eq!(
+            (info.cancels(), info.flag(MUST_CANCEL), info.flag(GUARDED)),
+            (3, true, false)
+        );
+        info.set_flag(GUARDED, true);
+        assert!(info.take_flag(MUST_CANCEL));
+        assert!(!info.take_flag(MUST_CANCEL));
+        assert_eq!((info.cancels(), info.flag(GUARDED)), (3, true));
+        info.set_cancels(u32::MAX);
+        assert_eq!(info.cancels(), CANCELS);
+        assert!(info.flag(GUARDED) && !info.flag(MUST_CANCEL));
+        info.set_cancels(info.cancels().saturating_add(1));
+        assert_eq!(info.cancels(), CANCELS);
+        info.set_cancels(0);
+        assert_eq!((info.cancels(), info.take_flag(GUARDED)), (0, true));
+        assert_eq!(info.cancel_state.get(), 0);
+    }
+
     /// What a sleeping task costs (`programs/bench/sleeping_tasks.lab`):
     /// these records are kept per task, a million at a time.
     #[test]
@@ -4267,8 +4323,9 @@ mod sizes {
             size_of::<ResumeWith>()
         );
         // With the `Rc`'s two counts, a task is one 128-byte block.
-        assert!(size_of::<Future>() <= 112);
-        assert!(size_of::<TaskInfo>() <= 56);
+        // With its handle header and `Rc` counts: a 128-byte block.
+        assert!(size_of::<Future>() <= 104);
+        assert!(size_of::<TaskInfo>() <= 48);
         assert!(size_of::<Callback>() <= 16);
         assert!(size_of::<crate::vm::Fiber>() <= 104);
         assert!(size_of::<Ready>() <= 16);
