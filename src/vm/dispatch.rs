@@ -356,23 +356,31 @@ impl Vm {
                 fused_slow!($left, $right, $bop)
             }};
         }
+        // A comparison's outcome: feeding a `JumpIfFalse`, it jumps at once
+        // (and counts the jump); else the boolean is pushed.
+        macro_rules! branch_or_push {
+            ($truth:expr) => {{
+                let truth: bool = $truth;
+                if let Op::JumpIfFalse(target) = peek!() {
+                    fuel -= 1;
+                    pc = if truth {
+                        unsafe { pc.add(1) }
+                    } else {
+                        at!(target)
+                    };
+                    continue;
+                }
+                push!(Value::Bool(truth));
+                continue;
+            }};
+        }
         // Two integers compared: feeding a `JumpIfFalse`, it jumps at once
         // (and counts the jump); else pushes the boolean.
         macro_rules! fused_compare {
             ($left:expr, $right:expr, $cmp:tt, $bop:expr) => {{
                 if let (Value::Int(a), Value::Int(b)) = ($left, $right) {
                     let truth = *a $cmp *b;
-                    if let Op::JumpIfFalse(target) = peek!() {
-                        fuel -= 1;
-                        pc = if truth {
-                            unsafe { pc.add(1) }
-                        } else {
-                            at!(target)
-                        };
-                        continue;
-                    }
-                    push!(Value::Bool(truth));
-                    continue;
+                    branch_or_push!(truth)
                 }
                 fused_slow!($left, $right, $bop)
             }};
@@ -409,17 +417,7 @@ impl Vm {
                 if let (Value::Int(a), Value::Int(b)) = (&*top!(1), &*top!(0)) {
                     let truth = *a $cmp *b;
                     sp = unsafe { sp.sub(2) };
-                    if let Op::JumpIfFalse(target) = peek!() {
-                        fuel -= 1;
-                        pc = if truth {
-                            unsafe { pc.add(1) }
-                        } else {
-                            at!(target)
-                        };
-                        continue;
-                    }
-                    push!(Value::Bool(truth));
-                    continue;
+                    branch_or_push!(truth)
                 }
                 binary!($op)
             }};
