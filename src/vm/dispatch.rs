@@ -127,6 +127,34 @@ impl Vm {
                 }
             }};
         }
+        // Pushes a copy of the value `$v` refers to (evaluated after making
+        // room: it may point into the stack), written straight into its
+        // slot variant by variant: going through a temporary makes a
+        // 16-byte copy of a value just stored as a tag and a word, which
+        // waits for those stores (store-to-load forwarding fails).
+        macro_rules! push_clone {
+            ($v:expr) => {{
+                if sp == end {
+                    give_back!();
+                    grow(&mut fiber.stack, 1);
+                    lend!();
+                }
+                let v: &Value = $v;
+                unsafe {
+                    match v {
+                        Value::Int(n) => sp.write(Value::Int(*n)),
+                        Value::Float(x) => sp.write(Value::Float(*x)),
+                        Value::Bool(b) => sp.write(Value::Bool(*b)),
+                        Value::Nil => sp.write(Value::Nil),
+                        Value::Closure(c) => sp.write(Value::Closure(Rc::clone(c))),
+                        Value::Str(s) => sp.write(Value::Str(Rc::clone(s))),
+                        Value::List(xs) => sp.write(Value::List(Rc::clone(xs))),
+                        other => sp.write(other.clone()),
+                    }
+                    sp = sp.add(1);
+                }
+            }};
+        }
         macro_rules! pop {
             () => {{
                 debug_assert!(sp > fiber.stack.as_mut_ptr(), "popped an empty stack");
@@ -521,12 +549,12 @@ impl Vm {
             // Matched by reference: each arm loads only its own operands.
             let op = unsafe { &*here };
             match op {
-                &Op::Const(i) => push!(fast_clone(&function!().constants[i as usize])),
+                &Op::Const(i) => push_clone!(&function!().constants[i as usize]),
                 &Op::Nil => push!(Value::Nil),
                 &Op::True => push!(Value::Bool(true)),
                 &Op::False => push!(Value::Bool(false)),
                 &Op::Pop => discard(pop!()),
-                &Op::GetLocal(slot) => push!(fast_clone(local!(slot))),
+                &Op::GetLocal(slot) => push_clone!(local!(slot)),
                 &Op::SetLocal(slot) => {
                     let v = pop!();
                     discard(std::mem::replace(local!(slot), v));
@@ -583,7 +611,7 @@ impl Vm {
                             "`{}` is used before it is defined", globals.names[i as usize]
                         );
                     }
-                    push!(fast_clone(v));
+                    push_clone!(v);
                 }
                 &Op::SetGlobal(i) => {
                     if let Value::Uninit = globals.values[i as usize] {
