@@ -111,16 +111,22 @@ impl Vm {
                 }
             }};
         }
-        // Makes room first, then evaluates the value straight into its
-        // slot (`$v` must not hold a reference into the stack: growing may
-        // move it).
-        macro_rules! push {
-            ($v:expr) => {{
+        // Room for one more value.
+        macro_rules! room_for_one {
+            () => {{
                 if sp == end {
                     give_back!();
                     grow(&mut fiber.stack, 1);
                     lend!();
                 }
+            }};
+        }
+        // Makes room first, then evaluates the value straight into its
+        // slot (`$v` must not hold a reference into the stack: growing may
+        // move it).
+        macro_rules! push {
+            ($v:expr) => {{
+                room_for_one!();
                 unsafe {
                     sp.write($v);
                     sp = sp.add(1);
@@ -134,11 +140,7 @@ impl Vm {
         // waits for those stores (store-to-load forwarding fails).
         macro_rules! push_clone {
             ($v:expr) => {{
-                if sp == end {
-                    give_back!();
-                    grow(&mut fiber.stack, 1);
-                    lend!();
-                }
+                room_for_one!();
                 let v: &Value = $v;
                 unsafe {
                     match v {
