@@ -95,6 +95,12 @@ thread_local! {
         const { std::cell::Cell::new((std::ptr::null_mut(), std::ptr::null_mut())) };
 }
 
+/// Bytes of all the chunks the process has carved small blocks from: a
+/// bound of the free small blocks any thread keeps (chunks are never given
+/// back), so `check` can pass a heap far under its budget without summing
+/// the free lists.
+static CHUNK_TOTAL: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// Free lists of finished threads, by class, for any thread to adopt.
 struct Stash([(usize, usize); CLASSES]);
 static STASH: std::sync::Mutex<Stash> = std::sync::Mutex::new(Stash([(0, 0); CLASSES]));
@@ -161,6 +167,7 @@ fn carve(class: usize) -> *mut u8 {
             if chunk.is_null() {
                 return chunk;
             }
+            CHUNK_TOTAL.fetch_add(CHUNK_BYTES, std::sync::atomic::Ordering::Relaxed);
             // SAFETY: the chunk has `CHUNK_BYTES` bytes.
             (next, end) = (chunk, unsafe { chunk.add(CHUNK_BYTES) });
         }
@@ -455,8 +462,14 @@ pub fn check_map_write() -> Result<(), String> {
 /// budget (`check(0)`: if it is past the budget already).
 pub fn check(extra: usize) -> Result<(), String> {
     let budget = BUDGET.try_with(|budget| budget.get()).unwrap_or(usize::MAX);
+    let used = used();
+    // Far under the budget even if every chunk's blocks were free here.
+    let chunks = CHUNK_TOTAL.load(std::sync::atomic::Ordering::Relaxed);
+    if used.saturating_add(chunks).saturating_add(extra) <= budget {
+        return Ok(());
+    }
     // Free small blocks are memory the process keeps (see "Small blocks").
-    let used = used() + cached_bytes();
+    let used = used + cached_bytes();
     if used.saturating_add(extra) <= budget {
         return Ok(());
     }
@@ -578,6 +591,29 @@ mod tests {
             // vector of 10,000 pointers only.
             assert!(used() + cached_bytes() <= total + 80_000);
             drop(again);
+            set_budget(0);
+            release_cached();
+        })
+        .join()
+        .expect("the thread runs");
+    }
+
+    /// `check`'s quick pass counts every chunk's bytes as free: a bound of
+    /// the free lists, so it never lets through what the exact sum stops.
+    #[test]
+    fn the_chunks_bound_the_free_blocks() {
+        std::thread::spawn(|| {
+            let blocks: Vec<Box<[u8; 200]>> = (0..5_000).map(|_| Box::new([1; 200])).collect();
+            drop(blocks);
+            let chunks = CHUNK_TOTAL.load(std::sync::atomic::Ordering::Relaxed);
+            assert!(cached_bytes() >= 5_000 * 208 && cached_bytes() <= chunks);
+            set_budget((used() + chunks + 4096) as u64);
+            assert!(check(0).is_ok() && check(4096).is_ok());
+            set_budget((used() + cached_bytes() - 1) as u64);
+            assert!(
+                check(0).is_err(),
+                "the exact sum still decides near the budget"
+            );
             set_budget(0);
             release_cached();
         })

@@ -198,73 +198,63 @@ impl Native {
     }
 }
 
-/// An insertion-ordered string-keyed map.
+/// An insertion-ordered string-keyed map: `indexmap`'s entries in
+/// insertion order with a hash table of their positions, as CPython's
+/// compact dict keeps them (each entry keeps its hash, so growing the table
+/// never reads a key again).
 #[derive(Default, Clone)]
 pub struct Map {
-    keys: Vec<Rc<str>>,
-    values: Vec<Value>,
-    index: HashMap<Rc<str>, usize, FastHash>,
+    entries: indexmap::IndexMap<Rc<str>, Value, FastHash>,
 }
 
 impl Map {
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.index.get(key).map(|&i| &self.values[i])
+        self.entries.get(key)
     }
-    /// Inserts or replaces (one hash of the key).
+    /// Inserts or replaces (a replaced entry keeps its place and its key).
     pub fn insert(&mut self, key: Rc<str>, value: Value) {
-        match self.index.entry(key) {
-            std::collections::hash_map::Entry::Occupied(entry) => self.values[*entry.get()] = value,
-            std::collections::hash_map::Entry::Vacant(entry) => {
-                self.keys.push(entry.key().clone());
-                entry.insert(self.values.len());
-                self.values.push(value);
-            }
-        }
+        self.entries.insert(key, value);
     }
-    /// Inserts by `&str`, allocating a key only when it is new (a new key
-    /// is hashed twice: to look, then to insert).
+    /// Inserts by `&str`, hashing once and allocating a key only when it
+    /// is new.
     pub fn set(&mut self, key: &str, value: Value) {
-        match self.index.get(key) {
-            Some(&i) => self.values[i] = value,
-            None => {
-                let key: Rc<str> = Rc::from(key);
-                self.index.insert(key.clone(), self.values.len());
-                self.keys.push(key);
-                self.values.push(value);
+        use indexmap::map::RawEntryApiV1;
+        use indexmap::map::raw_entry_v1::RawEntryMut;
+        match self.entries.raw_entry_mut_v1().from_key(key) {
+            RawEntryMut::Occupied(mut entry) => *entry.get_mut() = value,
+            RawEntryMut::Vacant(entry) => {
+                entry.insert(Rc::from(key), value);
             }
         }
     }
+    /// Removes, keeping the order of the rest (like `delete` in JS and
+    /// `del` in Python: the entries after it move up one place).
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        let i = self.index.remove(key)?;
-        self.keys.remove(i);
-        let value = self.values.remove(i);
-        for slot in self.index.values_mut() {
-            if *slot > i {
-                *slot -= 1;
-            }
-        }
-        Some(value)
+        self.entries.shift_remove(key)
     }
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.entries.len()
     }
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.entries.is_empty()
     }
     pub fn iter(&self) -> impl Iterator<Item = (&Rc<str>, &Value)> {
-        self.keys.iter().zip(self.values.iter())
+        self.entries.iter()
     }
-    pub fn keys(&self) -> &[Rc<str>] {
-        &self.keys
+    pub fn keys(&self) -> impl ExactSizeIterator<Item = &Rc<str>> {
+        self.entries.keys()
     }
-    pub fn values(&self) -> &[Value] {
-        &self.values
+    pub fn values(&self) -> impl ExactSizeIterator<Item = &Value> {
+        self.entries.values()
     }
 }
 
 impl Drop for Map {
     fn drop(&mut self) {
-        drop_children(std::mem::take(&mut self.values));
+        // Only the values that hold others go through the work list.
+        let entries = std::mem::take(&mut self.entries);
+        let containers: Vec<Value> = entries.into_values().filter(holds_values).collect();
+        drop_children(containers);
     }
 }
 
@@ -558,7 +548,7 @@ impl Copier {
             };
             match &v {
                 Value::List(xs) => work.extend(xs.borrow().iter().cloned()),
-                Value::Map(m) => work.extend(m.borrow().values().iter().cloned()),
+                Value::Map(m) => work.extend(m.borrow().values().cloned()),
                 Value::Cell(c) => work.push(c.borrow().clone()),
                 _ => {}
             }

@@ -104,6 +104,8 @@ pub fn call_builtin(vm: &mut Vm, id: u8, args: &[Value]) -> NativeResult {
         Builtin::Str => match args.first() {
             // A string is its own text: share it.
             Some(Value::Str(s)) => ok(Value::Str(s.clone())),
+            // At most 20 bytes: under any size or budget check.
+            Some(Value::Int(n)) => ok(Value::Str(Rc::new(crate::value::int_text(*n)))),
             Some(v) => ok(Value::Str(Rc::new(display(v, flavor)?))),
             None => ok(Value::Str(Rc::new(display(&Value::Nil, flavor)?))),
         },
@@ -433,13 +435,24 @@ fn list_method(
             // the limit is asked for.
             let mut joined = String::new();
             for (i, v) in xs.borrow().iter().enumerate() {
-                let text = display(v, flavor)?;
                 let sep = if i > 0 { sep.as_str() } else { "" };
+                // A string item is its own text: no copy made first.
+                let copied;
+                let text = match v {
+                    Value::Str(s) => {
+                        check_memory(s.len())?;
+                        s.as_str()
+                    }
+                    other => {
+                        copied = display(other, flavor)?;
+                        copied.as_str()
+                    }
+                };
                 check_string_size(joined.len() + sep.len() + text.len())?;
                 joined.push_str(sep);
-                joined.push_str(&text);
+                joined.push_str(text);
             }
-            ok(Value::str(&joined))
+            ok(Value::Str(Rc::new(joined)))
         }
         "slice" => {
             let list = xs.borrow();
@@ -567,12 +580,12 @@ fn map_method(
             check_list_size(m.borrow().len())?;
             check_memory(m.borrow().len().saturating_mul(48))?;
             ok(Value::list(
-                m.borrow().keys().iter().map(|k| Value::str(k)).collect(),
+                m.borrow().keys().map(|k| Value::str(k)).collect(),
             ))
         }
         "values" => {
             check_list_size(m.borrow().len())?;
-            ok(Value::list(m.borrow().values().to_vec()))
+            ok(Value::list(m.borrow().values().cloned().collect()))
         }
         "contains" | "has" => ok(Value::Bool(m.borrow().get(&key(0)?).is_some())),
         "get" => ok(m

@@ -313,6 +313,18 @@ impl Vm {
         // Runs a call out of line (with the stack given back), then enters
         // the frame it pushed, pushes its value, halts for the policy, or
         // throws.
+        // A built-in that walked a long list, map or string recorded its
+        // work: it counts toward the step limit now, not at the next check
+        // (the run's own count, which moves the clock, leaves it out).
+        macro_rules! charge_work {
+            () => {{
+                let work = crate::memory::take_work();
+                if work > 0 {
+                    fuel = fuel.saturating_sub(work.min(i64::MAX as u64) as i64);
+                    self.work_in_run += work;
+                }
+            }};
+        }
         macro_rules! call_step {
             ($step:expr) => {{
                 give_back!();
@@ -321,15 +333,7 @@ impl Vm {
                     Ok(CallStep::Value(v)) => {
                         lend!();
                         push!(v);
-                        // A built-in that walked a long list, map or string
-                        // recorded its work: it counts toward the step limit
-                        // now, not at the next check (the run's own count,
-                        // which moves the clock, leaves it out).
-                        let work = crate::memory::take_work();
-                        if work > 0 {
-                            fuel = fuel.saturating_sub(work.min(i64::MAX as u64) as i64);
-                            self.work_in_run += work;
-                        }
+                        charge_work!();
                     }
                     Ok(CallStep::Halt(halt)) => return halt,
                     Err(thrown) => {
@@ -476,6 +480,30 @@ impl Vm {
                     }
                     pc = code;
                     fiber.frames.enter(return_to, base!() as u32);
+                    continue;
+                }
+                // A built-in reads its arguments where they lie and cannot
+                // reach the stack (it gets no fiber): no hand-back needed.
+                if let Value::Native(native) = &*top!(argc as usize)
+                    && let Native::Builtin { id, .. } = **native
+                {
+                    save!();
+                    // SAFETY: the `argc` values below `sp` are live stack
+                    // slots (the callee sits under them), and nothing moves
+                    // or frees them while the built-in reads them: it gets
+                    // the VM but not the fiber.
+                    let args =
+                        unsafe { std::slice::from_raw_parts(sp.sub(argc as usize), argc as usize) };
+                    match builtins::call_builtin(self, id, args) {
+                        Ok(result) => {
+                            for _ in 0..argc {
+                                discard(pop!());
+                            }
+                            drop(std::mem::replace(top!(0), result));
+                            charge_work!();
+                        }
+                        Err(thrown) => throw!(thrown),
+                    }
                     continue;
                 }
                 save!();
@@ -681,6 +709,21 @@ impl Vm {
                 }
                 &Op::Call(argc) => call!(argc),
                 &Op::CallMethod(name, argc) | &Op::CallPrelude(name, argc) => {
+                    // `xs.push(v)` on a list with room: in line (the
+                    // commonest call in list-building loops).
+                    if argc == 1
+                        && let Value::List(xs) = &*top!(1)
+                        && let Value::Str(method) = &function!().constants[name as usize]
+                        && method.as_str() == "push"
+                        && let Ok(mut list) = xs.try_borrow_mut()
+                        && list.len() < list.capacity().min(ops::MAX_LIST_LENGTH)
+                    {
+                        list.push(pop!());
+                        let length = list.len() as i64;
+                        drop(list);
+                        drop(std::mem::replace(top!(0), Value::Int(length)));
+                        continue;
+                    }
                     save!();
                     call_step!(self.call_method_op(fiber, function!(), *op, name, argc));
                 }

@@ -230,7 +230,7 @@ impl Vm {
         let prepared = match &fiber.stack[at] {
             Value::List(_) => None,
             Value::Map(m) => Some(Value::list(
-                m.borrow().keys().iter().map(|k| Value::str(k)).collect(),
+                m.borrow().keys().map(|k| Value::str(k)).collect(),
             )),
             Value::Str(s) => Some(Value::list(
                 s.chars().map(|c| Value::str(&c.to_string())).collect(),
