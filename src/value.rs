@@ -198,13 +198,46 @@ impl Native {
     }
 }
 
+/// A map's key: a string shared with the values that name it (a key
+/// made by `m[k] = v` is `k`'s own text, and `keys()` hands it back without
+/// a copy). It hashes and compares as its `str`, so a map is searched by
+/// `&str`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Key(Rc<String>);
+
+impl Key {
+    /// The key as a string value (shared, not copied).
+    pub fn to_value(&self) -> Value {
+        Value::Str(self.0.clone())
+    }
+}
+
+impl std::ops::Deref for Key {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl std::borrow::Borrow<str> for Key {
+    fn borrow(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.as_str().hash(state)
+    }
+}
+
 /// An insertion-ordered string-keyed map: `indexmap`'s entries in
 /// insertion order with a hash table of their positions, as CPython's
 /// compact dict keeps them (each entry keeps its hash, so growing the table
 /// never reads a key again).
 #[derive(Default, Clone)]
 pub struct Map {
-    entries: indexmap::IndexMap<Rc<str>, Value, FastHash>,
+    entries: indexmap::IndexMap<Key, Value, FastHash>,
 }
 
 impl Map {
@@ -213,17 +246,24 @@ impl Map {
     }
     /// Inserts or replaces (a replaced entry keeps its place and its key).
     pub fn insert(&mut self, key: Rc<str>, value: Value) {
-        self.entries.insert(key, value);
+        self.entries.insert(Key(Rc::new(key.to_string())), value);
+    }
+    /// `insert` with a key of a string value's text, shared.
+    pub fn insert_shared(&mut self, key: &Rc<String>, value: Value) {
+        self.with_key(key.as_str(), || Key(key.clone()), value)
     }
     /// Inserts by `&str`, hashing once and allocating a key only when it
     /// is new.
     pub fn set(&mut self, key: &str, value: Value) {
+        self.with_key(key, || Key(Rc::new(key.to_owned())), value)
+    }
+    fn with_key(&mut self, key: &str, new_key: impl FnOnce() -> Key, value: Value) {
         use indexmap::map::RawEntryApiV1;
         use indexmap::map::raw_entry_v1::RawEntryMut;
         match self.entries.raw_entry_mut_v1().from_key(key) {
             RawEntryMut::Occupied(mut entry) => *entry.get_mut() = value,
             RawEntryMut::Vacant(entry) => {
-                entry.insert(Rc::from(key), value);
+                entry.insert(new_key(), value);
             }
         }
     }
@@ -238,10 +278,10 @@ impl Map {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
-    pub fn iter(&self) -> impl Iterator<Item = (&Rc<str>, &Value)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&Key, &Value)> {
         self.entries.iter()
     }
-    pub fn keys(&self) -> impl ExactSizeIterator<Item = &Rc<str>> {
+    pub fn keys(&self) -> impl ExactSizeIterator<Item = &Key> {
         self.entries.keys()
     }
     pub fn values(&self) -> impl ExactSizeIterator<Item = &Value> {
@@ -479,7 +519,9 @@ pub fn int_text(n: i64) -> String {
         at -= 1;
         digits[at] = b'-';
     }
-    let mut out = String::with_capacity(digits.len() - at);
+    // The small-block allocator gives a short text a 16-byte block
+    // anyway: the room lets `"k" + str(i)` prepend in place.
+    let mut out = String::with_capacity((digits.len() - at).max(16));
     // SAFETY: `digits[at..]` holds ASCII digits and perhaps a `-` (tested
     // at the extremes by `value::tests::integers_as_text`).
     out.push_str(unsafe { std::str::from_utf8_unchecked(&digits[at..]) });
@@ -604,7 +646,7 @@ impl Copier {
                     (2, Value::Map(m)) => {
                         let mut copy = Map::default();
                         for (k, x) in m.borrow().iter() {
-                            copy.insert(k.clone(), self.mapped(x));
+                            copy.insert_shared(&k.0, self.mapped(x));
                         }
                         if let Some(Value::Map(shell)) = self.copies.get(&key) {
                             *shell.borrow_mut() = copy;

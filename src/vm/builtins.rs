@@ -580,7 +580,7 @@ fn map_method(
             check_list_size(m.borrow().len())?;
             check_memory(m.borrow().len().saturating_mul(48))?;
             ok(Value::list(
-                m.borrow().keys().map(|k| Value::str(k)).collect(),
+                m.borrow().keys().map(crate::value::Key::to_value).collect(),
             ))
         }
         "values" => {

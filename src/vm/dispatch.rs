@@ -663,7 +663,23 @@ impl Vm {
                 &Op::Ge => stack_compare!(>=, Op::Ge),
                 &Op::Eq => stack_compare!(==, Op::Eq),
                 &Op::Ne => stack_compare!(!=, Op::Ne),
-                &Op::Div | &Op::Mod => binary!(*op),
+                &Op::Mod => {
+                    // Both integers, neither negative nor a zero divisor:
+                    // the same remainder in every dialect.
+                    if let (&Value::Int(a), &Value::Int(b)) = (&*top!(1), &*top!(0))
+                        && a >= 0
+                        && b > 0
+                    {
+                        // SAFETY: both were integers (nothing to drop).
+                        unsafe {
+                            sp = sp.sub(1);
+                            sp.sub(1).write(Value::Int(a % b));
+                        }
+                        continue;
+                    }
+                    binary!(Op::Mod)
+                }
+                &Op::Div => binary!(Op::Div),
                 &Op::LocalConst(slot, constant, bop) => {
                     fused!(local!(slot), &function!().constants[constant as usize], bop)
                 }

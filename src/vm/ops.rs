@@ -64,11 +64,47 @@ pub fn display(value: &Value, flavor: crate::value::Flavor) -> Result<String, Th
     Ok(text)
 }
 
+/// The heap budget's check before `buffer` grows to hold `needed` bytes:
+/// it grows only when it must, by what it grows to (`String` at least
+/// doubles) less what it had.
+#[inline]
+pub fn check_growth(buffer: &String, needed: usize) -> Result<(), Thrown> {
+    check_string_limit(needed)?;
+    if needed > buffer.capacity() {
+        let capacity = buffer.capacity();
+        check_memory(needed.max(2 * capacity) - capacity)?;
+    }
+    Ok(())
+}
+
+/// `a + b` of two texts the caller owns: a text nobody else holds (a
+/// temporary, such as the `str(i)` of `"k" + str(i)`) takes the other in
+/// place, as CPython's `+` does for a string only the expression holds;
+/// else a new text.
+pub fn add_texts(mut a: Rc<String>, mut b: Rc<String>) -> Result<Value, Thrown> {
+    let needed = a.len() + b.len();
+    if Rc::weak_count(&a) == 0
+        && let Some(buffer) = Rc::get_mut(&mut a)
+    {
+        check_growth(buffer, needed)?;
+        buffer.push_str(&b);
+        return Ok(Value::Str(a));
+    }
+    if Rc::weak_count(&b) == 0
+        && let Some(buffer) = Rc::get_mut(&mut b)
+        && buffer.capacity() >= needed
+    {
+        check_string_limit(needed)?;
+        buffer.insert_str(0, &a);
+        return Ok(Value::Str(b));
+    }
+    joined_text(&a, &b)
+}
+
 /// `a + b` of two texts: one allocation of the exact size, after the
 /// size check and the heap budget's.
 fn joined_text(a: &str, b: &str) -> Result<Value, Thrown> {
     check_string_size(a.len() + b.len())?;
-    check_memory(a.len() + b.len())?;
     let mut text = String::with_capacity(a.len() + b.len());
     text.push_str(a);
     text.push_str(b);
@@ -222,7 +258,7 @@ pub fn set_index(object: &Value, index: &Value, value: Value) -> Result<(), Thro
         }
         (Value::Map(m), Value::Str(k)) => {
             check_map_write()?;
-            m.borrow_mut().set(k, value);
+            m.borrow_mut().insert_shared(k, value);
             Ok(())
         }
         (Value::Map(_), other) => Err(error(

@@ -40,7 +40,10 @@ impl Vm {
     pub(super) fn binary_slow(&mut self, fiber: &mut Fiber, op: Op) -> Result<(), Thrown> {
         let right = fiber.stack.pop().unwrap_or_default();
         let left = fiber.stack.pop().unwrap_or_default();
-        let v = ops::binary(op, &left, &right, self.dialect)?;
+        let v = match (op, left, right) {
+            (Op::Add, Value::Str(a), Value::Str(b)) => ops::add_texts(a, b)?,
+            (op, left, right) => ops::binary(op, &left, &right, self.dialect)?,
+        };
         fiber.stack.push(v);
         Ok(())
     }
@@ -65,14 +68,7 @@ impl Vm {
                 Value::Str(t) => t.len(),
                 _ => 32,
             };
-            // The heap grows only when the buffer must: by what it grows
-            // to (`String` at least doubles) less what it had.
-            let needed = buffer.len() + added;
-            ops::check_string_limit(needed)?;
-            if needed > buffer.capacity() {
-                let capacity = buffer.capacity();
-                ops::check_memory(needed.max(2 * capacity) - capacity)?;
-            }
+            ops::check_growth(buffer, buffer.len() + added)?;
             match &right {
                 Value::Str(t) => buffer.push_str(t),
                 other => buffer.push_str(&ops::display(other, self.dialect.style)?),
@@ -230,7 +226,7 @@ impl Vm {
         let prepared = match &fiber.stack[at] {
             Value::List(_) => None,
             Value::Map(m) => Some(Value::list(
-                m.borrow().keys().map(|k| Value::str(k)).collect(),
+                m.borrow().keys().map(crate::value::Key::to_value).collect(),
             )),
             Value::Str(s) => Some(Value::list(
                 s.chars().map(|c| Value::str(&c.to_string())).collect(),
