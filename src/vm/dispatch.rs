@@ -488,18 +488,11 @@ impl Vm {
                     && let Native::Builtin { id, .. } = **native
                 {
                     save!();
-                    // SAFETY: the `argc` values below `sp` are live stack
-                    // slots (the callee sits under them), and nothing moves
-                    // or frees them while the built-in reads them: it gets
-                    // the VM but not the fiber.
-                    let args =
-                        unsafe { std::slice::from_raw_parts(sp.sub(argc as usize), argc as usize) };
-                    match builtins::call_builtin(self, id, args) {
-                        Ok(result) => {
-                            for _ in 0..argc {
-                                discard(pop!());
-                            }
-                            drop(std::mem::replace(top!(0), result));
+                    // SAFETY: `sp` is the top of the lent stack, with the
+                    // callee and its `argc` arguments below it.
+                    match unsafe { self.call_builtin_on_stack(id, sp, argc as usize) } {
+                        Ok(()) => {
+                            sp = unsafe { sp.sub(argc as usize) };
                             charge_work!();
                         }
                         Err(thrown) => throw!(thrown),
@@ -903,6 +896,35 @@ impl Vm {
                 &Op::Concat(n) => fallible!(self.concat(fiber, n)),
             }
         }
+    }
+
+    /// Calls built-in `id` on the `argc` values below `sp` and puts its
+    /// result in the callee's slot below them, dropping the arguments (on
+    /// an error everything stays for the unwinder).
+    ///
+    /// # Safety
+    /// `sp` is the top of the running unit's lent stack, holding the callee
+    /// and `argc` arguments below it.
+    #[inline(never)]
+    unsafe fn call_builtin_on_stack(
+        &mut self,
+        id: u8,
+        sp: *mut Value,
+        argc: usize,
+    ) -> Result<(), Thrown> {
+        // SAFETY: the `argc` values below `sp` are live stack slots (the
+        // callee sits under them), and nothing moves or frees them while
+        // the built-in reads them: it gets the VM but not the fiber.
+        let args = unsafe { std::slice::from_raw_parts_mut(sp.sub(argc), argc) };
+        let result = builtins::call_builtin(self, id, args)?;
+        // SAFETY: the arguments are dropped once and the stack's top then
+        // moves below them (the caller's `sp`); the callee's slot holds a
+        // live value that the result replaces.
+        unsafe {
+            std::ptr::drop_in_place(args);
+            *sp.sub(argc + 1) = result;
+        }
+        Ok(())
     }
 
     /// Calls the value at `stack[len - argc - 1]` with the `argc` values above it.
