@@ -198,36 +198,73 @@ impl Native {
     }
 }
 
-/// A map's key: a string shared with the values that name it (a key
-/// made by `m[k] = v` is `k`'s own text, and `keys()` hands it back without
-/// a copy). It hashes and compares as its `str`, so a map is searched by
-/// `&str`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Key(Rc<String>);
+/// A map's key. A short one (up to `Key::SHORT` bytes, most keys) lives
+/// in the map's entry itself, so a lookup compares it without following a
+/// pointer; a longer one is a shared `str`. It hashes and compares as its
+/// `str`, so a map is searched by `&str`.
+#[derive(Clone)]
+pub struct Key(KeyText);
+
+#[derive(Clone)]
+enum KeyText {
+    Short { len: u8, bytes: [u8; Key::SHORT] },
+    Long(Rc<str>),
+}
 
 impl Key {
-    /// The key as a string value (shared, not copied).
+    /// The longest key kept in the entry.
+    const SHORT: usize = 22;
+
+    pub fn new(text: &str) -> Key {
+        Key(match text.len() {
+            len @ 0..=Key::SHORT => {
+                let mut bytes = [0; Key::SHORT];
+                bytes[..len].copy_from_slice(text.as_bytes());
+                KeyText::Short {
+                    len: len as u8,
+                    bytes,
+                }
+            }
+            _ => KeyText::Long(Rc::from(text)),
+        })
+    }
+
+    /// The key as a string value.
     pub fn to_value(&self) -> Value {
-        Value::Str(self.0.clone())
+        Value::str(self)
     }
 }
 
 impl std::ops::Deref for Key {
     type Target = str;
     fn deref(&self) -> &str {
-        self.0.as_str()
+        match &self.0 {
+            // SAFETY: `bytes[..len]` is a copy of a `str` (`Key::new`).
+            KeyText::Short { len, bytes } => unsafe {
+                std::str::from_utf8_unchecked(&bytes[..*len as usize])
+            },
+            KeyText::Long(text) => text,
+        }
     }
 }
 
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Key {}
+
 impl std::borrow::Borrow<str> for Key {
     fn borrow(&self) -> &str {
-        self.0.as_str()
+        self
     }
 }
 
 impl std::hash::Hash for Key {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.0.as_str().hash(state)
+        (**self).hash(state)
     }
 }
 
@@ -246,24 +283,17 @@ impl Map {
     }
     /// Inserts or replaces (a replaced entry keeps its place and its key).
     pub fn insert(&mut self, key: Rc<str>, value: Value) {
-        self.entries.insert(Key(Rc::new(key.to_string())), value);
+        self.set(&key, value)
     }
-    /// `insert` with a key of a string value's text, shared.
-    pub fn insert_shared(&mut self, key: &Rc<String>, value: Value) {
-        self.with_key(key.as_str(), || Key(key.clone()), value)
-    }
-    /// Inserts by `&str`, hashing once and allocating a key only when it
-    /// is new.
+    /// Inserts or replaces by `&str`, hashing once and making a key only
+    /// when it is new.
     pub fn set(&mut self, key: &str, value: Value) {
-        self.with_key(key, || Key(Rc::new(key.to_owned())), value)
-    }
-    fn with_key(&mut self, key: &str, new_key: impl FnOnce() -> Key, value: Value) {
         use indexmap::map::RawEntryApiV1;
         use indexmap::map::raw_entry_v1::RawEntryMut;
         match self.entries.raw_entry_mut_v1().from_key(key) {
             RawEntryMut::Occupied(mut entry) => *entry.get_mut() = value,
             RawEntryMut::Vacant(entry) => {
-                entry.insert(new_key(), value);
+                entry.insert(Key::new(key), value);
             }
         }
     }
@@ -646,7 +676,7 @@ impl Copier {
                     (2, Value::Map(m)) => {
                         let mut copy = Map::default();
                         for (k, x) in m.borrow().iter() {
-                            copy.insert_shared(&k.0, self.mapped(x));
+                            copy.set(k, self.mapped(x));
                         }
                         if let Some(Value::Map(shell)) = self.copies.get(&key) {
                             *shell.borrow_mut() = copy;

@@ -258,7 +258,7 @@ pub fn set_index(object: &Value, index: &Value, value: Value) -> Result<(), Thro
         }
         (Value::Map(m), Value::Str(k)) => {
             check_map_write()?;
-            m.borrow_mut().insert_shared(k, value);
+            m.borrow_mut().set(k, value);
             Ok(())
         }
         (Value::Map(_), other) => Err(error(
