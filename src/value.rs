@@ -1418,4 +1418,33 @@ mod tests {
         let error = value.deep_copy().err().expect("refused");
         assert!(error.contains("lock"), "{error}");
     }
+
+    /// Keys of up to 22 bytes are kept in the entry, longer ones shared:
+    /// both read back, hash, compare and order the same.
+    #[test]
+    fn short_and_long_map_keys() {
+        let short = "k".repeat(Key::SHORT);
+        let long = "k".repeat(Key::SHORT + 1);
+        let accented = "é".repeat(11); // 22 bytes of two-byte characters
+        let mut m = Map::default();
+        for (i, key) in ["", short.as_str(), long.as_str(), accented.as_str()]
+            .iter()
+            .enumerate()
+        {
+            m.set(key, Value::Int(i as i64));
+        }
+        m.insert(Rc::from(long.as_str()), Value::Int(9));
+        let keys: Vec<String> = m.keys().map(|k| k.to_string()).collect();
+        assert_eq!(keys, ["", short.as_str(), long.as_str(), accented.as_str()]);
+        assert!(matches!(m.get(&long), Some(Value::Int(9))));
+        assert!(matches!(m.get(&accented), Some(Value::Int(3))));
+        assert!(m.get(&"k".repeat(21)).is_none());
+        assert!(matches!(m.remove(&short), Some(Value::Int(1))));
+        assert_eq!(m.len(), 3);
+        assert!(matches!(&Key::new(&long).0, KeyText::Long(_)));
+        assert!(matches!(
+            &Key::new(&accented).0,
+            KeyText::Short { len: 22, .. }
+        ));
+    }
 }
