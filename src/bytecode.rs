@@ -74,6 +74,10 @@ pub enum Op {
     /// `GetLocal` fused with `Return` (`return x;` outside any `try`).
     /// Counts as the two instructions it replaces.
     ReturnLocal(u32),
+    /// `Add` fused with `Return` (`return a + b;` outside any `try`):
+    /// returns the sum of the two values on top. Counts as the two
+    /// instructions it replaces.
+    AddReturn,
     Closure(u32),
     MakeList(u32),
     /// Pops `n` key/value pairs (keys are strings).

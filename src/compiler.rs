@@ -954,6 +954,19 @@ impl Compiler<'_> {
                         self.emit(Op::Nil, span);
                     }
                 }
+                // `return a + b;` outside any `try`: the `Add` just emitted
+                // (not fused into `LocalConst`/`LocalLocal`) returns too. It
+                // stays where it was, so a jump to it still adds first.
+                if let Some(Expr {
+                    kind: ExprKind::Binary(BinaryOp::Add, ..),
+                    ..
+                }) = value
+                    && self.state().tries.is_empty()
+                    && let Some(last @ Op::Add) = self.state().code.last_mut()
+                {
+                    *last = Op::AddReturn;
+                    return;
+                }
                 self.unwind_tries(0, span);
                 self.emit(Op::Return, span);
             }

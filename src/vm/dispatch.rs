@@ -740,6 +740,22 @@ impl Vm {
                     let result = pop!();
                     return_with!(result)
                 }
+                &Op::AddReturn => {
+                    // Counts as the `Add` and the `Return` it replaces (the
+                    // `Return` once the sum is made: an `Add` that throws
+                    // counts alone).
+                    if let (&Value::Int(a), &Value::Int(b)) = (&*top!(1), &*top!(0))
+                        && let Some(sum) = a.checked_add(b)
+                    {
+                        fuel -= 1;
+                        sp = unsafe { sp.sub(2) };
+                        return_with!(Value::Int(sum))
+                    }
+                    binary!(Op::Add);
+                    fuel -= 1;
+                    let result = pop!();
+                    return_with!(result)
+                }
                 &Op::ReturnLocal(slot) => {
                     // Counts as the `GetLocal` and the `Return` it replaces.
                     fuel -= 1;
