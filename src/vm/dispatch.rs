@@ -143,16 +143,7 @@ impl Vm {
                 room_for_one!();
                 let v: &Value = $v;
                 unsafe {
-                    match v {
-                        Value::Int(n) => sp.write(Value::Int(*n)),
-                        Value::Float(x) => sp.write(Value::Float(*x)),
-                        Value::Bool(b) => sp.write(Value::Bool(*b)),
-                        Value::Nil => sp.write(Value::Nil),
-                        Value::Closure(c) => sp.write(Value::Closure(Rc::clone(c))),
-                        Value::Str(s) => sp.write(Value::Str(Rc::clone(s))),
-                        Value::List(xs) => sp.write(Value::List(Rc::clone(xs))),
-                        other => sp.write(other.clone()),
-                    }
+                    write_clone(sp, v);
                     sp = sp.add(1);
                 }
             }};
@@ -727,10 +718,19 @@ impl Vm {
                         && let Ok(mut list) = xs.try_borrow_mut()
                         && list.len() < list.capacity().min(ops::MAX_LIST_LENGTH)
                     {
-                        list.push(pop!());
-                        let length = list.len() as i64;
-                        drop(list);
-                        drop(std::mem::replace(top!(0), Value::Int(length)));
+                        // SAFETY: the top slot holds the argument, moved into
+                        // the list; below it the receiver, replaced by the
+                        // length (both slots stay on the stack).
+                        unsafe {
+                            sp = sp.sub(1);
+                            list.push(move_out(sp));
+                            let length = list.len() as i64;
+                            drop(list);
+                            let slot = sp.sub(1);
+                            let receiver = slot.read();
+                            slot.write(Value::Int(length));
+                            drop(receiver);
+                        }
                         continue;
                     }
                     save!();
@@ -772,17 +772,26 @@ impl Vm {
                 }),
                 &Op::MakeMap(n) => slow!(self.make_map(fiber, n)),
                 &Op::Index => {
-                    // A list's item at an integer index in range: in line.
-                    let item = match (&*top!(1), &*top!(0)) {
+                    // A list's item at an integer index in range: in line,
+                    // copied straight into the list's slot.
+                    let item: Option<*const Value> = match (&*top!(1), &*top!(0)) {
                         (Value::List(xs), &Value::Int(i)) if i >= 0 => {
-                            xs.borrow().get(i as usize).map(fast_clone)
+                            xs.borrow().get(i as usize).map(|v| v as *const Value)
                         }
                         _ => None,
                     };
                     if let Some(item) = item {
-                        // The index is an integer: no drop glue.
-                        std::mem::forget(pop!());
-                        discard(std::mem::replace(top!(0), item));
+                        // SAFETY: the index is an integer (no drop glue); the
+                        // list, moved out of its slot, stays alive in `list`
+                        // (and with it `item`, which nothing can change in
+                        // between) until the copy is made.
+                        unsafe {
+                            sp = sp.sub(1);
+                            let slot = sp.sub(1);
+                            let list = slot.read();
+                            write_clone(slot, &*item);
+                            discard(list);
+                        }
                         continue;
                     }
                     let index = pop!();
@@ -1061,6 +1070,50 @@ impl Vm {
                 ))
             }),
         )
+    }
+}
+
+/// Writes a copy of `v` into `slot`, variant by variant (see `push_clone!`:
+/// a copy through a temporary waits for the stores that made it).
+///
+/// # Safety
+/// `slot` is valid for writes and holds nothing that needs dropping.
+#[inline(always)]
+unsafe fn write_clone(slot: *mut Value, v: &Value) {
+    // SAFETY: the caller's.
+    unsafe {
+        match v {
+            Value::Int(n) => slot.write(Value::Int(*n)),
+            Value::Float(x) => slot.write(Value::Float(*x)),
+            Value::Bool(b) => slot.write(Value::Bool(*b)),
+            Value::Nil => slot.write(Value::Nil),
+            Value::Closure(c) => slot.write(Value::Closure(Rc::clone(c))),
+            Value::Str(s) => slot.write(Value::Str(Rc::clone(s))),
+            Value::List(xs) => slot.write(Value::List(Rc::clone(xs))),
+            other => slot.write(other.clone()),
+        }
+    }
+}
+
+/// Moves the value out of `slot`, a scalar field by field (a value just
+/// pushed was written as a tag and a word: one 16-byte load of it would
+/// wait for both stores).
+///
+/// # Safety
+/// `slot` holds a value, which the caller owns from now on (the slot is
+/// left as moved-from).
+#[inline(always)]
+unsafe fn move_out(slot: *const Value) -> Value {
+    // SAFETY: the caller's; a scalar has no drop glue, so copying it
+    // leaves nothing owned twice.
+    unsafe {
+        match &*slot {
+            Value::Int(n) => Value::Int(*n),
+            Value::Float(x) => Value::Float(*x),
+            Value::Bool(b) => Value::Bool(*b),
+            Value::Nil => Value::Nil,
+            _ => slot.read(),
+        }
     }
 }
 
