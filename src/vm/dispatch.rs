@@ -941,13 +941,17 @@ impl Vm {
         // callee sits under them), and nothing moves or frees them while
         // the built-in reads them: it gets the VM but not the fiber.
         let args = unsafe { std::slice::from_raw_parts_mut(sp.sub(argc), argc) };
-        let result = builtins::call_builtin(self, id, args)?;
+        let result = std::mem::ManuallyDrop::new(builtins::call_builtin(self, id, args)?);
         // SAFETY: the arguments are dropped once and the stack's top then
         // moves below them (the caller's `sp`); the callee's slot holds a
-        // live value that the result replaces.
+        // live value that the result, moved out of `result` (which is not
+        // dropped), replaces.
         unsafe {
             std::ptr::drop_in_place(args);
-            *sp.sub(argc + 1) = result;
+            let slot = sp.sub(argc + 1);
+            let callee = slot.read();
+            slot.write(move_out(&*result));
+            drop(callee);
         }
         Ok(())
     }
@@ -1090,28 +1094,34 @@ unsafe fn write_clone(slot: *mut Value, v: &Value) {
             Value::Closure(c) => slot.write(Value::Closure(Rc::clone(c))),
             Value::Str(s) => slot.write(Value::Str(Rc::clone(s))),
             Value::List(xs) => slot.write(Value::List(Rc::clone(xs))),
+            Value::Map(m) => slot.write(Value::Map(Rc::clone(m))),
+            Value::Native(n) => slot.write(Value::Native(Rc::clone(n))),
             other => slot.write(other.clone()),
         }
     }
 }
 
-/// Moves the value out of `slot`, a scalar field by field (a value just
-/// pushed was written as a tag and a word: one 16-byte load of it would
-/// wait for both stores).
+/// Moves the value out of `slot` field by field (a value just written as
+/// a tag and a word — pushed, or returned through memory — read with one
+/// 16-byte load would wait for both stores).
 ///
 /// # Safety
 /// `slot` holds a value, which the caller owns from now on (the slot is
-/// left as moved-from).
+/// left as moved-from: not to be dropped).
 #[inline(always)]
 unsafe fn move_out(slot: *const Value) -> Value {
-    // SAFETY: the caller's; a scalar has no drop glue, so copying it
-    // leaves nothing owned twice.
+    // SAFETY: the caller's; each arm reads the variant's one field once
+    // (a reference count moves, it is not taken again).
     unsafe {
         match &*slot {
             Value::Int(n) => Value::Int(*n),
             Value::Float(x) => Value::Float(*x),
             Value::Bool(b) => Value::Bool(*b),
             Value::Nil => Value::Nil,
+            Value::Str(s) => Value::Str(std::ptr::read(s)),
+            Value::List(xs) => Value::List(std::ptr::read(xs)),
+            Value::Map(m) => Value::Map(std::ptr::read(m)),
+            Value::Closure(c) => Value::Closure(std::ptr::read(c)),
             _ => slot.read(),
         }
     }
