@@ -1987,7 +1987,7 @@ impl Asyncio {
                 // back) and ~400 in the two `_run_once` events around it.
                 Halt::Primitive { primitive, args }
                     if matches!(
-                        primitive.as_any().downcast_ref::<Primitive>(),
+                        primitive.downcast_ref::<Primitive>(),
                         Some(Primitive { op: Op::Sleep, .. })
                     ) =>
                 {
