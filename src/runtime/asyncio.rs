@@ -1648,7 +1648,20 @@ impl Asyncio {
     }
 
     fn take_future(&mut self, unit: UnitId) -> Option<F> {
-        self.unit_futures.get_mut(unit as usize)?.take()
+        let future = self.unit_futures.get_mut(unit as usize)?.take();
+        // The last unit's entry: the empty ones before it go too, and the
+        // table's room once it holds a quarter of it or less (a million
+        // tasks ended: 8 MB less when `gather` builds its list of results).
+        if unit as usize + 1 == self.unit_futures.len() {
+            while self.unit_futures.last().is_some_and(Option::is_none) {
+                self.unit_futures.pop();
+            }
+            let (len, cap) = (self.unit_futures.len(), self.unit_futures.capacity());
+            if cap > 1024 && len <= cap / 4 {
+                self.unit_futures.shrink_to(len * 2);
+            }
+        }
+        future
     }
 
     /// `loop.create_task(coro)`.
