@@ -1691,12 +1691,12 @@ impl Asyncio {
     }
 
     /// The task of `create_task(closure(args))`, queued to start.
-    // PERF: spawning costs ~2,600 x86 instructions a task (`sleeping_tasks`
-    // with 100,000 tasks, up to the `gather`), a third of it in malloc: the
-    // unit's stack and frame vectors (`Vm::new_unit`), the future and its
-    // boxed `TaskInfo`, the halt's argument vector. One allocation per task
-    // (a future type that is a task by construction, a fiber with its first
-    // frame inline) is what would bring 1M spawns under 0.5 s.
+    // PERF: a task costs ~5,600 x86 instructions in all (`sleeping_tasks`
+    // with 100,000 tasks: 562 M), much of the time in cache misses on its
+    // future and unit, touched at its start, its sleep, its wake-up, its
+    // end and by `gather`, each time cold (a million of them between). A
+    // fiber with its first frame inline, and fewer trips through each task,
+    // are what would bring 1M spawns under 0.5 s.
     fn start_task(
         &mut self,
         vm: &mut Vm,
@@ -2110,10 +2110,14 @@ impl Asyncio {
                 }
                 // `await sleep(d)`: the sleep is awaited as soon as it is
                 // made, so no coroutine object is made (one stop, not two).
-                // PERF: a `sleep(0)` step is now ~1,600 x86 instructions
-                // (`sleep0_steps`), half of them in `Vm::run` (the halt, the
-                // argument vector the VM collects, the fiber moved out and
-                // back) and ~400 in the two `_run_once` events around it.
+                // PERF: a `sleep(0)` step is now ~1,325 x86 instructions
+                // (`sleep0_steps`), more than half of them in `Vm::run` (the
+                // halt, the argument vector the VM collects, the fiber moved
+                // out and back). `run_unit`'s prologue is ~35 of them (LLVM
+                // hoists the loop's address arithmetic out of it): handling
+                // the other halts out of line saved them for `sleep(0)` but
+                // cost `sleeping_tasks` and `spawn_gather` ~1 % each (tried,
+                // not kept).
                 Halt::Primitive { primitive, args }
                     if matches!(
                         primitive.downcast_ref::<Primitive>(),
