@@ -67,7 +67,7 @@ pub const INFO: PolicyInfo = PolicyInfo {
 
 /// An asyncio future; a task is a future with `TaskInfo`. A cancelled
 /// future holds a CancelledError as its exception and is marked `cancelled`.
-/// A task is one allocation (128 bytes with the `Rc`'s counts): its
+/// A task is one allocation (112 bytes with its header and the `Rc`'s counts): its
 /// `TaskInfo` is inline, a plain future leaves that room empty.
 pub struct Future {
     core: Core<Callback>,
@@ -99,6 +99,8 @@ struct Rare {
     /// A task's `cancel(msg)`'s message, for a cancellation delivered
     /// later (`_must_cancel`'s).
     task_cancel_msg: Option<Rc<str>>,
+    /// The number of a task numbered `u32::MAX` or above (`TaskInfo::number`).
+    number: u64,
 }
 
 /// What makes a future a task (inline in its `Future`).
@@ -108,11 +110,15 @@ struct TaskInfo {
     /// the low 30 bits, saturating; `_must_cancel` and `guarded` (the task
     /// waits in a policy-internal `await` that takes a cancellation as a
     /// value: the `except CancelledError:` of `wait_for`, queues and
-    /// locks) in the top two. One word, so a task's future fits a 128-B
+    /// locks) in the top two. One word, so a task's future fits a 112-B
     /// block with its header and counts (`sleeping_tasks`: −16 B a task).
     cancel_state: Cell<u32>,
-    name: Rc<str>,
-    number: u64,
+    /// Its coroutine's name, interned (`names`): 4 bytes, not an `Rc<str>`'s
+    /// 16, so a task's future fits a 112-B block with its header and counts
+    /// (`sleeping_tasks`: −16 B a task).
+    name: std::num::NonZeroU32,
+    /// `Task-N`'s N; `u32::MAX`: the number is in `Rare::number`.
+    number: u32,
     waiting_on: Cell<Option<F>>,
     /// The timer of the `sleep` the task waits in, if it sleeps.
     sleep_timer: Cell<Option<std::num::NonZeroU64>>,
@@ -122,7 +128,69 @@ const MUST_CANCEL: u32 = 1 << 31;
 const GUARDED: u32 = 1 << 30;
 const CANCELS: u32 = GUARDED - 1;
 
+/// The coroutine names tasks have, interned: the same few names (a
+/// program's async functions) for a million tasks. Per thread, as the
+/// values are: a `Future` being dropped reports with its task's name.
+mod names {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    use std::num::NonZeroU32;
+    use std::rc::Rc;
+
+    #[derive(Default)]
+    struct Names {
+        all: Vec<Rc<str>>,
+        index: HashMap<Rc<str>, NonZeroU32, crate::value::FastHash>,
+        /// The last name interned (spawning in a loop: one pointer compare).
+        last: Option<(Rc<str>, NonZeroU32)>,
+    }
+
+    thread_local! {
+        static NAMES: RefCell<Names> = RefCell::default();
+    }
+
+    /// The index of `name` (equal names share one).
+    pub fn intern(name: &Rc<str>) -> NonZeroU32 {
+        NAMES.with(|names| {
+            let mut names = names.borrow_mut();
+            if let Some((last, i)) = &names.last
+                && Rc::ptr_eq(last, name)
+            {
+                return *i;
+            }
+            let i = match names.index.get(&**name) {
+                Some(&i) => i,
+                None => {
+                    names.all.push(name.clone());
+                    let n = u32::try_from(names.all.len()).unwrap_or(u32::MAX);
+                    let i = NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+                    names.index.insert(name.clone(), i);
+                    i
+                }
+            };
+            names.last = Some((name.clone(), i));
+            i
+        })
+    }
+
+    /// The name `intern` gave `i` for.
+    pub fn name(i: NonZeroU32) -> Rc<str> {
+        NAMES.with(|names| {
+            let names = names.borrow();
+            names
+                .all
+                .get(i.get() as usize - 1)
+                .cloned()
+                .unwrap_or_else(|| Rc::from("?"))
+        })
+    }
+}
+
 impl TaskInfo {
+    /// Its coroutine's name.
+    fn name(&self) -> Rc<str> {
+        names::name(self.name)
+    }
     /// `cancelling()`.
     fn cancels(&self) -> u32 {
         self.cancel_state.get() & CANCELS
@@ -175,18 +243,32 @@ impl Future {
             task,
         })
     }
-    fn new_task(unit: UnitId, name: Rc<str>, number: u64) -> F {
-        Future::with(
+    fn new_task(unit: UnitId, name: &Rc<str>, number: u64) -> F {
+        let task = Future::with(
             State::Pending,
             Some(TaskInfo {
                 unit,
                 cancel_state: Cell::new(0),
-                name,
-                number,
+                name: names::intern(name),
+                number: u32::try_from(number).unwrap_or(u32::MAX),
                 waiting_on: Cell::new(None),
                 sleep_timer: Cell::new(None),
             }),
-        )
+        );
+        if number >= u64::from(u32::MAX) {
+            task.rare().number = number;
+        }
+        task
+    }
+    /// A task's number (`Task-N`); 0 for a plain future.
+    fn number(&self) -> u64 {
+        match &self.task {
+            Some(info) if info.number == u32::MAX => {
+                self.rare.get().map_or(0, |r| r.borrow().number)
+            }
+            Some(info) => u64::from(info.number),
+            None => 0,
+        }
     }
     fn is_pending(&self) -> bool {
         self.core.is_pending()
@@ -246,7 +328,8 @@ impl Handle for Future {
                 };
                 out.push_str(&format!(
                     "<Task {status} name='Task-{}' coro=<{}(){done}>",
-                    task.number, task.name
+                    self.number(),
+                    task.name()
                 ));
             }
             None => out.push_str(&format!("<Future {status}")),
@@ -341,7 +424,8 @@ impl Future {
         if let Some(task) = &self.task {
             super::warn(format!(
                 "Task exception was never retrieved\nfuture: <Task finished name='Task-{}' coro=<{}() done> exception={exception}>\n",
-                task.number, task.name
+                self.number(),
+                task.name()
             ));
         } else if self.loud.get() {
             super::warn(format!(
@@ -727,7 +811,12 @@ impl ReadyQueue {
             })),
         });
     }
+    #[cfg(test)]
     fn pop_front(&mut self) -> Option<Job> {
+        self.pop_entry().map(Ready::into_job)
+    }
+    /// The first job as its entry (a run of starts gives its first start).
+    fn pop_entry(&mut self) -> Option<Ready> {
         let entry = self.entries.pop_front()?;
         self.len -= 1;
         if let Ready::Starts { first, count } = entry
@@ -738,12 +827,9 @@ impl ReadyQueue {
                 first: first + 1,
                 count: count - 1,
             });
-            return Some(Job::Resume {
-                unit: first,
-                with: ResumeWith::Start,
-            });
+            return Some(Ready::Starts { first, count: 1 });
         }
-        Some(entry.into_job())
+        Some(entry)
     }
     fn len(&self) -> usize {
         self.len
@@ -1418,7 +1504,6 @@ pub struct Asyncio {
     timers: Timers<Job>,
     /// Timers added so far (the next timer's id is one more).
     timers_added: u64,
-    tasks: Vec<F>,
     task_count: u64,
     /// Callbacks of the current `_run_once` iteration still to run.
     iteration_left: usize,
@@ -1429,7 +1514,11 @@ pub struct Asyncio {
     /// Live gathering futures, by address, for `_GatheringFuture.cancel`.
     gathers: HashMap<usize, Rc<GatherState>, crate::value::FastHash>,
     /// The future each unit completes when it ends (its task's, or a
-    /// callback's derived future).
+    /// callback's derived future). Also the list of pending tasks: a task
+    /// is pending exactly while its unit has not ended, and its unit's
+    /// entry is taken when it ends (CPython keeps a WeakSet of all tasks;
+    /// a list of every task beside this table cost 8 B a task and kept
+    /// done ones alive).
     unit_futures: Vec<Option<F>>,
     /// Executor calls pushed into units (mark = index + 1).
     executors: Vec<Option<F>>,
@@ -1506,7 +1595,6 @@ impl Asyncio {
             ready: ReadyQueue::default(),
             timers: Timers::default(),
             timers_added: 0,
-            tasks: Vec::new(),
             task_count: 0,
             iteration_left: 0,
             stopping: false,
@@ -1560,7 +1648,20 @@ impl Asyncio {
     }
 
     fn take_future(&mut self, unit: UnitId) -> Option<F> {
-        self.unit_futures.get_mut(unit as usize)?.take()
+        let future = self.unit_futures.get_mut(unit as usize)?.take();
+        // The last unit's entry: the empty ones before it go too, and the
+        // table's room once it holds a quarter of it or less (a million
+        // tasks ended: 8 MB less when `gather` builds its list of results).
+        if unit as usize + 1 == self.unit_futures.len() {
+            while self.unit_futures.last().is_some_and(Option::is_none) {
+                self.unit_futures.pop();
+            }
+            let (len, cap) = (self.unit_futures.len(), self.unit_futures.capacity());
+            if cap > 1024 && len <= cap / 4 {
+                self.unit_futures.shrink_to(len * 2);
+            }
+        }
+        future
     }
 
     /// `loop.create_task(coro)`.
@@ -1590,12 +1691,12 @@ impl Asyncio {
     }
 
     /// The task of `create_task(closure(args))`, queued to start.
-    // PERF: spawning costs ~2,600 x86 instructions a task (`sleeping_tasks`
-    // with 100,000 tasks, up to the `gather`), a third of it in malloc: the
-    // unit's stack and frame vectors (`Vm::new_unit`), the future and its
-    // boxed `TaskInfo`, the halt's argument vector. One allocation per task
-    // (a future type that is a task by construction, a fiber with its first
-    // frame inline) is what would bring 1M spawns under 0.5 s.
+    // PERF: a task costs ~5,600 x86 instructions in all (`sleeping_tasks`
+    // with 100,000 tasks: 562 M), much of the time in cache misses on its
+    // future and unit, touched at its start, its sleep, its wake-up, its
+    // end and by `gather`, each time cold (a million of them between). A
+    // fiber with its first frame inline, and fewer trips through each task,
+    // are what would bring 1M spawns under 0.5 s.
     fn start_task(
         &mut self,
         vm: &mut Vm,
@@ -1605,14 +1706,8 @@ impl Asyncio {
     ) -> F {
         self.task_count += 1;
         let unit = vm.new_unit(closure, args);
-        let task = Future::new_task(unit, name.clone(), self.task_count);
+        let task = Future::new_task(unit, &name, self.task_count);
         self.set_future(unit, Some(task.clone()));
-        // Done tasks leave the list now and then (CPython keeps a WeakSet):
-        // endless spawns do not keep every task ever made.
-        if self.tasks.len() >= 1024 && self.tasks.len().is_power_of_two() {
-            self.tasks.retain(|t| t.is_pending());
-        }
-        self.tasks.push(task.clone());
         self.record(Some(unit), || EventKind::Created { name });
         self.ready.push_start(unit);
         task
@@ -1821,6 +1916,43 @@ impl Asyncio {
 
     // ---- running ----
 
+    /// Runs a ready queue entry: a task's start, step or wake-up (nearly
+    /// every job of a program with many tasks) at once, any other through
+    /// `run_job` (the 64-byte `Job` a step's entry would be rebuilt into
+    /// and matched again cost a `sleep(0)` step ~5 % of its instructions).
+    fn run_entry(&mut self, vm: &mut Vm, entry: Ready) {
+        let uncaught = match entry {
+            Ready::Starts { first, .. } => {
+                self.current = None;
+                self.task_step(vm, first, ResumeWith::Start)
+            }
+            Ready::Step(unit) => {
+                self.current = None;
+                self.task_step(vm, unit, ResumeWith::Value(Value::Nil))
+            }
+            Ready::Wake(unit, _) => {
+                self.current = None;
+                self.wake_task(vm, unit, Value::Nil);
+                None
+            }
+            entry => return self.run_job(vm, entry.into_job()),
+        };
+        if let Some(thrown) = uncaught {
+            self.report_job_error(vm, thrown);
+        }
+    }
+
+    /// A sleeping task's timer fired: schedule its wake-up.
+    fn wake_task(&mut self, vm: &Vm, unit: UnitId, value: Value) {
+        if vm.is_alive(unit)
+            && let Some(Some(task)) = self.unit_futures.get(unit as usize)
+            && let Some(info) = &task.task
+        {
+            info.sleep_timer.set(None);
+        }
+        self.ready.push_resume(unit, value);
+    }
+
     fn run_job(&mut self, vm: &mut Vm, job: Job) {
         // No task runs until a unit does (`current_task()` from a callback).
         self.current = None;
@@ -1859,28 +1991,25 @@ impl Asyncio {
                 None
             }
             Job::WakeTask { unit, value, .. } => {
-                if let Some(task) = vm.is_alive(unit).then(|| self.future_of(unit)).flatten()
-                    && let Some(info) = &task.task
-                {
-                    info.sleep_timer.set(None);
-                }
-                self.ready.push_back(Job::Resume {
-                    unit,
-                    with: ResumeWith::Value(value),
-                });
+                self.wake_task(vm, unit, value);
                 None
             }
         };
         if let Some(thrown) = uncaught {
-            if super::is_stop(&thrown) {
-                report_uncaught(vm, &thrown, "stopped", self.config.color);
-                if !self.session {
-                    self.fatal = Some(super::stop_status(&thrown));
-                }
-                return;
-            }
-            report_uncaught(vm, &thrown, "Exception in callback", self.config.color);
+            self.report_job_error(vm, thrown);
         }
+    }
+
+    /// A job ended with an error nothing caught.
+    fn report_job_error(&mut self, vm: &mut Vm, thrown: Thrown) {
+        if super::is_stop(&thrown) {
+            report_uncaught(vm, &thrown, "stopped", self.config.color);
+            if !self.session {
+                self.fatal = Some(super::stop_status(&thrown));
+            }
+            return;
+        }
+        report_uncaught(vm, &thrown, "Exception in callback", self.config.color);
     }
 
     /// `Task.__step`: run the task's unit with what it receives.
@@ -1981,16 +2110,31 @@ impl Asyncio {
                 }
                 // `await sleep(d)`: the sleep is awaited as soon as it is
                 // made, so no coroutine object is made (one stop, not two).
-                // PERF: a `sleep(0)` step is now ~1,600 x86 instructions
-                // (`sleep0_steps`), half of them in `Vm::run` (the halt, the
-                // argument vector the VM collects, the fiber moved out and
-                // back) and ~400 in the two `_run_once` events around it.
+                // PERF: a `sleep(0)` step is now ~1,325 x86 instructions
+                // (`sleep0_steps`), more than half of them in `Vm::run` (the
+                // halt, the argument vector the VM collects, the fiber moved
+                // out and back). `run_unit`'s prologue is ~35 of them (LLVM
+                // hoists the loop's address arithmetic out of it): handling
+                // the other halts out of line saved them for `sleep(0)` but
+                // cost `sleeping_tasks` and `spawn_gather` ~1 % each (tried,
+                // not kept).
                 Halt::Primitive { primitive, args }
                     if matches!(
-                        primitive.as_any().downcast_ref::<Primitive>(),
+                        primitive.downcast_ref::<Primitive>(),
                         Some(Primitive { op: Op::Sleep, .. })
                     ) =>
                 {
+                    // `await sleep(0)`, the commonest (`sleep0_steps`): one
+                    // yield, as `await_sleep` makes it, without converting
+                    // the delay to ms and back.
+                    if let [Value::Int(0)] = args[..]
+                        && vm.skip_await(unit)
+                    {
+                        self.clock.charge_steps(1);
+                        self.ready.push_resume(unit, Value::Nil);
+                        self.record(Some(unit), || EventKind::Suspended);
+                        return Ended::Parked;
+                    }
                     let slept = match Self::sleep_args(&args) {
                         Ok((ms, result)) if vm.skip_await(unit) => {
                             self.clock.charge_steps(1);
@@ -3046,20 +3190,19 @@ impl Asyncio {
         let mut lines = String::from(
             "error: deadlock: nothing is ready, no timer is pending, and the main coroutine has not finished\n",
         );
-        for task in &self.tasks {
-            if let Some(info) = &task.task
-                && task.is_pending()
-            {
+        for task in self.pending_tasks() {
+            if let Some(info) = &task.task {
                 let waits = match &info.waiting_on() {
                     Some(w) => match &w.task {
-                        Some(t) => format!("task `{}`", t.name),
+                        Some(t) => format!("task `{}`", t.name()),
                         None => "a future that nothing will complete".to_string(),
                     },
                     None => "nothing (suspended)".to_string(),
                 };
                 lines.push_str(&format!(
                     "  task `{}` (Task-{}) waits for {waits}\n",
-                    info.name, info.number
+                    info.name(),
+                    task.number()
                 ));
             }
         }
@@ -3067,13 +3210,18 @@ impl Asyncio {
         self.fatal = Some(1);
     }
 
-    /// Tasks not done yet, in creation order.
+    /// Tasks not done yet, in creation order: the tasks of the units that
+    /// have not ended (units are reused, so their order is not creation's).
     fn pending_tasks(&self) -> Vec<F> {
-        self.tasks
+        let mut tasks: Vec<F> = self
+            .unit_futures
             .iter()
-            .filter(|t| t.is_pending())
+            .flatten()
+            .filter(|t| t.is_task() && t.is_pending())
             .cloned()
-            .collect()
+            .collect();
+        tasks.sort_by_key(|t| t.number());
+        tasks
     }
 
     /// The future `run_until_complete` waited for is done: go on to the
@@ -3196,7 +3344,8 @@ impl Asyncio {
             let Some(info) = &task.task else { continue };
             vm.eprint(&format!(
                 "Task was destroyed but it is pending!\ntask: <Task pending name='Task-{}' coro=<{}()>>\n",
-                info.number, info.name
+                task.number(),
+                info.name()
             ));
             if !vm.is_alive(info.unit) {
                 continue;
@@ -4059,9 +4208,9 @@ impl Policy for Asyncio {
         }
         if self.iteration_left > 0 {
             self.iteration_left -= 1;
-            if let Some(job) = self.ready.pop_front() {
+            if let Some(entry) = self.ready.pop_entry() {
                 self.record(None, || EventKind::Dequeued { queue: "ready" });
-                self.run_job(vm, job);
+                self.run_entry(vm, entry);
             }
             if self.fatal.is_some() {
                 self.iteration_left = 0;
@@ -4281,7 +4430,7 @@ mod sizes {
         let info = TaskInfo {
             unit: 0,
             cancel_state: Cell::new(0),
-            name: Rc::from("t"),
+            name: names::intern(&Rc::from("t")),
             number: 1,
             waiting_on: Cell::new(None),
             sleep_timer: Cell::new(None),
@@ -4306,6 +4455,28 @@ mod sizes {
         assert_eq!(info.cancel_state.get(), 0);
     }
 
+    /// A task keeps its name as an index and its number in 32 bits; equal
+    /// names share an index, and a number past 32 bits is kept whole.
+    #[test]
+    fn a_tasks_name_and_number_come_back_whole() {
+        let (a, b): (Rc<str>, Rc<str>) = (Rc::from("worker"), Rc::from("worker"));
+        let other: Rc<str> = Rc::from("other");
+        assert_eq!(names::intern(&a), names::intern(&b));
+        assert_ne!(names::intern(&a), names::intern(&other));
+        assert_eq!(&*names::name(names::intern(&other)), "other");
+        for number in [1, u64::from(u32::MAX) - 1, u64::from(u32::MAX), 1 << 40] {
+            let task = Future::new_task(3, &a, number);
+            assert_eq!(task.number(), number);
+            let mut text = String::new();
+            task.describe(&mut text, &mut |_, _| {});
+            assert_eq!(
+                text,
+                format!("<Task pending name='Task-{number}' coro=<worker()>>")
+            );
+        }
+        assert_eq!(Future::new().number(), 0);
+    }
+
     /// What a sleeping task costs (`programs/bench/sleeping_tasks.lab`):
     /// these records are kept per task, a million at a time.
     #[test]
@@ -4322,10 +4493,9 @@ mod sizes {
             size_of::<Handler>(),
             size_of::<ResumeWith>()
         );
-        // With the `Rc`'s two counts, a task is one 128-byte block.
-        // With its handle header and `Rc` counts: a 128-byte block.
-        assert!(size_of::<Future>() <= 104);
-        assert!(size_of::<TaskInfo>() <= 48);
+        // With its handle header and `Rc` counts: a 112-byte block.
+        assert!(size_of::<Future>() <= 88);
+        assert!(size_of::<TaskInfo>() <= 32);
         assert!(size_of::<Callback>() <= 16);
         assert!(size_of::<crate::vm::Fiber>() <= 104);
         assert!(size_of::<Ready>() <= 16);
