@@ -434,7 +434,23 @@ impl Value {
             (Value::List(a), Value::List(b)) => Rc::ptr_eq(a, b),
             (Value::Map(a), Value::Map(b)) => Rc::ptr_eq(a, b),
             (Value::Closure(a), Value::Closure(b)) => Rc::ptr_eq(a, b),
-            (Value::Native(a), Value::Native(b)) => Rc::ptr_eq(a, b),
+            (Value::Native(a), Value::Native(b)) => {
+                Rc::ptr_eq(a, b)
+                    || match (&**a, &**b) {
+                        // `xs.push == xs.push`: each read binds anew, but the
+                        // same method of the same receiver is the same
+                        // function (node: the prototype's; Python: bound
+                        // methods compare their `__self__` and function).
+                        (
+                            Native::Method { receiver, name },
+                            Native::Method {
+                                receiver: other,
+                                name: other_name,
+                            },
+                        ) => name == other_name && receiver.equals(other),
+                        _ => false,
+                    }
+            }
             (Value::Handle(a), Value::Handle(b)) => HandleRef::ptr_eq(a, b),
             (Value::Error(a), Value::Error(b)) => Rc::ptr_eq(a, b),
             _ => false,
