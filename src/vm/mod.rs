@@ -506,32 +506,18 @@ impl Vm {
         self.fibers[id as usize].set_resume(with);
     }
 
-    fn release(&mut self, id: UnitId, mut fiber: Fiber) {
-        fiber.stack.clear();
-        fiber.frames.clear();
-        fiber.rare.clear();
-        self.put_back(id, fiber);
-        self.free_fibers.push(id);
-    }
-
-    /// Puts a unit `run` took out back in its slot. The slot holds the
-    /// empty fiber `run` left there, which owns no memory: it is forgotten
-    /// rather than dropped (a drop per run was ~3 % of `await_chain`).
-    fn put_back(&mut self, id: UnitId, fiber: Fiber) {
-        let placeholder = std::mem::replace(&mut self.fibers[id as usize], fiber);
-        debug_assert!(
-            placeholder.stack.capacity() == 0 && placeholder.frames.owns_nothing(),
-            "a unit's slot was written while it ran"
-        );
-        std::mem::forget(placeholder);
-    }
-
     /// Runs one unit for a slice, against `globals`, until it halts.
     pub fn run(&mut self, id: UnitId, globals: &mut Globals, slice: Slice) -> Stop {
         let before = self.steps;
         self.work_in_run = 0;
         self.last_unit = Some(id);
-        let mut fiber = std::mem::take(&mut self.fibers[id as usize]);
+        // The unit runs in its slot: the arena is taken out of the VM for
+        // the run (three words moved each way, where moving the unit out
+        // and back moved a fiber, 48 bytes, twice: `sleeping_tasks`), as
+        // nothing in a run reaches another unit (`execute` never looks at
+        // the arena). A run that panics leaves the VM without its units.
+        let mut fibers = std::mem::take(&mut self.fibers);
+        let fiber = &mut fibers[id as usize];
         // The entry frame's callee is the stack's first value (`new_unit`
         // pushes it on the empty stack, and nothing writes below a running
         // frame's base).
@@ -542,25 +528,38 @@ impl Vm {
             self.last_entry = Some(entry.function.clone());
         }
         let halt = match fiber.take_resume() {
-            Some(ResumeWith::Throw(thrown)) => self.unwind(&mut fiber, thrown),
+            // A value is on the stack already (`Fiber::set_resume`).
+            None => None,
+            Some(ResumeWith::Throw(thrown)) => self.unwind(fiber, thrown),
             Some(ResumeWith::Raise(mut thrown)) => {
                 if thrown.origin.is_none() {
-                    thrown.origin = Some(self.origin_here(&fiber));
+                    thrown.origin = Some(self.origin_here(fiber));
                 }
-                self.unwind(&mut fiber, thrown)
+                self.unwind(fiber, thrown)
             }
-            // A value is on the stack already (`Fiber::set_resume`).
-            Some(ResumeWith::Value(_) | ResumeWith::Start) | None => None,
+            Some(ResumeWith::Value(_) | ResumeWith::Start) => None,
         };
         let halt = match halt {
             Some(halt) => halt,
-            None => self.execute(&mut fiber, globals, slice),
+            None => self.execute(fiber, globals, slice),
         };
-        fiber.set_preempted(matches!(halt, Halt::Preempted));
         match halt {
-            Halt::Finished(_) | Halt::Threw(_) => self.release(id, fiber),
-            _ => self.put_back(id, fiber),
+            Halt::Finished(_) | Halt::Threw(_) => {
+                // Over: the slot keeps its buffers for the next unit.
+                fiber.stack.clear();
+                fiber.frames.clear();
+                fiber.rare.clear();
+                self.free_fibers.push(id);
+            }
+            Halt::Preempted => fiber.set_preempted(true),
+            _ => fiber.set_preempted(false),
         }
+        let placeholder = std::mem::replace(&mut self.fibers, fibers);
+        debug_assert!(
+            placeholder.capacity() == 0,
+            "the arena was written while a unit ran"
+        );
+        std::mem::forget(placeholder);
         Stop {
             halt,
             steps: self.steps - before - self.work_in_run,
@@ -728,6 +727,11 @@ fn stack_overflow() -> Thrown {
 /// Pushes the callee, its arguments and locals, and its frame.
 fn push_frame(fiber: &mut Fiber, callee: Rc<Closure>, args: Vec<Value>, mark: u32) {
     let (arity, num_slots) = (callee.function.arity, callee.function.num_slots);
+    // Room for the callee and the frame's slots at once (a new unit's
+    // stack was made that big already).
+    fiber
+        .stack
+        .reserve(1 + (num_slots as usize).max(args.len()));
     fiber.stack.push(Value::Closure(callee));
     let base = fiber.stack.len();
     push_args(&mut fiber.stack, arity as usize, num_slots as usize, args);
@@ -740,13 +744,16 @@ fn push_frame(fiber: &mut Fiber, callee: Rc<Closure>, args: Vec<Value>, mark: u3
 
 /// Lays out arguments for a call of a function of `arity` with `num_slots`
 /// locals: missing ones are nil, extra ones dropped, then its other local
-/// slots (nil). The arguments are moved in one copy, the nils written in
-/// one pass (a spawn makes one such call: `spawn_gather`).
-fn push_args(stack: &mut Stack, arity: usize, num_slots: usize, mut args: Vec<Value>) {
-    args.truncate(arity);
-    let given = args.len();
-    stack.reserve(given.max(num_slots));
-    stack.append(&mut args);
+/// slots (nil). The arguments are moved one by one: a call the policy
+/// makes (a spawn, a callback) passes a few, where a copy routine's call
+/// cost more than the moves (`spawn_gather`, `sleeping_tasks`).
+fn push_args(stack: &mut Stack, arity: usize, num_slots: usize, args: Vec<Value>) {
+    stack.reserve(num_slots.max(args.len().min(arity)));
+    let mut given = 0;
+    for v in args.into_iter().take(arity) {
+        stack.push(v);
+        given += 1;
+    }
     for _ in given..num_slots {
         stack.push(Value::Nil);
     }
