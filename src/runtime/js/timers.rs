@@ -213,7 +213,9 @@ impl<A: Action> NodeTimers<A> {
     /// `delay` (its `_idleTimeout`) to its duration's list, making the
     /// list (and re-arming the handle) if needed.
     pub fn insert(&mut self, action: A, delay: f64, start: u64) {
-        let msecs = delay.trunc() as u64;
+        // `as` truncates toward zero as `trunc` does (and saturates the
+        // same way), without a call to `trunc` per timer.
+        let msecs = delay as u64;
         if let Some(id) = action.clearable_id() {
             let fractional = if delay.fract() != 0.0 { FRACTIONAL } else { 0 };
             self.ids.insert(id, msecs | fractional);
