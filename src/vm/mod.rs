@@ -479,26 +479,34 @@ impl Vm {
     /// instruction is no `await`, or when the runaway limit leaves no room
     /// for it (the unit's next run stops there, as it would have).
     pub fn skip_await(&mut self, unit: UnitId) -> bool {
+        if !self.awaits_next(unit) {
+            return false;
+        }
+        if let Some(frame) = self.fibers[unit as usize].frames.last_mut() {
+            frame.ip += 1;
+        }
+        self.steps += 1;
+        true
+    }
+
+    /// Whether `skip_await` would move the stopped unit past an `await`
+    /// (its next instruction is one, and the runaway limit leaves room
+    /// for it), without moving it: a policy that makes the awaited call
+    /// differently when its result is awaited at once asks first.
+    pub fn awaits_next(&self, unit: UnitId) -> bool {
         if self.steps >= self.step_limit {
             return false;
         }
-        let Some(fiber) = self.fibers.get_mut(unit as usize) else {
+        let Some(fiber) = self.fibers.get(unit as usize) else {
             return false;
         };
         let Some(frame) = fiber.frames.last() else {
             return false;
         };
-        if !matches!(
+        matches!(
             fiber.closure_of(frame).function.code.get(frame.ip as usize),
             Some(Op::Await)
-        ) {
-            return false;
-        }
-        if let Some(frame) = fiber.frames.last_mut() {
-            frame.ip += 1;
-        }
-        self.steps += 1;
-        true
+        )
     }
 
     /// Sets what a stopped unit receives when it next runs.
@@ -527,23 +535,22 @@ impl Vm {
         {
             self.last_entry = Some(entry.function.clone());
         }
-        let halt = match fiber.take_resume() {
-            // A value is on the stack already (`Fiber::set_resume`).
-            None => None,
-            Some(ResumeWith::Throw(thrown)) => self.unwind(fiber, thrown),
-            Some(ResumeWith::Raise(mut thrown)) => {
-                if thrown.origin.is_none() {
-                    thrown.origin = Some(self.origin_here(fiber));
+        // The common case: no error to unwind (a value to resume with is
+        // on the stack already, `Fiber::set_resume`), and the halt is
+        // written where the `Stop` is returned.
+        let mut stop = Stop {
+            halt: if fiber.error_pending() {
+                match self.resume_with_error(fiber) {
+                    Some(halt) => halt,
+                    None => self.execute(fiber, globals, slice),
                 }
-                self.unwind(fiber, thrown)
-            }
-            Some(ResumeWith::Value(_) | ResumeWith::Start) => None,
+            } else {
+                fiber.take_value_resume();
+                self.execute(fiber, globals, slice)
+            },
+            steps: 0,
         };
-        let halt = match halt {
-            Some(halt) => halt,
-            None => self.execute(fiber, globals, slice),
-        };
-        match halt {
+        match stop.halt {
             Halt::Finished(_) | Halt::Threw(_) => {
                 // Over: the slot keeps its buffers for the next unit.
                 fiber.stack.clear();
@@ -560,9 +567,24 @@ impl Vm {
             "the arena was written while a unit ran"
         );
         std::mem::forget(placeholder);
-        Stop {
-            halt,
-            steps: self.steps - before - self.work_in_run,
+        stop.steps = self.steps - before - self.work_in_run;
+        stop
+    }
+
+    /// Unwinds the error a unit is resumed with; `None` if a handler
+    /// caught it (the unit runs on from there).
+    #[cold]
+    #[inline(never)]
+    fn resume_with_error(&mut self, fiber: &mut Fiber) -> Option<Halt> {
+        match fiber.take_resume() {
+            Some(ResumeWith::Throw(thrown)) => self.unwind(fiber, thrown),
+            Some(ResumeWith::Raise(mut thrown)) => {
+                if thrown.origin.is_none() {
+                    thrown.origin = Some(self.origin_here(fiber));
+                }
+                self.unwind(fiber, thrown)
+            }
+            Some(ResumeWith::Value(_) | ResumeWith::Start) | None => None,
         }
     }
 
