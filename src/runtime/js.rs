@@ -42,7 +42,7 @@ mod timers;
 use super::chooser::{ChoicePoint, Chooser, FirstCandidate};
 use super::clock::Clock;
 use super::events::{EventKind, EventLog};
-use super::promise::{Core, State};
+use super::promise::{Core, Reactions, State};
 use super::{
     Policy, PolicyInfo, RunConfig, Step, duration_ns, handle_of, install_globals, report_uncaught,
     step_limit_error,
@@ -780,8 +780,16 @@ impl Js {
         if rejected && reactions.is_empty() {
             self.pending_rejections.push(p.clone());
         }
-        for reaction in reactions {
-            self.queue_reaction(reaction, outcome.clone());
+        match reactions {
+            Reactions::None => {}
+            // The common case (a task's promise awaited once, an element
+            // of a combinator): the outcome is moved, not copied.
+            Reactions::One(reaction) => self.queue_reaction(reaction, outcome),
+            Reactions::Many(reactions) => {
+                for reaction in reactions {
+                    self.queue_reaction(reaction, outcome.clone());
+                }
+            }
         }
     }
 
@@ -1064,7 +1072,39 @@ impl Js {
                     ),
                 },
                 Halt::Primitive { primitive, args } => {
-                    let result = match super::downcast::<Primitive>(&primitive) {
+                    let p = super::downcast::<Primitive>(&primitive);
+                    // `await sleep(d)`: the timer wakes the unit itself and
+                    // no promise is made (what `call_primitive`, the
+                    // `await` and `await_sleep` would come to, with the
+                    // same charge and events: `sleeping_tasks`).
+                    if let Some(p) = &p
+                        && matches!(p.op, Op::Sleep)
+                        && !self.config.real_time
+                        && super::slice(vm).budget > 0
+                        && vm.awaits_next(top)
+                    {
+                        let delay = args.into_iter().next().unwrap_or(Value::Nil);
+                        match self.add_timer(&delay, "sleep", |_, _| TimerAction::WakeSleeper(top))
+                        {
+                            Ok(_) => {
+                                let skipped = vm.skip_await(top);
+                                debug_assert!(skipped, "the unit awaits next");
+                                self.clock.charge_steps(1);
+                                self.record(Some(top), || EventKind::Ran { steps: 1 });
+                                self.record(Some(top), || EventKind::Suspended);
+                                self.last_sleep = None;
+                                if let Some(ended) = self.park(vm, chain, top) {
+                                    return ended;
+                                }
+                            }
+                            Err(thrown) if super::is_stop(&thrown) => {
+                                return Ended::Limit(super::locate(vm, Some(top), thrown));
+                            }
+                            Err(thrown) => vm.resume(top, ResumeWith::Raise(thrown)),
+                        }
+                        continue;
+                    }
+                    let result = match p {
                         Some(p) => self.call_primitive(&p, args, Some((&*vm, top))),
                         None => Err(Thrown::error(
                             "TypeError",
@@ -1179,6 +1219,12 @@ impl Js {
             let p = self.promise_resolve(value);
             self.then(&p, Handler::Resume(top), Handler::Resume(top), None);
         }
+        self.park(vm, chain, top)
+    }
+
+    /// `chain`'s top unit waits: its caller (if any) goes on with its
+    /// promise. `Some` when the chain is over.
+    fn park(&mut self, vm: &mut Vm, chain: &mut Vec<UnitId>, top: UnitId) -> Option<Ended> {
         chain.pop();
         match chain.last() {
             Some(&caller) => {
