@@ -398,21 +398,6 @@ impl Fiber {
         self.rare.take_error()
     }
 
-    /// An error waits for the unit (`take_resume` would give one): the
-    /// check `Vm::run` makes before taking it, out of line.
-    #[inline(always)]
-    pub fn error_pending(&self) -> bool {
-        self.rare.has_error()
-    }
-
-    /// `take_resume` when no error waits (`error_pending` is false): the
-    /// unit goes on with what is on its stack.
-    #[inline(always)]
-    pub fn take_value_resume(&mut self) {
-        debug_assert!(!self.rare.has_error(), "an error waits for the unit");
-        self.frames.set_flag(VALUE_PENDING, false);
-    }
-
     /// The unit's name: its entry function's (`<main>` for the top level).
     pub fn unit_name(&self) -> Rc<str> {
         self.frames.first().map_or_else(

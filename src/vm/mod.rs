@@ -535,22 +535,23 @@ impl Vm {
         {
             self.last_entry = Some(entry.function.clone());
         }
-        // The common case: no error to unwind (a value to resume with is
-        // on the stack already, `Fiber::set_resume`), and the halt is
-        // written where the `Stop` is returned.
-        let mut stop = Stop {
-            halt: if fiber.error_pending() {
-                match self.resume_with_error(fiber) {
-                    Some(halt) => halt,
-                    None => self.execute(fiber, globals, slice),
+        let halt = match fiber.take_resume() {
+            // A value is on the stack already (`Fiber::set_resume`).
+            None => None,
+            Some(ResumeWith::Throw(thrown)) => self.unwind(fiber, thrown),
+            Some(ResumeWith::Raise(mut thrown)) => {
+                if thrown.origin.is_none() {
+                    thrown.origin = Some(self.origin_here(fiber));
                 }
-            } else {
-                fiber.take_value_resume();
-                self.execute(fiber, globals, slice)
-            },
-            steps: 0,
+                self.unwind(fiber, thrown)
+            }
+            Some(ResumeWith::Value(_) | ResumeWith::Start) => None,
         };
-        match stop.halt {
+        let halt = match halt {
+            Some(halt) => halt,
+            None => self.execute(fiber, globals, slice),
+        };
+        match halt {
             Halt::Finished(_) | Halt::Threw(_) => {
                 // Over: the slot keeps its buffers for the next unit.
                 fiber.stack.clear();
@@ -567,24 +568,9 @@ impl Vm {
             "the arena was written while a unit ran"
         );
         std::mem::forget(placeholder);
-        stop.steps = self.steps - before - self.work_in_run;
-        stop
-    }
-
-    /// Unwinds the error a unit is resumed with; `None` if a handler
-    /// caught it (the unit runs on from there).
-    #[cold]
-    #[inline(never)]
-    fn resume_with_error(&mut self, fiber: &mut Fiber) -> Option<Halt> {
-        match fiber.take_resume() {
-            Some(ResumeWith::Throw(thrown)) => self.unwind(fiber, thrown),
-            Some(ResumeWith::Raise(mut thrown)) => {
-                if thrown.origin.is_none() {
-                    thrown.origin = Some(self.origin_here(fiber));
-                }
-                self.unwind(fiber, thrown)
-            }
-            Some(ResumeWith::Value(_) | ResumeWith::Start) | None => None,
+        Stop {
+            halt,
+            steps: self.steps - before - self.work_in_run,
         }
     }
 
