@@ -646,10 +646,19 @@ impl Js {
     /// starting from the clock read just before the callback.
     fn fire(&mut self, vm: &mut Vm, action: TimerAction) {
         self.record(None, || EventKind::TimerDue);
-        let TimerAction::Call(call) = action else {
-            // A `sleep`'s: no callback runs, and nothing can clear it.
-            self.run_job(vm, action.job());
-            return;
+        // A `sleep`'s: no callback runs, and nothing can clear it.
+        let call = match action {
+            TimerAction::Call(call) => call,
+            TimerAction::WakeSleeper(unit) => return self.wake_sleeper(unit),
+            TimerAction::Settle(promise) => {
+                return self.run_job(
+                    vm,
+                    Job::Settle {
+                        promise,
+                        value: Value::Nil,
+                    },
+                );
+            }
         };
         if !call.repeat {
             self.running = Some(Running {
@@ -1477,6 +1486,17 @@ impl Js {
         None
     }
 
+    /// A sleep's timer whose promise only its awaiting unit knew fired:
+    /// the unit's resumption is queued, the reaction resolving the
+    /// promise would have queued.
+    fn wake_sleeper(&mut self, unit: UnitId) {
+        self.microtasks.push_back(Job::Reaction {
+            handler: Handler::Resume(unit),
+            derived: None,
+            outcome: Ok(Value::Nil),
+        });
+    }
+
     fn run_job(&mut self, vm: &mut Vm, job: Job) {
         let uncaught = match job {
             Job::Reaction {
@@ -1514,11 +1534,7 @@ impl Js {
                 None
             }
             Job::WakeSleeper(unit) => {
-                self.microtasks.push_back(Job::Reaction {
-                    handler: Handler::Resume(unit),
-                    derived: None,
-                    outcome: Ok(Value::Nil),
-                });
+                self.wake_sleeper(unit);
                 None
             }
         };
@@ -2058,7 +2074,14 @@ impl Policy for Js {
                         return self.out_of_work(vm);
                     }
                     self.stage = Stage::Check;
-                    self.check_batch = std::mem::take(&mut self.immediates);
+                    // The batch is the immediates queued so far; the
+                    // last batch, run to its end, lends its buffer to the
+                    // next (no empty queue dropped and made each turn).
+                    if self.check_batch.is_empty() {
+                        std::mem::swap(&mut self.check_batch, &mut self.immediates);
+                    } else {
+                        self.check_batch = std::mem::take(&mut self.immediates);
+                    }
                     if self.check_batch.is_empty() {
                         // Nothing else to do: sleep until the timer handle.
                         let Some(due) = self.timers.handle_due else {
@@ -2076,7 +2099,10 @@ impl Policy for Js {
                                 self.fatal = Some(1);
                                 return Step::Finished(1);
                             }
-                            super::pace(vm, &self.config, target);
+                            // (`--real-time` only: a call less a turn.)
+                            if self.config.real_time {
+                                super::pace(vm, &self.config, target);
+                            }
                             self.clock.advance_to(target);
                             self.record(None, || EventKind::Idle { to_ns: target });
                             return Step::Ran;
