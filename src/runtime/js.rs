@@ -1687,10 +1687,7 @@ impl Js {
 
     /// The end of the program: nothing queued, no timers.
     fn finish(&mut self, vm: &mut Vm) -> i32 {
-        let waiting = vm
-            .live_units()
-            .filter(|(_, f)| !f.frames.is_empty())
-            .count();
+        let waiting = vm.live_unit_count();
         if waiting > 0 {
             vm.eprint(&format!(
                 "note: the program ended with {waiting} async function(s) still waiting on promises that never settled (Node exits here without a message)\n"

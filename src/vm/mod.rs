@@ -460,6 +460,16 @@ impl Vm {
             .map_or_else(|| Rc::from("?"), Fiber::unit_name)
     }
 
+    /// How many units are live: every slot of the arena holds a live unit
+    /// unless it is free (a unit has a frame from `new_unit` until it is
+    /// released), so this counts without a scan of the arena (a million
+    /// finished tasks: `sleeping_tasks`'s end-of-run check).
+    pub fn live_unit_count(&self) -> usize {
+        let count = self.fibers.len().saturating_sub(self.free_fibers.len());
+        debug_assert_eq!(count, self.live_units().count(), "live units miscounted");
+        count
+    }
+
     /// Live units (for deadlock and end-of-run reports).
     pub fn live_units(&self) -> impl Iterator<Item = (UnitId, &Fiber)> {
         self.fibers
