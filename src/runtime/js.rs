@@ -900,7 +900,7 @@ impl Js {
 
     /// Adds `reaction` to a pending `p`, or queues it with a settled one's
     /// outcome.
-    fn react(&mut self, p: &P, reaction: Reaction) {
+    fn react(&mut self, p: &Promise, reaction: Reaction) {
         let outcome = match p.core.state() {
             State::Pending => return p.core.add_reaction(reaction),
             State::Fulfilled(v) => Ok(v),
@@ -1895,25 +1895,42 @@ impl Js {
         });
         for index in 0..len {
             state.remaining.set(state.remaining.get() + 1);
-            let p = self.promise_resolve(item(index));
             // The reaction `then(step, step)` makes, made directly (a
-            // million elements: `sleeping_tasks`).
-            match u32::try_from(index) {
-                Ok(index) => self.react(
-                    &p,
-                    Reaction::Step {
-                        state: state.clone(),
-                        index,
-                    },
-                ),
-                Err(_) => {
-                    let step = || Handler::Step {
-                        state: state.clone(),
-                        index,
-                    };
-                    self.then(&p, step(), step(), None);
+            // million elements: `sleeping_tasks`); an element that is a
+            // promise (PromiseResolve gives it back) is reacted to where
+            // it is, without a copy of the element.
+            if let Ok(index) = u32::try_from(index) {
+                let reaction = Reaction::Step {
+                    state: state.clone(),
+                    index,
+                };
+                let reaction = {
+                    let items = items.borrow();
+                    match items.get(index as usize) {
+                        Some(Value::Handle(h)) => {
+                            match h.get().as_any().downcast_ref::<Promise>() {
+                                Some(p) => {
+                                    self.react(p, reaction);
+                                    None
+                                }
+                                None => Some(reaction),
+                            }
+                        }
+                        _ => Some(reaction),
+                    }
+                };
+                if let Some(reaction) = reaction {
+                    let p = self.promise_resolve(item(index as usize));
+                    self.react(&p, reaction);
                 }
+                continue;
             }
+            let p = self.promise_resolve(item(index));
+            let step = || Handler::Step {
+                state: state.clone(),
+                index,
+            };
+            self.then(&p, step(), step(), None);
         }
         self.finish_combinator_step(&state);
         Ok(Value::from(result))
