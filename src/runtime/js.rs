@@ -1081,12 +1081,13 @@ impl Js {
                     ),
                 },
                 Halt::Primitive { primitive, args } => {
-                    let p = super::downcast::<Primitive>(&primitive);
+                    // Borrowed from the halt's handle (no count taken).
+                    let p = primitive.get().as_any().downcast_ref::<Primitive>();
                     // `await sleep(d)`: the timer wakes the unit itself and
                     // no promise is made (what `call_primitive`, the
                     // `await` and `await_sleep` would come to, with the
                     // same charge and events: `sleeping_tasks`).
-                    if let Some(p) = &p
+                    if let Some(p) = p
                         && matches!(p.op, Op::Sleep)
                         && !self.config.real_time
                         && super::slice(vm).budget > 0
@@ -1114,7 +1115,7 @@ impl Js {
                         continue;
                     }
                     let result = match p {
-                        Some(p) => self.call_primitive(&p, args, Some((&*vm, top))),
+                        Some(p) => self.call_primitive(p, args, Some((&*vm, top))),
                         None => Err(Thrown::error(
                             "TypeError",
                             &format!("cannot call {}", primitive.a_type()),
