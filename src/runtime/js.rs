@@ -42,7 +42,7 @@ mod timers;
 use super::chooser::{ChoicePoint, Chooser, FirstCandidate};
 use super::clock::Clock;
 use super::events::{EventKind, EventLog};
-use super::promise::{Core, State};
+use super::promise::{Core, Reactions, State};
 use super::{
     Policy, PolicyInfo, RunConfig, Step, duration_ns, handle_of, install_globals, report_uncaught,
     step_limit_error,
@@ -144,6 +144,22 @@ impl Drop for Promise {
     /// link by link, not by recursion.
     fn drop(&mut self) {
         let reactions = self.core.take_reactions();
+        // The common case (every task's promise, every sleep's): no
+        // reaction left and an outcome that holds nothing (`nil`, a
+        // number), so nothing can chain on: dropped here, without the
+        // work list's iterator (`sleeping_tasks`: ~160 instructions a
+        // promise).
+        if reactions.is_empty() {
+            let value = self.core.take_value();
+            if matches!(
+                value,
+                Value::Nil | Value::Bool(_) | Value::Int(_) | Value::Float(_) | Value::Str(_)
+            ) {
+                return;
+            }
+            crate::value::drop_later([value]);
+            return;
+        }
         crate::value::drop_later(
             reactions
                 .into_iter()
@@ -521,6 +537,8 @@ pub struct Js {
     unit_promises: Vec<Option<P>>,
     /// Calls pushed into units with a mark (mark = index + 1).
     marked: Vec<Option<Marked>>,
+    /// The vector `run_chain` keeps its chain of units in, between runs.
+    chain: Vec<UnitId>,
     /// Async promise executors still running: their unit, and the promise
     /// `promise(…)` evaluates to.
     executor_units: Vec<(UnitId, P)>,
@@ -568,6 +586,7 @@ impl Js {
             script: None,
             unit_promises: Vec::new(),
             marked: Vec::new(),
+            chain: Vec::new(),
             executor_units: Vec::new(),
             free_marks: Vec::new(),
             chooser: Box::new(FirstCandidate),
@@ -627,10 +646,19 @@ impl Js {
     /// starting from the clock read just before the callback.
     fn fire(&mut self, vm: &mut Vm, action: TimerAction) {
         self.record(None, || EventKind::TimerDue);
-        let TimerAction::Call(call) = action else {
-            // A `sleep`'s: no callback runs, and nothing can clear it.
-            self.run_job(vm, action.job());
-            return;
+        // A `sleep`'s: no callback runs, and nothing can clear it.
+        let call = match action {
+            TimerAction::Call(call) => call,
+            TimerAction::WakeSleeper(unit) => return self.wake_sleeper(unit),
+            TimerAction::Settle(promise) => {
+                return self.run_job(
+                    vm,
+                    Job::Settle {
+                        promise,
+                        value: Value::Nil,
+                    },
+                );
+            }
         };
         if !call.repeat {
             self.running = Some(Running {
@@ -761,8 +789,16 @@ impl Js {
         if rejected && reactions.is_empty() {
             self.pending_rejections.push(p.clone());
         }
-        for reaction in reactions {
-            self.queue_reaction(reaction, outcome.clone());
+        match reactions {
+            Reactions::None => {}
+            // The common case (a task's promise awaited once, an element
+            // of a combinator): the outcome is moved, not copied.
+            Reactions::One(reaction) => self.queue_reaction(reaction, outcome),
+            Reactions::Many(reactions) => {
+                for reaction in reactions {
+                    self.queue_reaction(reaction, outcome.clone());
+                }
+            }
         }
     }
 
@@ -859,6 +895,12 @@ impl Js {
                 derived,
             })),
         };
+        self.react(p, reaction);
+    }
+
+    /// Adds `reaction` to a pending `p`, or queues it with a settled one's
+    /// outcome.
+    fn react(&mut self, p: &Promise, reaction: Reaction) {
         let outcome = match p.core.state() {
             State::Pending => return p.core.add_reaction(reaction),
             State::Fulfilled(v) => Ok(v),
@@ -967,7 +1009,17 @@ impl Js {
     /// Runs `unit` and every unit it starts synchronously, until the chain
     /// is back to nothing: the policy's own loop over the VM's halts.
     fn run_chain(&mut self, vm: &mut Vm, unit: UnitId) -> Ended {
-        let mut chain: Vec<UnitId> = vec![unit];
+        // The chain's vector is kept between jobs (one allocation less a
+        // job; a chain that starts another, if any, makes its own).
+        let mut chain = std::mem::take(&mut self.chain);
+        chain.push(unit);
+        let ended = self.drive_chain(vm, &mut chain);
+        chain.clear();
+        self.chain = chain;
+        ended
+    }
+
+    fn drive_chain(&mut self, vm: &mut Vm, chain: &mut Vec<UnitId>) -> Ended {
         while let Some(&top) = chain.last() {
             let stop = vm.run(top, &mut self.globals, super::slice(vm));
             self.clock.charge_steps(stop.steps);
@@ -1006,32 +1058,19 @@ impl Js {
                     }
                 }
                 Halt::Await(value) => {
-                    self.record(Some(top), || EventKind::Suspended);
-                    if !self.await_sleep(&value, top) {
-                        let p = self.promise_resolve(value);
-                        self.then(&p, Handler::Resume(top), Handler::Resume(top), None);
-                    }
-                    chain.pop();
-                    match chain.last() {
-                        Some(&caller) => {
-                            let p = match self.promise_of(top) {
-                                Some(p) => self.caller_gets(top, p),
-                                None => Value::Nil,
-                            };
-                            vm.resume(caller, ResumeWith::Value(p));
-                        }
-                        None => return Ended::Parked,
+                    if let Some(ended) = self.suspend(vm, chain, top, value) {
+                        return ended;
                     }
                 }
                 Halt::CallAsync { closure, args } => {
-                    self.start_async(vm, &mut chain, closure, args);
+                    self.start_async(vm, chain, closure, args);
                 }
                 Halt::Spawn { callee, args } => match callee {
                     Value::Closure(c) if c.function.is_async => {
-                        self.start_async(vm, &mut chain, c, args);
+                        self.start_async(vm, chain, c, args);
                     }
                     callee if callee.is_callable() => {
-                        self.call_in_unit(vm, &mut chain, callee, args, Marked::WrapInPromise)
+                        self.call_in_unit(vm, chain, callee, args, Marked::WrapInPromise)
                     }
                     other => vm.resume(
                         top,
@@ -1042,8 +1081,44 @@ impl Js {
                     ),
                 },
                 Halt::Primitive { primitive, args } => {
-                    let result = match super::downcast::<Primitive>(&primitive) {
-                        Some(p) => self.call_primitive(&p, args, Some((&*vm, top))),
+                    // Borrowed from the halt's handle (no count taken).
+                    let p = primitive.get().as_any().downcast_ref::<Primitive>();
+                    // `await sleep(d)`: the timer wakes the unit itself and
+                    // no promise is made (what `call_primitive`, the
+                    // `await` and `await_sleep` would come to, with the
+                    // same charge and events: `sleeping_tasks`).
+                    if let Some(p) = p
+                        && matches!(p.op, Op::Sleep)
+                        && !self.config.real_time
+                        && super::slice(vm).budget > 0
+                        && vm.awaits_next(top)
+                    {
+                        // PERF: the halt's argument vector is made for
+                        // the call and freed here (~70 instructions a
+                        // sleep, in `dispatch`'s hands).
+                        let delay = args.into_iter().next().unwrap_or(Value::Nil);
+                        match self.add_timer(&delay, "sleep", |_, _| TimerAction::WakeSleeper(top))
+                        {
+                            Ok(_) => {
+                                let skipped = vm.skip_await(top);
+                                debug_assert!(skipped, "the unit awaits next");
+                                self.clock.charge_steps(1);
+                                self.record(Some(top), || EventKind::Ran { steps: 1 });
+                                self.record(Some(top), || EventKind::Suspended);
+                                self.last_sleep = None;
+                                if let Some(ended) = self.park(vm, chain, top) {
+                                    return ended;
+                                }
+                            }
+                            Err(thrown) if super::is_stop(&thrown) => {
+                                return Ended::Limit(super::locate(vm, Some(top), thrown));
+                            }
+                            Err(thrown) => vm.resume(top, ResumeWith::Raise(thrown)),
+                        }
+                        continue;
+                    }
+                    let result = match p {
+                        Some(p) => self.call_primitive(p, args, Some((&*vm, top))),
                         None => Err(Thrown::error(
                             "TypeError",
                             &format!("cannot call {}", primitive.a_type()),
@@ -1062,9 +1137,26 @@ impl Js {
                         Err(thrown) if super::is_stop(&thrown) => {
                             return Ended::Limit(super::locate(vm, Some(top), thrown));
                         }
+                        // `await sleep(d)` (any `await` of a primitive's
+                        // value): the unit's next run would only execute
+                        // that `await` (one step, no js value is settled
+                        // for `Handle::settled`) and halt with the value;
+                        // done here, with the same charge and events,
+                        // without running the unit again. Not when the
+                        // slice has no step left: that run would stop
+                        // before the `await`, for the policy's checks.
+                        Ok(Outcome::Value(v))
+                            if super::slice(vm).budget > 0 && vm.skip_await(top) =>
+                        {
+                            self.clock.charge_steps(1);
+                            self.record(Some(top), || EventKind::Ran { steps: 1 });
+                            if let Some(ended) = self.suspend(vm, chain, top, v) {
+                                return ended;
+                            }
+                        }
                         Ok(Outcome::Value(v)) => vm.resume(top, ResumeWith::Value(v)),
                         Ok(Outcome::Call { callee, args, then }) => {
-                            self.call_in_unit(vm, &mut chain, callee, args, then)
+                            self.call_in_unit(vm, chain, callee, args, then)
                         }
                         Err(thrown) => vm.resume(top, ResumeWith::Raise(thrown)),
                     }
@@ -1125,6 +1217,41 @@ impl Js {
         Ended::Parked
     }
 
+    /// `chain`'s top unit awaits `value`: it waits for a microtask, and
+    /// its caller (if any) goes on with its promise. `Some` when the chain
+    /// is over.
+    fn suspend(
+        &mut self,
+        vm: &mut Vm,
+        chain: &mut Vec<UnitId>,
+        top: UnitId,
+        value: Value,
+    ) -> Option<Ended> {
+        self.record(Some(top), || EventKind::Suspended);
+        if !self.await_sleep(&value, top) {
+            let p = self.promise_resolve(value);
+            self.then(&p, Handler::Resume(top), Handler::Resume(top), None);
+        }
+        self.park(vm, chain, top)
+    }
+
+    /// `chain`'s top unit waits: its caller (if any) goes on with its
+    /// promise. `Some` when the chain is over.
+    fn park(&mut self, vm: &mut Vm, chain: &mut Vec<UnitId>, top: UnitId) -> Option<Ended> {
+        chain.pop();
+        match chain.last() {
+            Some(&caller) => {
+                let p = match self.promise_of(top) {
+                    Some(p) => self.caller_gets(top, p),
+                    None => Value::Nil,
+                };
+                vm.resume(caller, ResumeWith::Value(p));
+                None
+            }
+            None => Some(Ended::Parked),
+        }
+    }
+
     /// An async function called from `chain`'s top unit starts now, in a
     /// unit of its own; the caller waits for it to await or end.
     fn start_async(
@@ -1134,11 +1261,12 @@ impl Js {
         closure: Rc<Closure>,
         args: Vec<Value>,
     ) -> UnitId {
-        let name = closure.function.name.clone();
         super::charge(vm, super::UNIT_STEPS);
         let unit = vm.new_unit(closure, args);
         self.set_promise(unit, Some(Promise::new()));
-        self.record(Some(unit), || EventKind::Created { name });
+        self.record(Some(unit), || EventKind::Created {
+            name: vm.unit_name(unit),
+        });
         if chain.len() > MAX_FRAMES {
             vm.resume(
                 unit,
@@ -1362,6 +1490,17 @@ impl Js {
         None
     }
 
+    /// A sleep's timer whose promise only its awaiting unit knew fired:
+    /// the unit's resumption is queued, the reaction resolving the
+    /// promise would have queued.
+    fn wake_sleeper(&mut self, unit: UnitId) {
+        self.microtasks.push_back(Job::Reaction {
+            handler: Handler::Resume(unit),
+            derived: None,
+            outcome: Ok(Value::Nil),
+        });
+    }
+
     fn run_job(&mut self, vm: &mut Vm, job: Job) {
         let uncaught = match job {
             Job::Reaction {
@@ -1399,11 +1538,7 @@ impl Js {
                 None
             }
             Job::WakeSleeper(unit) => {
-                self.microtasks.push_back(Job::Reaction {
-                    handler: Handler::Resume(unit),
-                    derived: None,
-                    outcome: Ok(Value::Nil),
-                });
+                self.wake_sleeper(unit);
                 None
             }
         };
@@ -1556,10 +1691,7 @@ impl Js {
 
     /// The end of the program: nothing queued, no timers.
     fn finish(&mut self, vm: &mut Vm) -> i32 {
-        let waiting = vm
-            .live_units()
-            .filter(|(_, f)| !f.frames.is_empty())
-            .count();
+        let waiting = vm.live_unit_count();
         if waiting > 0 {
             vm.eprint(&format!(
                 "note: the program ended with {waiting} async function(s) still waiting on promises that never settled (Node exits here without a message)\n"
@@ -1589,7 +1721,8 @@ impl Js {
                 let p = Promise::new();
                 let (_, delay) =
                     self.add_timer(&arg(0), "sleep", |_, _| TimerAction::Settle(p.clone()))?;
-                self.last_sleep = Some((delay.trunc() as u64, Hc::as_ptr(&p) as usize));
+                // `as` truncates (as `trunc`, without its call: a delay is >= 1).
+                self.last_sleep = Some((delay as u64, Hc::as_ptr(&p) as usize));
                 Value::from(p)
             }
             Op::Work => {
@@ -1766,6 +1899,36 @@ impl Js {
         });
         for index in 0..len {
             state.remaining.set(state.remaining.get() + 1);
+            // The reaction `then(step, step)` makes, made directly (a
+            // million elements: `sleeping_tasks`); an element that is a
+            // promise (PromiseResolve gives it back) is reacted to where
+            // it is, without a copy of the element.
+            if let Ok(index) = u32::try_from(index) {
+                let reaction = Reaction::Step {
+                    state: state.clone(),
+                    index,
+                };
+                let reaction = {
+                    let items = items.borrow();
+                    match items.get(index as usize) {
+                        Some(Value::Handle(h)) => {
+                            match h.get().as_any().downcast_ref::<Promise>() {
+                                Some(p) => {
+                                    self.react(p, reaction);
+                                    None
+                                }
+                                None => Some(reaction),
+                            }
+                        }
+                        _ => Some(reaction),
+                    }
+                };
+                if let Some(reaction) = reaction {
+                    let p = self.promise_resolve(item(index as usize));
+                    self.react(&p, reaction);
+                }
+                continue;
+            }
             let p = self.promise_resolve(item(index));
             let step = || Handler::Step {
                 state: state.clone(),
@@ -1929,7 +2092,14 @@ impl Policy for Js {
                         return self.out_of_work(vm);
                     }
                     self.stage = Stage::Check;
-                    self.check_batch = std::mem::take(&mut self.immediates);
+                    // The batch is the immediates queued so far; the
+                    // last batch, run to its end, lends its buffer to the
+                    // next (no empty queue dropped and made each turn).
+                    if self.check_batch.is_empty() {
+                        std::mem::swap(&mut self.check_batch, &mut self.immediates);
+                    } else {
+                        self.check_batch = std::mem::take(&mut self.immediates);
+                    }
                     if self.check_batch.is_empty() {
                         // Nothing else to do: sleep until the timer handle.
                         let Some(due) = self.timers.handle_due else {
@@ -1947,7 +2117,10 @@ impl Policy for Js {
                                 self.fatal = Some(1);
                                 return Step::Finished(1);
                             }
-                            super::pace(vm, &self.config, target);
+                            // (`--real-time` only: a call less a turn.)
+                            if self.config.real_time {
+                                super::pace(vm, &self.config, target);
+                            }
                             self.clock.advance_to(target);
                             self.record(None, || EventKind::Idle { to_ns: target });
                             return Step::Ran;

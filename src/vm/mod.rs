@@ -460,6 +460,16 @@ impl Vm {
             .map_or_else(|| Rc::from("?"), Fiber::unit_name)
     }
 
+    /// How many units are live: every slot of the arena holds a live unit
+    /// unless it is free (a unit has a frame from `new_unit` until it is
+    /// released), so this counts without a scan of the arena (a million
+    /// finished tasks: `sleeping_tasks`'s end-of-run check).
+    pub fn live_unit_count(&self) -> usize {
+        let count = self.fibers.len().saturating_sub(self.free_fibers.len());
+        debug_assert_eq!(count, self.live_units().count(), "live units miscounted");
+        count
+    }
+
     /// Live units (for deadlock and end-of-run reports).
     pub fn live_units(&self) -> impl Iterator<Item = (UnitId, &Fiber)> {
         self.fibers
@@ -479,26 +489,34 @@ impl Vm {
     /// instruction is no `await`, or when the runaway limit leaves no room
     /// for it (the unit's next run stops there, as it would have).
     pub fn skip_await(&mut self, unit: UnitId) -> bool {
+        if !self.awaits_next(unit) {
+            return false;
+        }
+        if let Some(frame) = self.fibers[unit as usize].frames.last_mut() {
+            frame.ip += 1;
+        }
+        self.steps += 1;
+        true
+    }
+
+    /// Whether `skip_await` would move the stopped unit past an `await`
+    /// (its next instruction is one, and the runaway limit leaves room
+    /// for it), without moving it: a policy that makes the awaited call
+    /// differently when its result is awaited at once asks first.
+    pub fn awaits_next(&self, unit: UnitId) -> bool {
         if self.steps >= self.step_limit {
             return false;
         }
-        let Some(fiber) = self.fibers.get_mut(unit as usize) else {
+        let Some(fiber) = self.fibers.get(unit as usize) else {
             return false;
         };
         let Some(frame) = fiber.frames.last() else {
             return false;
         };
-        if !matches!(
+        matches!(
             fiber.closure_of(frame).function.code.get(frame.ip as usize),
             Some(Op::Await)
-        ) {
-            return false;
-        }
-        if let Some(frame) = fiber.frames.last_mut() {
-            frame.ip += 1;
-        }
-        self.steps += 1;
-        true
+        )
     }
 
     /// Sets what a stopped unit receives when it next runs.
@@ -506,61 +524,64 @@ impl Vm {
         self.fibers[id as usize].set_resume(with);
     }
 
-    fn release(&mut self, id: UnitId, mut fiber: Fiber) {
-        fiber.stack.clear();
-        fiber.frames.clear();
-        fiber.rare.clear();
-        self.put_back(id, fiber);
-        self.free_fibers.push(id);
-    }
-
-    /// Puts a unit `run` took out back in its slot. The slot holds the
-    /// empty fiber `run` left there, which owns no memory: it is forgotten
-    /// rather than dropped (a drop per run was ~3 % of `await_chain`).
-    fn put_back(&mut self, id: UnitId, fiber: Fiber) {
-        let placeholder = std::mem::replace(&mut self.fibers[id as usize], fiber);
-        debug_assert!(
-            placeholder.stack.capacity() == 0 && placeholder.frames.owns_nothing(),
-            "a unit's slot was written while it ran"
-        );
-        std::mem::forget(placeholder);
-    }
-
     /// Runs one unit for a slice, against `globals`, until it halts.
     pub fn run(&mut self, id: UnitId, globals: &mut Globals, slice: Slice) -> Stop {
         let before = self.steps;
         self.work_in_run = 0;
         self.last_unit = Some(id);
-        let mut fiber = std::mem::take(&mut self.fibers[id as usize]);
+        // The unit runs in its slot: the arena is taken out of the VM for
+        // the run (three words moved each way, where moving the unit out
+        // and back moved a fiber, 48 bytes, twice: `sleeping_tasks`), as
+        // nothing in a run reaches another unit (`execute` never looks at
+        // the arena). A run that panics leaves the VM without its units.
+        let mut fibers = std::mem::take(&mut self.fibers);
+        let fiber = &mut fibers[id as usize];
         // The entry frame's callee is the stack's first value (`new_unit`
         // pushes it on the empty stack, and nothing writes below a running
         // frame's base).
         debug_assert!(fiber.frames.first().is_none_or(|entry| entry.base == 1));
+        // PERF: when units alternate (a spawning loop and its tasks) this
+        // clones one entry function and drops another every run (~15
+        // instructions); taking the resumption out of line and building
+        // the `Stop` in place cost more than they saved (st100k +3.4 M).
         if let Some(Value::Closure(entry)) = fiber.stack.first()
             && !matches!(&self.last_entry, Some(f) if Rc::ptr_eq(f, &entry.function))
         {
             self.last_entry = Some(entry.function.clone());
         }
         let halt = match fiber.take_resume() {
-            Some(ResumeWith::Throw(thrown)) => self.unwind(&mut fiber, thrown),
+            // A value is on the stack already (`Fiber::set_resume`).
+            None => None,
+            Some(ResumeWith::Throw(thrown)) => self.unwind(fiber, thrown),
             Some(ResumeWith::Raise(mut thrown)) => {
                 if thrown.origin.is_none() {
-                    thrown.origin = Some(self.origin_here(&fiber));
+                    thrown.origin = Some(self.origin_here(fiber));
                 }
-                self.unwind(&mut fiber, thrown)
+                self.unwind(fiber, thrown)
             }
-            // A value is on the stack already (`Fiber::set_resume`).
-            Some(ResumeWith::Value(_) | ResumeWith::Start) | None => None,
+            Some(ResumeWith::Value(_) | ResumeWith::Start) => None,
         };
         let halt = match halt {
             Some(halt) => halt,
-            None => self.execute(&mut fiber, globals, slice),
+            None => self.execute(fiber, globals, slice),
         };
-        fiber.set_preempted(matches!(halt, Halt::Preempted));
         match halt {
-            Halt::Finished(_) | Halt::Threw(_) => self.release(id, fiber),
-            _ => self.put_back(id, fiber),
+            Halt::Finished(_) | Halt::Threw(_) => {
+                // Over: the slot keeps its buffers for the next unit.
+                fiber.stack.clear();
+                fiber.frames.clear();
+                fiber.rare.clear();
+                self.free_fibers.push(id);
+            }
+            Halt::Preempted => fiber.set_preempted(true),
+            _ => fiber.set_preempted(false),
         }
+        let placeholder = std::mem::replace(&mut self.fibers, fibers);
+        debug_assert!(
+            placeholder.capacity() == 0,
+            "the arena was written while a unit ran"
+        );
+        std::mem::forget(placeholder);
         Stop {
             halt,
             steps: self.steps - before - self.work_in_run,
@@ -728,6 +749,11 @@ fn stack_overflow() -> Thrown {
 /// Pushes the callee, its arguments and locals, and its frame.
 fn push_frame(fiber: &mut Fiber, callee: Rc<Closure>, args: Vec<Value>, mark: u32) {
     let (arity, num_slots) = (callee.function.arity, callee.function.num_slots);
+    // Room for the callee and the frame's slots at once (a new unit's
+    // stack was made that big already).
+    fiber
+        .stack
+        .reserve(1 + (num_slots as usize).max(args.len()));
     fiber.stack.push(Value::Closure(callee));
     let base = fiber.stack.len();
     push_args(&mut fiber.stack, arity as usize, num_slots as usize, args);
@@ -740,13 +766,16 @@ fn push_frame(fiber: &mut Fiber, callee: Rc<Closure>, args: Vec<Value>, mark: u3
 
 /// Lays out arguments for a call of a function of `arity` with `num_slots`
 /// locals: missing ones are nil, extra ones dropped, then its other local
-/// slots (nil). The arguments are moved in one copy, the nils written in
-/// one pass (a spawn makes one such call: `spawn_gather`).
-fn push_args(stack: &mut Stack, arity: usize, num_slots: usize, mut args: Vec<Value>) {
-    args.truncate(arity);
-    let given = args.len();
-    stack.reserve(given.max(num_slots));
-    stack.append(&mut args);
+/// slots (nil). The arguments are moved one by one: a call the policy
+/// makes (a spawn, a callback) passes a few, where a copy routine's call
+/// cost more than the moves (`spawn_gather`, `sleeping_tasks`).
+fn push_args(stack: &mut Stack, arity: usize, num_slots: usize, args: Vec<Value>) {
+    stack.reserve(num_slots.max(args.len().min(arity)));
+    let mut given = 0;
+    for v in args.into_iter().take(arity) {
+        stack.push(v);
+        given += 1;
+    }
     for _ in given..num_slots {
         stack.push(Value::Nil);
     }

@@ -105,6 +105,54 @@ struct TimerList<A> {
     live: usize,
 }
 
+/// `timerListQueue`: (expiry, list id) → duration, soonest first. The
+/// soonest entry is kept outside the tree: a program with one list at a
+/// time (every timer of one duration, `await sleep(0)` in a loop, whose
+/// list is made and deleted each turn) makes no tree operation at all
+/// (`sleep0_steps`: ~185 instructions a turn).
+#[derive(Default)]
+struct ListQueue {
+    first: Option<((u64, u64), u64)>,
+    rest: BTreeMap<(u64, u64), u64>,
+}
+
+impl ListQueue {
+    fn first(&self) -> Option<((u64, u64), u64)> {
+        self.first
+    }
+
+    fn insert(&mut self, key: (u64, u64), msecs: u64) {
+        match self.first {
+            None => self.first = Some((key, msecs)),
+            Some((first, first_msecs)) if key < first => {
+                self.rest.insert(first, first_msecs);
+                self.first = Some((key, msecs));
+            }
+            Some(_) => {
+                self.rest.insert(key, msecs);
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &(u64, u64)) {
+        match self.first {
+            Some((first, _)) if first == *key => self.first = self.rest.pop_first(),
+            _ => {
+                self.rest.remove(key);
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.first = None;
+        self.rest.clear();
+    }
+}
+
+/// A deleted list whose buffers hold at most this many timers keeps them
+/// for the next list made.
+const SPARE_TIMERS: usize = 64;
+
 /// In `NodeTimers::ids`: the timer's `_idleTimeout` has a fraction.
 const FRACTIONAL: u64 = 1 << 63;
 
@@ -122,7 +170,7 @@ pub struct NodeTimers<A> {
     /// `timerListMap`: duration (ms) → its list.
     lists: HashMap<u64, TimerList<A>, FastHash>,
     /// `timerListQueue`: (expiry, list id, duration).
-    queue: BTreeMap<(u64, u64), u64>,
+    queue: ListQueue,
     next_list_id: u64,
     /// Timers waiting in a list (Node's `refCount`).
     count: usize,
@@ -131,6 +179,9 @@ pub struct NodeTimers<A> {
     ids: HashMap<u64, u64, FastHash>,
     /// Cleared timers still sitting in their list (by id).
     cleared: HashSet<u64, FastHash>,
+    /// The emptied buffers of the last small list deleted, for the next
+    /// list made.
+    spare: Option<Fifo<A>>,
     /// `nextExpiry` (`u64::MAX`: Infinity).
     next_expiry: u64,
     /// libuv's clock (`uv_now`), ms: updated by `getLibuvNow()` and by the
@@ -144,11 +195,12 @@ impl<A> Default for NodeTimers<A> {
     fn default() -> Self {
         NodeTimers {
             lists: HashMap::default(),
-            queue: BTreeMap::new(),
+            queue: ListQueue::default(),
             next_list_id: 0,
             count: 0,
             ids: HashMap::default(),
             cleared: HashSet::default(),
+            spare: None,
             next_expiry: u64::MAX,
             loop_time: 0,
             handle_due: None,
@@ -213,7 +265,9 @@ impl<A: Action> NodeTimers<A> {
     /// `delay` (its `_idleTimeout`) to its duration's list, making the
     /// list (and re-arming the handle) if needed.
     pub fn insert(&mut self, action: A, delay: f64, start: u64) {
-        let msecs = delay.trunc() as u64;
+        // `as` truncates toward zero as `trunc` does (and saturates the
+        // same way), without a call to `trunc` per timer.
+        let msecs = delay as u64;
         if let Some(id) = action.clearable_id() {
             let fractional = if delay.fract() != 0.0 { FRACTIONAL } else { 0 };
             self.ids.insert(id, msecs | fractional);
@@ -234,7 +288,7 @@ impl<A: Action> NodeTimers<A> {
                 e.insert(TimerList {
                     expiry,
                     id,
-                    timers: Fifo::new(),
+                    timers: self.spare.take().unwrap_or_else(Fifo::new),
                     live: 0,
                 })
             }
@@ -288,12 +342,22 @@ impl<A: Action> NodeTimers<A> {
     fn remove_list(&mut self, msecs: u64) {
         if let Some(list) = self.lists.remove(&msecs) {
             self.queue.remove(&(list.expiry, list.id));
+            let mut timers = list.timers;
             if !self.cleared.is_empty() {
-                for action in list.timers.actions {
+                for action in timers.actions.drain(..) {
                     if let Some(id) = action.clearable_id() {
                         self.cleared.remove(&id);
                     }
                 }
+            }
+            // A small list's buffers wait for the next list made (a list
+            // of one duration made and deleted each turn: `await
+            // sleep(0)` in a loop, two allocations and two frees a turn
+            // less); a big one's go back to the allocator.
+            if timers.actions.capacity() <= SPARE_TIMERS {
+                timers.actions.clear();
+                timers.starts.clear();
+                self.spare = Some(timers);
             }
         }
     }
@@ -310,13 +374,13 @@ impl<A: Action> NodeTimers<A> {
         loop {
             let (msecs, list_id) = match *cursor {
                 Some(c) => c,
-                None => match self.queue.first_key_value() {
+                None => match self.queue.first() {
                     None => return Next::Done,
-                    Some((&(expiry, _), _)) if expiry > now => {
+                    Some(((expiry, _), _)) if expiry > now => {
                         self.next_expiry = expiry;
                         return Next::Done;
                     }
-                    Some((&(_, id), &msecs)) => {
+                    Some(((_, id), msecs)) => {
                         *cursor = Some((msecs, id));
                         (msecs, id)
                     }
@@ -369,7 +433,7 @@ impl<A: Action> NodeTimers<A> {
     /// `RunTimers` after `processTimers`: re-arms the handle for the next
     /// list, at least 1 ms after libuv's clock; stops it with no lists.
     pub fn finish_phase(&mut self) {
-        self.handle_due = self.queue.first_key_value().map(|_| {
+        self.handle_due = self.queue.first().map(|_| {
             let expiry = self.next_expiry;
             self.loop_time
                 .saturating_add(expiry.saturating_sub(self.loop_time).max(1))
@@ -404,6 +468,49 @@ mod tests {
     fn add(timers: &mut NodeTimers<Named>, id: u64, delay: f64, start: u64, name: &'static str) {
         timers.loop_time = start;
         timers.insert(Named(id, name), delay, start);
+    }
+
+    /// The list queue (its soonest entry kept outside the tree) gives the
+    /// same soonest entry as the ordered map it stands for, through
+    /// random inserts (unique keys, as list ids are) and removals of
+    /// present and absent keys.
+    #[test]
+    fn the_list_queue_orders_as_a_map() {
+        let mut queue = ListQueue::default();
+        let mut model: BTreeMap<(u64, u64), u64> = BTreeMap::new();
+        let mut seed = 12345u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            seed >> 33
+        };
+        for id in 0..5000u64 {
+            match next() % 3 {
+                0 | 1 => {
+                    let key = (next() % 50, id);
+                    queue.insert(key, id);
+                    model.insert(key, id);
+                }
+                _ => {
+                    let key = match model.keys().nth((next() % 4) as usize) {
+                        Some(&key) if next() % 2 == 0 => key,
+                        _ => (next() % 50, next() % 5000),
+                    };
+                    queue.remove(&key);
+                    model.remove(&key);
+                }
+            }
+            assert_eq!(
+                queue.first(),
+                model.first_key_value().map(|(&k, &v)| (k, v))
+            );
+            if id % 1000 == 999 {
+                queue.clear();
+                model.clear();
+                assert_eq!(queue.first(), None);
+            }
+        }
     }
 
     #[test]
