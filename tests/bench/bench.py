@@ -160,6 +160,33 @@ def measure_pair(a, b, runs, timeout, tmp):
     return ratios
 
 
+# The event after which all of `sleeping_tasks`' tasks are spawned: js
+# runs the whole main script (the million async calls up to their first
+# await) as its first event; asyncio starts the main task in its first
+# and runs its body (the spawns, then the gather) in its second.
+SPAWN_EVENTS = {"js": 1, "asyncio": 2}
+
+
+def spawn_alone(looplab, lab, runtime, runs, timeout, tmp):
+    """Seconds (median) of `sleeping_tasks` stopped by --max-events right
+    after the event that spawns its tasks: the spawn (and the gather's
+    registration, and the drops at exit), without the sleeps and wake-ups.
+    None unless every run stopped there, with the event-limit error and
+    nothing printed."""
+    k = SPAWN_EVENTS[runtime]
+    argv = [looplab, "run", lab, "--runtime", runtime, "--max-events", str(k)]
+    want = f"stopped after {k} scheduler events".encode()
+    times = []
+    for i in range(runs):
+        status, secs, _, out, err = run_once(argv, timeout, tmp)
+        print(f"    spawn alone ({runtime}) run {i + 1}/{runs}: {status} {secs:.3f} s",
+              file=sys.stderr)
+        if status != "fail" or out or want not in err:
+            return None
+        times.append(secs)
+    return statistics.median(times)
+
+
 def fmt_s(x):
     if x is None:
         return "—"
@@ -283,6 +310,10 @@ def main():
                     "notes": [f"{s.label}: {s.status}: {s.note.strip()}" for s in (a, b) if s.note],
                 }
                 results.setdefault(name, []).append(r)
+            if name == "sleeping_tasks":
+                for r in results[name]:
+                    runtime = r["looplab"].split()[-1]
+                    r["spawn_alone_s"] = spawn_alone(looplab, lab, runtime, runs, args.timeout, tmp)
             same = "same" if len(outputs) == 1 else (
                 "—" if not outputs else f"MISMATCH ({len(outputs)} different stdouts)")
             for r in results[name]:
@@ -387,9 +418,17 @@ def print_targets(results):
             mb = r["looplab_rss_kib"] * 1024 / 1e6
             lines.append((f"1M sleeping tasks ≤ 300 MB peak ({looplab[8:]})", f"{mb:.0f} MB", mb <= 300))
             whole = r["looplab_s"]
-            lines.append((f"1M sleeping tasks spawned in < 0.5 s ({looplab[8:]})",
-                          f"whole run {whole:.2f} s (spawn alone not timed; the whole run bounds it)",
-                          whole < 0.5))
+            alone = r.get("spawn_alone_s")
+            if alone is None:
+                lines.append((f"1M sleeping tasks spawned in < 0.5 s ({looplab[8:]})",
+                              f"whole run {whole:.2f} s (spawn alone not timed; the whole run bounds it)",
+                              whole < 0.5))
+            else:
+                lines.append((f"1M sleeping tasks spawned in < 0.5 s ({looplab[8:]})",
+                              f"{alone:.2f} s spawning (the run cut off by --max-events "
+                              f"{SPAWN_EVENTS[looplab.split()[-1]]} once they are; drops at exit "
+                              f"included); whole run {whole:.2f} s",
+                              alone < 0.5))
     ratio_target("1M awaits of a done future ≥ 5× faster than CPython (asyncio)",
                  "await_chain", "looplab asyncio", 0.2, faster=True)
     ratio_target("1M sleep(0) steps ≥ 20× faster than asyncio", "sleep0_steps",
