@@ -31,6 +31,13 @@ pub enum Op {
     GetUpvalue(u32),
     SetUpvalue(u32),
     GetGlobal(u32),
+    /// `GetGlobal` of a call's callee whose next two instructions are its
+    /// one argument (`GetLocal`, or a `LocalConst` adding or subtracting)
+    /// and `Call(1)`: `f(n - 1)`. When the global is a plain function of
+    /// one parameter and the argument is made at once (a local, or two
+    /// integers), it runs all three and counts as three; else it runs as
+    /// `GetGlobal` and the other two follow as they stand.
+    GetGlobalCall(u32),
     SetGlobal(u32),
     DefineGlobal(u32),
     Add,
@@ -246,9 +253,10 @@ pub fn disassemble(function: &Function, globals: &[Rc<str>]) -> String {
                 Op::CatchKinds(i, _) => {
                     Some(f.constants[i as usize].repr(crate::value::Flavor::Js))
                 }
-                Op::GetGlobal(i) | Op::SetGlobal(i) | Op::DefineGlobal(i) => {
-                    globals.get(i as usize).map(|n| n.to_string())
-                }
+                Op::GetGlobal(i)
+                | Op::GetGlobalCall(i)
+                | Op::SetGlobal(i)
+                | Op::DefineGlobal(i) => globals.get(i as usize).map(|n| n.to_string()),
                 Op::Closure(i) => match &f.constants[i as usize] {
                     Value::Closure(c) => Some(format!("fn {}", c.function.name)),
                     _ => None,

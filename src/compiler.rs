@@ -8,7 +8,7 @@
 //! path (normal end, `break`, `continue`, `return`) and on the re-throw path.
 
 use crate::ast::*;
-use crate::bytecode::{Function, Op, UpvalueSource};
+use crate::bytecode::{BinaryOp as FusedOp, Function, Op, UpvalueSource};
 use crate::diagnostic::{Diagnostic, SourceFile, closest};
 use crate::lexer::Span;
 use crate::value::{Closure, Value};
@@ -1442,9 +1442,26 @@ impl Compiler<'_> {
                         self.emit(Op::CallMethod(name, argc), span);
                     }
                 } else {
+                    let start = self.state().code.len();
                     self.expr(callee);
                     for arg in args {
                         self.expr(arg);
+                    }
+                    // `f(x)`, `f(n - 1)` of a global `f`: the callee's
+                    // `GetGlobal` may run all three (see `GetGlobalCall`).
+                    // Nothing jumps between them: the callee and the
+                    // argument are one instruction each.
+                    let code = &mut self.state().code;
+                    if args.len() == 1
+                        && code.len() == start + 2
+                        && matches!(
+                            code[start + 1],
+                            Op::GetLocal(_)
+                                | Op::LocalConst(_, _, FusedOp::Add | FusedOp::Sub)
+                        )
+                        && let Op::GetGlobal(global) = code[start]
+                    {
+                        code[start] = Op::GetGlobalCall(global);
                     }
                     self.emit(Op::Call(args.len() as u32), span);
                 }

@@ -495,11 +495,42 @@ impl Vm {
                 call_step!(self.call_value(fiber, callee, argc as usize));
             }};
         }
+        // Enters `$closure` (a plain function of one parameter) as a
+        // `GetGlobalCall` calls it: its argument is written where `$at`
+        // points by `$write`, which may read the caller's locals (it runs
+        // after the room is made). Counts as the argument and the `Call`
+        // too.
+        macro_rules! enter_one {
+            ($closure:expr, |$at:ident| $write:expr) => {{
+                let closure: &Rc<Closure> = $closure;
+                fuel -= 2;
+                let extra = (closure.function.num_slots - 1) as usize;
+                let return_to = ip!() as u32 + 2;
+                let callee = Rc::as_ptr(&closure.function);
+                reserve!(2 + extra);
+                // SAFETY: room for the callee, the argument and the other
+                // locals was made just above.
+                unsafe {
+                    sp.write(Value::Closure(Rc::clone(closure)));
+                    let $at = sp.add(1);
+                    $write;
+                    sp = sp.add(2);
+                    bp = sp.sub(1);
+                    for _ in 0..extra {
+                        sp.write(Value::Nil);
+                        sp = sp.add(1);
+                    }
+                }
+                set_function!(callee);
+                pc = code;
+                fiber.frames.enter(return_to, base!() as u32);
+                continue;
+            }};
+        }
         // Returns `$result` from the running frame: to its caller in the
         // loop, or halts (the unit finished, or a marked frame returned).
         macro_rules! return_with {
             ($result:expr) => {{
-                let result: Value = $result;
                 let mark = fiber.frames.top().mark;
                 // The frames left once this one has returned.
                 let depth = fiber.frames.len() - 1;
@@ -514,12 +545,20 @@ impl Vm {
                 if depth > 0 && mark == 0 {
                     let caller = fiber.frames.pop_to_caller();
                     let (ip, base) = (caller.ip, caller.base);
-                    push!(result);
+                    // The result, made only now (`$result` reads no popped
+                    // slot: one built in registers is stored once), takes
+                    // the callee's slot: no room to make.
+                    // SAFETY: `sp` is the callee's slot, just popped.
+                    unsafe {
+                        sp.write($result);
+                        sp = sp.add(1);
+                    }
                     bp = unsafe { fiber.stack.as_mut_ptr().add(base as usize) };
                     set_function!(unsafe { function_below(bp) });
                     pc = at!(ip);
                     continue;
                 }
+                let result: Value = $result;
                 fiber.frames.pop();
                 self.steps = steps!();
                 give_back!();
@@ -618,6 +657,48 @@ impl Vm {
                     *unsafe { closure_below(bp) }.upvalues[i as usize].borrow_mut() = v;
                 }
                 &Op::GetGlobal(i) => {
+                    let v = &globals.values[i as usize];
+                    if let Value::Uninit = v {
+                        error!(
+                            "ReferenceError",
+                            "`{}` is used before it is defined", globals.names[i as usize]
+                        );
+                    }
+                    push_clone!(v);
+                }
+                &Op::GetGlobalCall(i) => {
+                    // `f(n - 1)`, `f(x)` (see `Op::GetGlobalCall`): a plain
+                    // function of one parameter, its argument made at once,
+                    // is entered here; else this is a `GetGlobal`.
+                    // With fewer than its three steps left before the limit
+                    // or the slice's end, the three run one by one: a run
+                    // stops at the same instruction either way.
+                    if fuel >= 2
+                        && let Value::Closure(closure) = &globals.values[i as usize]
+                        && !closure.function.is_async
+                        && closure.function.arity == 1
+                        && fiber.frames.len() < MAX_FRAMES
+                    {
+                        match peek!() {
+                            Op::GetLocal(slot) => {
+                                enter_one!(closure, |at| write_clone(at, local!(slot)))
+                            }
+                            Op::LocalConst(slot, c, bop) => {
+                                let (left, right) =
+                                    (&*local!(slot), &function!().constants[c as usize]);
+                                if let (&Value::Int(a), &Value::Int(b)) = (left, right)
+                                    && let Some(n) = match bop {
+                                        BinaryOp::Sub => a.checked_sub(b),
+                                        BinaryOp::Add => a.checked_add(b),
+                                        _ => None,
+                                    }
+                                {
+                                    enter_one!(closure, |at| at.write(Value::Int(n)))
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
                     let v = &globals.values[i as usize];
                     if let Value::Uninit = v {
                         error!(
@@ -759,6 +840,9 @@ impl Vm {
                 &Op::ReturnLocal(slot) => {
                     // Counts as the `GetLocal` and the `Return` it replaces.
                     fuel -= 1;
+                    if let &Value::Int(n) = &*local!(slot) {
+                        return_with!(Value::Int(n))
+                    }
                     let result = fast_clone(local!(slot));
                     return_with!(result)
                 }

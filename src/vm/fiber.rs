@@ -236,11 +236,14 @@ impl Frames {
     #[inline(always)]
     pub fn enter(&mut self, return_to: u32, base: u32) {
         debug_assert!(self.depth > 0, "a nested call has a caller");
-        let caller = Frame {
+        // Field by field: a copy of `top` through a temporary would wait
+        // for the stores that made it.
+        let (base_of_caller, mark) = (self.top.base, self.top.mark);
+        self.below.get_or_insert_default().push(Frame {
             ip: return_to,
-            ..self.top
-        };
-        self.below.get_or_insert_default().push(caller);
+            base: base_of_caller,
+            mark,
+        });
         self.top = Frame {
             ip: 0,
             base,
