@@ -503,6 +503,7 @@ fn run(args: &RunArgs) -> i32 {
     };
     let mut options = run_options(args, args.color.enabled());
     options.stream = true;
+    options.exits_after = true;
     let result = driver::run_source(&source, &options);
     // Streamed output failed during the run (it stopped there), or what is
     // left of it fails now.

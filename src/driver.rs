@@ -594,6 +594,11 @@ pub struct RunOptions {
     /// Write output as the program makes it (the CLI) instead of
     /// collecting it into the `RunResult` (tests, `looplab test`).
     pub stream: bool,
+    /// The process ends when this run does (`looplab run`): when dropping
+    /// what the run left could print nothing, it is left to the operating
+    /// system, as node leaves its heap (a million tasks took 0.1 s to
+    /// free one by one).
+    pub exits_after: bool,
 }
 
 impl Default for RunOptions {
@@ -604,6 +609,7 @@ impl Default for RunOptions {
             instruction_cost_ns: 10,
             config: RunConfig::default(),
             stream: false,
+            exits_after: false,
         }
     }
 }
@@ -683,16 +689,36 @@ pub fn run_source(source: &Rc<SourceFile>, options: &RunOptions) -> RunResult {
         instruction_cost_ns: options.instruction_cost_ns,
         ..options.config.clone()
     };
-    let status = run_compiled(&mut vm, kind, config, &globals.names, compiled.main);
+    let ending = if options.exits_after {
+        Ending::ProcessExits
+    } else {
+        Ending::Free
+    };
+    let status = run_compiled(&mut vm, kind, config, &globals.names, compiled.main, ending);
     if options.stream {
         vm.flush();
     }
-    RunResult {
+    let result = RunResult {
         stdout: std::mem::take(&mut vm.out),
         stderr: std::mem::take(&mut vm.err),
         status,
         output_error: vm.output_error.take(),
+    };
+    if vm.units_left_behind {
+        // Its globals and code go with the process too.
+        std::mem::forget(vm);
     }
+    result
+}
+
+/// What becomes of a run's objects when it ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// Freed (and reported on, as they are collected).
+    Free,
+    /// The process exits next: left to the operating system when freeing
+    /// them could print nothing (`Policy::collection_is_silent`).
+    ProcessExits,
 }
 
 /// Runs a compiled main function under a fresh policy of the given kind.
@@ -702,6 +728,7 @@ pub fn run_compiled(
     config: RunConfig,
     global_names: &[Rc<str>],
     main: Rc<crate::bytecode::Function>,
+    ending: Ending,
 ) -> i32 {
     crate::runtime::start_clock();
     vm.set_prelude(prelude);
@@ -715,8 +742,13 @@ pub fn run_compiled(
     let mut policy = make_policy(kind, config);
     policy.load(vm, global_names, main);
     let status = policy.run_to_end(vm);
-    drop(policy);
-    vm.teardown();
+    if ending == Ending::ProcessExits && policy.collection_is_silent() {
+        std::mem::forget(policy);
+        vm.leave_units_behind();
+    } else {
+        drop(policy);
+        vm.teardown();
+    }
     crate::runtime::flush_warnings(vm);
     status
 }

@@ -125,3 +125,67 @@ fn a_usage_error_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("unexpected argument '--bogus'"));
 }
+
+/// `looplab run` leaves a run's objects to the operating system when the
+/// process ends, unless collecting them could print something: asyncio's
+/// reports made on collection ("never retrieved", "never awaited",
+/// "destroyed but it is pending") still come out, as they do in process.
+/// Every program whose expected asyncio output has one is run through the
+/// command line and must print exactly that.
+#[test]
+fn reports_made_on_collection_come_out_of_looplab_run() {
+    let reports = [
+        "was never retrieved",
+        "was never awaited",
+        "destroyed but it is pending",
+    ];
+    let mut checked = Vec::new();
+    let mut folders = vec![std::path::PathBuf::from("programs")];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).expect("programs/ is readable") {
+            let path = entry.expect("an entry of programs/").path();
+            if path.is_dir() {
+                folders.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "lab") {
+                continue;
+            }
+            let own = path.with_extension("asyncio.out");
+            let expected_file = if own.exists() {
+                own
+            } else {
+                path.with_extension("out")
+            };
+            let Ok(expected) = std::fs::read_to_string(&expected_file) else {
+                continue;
+            };
+            if !reports.iter().any(|r| expected.contains(r)) {
+                continue;
+            }
+            let source = std::fs::read_to_string(&path).expect("a readable program");
+            let flags: Vec<&str> = source
+                .lines()
+                .filter_map(|l| l.strip_prefix("// flags:"))
+                .flat_map(str::split_whitespace)
+                .collect();
+            let file = path.to_str().expect("a UTF-8 path");
+            let mut args = vec!["run", "--runtime", "asyncio"];
+            args.extend(&flags);
+            args.push(file);
+            let out = looplab(&args);
+            let mut shown = text(&out.stdout);
+            if !out.stderr.is_empty() {
+                shown.push_str("--- stderr ---\n");
+                shown.push_str(&text(&out.stderr));
+            }
+            let status = out.status.code().expect("an exit status");
+            if status != 0 {
+                shown.push_str(&format!("--- exit {status} ---\n"));
+            }
+            assert_eq!(shown, expected, "looplab run {file}");
+            checked.push(file.to_string());
+        }
+    }
+    assert!(checked.len() >= 8, "only {checked:?} print a report");
+}

@@ -399,6 +399,9 @@ impl Drop for Future {
     /// CPython logs a task's or future's exception nobody retrieved when the
     /// object is collected; so do we (futures become `loud` once completed).
     fn drop(&mut self) {
+        if self.loud.get() && self.core.with(|state| matches!(state, State::Rejected(_))) {
+            count_reporters(-1);
+        }
         self.report_unretrieved();
         // A chain of futures (callbacks' derived futures, a result that is
         // a future) drops link by link, not by recursion.
@@ -463,9 +466,34 @@ impl Handle for Coroutine {
     }
 }
 
+impl Coroutine {
+    /// Starts the coroutine: takes its body (`None`: it was started).
+    fn take_body(&self) -> Option<Body> {
+        let body = self.body.borrow_mut().take();
+        if body.is_some() && !self.quiet {
+            count_reporters(-1);
+        }
+        body
+    }
+}
+
+thread_local! {
+    /// How many objects alive would print a report if collected now:
+    /// coroutines never started (not `quiet`) and futures completed with
+    /// an exception or cancelled (`Future::loud` and rejected, whether
+    /// retrieved or not: counting more is safe). While it is 0, dropping
+    /// everything prints nothing (`Policy::collection_is_silent`).
+    static REPORTERS: Cell<isize> = const { Cell::new(0) };
+}
+
+fn count_reporters(delta: isize) {
+    REPORTERS.with(|n| n.set(n.get() + delta));
+}
+
 impl Drop for Coroutine {
     fn drop(&mut self) {
         if self.body.borrow().is_some() && !self.quiet {
+            count_reporters(-1);
             super::warn(format!(
                 "RuntimeWarning: coroutine '{}' was never awaited\n",
                 self.name
@@ -475,6 +503,7 @@ impl Drop for Coroutine {
 }
 
 fn coroutine(name: Rc<str>, body: Body) -> Hc<Coroutine> {
+    count_reporters(1);
     Hc::new(Coroutine {
         name,
         body: RefCell::new(Some(body)),
@@ -1667,7 +1696,7 @@ impl Asyncio {
     /// `loop.create_task(coro)`.
     fn create_task(&mut self, vm: &mut Vm, coroutine: &Coroutine) -> Result<F, Thrown> {
         super::memory_check()?;
-        let body = coroutine.body.borrow_mut().take();
+        let body = coroutine.take_body();
         let (closure, args) = match body {
             Some(Body::Call(closure, args)) => (closure, args),
             Some(body @ Body::Sleep(..)) => {
@@ -1729,6 +1758,10 @@ impl Asyncio {
                 (State::Rejected(error.clone()), Err(error))
             }
         };
+        if matches!(state, State::Rejected(_)) {
+            // Paired in `Future::drop` (`loud` and rejected).
+            count_reporters(1);
+        }
         for callback in p.core.settle(state) {
             self.schedule_callback(callback, outcome.clone());
         }
@@ -2353,7 +2386,7 @@ impl Asyncio {
         let task = self.future_of(unit).filter(|t| t.is_task());
         let info = task.as_ref().and_then(|t| t.task.as_ref());
         if let Some(c) = handle_of::<Coroutine>(&value) {
-            return match c.body.borrow_mut().take() {
+            return match c.take_body() {
                 Some(Body::Call(closure, args)) => Ok(Awaited::Inline(closure, args)),
                 Some(Body::Sleep(ms, result)) => self.await_sleep(unit, ms, result),
                 None => Err(Thrown::error(
@@ -4190,6 +4223,10 @@ impl Asyncio {
 }
 
 impl Policy for Asyncio {
+    fn collection_is_silent(&self) -> bool {
+        REPORTERS.with(Cell::get) == 0
+    }
+
     fn load(&mut self, vm: &mut Vm, global_names: &[Rc<str>], main: Rc<Closure>) {
         install_globals(&mut self.globals, global_names, global);
         let main = coroutine(Rc::from("main"), Body::Call(main, Vec::new()));

@@ -2028,6 +2028,12 @@ fn aggregate_error(message: &str, errors: Value) -> Value {
 }
 
 impl Policy for Js {
+    /// Nothing of node's reports on collection (an unhandled rejection is
+    /// reported when the microtasks drain).
+    fn collection_is_silent(&self) -> bool {
+        true
+    }
+
     fn load(&mut self, _vm: &mut Vm, global_names: &[Rc<str>], main: Rc<Closure>) {
         install_globals(&mut self.globals, global_names, global);
         self.script = Some(main);

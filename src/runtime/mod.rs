@@ -417,6 +417,14 @@ pub trait Policy {
     fn load(&mut self, vm: &mut Vm, global_names: &[Rc<str>], main: Rc<Closure>);
     /// Advances the program by one scheduler event.
     fn step(&mut self, vm: &mut Vm) -> Step;
+    /// Whether collecting every object the run has left could print
+    /// nothing (asyncio reports unretrieved exceptions and never-awaited
+    /// coroutines as they are collected). A run the process ends with
+    /// then leaves its objects to the operating system instead of freeing
+    /// them one by one (`RunOptions::exits_after`).
+    fn collection_is_silent(&self) -> bool {
+        false
+    }
     /// Runs the program to the end; returns the exit status. Between
     /// events it holds the run to its limits (`--max-events`, the time
     /// limit, the heap budget, Ctrl-C) and passes warnings on.

@@ -175,6 +175,10 @@ pub struct Vm {
     // sleeping tasks unchanged (within 0.3 MB), so it is not chunked.
     fibers: Vec<Fiber>,
     free_fibers: Vec<UnitId>,
+    /// The units were left to the operating system at the end of a run the
+    /// process ends with (`leave_units_behind`): the VM is not to be
+    /// dropped either.
+    pub units_left_behind: bool,
     /// Instructions executed by every unit so far.
     pub steps: u64,
     /// The runaway guard: a run stops for good after this many instructions.
@@ -226,6 +230,7 @@ impl Vm {
         Vm {
             fibers: Vec::new(),
             free_fibers: Vec::new(),
+            units_left_behind: false,
             steps: 0,
             step_limit: u64::MAX,
             next_check: 0,
@@ -319,6 +324,15 @@ impl Vm {
     /// Drops every unit, as interpreter shutdown does, so reports made on
     /// collection (never-awaited coroutines, unretrieved task exceptions)
     /// are made now.
+    /// Leaves every unit to the operating system (the process exits next
+    /// and collecting them could print nothing): a million tasks are not
+    /// freed one by one.
+    pub fn leave_units_behind(&mut self) {
+        std::mem::forget(std::mem::take(&mut self.fibers));
+        std::mem::forget(std::mem::take(&mut self.free_fibers));
+        self.units_left_behind = true;
+    }
+
     pub fn teardown(&mut self) {
         self.fibers.clear();
         self.free_fibers.clear();
