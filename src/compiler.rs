@@ -1598,10 +1598,7 @@ impl Compiler<'_> {
         self.emit(Op::Return, end);
         let state = self.states.pop().expect("function state");
         let function = Rc::new(state.finish(self.source.clone()));
-        let prototype = Value::Closure(Rc::new(Closure {
-            function,
-            upvalues: Box::new([]),
-        }));
+        let prototype = Value::Closure(Rc::new(Closure::new(function, Box::new([]))));
         let c = self.constant(prototype);
         self.emit(Op::Closure(c), decl.span);
     }

@@ -735,10 +735,7 @@ pub fn run_compiled(
 
     crate::memory::set_budget(config.memory_limit);
     crate::memory::start_charging();
-    let main = Rc::new(Closure {
-        function: main,
-        upvalues: Box::new([]),
-    });
+    let main = Rc::new(Closure::new(main, Box::new([])));
     let mut policy = make_policy(kind, config);
     policy.load(vm, global_names, main);
     let status = policy.run_to_end(vm);

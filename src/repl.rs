@@ -269,10 +269,7 @@ impl Session {
             println!("(first, the loaded program runs to its end)");
             self.run_to_idle();
         }
-        let entry = Rc::new(Closure {
-            function: main,
-            upvalues: Box::new([]),
-        });
+        let entry = Rc::new(Closure::new(main, Box::new([])));
         // A new entry: a fresh step budget, a fresh event log.
         self.vm.steps = 0;
         self.vm.step_limit = match self.options.max_steps {

@@ -143,6 +143,44 @@ fn drop_children(mut children: Vec<Value>) {
 pub struct Closure {
     pub function: Rc<Function>,
     pub upvalues: Box<[Rc<RefCell<Value>>]>,
+    /// `function`'s first instruction, and its arity when a call enters
+    /// it in the dispatch loop (`u32::MAX` for an async function): a call
+    /// reaches both in the closure, without reading the function first.
+    /// (`code` points into `function`, which the closure holds and which
+    /// is never changed once shared.)
+    code: *const crate::bytecode::Op,
+    loop_arity: u32,
+}
+
+impl Closure {
+    pub fn new(function: Rc<Function>, upvalues: Box<[Rc<RefCell<Value>>]>) -> Closure {
+        let code = function.code.as_ptr();
+        let loop_arity = if function.is_async {
+            u32::MAX
+        } else {
+            function.arity
+        };
+        Closure {
+            function,
+            upvalues,
+            code,
+            loop_arity,
+        }
+    }
+
+    /// The function's first instruction (valid while the closure is).
+    #[inline(always)]
+    pub fn code(&self) -> *const crate::bytecode::Op {
+        self.code
+    }
+
+    /// The number of arguments a call that enters the function in the
+    /// dispatch loop passes (`u32::MAX` for an async function, which a
+    /// call does not enter).
+    #[inline(always)]
+    pub fn loop_arity(&self) -> u32 {
+        self.loop_arity
+    }
 }
 
 impl Drop for Closure {
@@ -659,10 +697,8 @@ impl Copier {
                                 _ => u.clone(),
                             })
                             .collect();
-                        let copy = Value::Closure(Rc::new(Closure {
-                            function: c.function.clone(),
-                            upvalues,
-                        }));
+                        let copy =
+                            Value::Closure(Rc::new(Closure::new(c.function.clone(), upvalues)));
                         self.copies.insert(key, copy);
                     }
                     (1, Value::Native(n)) => {
@@ -1350,10 +1386,10 @@ mod tests {
             });
             let mut v = Value::Nil;
             for _ in 0..200_000 {
-                v = Value::Closure(Rc::new(Closure {
-                    function: function.clone(),
-                    upvalues: Box::new([Rc::new(RefCell::new(v))]),
-                }));
+                v = Value::Closure(Rc::new(Closure::new(
+                    function.clone(),
+                    Box::new([Rc::new(RefCell::new(v))]),
+                )));
             }
             drop(v);
         });

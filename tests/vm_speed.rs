@@ -26,10 +26,7 @@ fn run(program: &str, budget: u64) -> String {
     let mut vm = Vm::new(PolicyKind::Js.dialect());
     let mut globals = Globals::default();
     looplab::runtime::install_globals(&mut globals, &names.names, |_| None);
-    let main = Rc::new(Closure {
-        function: compiled.main,
-        upvalues: Box::new([]),
-    });
+    let main = Rc::new(Closure::new(compiled.main, Box::new([])));
     let unit = vm.new_unit(main, Vec::new());
     let slice = Slice {
         budget,

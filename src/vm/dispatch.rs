@@ -186,7 +186,8 @@ impl Vm {
         // (`Rc<Closure>` → `Rc<Function>`, on the heap, so moving the stack's
         // buffer does not move it) for as long as the frame runs, and a
         // `Function` is never mutated once shared. `function` is only ever
-        // set together with `code` (`set_function!`), whenever the running
+        // set together with `code` (`set_function!`, or `enter_function!`
+        // with the code its closure keeps: `Closure::code`), whenever the running
         // frame changes.
         let mut function: *const Function = unsafe { function_below(bp) };
         macro_rules! function {
@@ -215,6 +216,15 @@ impl Vm {
             ($ptr:expr) => {{
                 function = $ptr;
                 code = function!().code.as_ptr();
+            }};
+        }
+        // Makes `$closure`'s function the running one (a call), its code
+        // read from the closure.
+        macro_rules! enter_function {
+            ($closure:expr) => {{
+                let closure: &Closure = $closure;
+                function = Rc::as_ptr(&closure.function);
+                code = closure.code();
             }};
         }
         // The instruction at index `i` of the running code.
@@ -453,13 +463,12 @@ impl Vm {
             ($argc:expr) => {{
                 let argc: u32 = $argc;
                 if let Value::Closure(closure) = &*top!(argc as usize)
-                    && !closure.function.is_async
-                    && closure.function.arity == argc
+                    && closure.loop_arity() == argc
                     && fiber.frames.len() < MAX_FRAMES
                 {
-                    let callee = Rc::as_ptr(&closure.function);
                     let return_to = ip!() as u32;
-                    set_function!(callee);
+                    let caller = function;
+                    enter_function!(closure);
                     let extra = (function!().num_slots - argc) as usize;
                     reserve!(extra);
                     bp = unsafe { sp.sub(argc as usize) };
@@ -470,7 +479,7 @@ impl Vm {
                         }
                     }
                     pc = code;
-                    fiber.frames.enter(return_to, base!() as u32);
+                    fiber.frames.enter(return_to, base!() as u32, caller);
                     continue;
                 }
                 // A built-in reads its arguments where they lie and cannot
@@ -506,7 +515,6 @@ impl Vm {
                 fuel -= 2;
                 let extra = (closure.function.num_slots - 1) as usize;
                 let return_to = ip!() as u32 + 2;
-                let callee = Rc::as_ptr(&closure.function);
                 reserve!(2 + extra);
                 // SAFETY: room for the callee, the argument and the other
                 // locals was made just above.
@@ -521,9 +529,10 @@ impl Vm {
                         sp = sp.add(1);
                     }
                 }
-                set_function!(callee);
+                let caller = function;
+                enter_function!(closure);
                 pc = code;
-                fiber.frames.enter(return_to, base!() as u32);
+                fiber.frames.enter(return_to, base!() as u32, caller);
                 continue;
             }};
         }
@@ -543,7 +552,7 @@ impl Vm {
                     discard(pop!());
                 }
                 if depth > 0 && mark == 0 {
-                    let caller = fiber.frames.pop_to_caller();
+                    let (caller, saved) = fiber.frames.pop_to_caller();
                     let (ip, base) = (caller.ip, caller.base);
                     // The result, made only now (`$result` reads no popped
                     // slot: one built in registers is stored once), takes
@@ -554,7 +563,13 @@ impl Vm {
                         sp = sp.add(1);
                     }
                     bp = unsafe { fiber.stack.as_mut_ptr().add(base as usize) };
-                    set_function!(unsafe { function_below(bp) });
+                    // SAFETY: a saved function is the caller's (see
+                    // `fiber::Saved`).
+                    set_function!(if saved.is_null() {
+                        unsafe { function_below(bp) }
+                    } else {
+                        saved
+                    });
                     pc = at!(ip);
                     continue;
                 }
@@ -675,8 +690,7 @@ impl Vm {
                     // stops at the same instruction either way.
                     if fuel >= 2
                         && let Value::Closure(closure) = &globals.values[i as usize]
-                        && !closure.function.is_async
-                        && closure.function.arity == 1
+                        && closure.loop_arity() == 1
                         && fiber.frames.len() < MAX_FRAMES
                     {
                         match peek!() {

@@ -14,6 +14,7 @@
 //! frame.
 
 use super::{Stack, Thrown};
+use crate::bytecode::Function;
 use crate::value::{Closure, Value};
 use std::rc::Rc;
 
@@ -113,7 +114,7 @@ impl Rare {
 #[derive(Default)]
 pub struct Frames {
     /// The frames below the running one, outermost first.
-    below: Option<Box<Vec<Frame>>>,
+    below: Option<Box<Vec<Saved>>>,
     /// The running frame (meaningless when `depth` is 0).
     top: Frame,
     /// How many frames there are (at most `MAX_FRAMES`, checked at every
@@ -124,6 +125,17 @@ pub struct Frames {
     /// (`PREEMPTED`, `VALUE_PENDING`: see `Fiber`), packed in the word
     /// beside the depth so that a fiber is 48 bytes.
     state: u16,
+}
+
+/// A frame below the running one, with the function it runs when the
+/// dispatch loop's call saved it (else null): its return goes on without
+/// reading the callee slot, its closure and its function one after the
+/// other. The pointer is valid while the frame is, as its callee slot
+/// holds the closure that holds the function.
+#[derive(Clone, Copy)]
+struct Saved {
+    frame: Frame,
+    function: *const Function,
 }
 
 /// The bits of `Frames::state` that count marked frames.
@@ -192,7 +204,11 @@ impl Frames {
         match self.depth {
             0 => None,
             1 => Some(&self.top),
-            _ => self.below.as_ref().and_then(|below| below.first()),
+            _ => self
+                .below
+                .as_ref()
+                .and_then(|below| below.first())
+                .map(|saved| &saved.frame),
         }
     }
     pub fn get(&self, i: usize) -> Option<&Frame> {
@@ -200,18 +216,21 @@ impl Frames {
         if i + 1 == depth {
             Some(&self.top)
         } else if i < depth {
-            self.below.as_ref().and_then(|below| below.get(i))
+            self.below
+                .as_ref()
+                .and_then(|below| below.get(i))
+                .map(|saved| &saved.frame)
         } else {
             None
         }
     }
     /// The frames, outermost first.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Frame> {
-        let below: &[Frame] = match &self.below {
+        let below: &[Saved] = match &self.below {
             Some(below) if self.depth > 1 => below,
             _ => &[],
         };
-        below.iter().chain(self.last())
+        below.iter().map(|saved| &saved.frame).chain(self.last())
     }
     #[inline(always)]
     pub fn push(&mut self, frame: Frame) {
@@ -227,22 +246,29 @@ impl Frames {
     pub fn push_nested(&mut self, frame: Frame) {
         debug_assert!(self.depth > 0, "a nested call has a caller");
         let caller = std::mem::replace(&mut self.top, frame);
-        self.below.get_or_insert_default().push(caller);
+        self.below.get_or_insert_default().push(Saved {
+            frame: caller,
+            function: std::ptr::null(),
+        });
         self.depth += 1;
     }
     /// Enters a call from the running frame (there must be one): saves
-    /// where the caller goes on (`return_to`) and pushes an unmarked frame
-    /// whose locals start at `base` (the dispatch loop's call).
+    /// where the caller goes on (`return_to`) and the function it runs,
+    /// and pushes an unmarked frame whose locals start at `base` (the
+    /// dispatch loop's call).
     #[inline(always)]
-    pub fn enter(&mut self, return_to: u32, base: u32) {
+    pub fn enter(&mut self, return_to: u32, base: u32, function: *const Function) {
         debug_assert!(self.depth > 0, "a nested call has a caller");
         // Field by field: a copy of `top` through a temporary would wait
         // for the stores that made it.
         let (base_of_caller, mark) = (self.top.base, self.top.mark);
-        self.below.get_or_insert_default().push(Frame {
-            ip: return_to,
-            base: base_of_caller,
-            mark,
+        self.below.get_or_insert_default().push(Saved {
+            frame: Frame {
+                ip: return_to,
+                base: base_of_caller,
+                mark,
+            },
+            function,
         });
         self.top = Frame {
             ip: 0,
@@ -252,17 +278,19 @@ impl Frames {
         self.depth += 1;
     }
     /// Pops the running frame, which has a caller, and gives the caller
-    /// (the dispatch loop's return).
+    /// and the function it runs, if `enter` saved it (else null): the
+    /// dispatch loop's return.
     #[inline(always)]
-    pub fn pop_to_caller(&mut self) -> &Frame {
+    pub fn pop_to_caller(&mut self) -> (&Frame, *const Function) {
         debug_assert!(self.depth > 1, "a return to a caller has one");
         self.depth -= 1;
-        self.top = self
+        let saved = self
             .below
             .as_mut()
             .and_then(|below| below.pop())
             .expect("the frames below the top are kept");
-        &self.top
+        self.top = saved.frame;
+        (&self.top, saved.function)
     }
     #[inline(always)]
     pub fn pop(&mut self) -> Option<Frame> {
@@ -276,7 +304,7 @@ impl Frames {
                 .as_mut()
                 .and_then(|below| below.pop())
                 .expect("the frames below the top are kept");
-            std::mem::replace(&mut self.top, caller)
+            std::mem::replace(&mut self.top, caller.frame)
         } else {
             std::mem::take(&mut self.top)
         };
@@ -289,7 +317,7 @@ impl Frames {
         }
         if let Some(below) = &mut self.below {
             if n > 0 {
-                self.top = below[n - 1];
+                self.top = below[n - 1].frame;
             }
             below.truncate(n.saturating_sub(1));
         }
@@ -478,7 +506,7 @@ mod tests {
             check(&frames, &model);
         }
         // A call from the running frame saves its return point.
-        frames.enter(77, 40);
+        frames.enter(77, 40, std::ptr::null());
         model.last_mut().unwrap().ip = 77;
         model.push(Frame {
             ip: 0,
@@ -487,7 +515,7 @@ mod tests {
         });
         check(&frames, &model);
         // A return to the caller.
-        assert_eq!(frames.pop_to_caller().ip, 77);
+        assert_eq!(frames.pop_to_caller().0.ip, 77);
         model.pop();
         check(&frames, &model);
         assert_eq!(frames.pop().map(|f| f.ip), model.pop().map(|f| f.ip));

@@ -175,10 +175,10 @@ impl Vm {
                 UpvalueSource::Upvalue(i) => outer.upvalues[i as usize].clone(),
             })
             .collect();
-        fiber.stack.push(Value::Closure(Rc::new(Closure {
-            function: proto.function.clone(),
+        fiber.stack.push(Value::Closure(Rc::new(Closure::new(
+            proto.function.clone(),
             upvalues,
-        })));
+        ))));
     }
 
     /// `Op::MakeMap`: pops `n` key/value pairs.
