@@ -170,7 +170,9 @@ SPAWN_EVENTS = {"js": 1, "asyncio": 2}
 def spawn_alone(looplab, lab, runtime, runs, timeout, tmp):
     """Seconds (median) of `sleeping_tasks` stopped by --max-events right
     after the event that spawns its tasks: the spawn (and the gather's
-    registration, and the drops at exit), without the sleeps and wake-ups.
+    registration, and the exit: `looplab run` leaves the tasks to the
+    operating system unless freeing them could print a report), without
+    the sleeps and wake-ups.
     None unless every run stopped there, with the event-limit error and
     nothing printed."""
     k = SPAWN_EVENTS[runtime]
@@ -426,7 +428,7 @@ def print_targets(results):
             else:
                 lines.append((f"1M sleeping tasks spawned in < 0.5 s ({looplab[8:]})",
                               f"{alone:.2f} s spawning (the run cut off by --max-events "
-                              f"{SPAWN_EVENTS[looplab.split()[-1]]} once they are; drops at exit "
+                              f"{SPAWN_EVENTS[looplab.split()[-1]]} once they are; the exit "
                               f"included); whole run {whole:.2f} s",
                               alone < 0.5))
     ratio_target("1M awaits of a done future ≥ 5× faster than CPython (asyncio)",
