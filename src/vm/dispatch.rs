@@ -218,6 +218,21 @@ impl Vm {
                 code = function!().code.as_ptr();
             }};
         }
+        // Pushes global `$i`'s value (`GetGlobal`); one not yet defined
+        // throws.
+        macro_rules! push_global {
+            ($i:expr) => {{
+                let i: u32 = $i;
+                let v = &globals.values[i as usize];
+                if let Value::Uninit = v {
+                    error!(
+                        "ReferenceError",
+                        "`{}` is used before it is defined", globals.names[i as usize]
+                    );
+                }
+                push_clone!(v);
+            }};
+        }
         // Makes `$closure`'s function the running one (a call), its code
         // read from the closure.
         macro_rules! enter_function {
@@ -671,16 +686,7 @@ impl Vm {
                     let v = pop!();
                     *unsafe { closure_below(bp) }.upvalues[i as usize].borrow_mut() = v;
                 }
-                &Op::GetGlobal(i) => {
-                    let v = &globals.values[i as usize];
-                    if let Value::Uninit = v {
-                        error!(
-                            "ReferenceError",
-                            "`{}` is used before it is defined", globals.names[i as usize]
-                        );
-                    }
-                    push_clone!(v);
-                }
+                &Op::GetGlobal(i) => push_global!(i),
                 &Op::GetGlobalCall(i) => {
                     // `f(n - 1)`, `f(x)` (see `Op::GetGlobalCall`): a plain
                     // function of one parameter, its argument made at once,
@@ -713,14 +719,7 @@ impl Vm {
                             _ => {}
                         }
                     }
-                    let v = &globals.values[i as usize];
-                    if let Value::Uninit = v {
-                        error!(
-                            "ReferenceError",
-                            "`{}` is used before it is defined", globals.names[i as usize]
-                        );
-                    }
-                    push_clone!(v);
+                    push_global!(i)
                 }
                 &Op::SetGlobal(i) => {
                     if let Value::Uninit = globals.values[i as usize] {
