@@ -256,6 +256,8 @@ enum Job {
     /// (see `Js::await_sleep`): queue that unit's resumption, the reaction
     /// resolving the promise would have queued.
     WakeSleeper(UnitId),
+    /// `process.emitWarning`'s tick: print the warning (whole, as text).
+    Warn(Rc<str>),
 }
 
 /// What a timer does when it fires (kept to fire again for an interval).
@@ -526,6 +528,9 @@ pub struct Js {
     check_batch: VecDeque<Immediate>,
     /// The last id given to a timer or an immediate.
     last_id: u64,
+    /// A warning was printed (the first comes with Node's hint about
+    /// `--trace-warnings`).
+    warned: bool,
     stage: Stage,
     pending_rejections: Vec<P>,
     fatal: Option<i32>,
@@ -580,6 +585,7 @@ impl Js {
             immediates: VecDeque::new(),
             check_batch: VecDeque::new(),
             last_id: 0,
+            warned: false,
             stage: Stage::Script,
             pending_rejections: Vec::new(),
             fatal: None,
@@ -619,7 +625,16 @@ impl Js {
         what: &str,
         make: impl FnOnce(u64, f64) -> TimerAction,
     ) -> Result<(u64, f64), Thrown> {
-        let delay = node_delay(delay, what)?;
+        let (delay, overflow) = node_delay(delay, what)?;
+        if let Some(asked) = overflow {
+            self.emit_warning(
+                "TimeoutOverflowWarning",
+                &format!(
+                    "{} does not fit into a 32-bit signed integer.\nTimeout duration was set to 1.",
+                    crate::value::format_float(asked, Flavor::Js)
+                ),
+            );
+        }
         super::memory_check()?;
         // A `sleep` takes an id too, though no program sees it: the ids
         // `set_timeout` returns stay Node's `async_id` order.
@@ -629,6 +644,19 @@ impl Js {
         self.timers.loop_time = start;
         self.timers.insert(make(id, delay), delay, start);
         Ok((id, delay))
+    }
+
+    /// Node's `process.emitWarning`: the warning is printed on stderr by a
+    /// tick queued now. Node puts its process id after `node:`; it is left
+    /// out, so a run prints the same every time.
+    fn emit_warning(&mut self, kind: &str, message: &str) {
+        let mut text = format!("(node) {kind}: {message}\n");
+        if !std::mem::replace(&mut self.warned, true) {
+            text.push_str(
+                "(Use `node --trace-warnings ...` to show where the warning was created)\n",
+            );
+        }
+        self.next_ticks.push_back(Job::Warn(Rc::from(text)));
     }
 
     fn clear_timer(&mut self, id: u64) {
@@ -1541,6 +1569,10 @@ impl Js {
                 self.wake_sleeper(unit);
                 None
             }
+            Job::Warn(text) => {
+                vm.eprint(&text);
+                None
+            }
         };
         if let Some(thrown) = uncaught {
             self.die(vm, &thrown, "uncaught exception");
@@ -1990,8 +2022,9 @@ fn thenable_then(value: &Value) -> Option<Value> {
 /// A timer's delay as Node's `Timeout` constructor takes it: `after *= 1;
 /// if (!(after >= 1 && after <= TIMEOUT_MAX)) after = 1;` — so 0, a
 /// negative delay, `nil` and one past TIMEOUT_MAX are all 1 ms. Fractions
-/// stay (the list is the truncated duration).
-fn node_delay(value: &Value, what: &str) -> Result<f64, Thrown> {
+/// stay (the list is the truncated duration). Also gives a delay past
+/// TIMEOUT_MAX, which Node warns of (`TimeoutOverflowWarning`).
+fn node_delay(value: &Value, what: &str) -> Result<(f64, Option<f64>), Thrown> {
     let ms = match value {
         Value::Int(n) => *n as f64,
         Value::Float(x) => *x,
@@ -2004,9 +2037,11 @@ fn node_delay(value: &Value, what: &str) -> Result<f64, Thrown> {
         }
     };
     Ok(if (1.0..=TIMEOUT_MAX_MS).contains(&ms) {
-        ms
+        (ms, None)
+    } else if ms > TIMEOUT_MAX_MS {
+        (1.0, Some(ms))
     } else {
-        1.0
+        (1.0, None)
     })
 }
 
@@ -2268,6 +2303,7 @@ fn describe_job(job: &Job, vm: &Vm) -> String {
         }
         Job::Call { function, .. } => format!("call {}", super::describe_callee(function)),
         Job::Settle { .. } | Job::WakeSleeper(_) => "settle a sleep's promise".into(),
+        Job::Warn(_) => "print a warning (process.emitWarning)".into(),
     }
 }
 

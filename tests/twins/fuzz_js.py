@@ -47,7 +47,9 @@ def gen(rng):
             if callback and r < 0.05:
                 return ('throw',)
             return ('log', label())
-        if r < 0.44: return ('timeout', block(depth + 1, True), rng.choice([0, 0, 25, 50]))
+        # 2147483648 is past Node's TIMEOUT_MAX: a 1 ms timer (and a
+        # TimeoutOverflowWarning on stderr, which is not compared).
+        if r < 0.44: return ('timeout', block(depth + 1, True), rng.choice([0, 0, 25, 50, 2147483648]))
         # An interval cleared by its own callback after 1 to 3 runs (its
         # body is a timer callback: it may throw), and immediates (one of
         # them cleared at once).
