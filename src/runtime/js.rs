@@ -721,8 +721,9 @@ impl Js {
     /// script's immediates only if real time crossed that millisecond before
     /// `uv_run` first read its clock. Node's own work between the script and
     /// that read (the first `console.log` sets up stdout, the microtask
-    /// drain, loop setup) usually takes that long — node v20 here ran the
-    /// timeout first 20 times out of 20 for a script that prints — so the
+    /// drain, loop setup) often takes that long — node v20 here ran the
+    /// timeout first 20 times out of 20 for a script that prints, and 21
+    /// out of 40 a week later on a busier machine (REFERENCE §9) — so the
     /// default (candidate 0) is yes: the clock moves to that millisecond
     /// and the timer goes first. Candidate 1 keeps looplab's clock, which
     /// charges the script far less than a millisecond: immediates first
