@@ -519,6 +519,14 @@ impl Vm {
                 call_step!(self.call_value(fiber, callee, argc as usize));
             }};
         }
+        // PERF: fib(30) runs in 0.46-0.50x CPython's time (RESULTS.md,
+        // "Sixth round"). What is left: the one shared indirect jump of the
+        // `match` (a fifth of fib's samples) and `pc`, which LLVM keeps in a
+        // stack slot across the loop in some builds. Any change to this
+        // function moves its register allocation: reading a call's nil
+        // slots from the closure instead of the function spilled `pc` and
+        // made fib 7 % slower. Judge changes here by paired wall-clock runs
+        // (`farm-bench`, both orders), not by instruction counts.
         // Enters `$closure` (a plain function of one parameter) as a
         // `GetGlobalCall` calls it: its argument is written where `$at`
         // points by `$write`, which may read the caller's locals (it runs

@@ -39,13 +39,17 @@ ROOT = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BENCH_DIR = os.path.join(ROOT, "programs", "bench")
 
 # name, kind (seq | async), default pairs per comparison
+# Pairs per comparison: 21 where a pair takes under a second or so (the
+# clock of this shared machine moves by ±20 % between runs of the same
+# binary, and 7 pairs left a CPU row's median a few per cent either way),
+# fewer where python3's side takes seconds.
 BENCHES = [
     ("startup", "seq", 21),
-    ("fib", "seq", 7),
-    ("loop_sum", "seq", 7),
-    ("string_build", "seq", 7),
-    ("list_map", "seq", 7),
-    ("await_chain", "async", 7),
+    ("fib", "seq", 21),
+    ("loop_sum", "seq", 21),
+    ("string_build", "seq", 21),
+    ("list_map", "seq", 21),
+    ("await_chain", "async", 21),
     ("sleep0_steps", "async", 7),
     ("promise_chain", "async", 3),
     ("spawn_gather", "async", 7),
