@@ -4,9 +4,10 @@
 # A thin front for tests/bench/bench.py, which does the work: for each
 # benchmark it runs looplab and the runtime it is compared with ALTERNATELY
 # (A B A B …, RUNS pairs; 21 for the quick ones, 3-7 for the slow), and
-# reports the median of the per-pair wall-time ratios, the median wall time of each side, peak RSS
-# (wait4 rusage) and whether every run printed the same stdout; then a table
-# of the speed issue's targets, each marked met / not met.
+# reports the median of the per-pair wall-time ratios, the median wall time
+# of each side, peak RSS (wait4 rusage) and whether every run printed the
+# same stdout; then a table of the speed issue's targets, each marked
+# met / not met.
 #   seq benchmarks:   looplab run NAME.lab                 vs python3 -S NAME.py, node NAME.js
 #   async benchmarks: looplab run NAME.lab --runtime asyncio vs python3 -S NAME.py
 #                     looplab run NAME.lab --runtime js      vs node NAME.js
