@@ -185,24 +185,28 @@ impl Vm {
         // (`bp - 1`, see `Fiber::closure_of`); that value holds it
         // (`Rc<Closure>` → `Rc<Function>`, on the heap, so moving the stack's
         // buffer does not move it) for as long as the frame runs, and a
-        // `Function` is never mutated once shared. `function` is only ever
-        // set together with `code` (`set_function!`, or `enter_function!`
-        // with the code its closure keeps: `Closure::code`), whenever the running
-        // frame changes.
+        // `Function` is never mutated once shared. `function` is set
+        // whenever the running frame changes (`set_function!`, or
+        // `enter_function!` for a call, which also sets `pc`).
         let mut function: *const Function = unsafe { function_below(bp) };
         macro_rules! function {
             () => {
                 unsafe { &*function }
             };
         }
-        // The running function's code is reached through two raw pointers
-        // held in registers: `code`, its first instruction, and `pc`, the
-        // next one to run. Fetching is one load, with no bounds check and no
-        // length to keep in a register.
+        // The running function's code is reached through `pc`, a raw
+        // pointer to the next instruction held in a register: fetching is
+        // one load, with no bounds check and no length to keep in a
+        // register. Its first instruction (`code!()`) is read from the
+        // function where a jump or the index of `pc` needs it; it is not
+        // kept in a register of its own (one register fewer in the loop:
+        // fib −4 % in paired runs, both orders).
         // SAFETY (every `unsafe` below that makes, moves or reads `pc`):
-        // `code` points into `function!().code`, alive and unchanged as
-        // `function` is (above), and `code` is only ever reassigned together
-        // with `function`, after which `pc` is set anew from `code`. Every
+        // `code!()` points into `function!().code`, alive and unchanged as
+        // `function` is (above); whenever `function` changes, `pc` is set
+        // anew inside the new function's code (a call: `Closure::code`,
+        // that function's first instruction; a return: the caller's saved
+        // ip, from `code!()`). Every
         // function's code ends with a `Return` and every jump target lies
         // inside it (`bytecode::code_stays_inside`, checked by the compiler
         // for each function it makes), so: a frame's saved ip (0, a jump or
@@ -211,11 +215,14 @@ impl Vm {
         // `Return` leaves `pc` on another instruction; and a peek at `pc`
         // after a fused operator reads the instruction that follows it,
         // which exists because the code ends with `Return`.
-        let mut code: *const Op = function!().code.as_ptr();
+        macro_rules! code {
+            () => {
+                function!().code.as_ptr()
+            };
+        }
         macro_rules! set_function {
             ($ptr:expr) => {{
                 function = $ptr;
-                code = function!().code.as_ptr();
             }};
         }
         // Pushes global `$i`'s value (`GetGlobal`); one not yet defined
@@ -233,26 +240,26 @@ impl Vm {
                 push_clone!(v);
             }};
         }
-        // Makes `$closure`'s function the running one (a call), its code
-        // read from the closure.
+        // The instruction at index `i` of the running code.
+        macro_rules! at {
+            ($i:expr) => {
+                unsafe { code!().add($i as usize) }
+            };
+        }
+        let mut pc: *const Op = at!(frame!().ip);
+        // Makes `$closure`'s function the running one (a call), `pc` its
+        // first instruction, read from the closure.
         macro_rules! enter_function {
             ($closure:expr) => {{
                 let closure: &Closure = $closure;
                 function = Rc::as_ptr(&closure.function);
-                code = closure.code();
+                pc = closure.code();
             }};
         }
-        // The instruction at index `i` of the running code.
-        macro_rules! at {
-            ($i:expr) => {
-                unsafe { code.add($i as usize) }
-            };
-        }
-        let mut pc: *const Op = at!(frame!().ip);
         // The index of the next instruction.
         macro_rules! ip {
             () => {
-                unsafe { pc.offset_from(code) as usize }
+                unsafe { pc.offset_from(code!()) as usize }
             };
         }
         // The next instruction, without moving on.
@@ -493,7 +500,6 @@ impl Vm {
                             sp = sp.add(1);
                         }
                     }
-                    pc = code;
                     fiber.frames.enter(return_to, base!() as u32, caller);
                     continue;
                 }
@@ -554,7 +560,6 @@ impl Vm {
                 }
                 let caller = function;
                 enter_function!(closure);
-                pc = code;
                 fiber.frames.enter(return_to, base!() as u32, caller);
                 continue;
             }};
@@ -626,7 +631,7 @@ impl Vm {
                 // switch point — just before a loop's back-edge, or at a
                 // function's first instruction.
                 if slice.preempt == Preempt::Anywhere
-                    || pc == code
+                    || pc == code!()
                     || matches!(peek!(), Op::Loop(_))
                 {
                     halt!(Halt::Preempted);
