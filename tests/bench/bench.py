@@ -169,6 +169,9 @@ def measure_pair(a, b, runs, timeout, tmp):
 # await) as its first event; asyncio starts the main task in its first
 # and runs its body (the spawns, then the gather) in its second.
 SPAWN_EVENTS = {"js": 1, "asyncio": 2}
+# Runs of the spawn alone (each under half a second, so more than the
+# row's pairs: single runs spread from 0.36 to 0.52 s on this machine).
+SPAWN_ALONE_RUNS = 11
 
 
 def spawn_alone(looplab, lab, runtime, runs, timeout, tmp):
@@ -319,7 +322,9 @@ def main():
             if name == "sleeping_tasks":
                 for r in results[name]:
                     runtime = r["looplab"].split()[-1]
-                    r["spawn_alone_s"] = spawn_alone(looplab, lab, runtime, runs, args.timeout, tmp)
+                    r["spawn_alone_s"] = spawn_alone(looplab, lab, runtime,
+                                                     max(runs, SPAWN_ALONE_RUNS),
+                                                     args.timeout, tmp)
             same = "same" if len(outputs) == 1 else (
                 "—" if not outputs else f"MISMATCH ({len(outputs)} different stdouts)")
             for r in results[name]:
